@@ -1,0 +1,108 @@
+// chroma-ha's configuration: read once at start from environment variables, validated, then
+// passed by reference to whoever needs it. Implemented in src/config/config.cc.
+#ifndef CHROMA_HA_CONFIG_H_
+#define CHROMA_HA_CONFIG_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace chroma_ha {
+
+enum class Strategy { kOptimizedReadReplica, kPrimaryOnly, kRoundRobin };
+enum class ReadConsistency { kFresh, kEventual };
+enum class LogFormat { kText, kJson };
+
+struct InstanceConfig {
+  std::string name;  // "primary", "replica", "replica2", ...
+  std::string url;   // as configured, e.g. "http://127.0.0.1:8001" (no trailing slash)
+  std::string host;  // "127.0.0.1"
+  uint16_t port = 0;
+  bool tls = false;  // https:// (upstream TLS); false for http://
+  bool is_primary = false;
+};
+
+struct Config {
+  // Listener.
+  std::string listen_address = "0.0.0.0";  // LISTEN_ADDRESS
+  uint16_t port = 8000;                      // PORT
+  int threads = 0;                           // THREADS; 0 = number of cores
+  std::size_t max_body_bytes = 40u << 20;    // MAX_BODY_BYTES (<= 40 MiB)
+  std::size_t max_header_bytes = 16u << 10;  // MAX_HEADER_BYTES
+  std::chrono::milliseconds header_timeout{10000};   // HEADER_TIMEOUT_MS
+  std::chrono::milliseconds idle_timeout{60000};     // IDLE_TIMEOUT_MS
+  std::chrono::milliseconds shutdown_grace{10000};   // SHUTDOWN_GRACE_MS
+  int max_concurrent_requests = 0;                   // MAX_CONCURRENT_REQUESTS; 0 = no cap
+
+  // Instances: instances[0] is the primary, the rest are replicas.
+  std::vector<InstanceConfig> instances;  // PRIMARY_URL, REPLICA_URL | REPLICA_URLS
+  Strategy strategy = Strategy::kOptimizedReadReplica;  // LOAD_BALANCE_STRATEGY
+  double read_replica_ratio = 1.0;  // READ_REPLICA_RATIO: share of reads to replicas (0..1)
+  ReadConsistency read_consistency = ReadConsistency::kFresh;  // READ_CONSISTENCY
+
+  // Upstream.
+  std::chrono::milliseconds connect_timeout{2000};   // CONNECT_TIMEOUT_MS
+  std::chrono::milliseconds request_timeout{30000};  // REQUEST_TIMEOUT (seconds, old name)
+  int pool_size = 32;                                // CONNECTION_POOL_SIZE (idle per instance)
+  std::chrono::milliseconds health_interval{2000};   // CHECK_INTERVAL (seconds) | HEALTH_CHECK_INTERVAL_MS
+  std::chrono::milliseconds health_timeout{1000};    // HEALTH_CHECK_TIMEOUT_MS
+  int unhealthy_threshold = 2;  // FAILURE_THRESHOLD: failures in a row that mark an instance down
+  int healthy_threshold = 1;    // HEALTHY_THRESHOLD: successes in a row that mark it up again
+  std::chrono::milliseconds circuit_breaker_timeout{5000};  // CIRCUIT_BREAKER_TIMEOUT (seconds)
+
+  // Write-ahead log.
+  bool wal_enabled = true;           // WAL_ENABLED
+  std::string database_url;          // DATABASE_URL; empty = SQLite at wal_path
+  std::string wal_path = "data/wal.sqlite3";  // WAL_PATH
+  int wal_batch_size = 100;                   // WAL_BATCH_SIZE
+  int wal_high_volume_batch_size = 200;       // WAL_HIGH_VOLUME_BATCH_SIZE
+  std::chrono::milliseconds wal_sync_interval{10000};  // WAL_SYNC_INTERVAL (seconds)
+  bool wal_deletion_conversion = true;                 // WAL_DELETION_CONVERSION
+  double wal_memory_threshold = 80;  // WAL_MEMORY_THRESHOLD (percent)
+  double wal_cpu_threshold = 80;     // WAL_CPU_THRESHOLD (percent)
+  int wal_retention_hours = 24;      // WAL_RETENTION_HOURS
+  int wal_retry_attempts = 3;        // WAL_RETRY_ATTEMPTS: forward retries on no answer
+  std::chrono::milliseconds wal_retry_delay{1000};  // WAL_RETRY_DELAY (seconds): backoff base
+
+  // Security and alerts.
+  std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off
+  std::string status_token;  // STATUS_TOKEN; empty = status endpoints open
+  bool allow_reset = false;  // ALLOW_RESET
+  std::string slack_webhook_url;  // SLACK_WEBHOOK_URL
+  bool slack_alerts_enabled = false;  // SLACK_ALERTS_ENABLED
+  std::string alert_webhook_url;      // ALERT_WEBHOOK_URL
+
+  // Logging.
+  std::string log_level = "info";  // LOG_LEVEL: trace|debug|info|warn|error
+  LogFormat log_format = LogFormat::kText;  // LOG_FORMAT: text|json
+};
+
+// Thrown by LoadConfig; what() names the variable and says what is wrong with its value.
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads and validates every variable. `warnings` receives one line naming the old system's
+// variables that are set but have no effect here. Throws ConfigError on the first bad value.
+Config LoadConfig(const std::map<std::string, std::string>& env,
+                  std::vector<std::string>* warnings);
+
+// The environment of this process as a map (for LoadConfig).
+std::map<std::string, std::string> ProcessEnvironment();
+
+// `chroma-ha --help`: every variable, its default and meaning.
+std::string HelpText();
+
+const char* StrategyName(Strategy s);  // "optimized_read_replica", ...
+
+// The DATABASE_URL with any password replaced by "***", for logs and /status.
+std::string RedactUrl(const std::string& url);
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_CONFIG_H_

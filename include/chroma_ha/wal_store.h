@@ -1,0 +1,164 @@
+// The write-ahead log store: the seam through which all WAL I/O goes (our leveldb `Env`).
+// Implementations: PostgreSQL (src/wal/postgres_store.*, when DATABASE_URL is set) and SQLite
+// (src/wal/sqlite_store.*, the embedded default). Tests also use an in-memory store and a
+// fault-injecting wrapper (tests/fakes/). One conformance suite runs against every store.
+//
+// Calls are blocking and thread-safe (implementations serialise internally). They must never
+// be called on an event-loop thread: the proxy runs them on the WAL threads.
+// Every call returns a Status instead of throwing; kUnavailable means the database could not
+// be reached (retryable), anything else is permanent.
+//
+// ## The entry format (version 1)
+//
+// | field       | meaning                                                                    |
+// |-------------|----------------------------------------------------------------------------|
+// | seq         | position in the log, assigned by Append, strictly increasing, never reused |
+// | created_ms  | wall-clock time of the append, ms since the Unix epoch                     |
+// | tenant      | tenant name from the path ("" for reset)                                   |
+// | database    | database name from the path ("" for tenant-level writes)                   |
+// | collection  | collection NAME at the time of the write ("" for tenant/database writes)   |
+// | kind        | WriteKindName(): "add", "upsert", "create_collection", ...                 |
+// | method      | HTTP method, "POST" / "PUT" / "DELETE"                                     |
+// | path        | request target; a collection UUID segment is replaced by "{collection}"    |
+// | body        | request body, byte-exact (may contain NUL)                                 |
+// | state       | EntryState below                                                           |
+// | origin      | instance the client's write was forwarded to ("" before forwarding)        |
+// | attempts    | forwarding/replay attempts so far (diagnostics)                            |
+// | last_error  | last error text (diagnostics; never a secret)                              |
+// | extra       | JSON text, kind-specific: for "delete" by ids, the resolved                |
+// |             | {"document_ids": {"<id>": "<document_id>", ...}} from the origin instance  |
+//
+// Replay rule: an entry is sent to instance I iff state == kCommitted, I != origin, and it is
+// not yet marked applied on I. Entries are replayed in seq order per collection.
+#ifndef CHROMA_HA_WAL_STORE_H_
+#define CHROMA_HA_WAL_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chroma_ha/status.h"
+
+namespace chroma_ha {
+
+inline constexpr int kWalFormatVersion = 1;
+
+enum class EntryState {
+  kPending = 0,    // appended; the forward's outcome is not recorded yet (in flight or crashed)
+  kCommitted = 1,  // the origin instance answered 2xx: replay it everywhere else
+  kRejected = 2,   // the origin answered a definite 4xx: never replayed
+};
+
+const char* EntryStateName(EntryState s);  // "pending", "committed", "rejected"
+
+struct WalEntry {
+  int64_t seq = 0;
+  int64_t created_ms = 0;
+  std::string tenant;
+  std::string database;
+  std::string collection;
+  std::string kind;
+  std::string method;
+  std::string path;
+  std::string body;
+  EntryState state = EntryState::kPending;
+  std::string origin;
+  int attempts = 0;
+  std::string last_error;
+  std::string extra;
+};
+
+// A collection's identity across instances (DESIGN.md §4).
+struct CollectionIdentity {
+  std::string tenant;
+  std::string database;
+  std::string name;
+  std::string canonical_id;                // the id clients see: the first one assigned
+  std::map<std::string, std::string> ids;  // instance name -> that instance's UUID
+};
+
+// A collection whose replay to one instance stopped on a permanent failure.
+struct BlockedCollection {
+  std::string instance;
+  std::string tenant;
+  std::string database;
+  std::string collection;
+  int64_t seq = 0;  // the entry that failed
+  int64_t since_ms = 0;
+  std::string error;
+};
+
+struct InstanceBacklog {
+  std::string instance;
+  int64_t entries = 0;          // committed entries not yet applied there
+  int64_t oldest_created_ms = 0;  // created_ms of the oldest of them; 0 when none
+};
+
+class WalStore {
+ public:
+  virtual ~WalStore() = default;
+
+  // "sqlite" or "postgres".
+  virtual const char* Kind() const = 0;
+
+  // Creates or migrates the schema. Called once before anything else.
+  virtual Status Open() = 0;
+
+  // Appends all entries in one durable transaction (committed and synced before it returns OK),
+  // assigning each a `seq` (in vector order) and `created_ms` if it is 0. All or nothing.
+  virtual Status Append(std::vector<WalEntry>* entries) = 0;
+
+  // Records the forward's outcome: state, origin instance, attempts and last error. With
+  // kCommitted the entry is also marked applied on `origin`.
+  virtual Status SetOutcome(int64_t seq, EntryState state, const std::string& origin,
+                            int attempts, const std::string& last_error) = 0;
+
+  // Stores kind-specific data (e.g. resolved document_ids) on an entry.
+  virtual Status SetExtra(int64_t seq, const std::string& extra) = 0;
+
+  // Marks the entry applied on `instance` (idempotent).
+  virtual Status MarkApplied(int64_t seq, const std::string& instance) = 0;
+
+  // Up to `limit` committed entries not applied on `instance` (and whose origin is not it),
+  // with seq > after_seq, in seq order.
+  virtual Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
+                                                   int limit) = 0;
+
+  // Entries still kPending, in seq order (crash recovery).
+  virtual Result<std::vector<WalEntry>> Unresolved() = 0;
+
+  // One entry by seq; kNotFound if absent.
+  virtual Result<WalEntry> Get(int64_t seq) = 0;
+
+  // Backlog per instance, for /wal/status and metrics.
+  virtual Result<std::vector<InstanceBacklog>> Backlog(
+      const std::vector<std::string>& instances) = 0;
+
+  // Counts of entries by state.
+  virtual Result<std::map<EntryState, int64_t>> CountByState() = 0;
+
+  // Deletes entries created before `before_ms` that are rejected or applied on every one of
+  // `instances`. Returns how many were deleted.
+  virtual Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) = 0;
+
+  // Collection identity map.
+  virtual Status PutCollection(const CollectionIdentity& identity) = 0;  // insert or replace
+  virtual Status RemoveCollection(const std::string& tenant, const std::string& database,
+                                  const std::string& name) = 0;
+  virtual Result<std::vector<CollectionIdentity>> LoadCollections() = 0;
+
+  // Blocked collections (sticky until Unblock).
+  virtual Status Block(const BlockedCollection& blocked) = 0;  // insert or replace
+  virtual Status Unblock(const std::string& instance, const std::string& tenant,
+                         const std::string& database, const std::string& collection) = 0;
+  virtual Result<std::vector<BlockedCollection>> ListBlocked() = 0;
+
+  // Deletes every entry, identity and block (POST /api/v2/reset).
+  virtual Status Clear() = 0;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_WAL_STORE_H_
