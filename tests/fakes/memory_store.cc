@@ -1,0 +1,210 @@
+#include "memory_store.h"  // same folder: tests/ is on the include path of users only
+
+#include <chrono>
+
+namespace chroma_ha {
+namespace {
+
+int64_t NowMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string NotFoundMessage(int64_t seq) { return "no WAL entry with seq " + std::to_string(seq); }
+
+}  // namespace
+
+Status MemoryWalStore::Open() { return Status::Ok(); }
+
+Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = NowMillis();
+  for (WalEntry& e : *entries) {
+    e.seq = next_seq_++;
+    if (e.created_ms == 0) e.created_ms = now;
+    entries_[e.seq] = e;
+    if (e.state == EntryState::kCommitted && !e.origin.empty()) applied_[e.seq].insert(e.origin);
+  }
+  return Status::Ok();
+}
+
+Status MemoryWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
+                                  int attempts, const std::string& last_error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(seq);
+  if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
+  it->second.state = state;
+  it->second.origin = origin;
+  it->second.attempts = attempts;
+  it->second.last_error = last_error;
+  if (state == EntryState::kCommitted && !origin.empty()) applied_[seq].insert(origin);
+  return Status::Ok();
+}
+
+Status MemoryWalStore::SetExtra(int64_t seq, const std::string& extra) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(seq);
+  if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
+  it->second.extra = extra;
+  return Status::Ok();
+}
+
+Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.count(seq) == 0) return Status::NotFound(NotFoundMessage(seq));
+  applied_[seq].insert(instance);
+  return Status::Ok();
+}
+
+bool MemoryWalStore::PendingOnLocked(const WalEntry& e, const std::string& instance) const {
+  if (e.state != EntryState::kCommitted || e.origin == instance) return false;
+  auto it = applied_.find(e.seq);
+  return it == applied_.end() || it->second.count(instance) == 0;
+}
+
+Result<std::vector<WalEntry>> MemoryWalStore::PendingFor(const std::string& instance,
+                                                         int64_t after_seq, int limit) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WalEntry> out;
+  if (limit <= 0) return out;
+  for (auto it = entries_.upper_bound(after_seq); it != entries_.end(); ++it) {
+    if (!PendingOnLocked(it->second, instance)) continue;
+    out.push_back(it->second);
+    if (static_cast<int>(out.size()) >= limit) break;
+  }
+  return out;
+}
+
+Result<std::vector<WalEntry>> MemoryWalStore::Unresolved() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WalEntry> out;
+  for (const auto& [seq, e] : entries_) {
+    if (e.state == EntryState::kPending) out.push_back(e);
+  }
+  return out;
+}
+
+Result<WalEntry> MemoryWalStore::Get(int64_t seq) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(seq);
+  if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
+  return it->second;
+}
+
+Result<std::vector<InstanceBacklog>> MemoryWalStore::Backlog(
+    const std::vector<std::string>& instances) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<InstanceBacklog> out;
+  for (const std::string& instance : instances) {
+    InstanceBacklog b;
+    b.instance = instance;
+    for (const auto& [seq, e] : entries_) {
+      if (!PendingOnLocked(e, instance)) continue;
+      if (b.entries == 0 || e.created_ms < b.oldest_created_ms) b.oldest_created_ms = e.created_ms;
+      ++b.entries;
+    }
+    out.push_back(std::move(b));
+  }
+  return out;
+}
+
+Result<std::map<EntryState, int64_t>> MemoryWalStore::CountByState() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<EntryState, int64_t> out = {
+      {EntryState::kPending, 0}, {EntryState::kCommitted, 0}, {EntryState::kRejected, 0}};
+  for (const auto& [seq, e] : entries_) ++out[e.state];
+  return out;
+}
+
+Result<int64_t> MemoryWalStore::Prune(int64_t before_ms,
+                                      const std::vector<std::string>& instances) {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t pruned = 0;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    const WalEntry& e = it->second;
+    bool prunable = false;
+    if (e.created_ms < before_ms) {
+      if (e.state == EntryState::kRejected) {
+        prunable = true;
+      } else if (e.state == EntryState::kCommitted) {
+        const std::set<std::string>& done = applied_[e.seq];
+        prunable = true;
+        for (const std::string& instance : instances) {
+          if (done.count(instance) == 0) prunable = false;
+        }
+      }
+    }
+    if (prunable) {
+      applied_.erase(it->first);
+      it = entries_.erase(it);
+      ++pruned;
+    } else {
+      ++it;
+    }
+  }
+  return pruned;
+}
+
+Status MemoryWalStore::PutCollection(const CollectionIdentity& identity) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_[{identity.tenant, identity.database, identity.name}] = identity;
+  return Status::Ok();
+}
+
+Status MemoryWalStore::RemoveCollection(const std::string& tenant, const std::string& database,
+                                        const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collections_.erase({tenant, database, name});
+  return Status::Ok();
+}
+
+Result<std::vector<CollectionIdentity>> MemoryWalStore::LoadCollections() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<CollectionIdentity> out;
+  for (const auto& [key, c] : collections_) out.push_back(c);
+  return out;
+}
+
+Status MemoryWalStore::Block(const BlockedCollection& blocked) {
+  std::lock_guard<std::mutex> lock(mu_);
+  blocked_[{blocked.instance, blocked.tenant, blocked.database, blocked.collection}] = blocked;
+  return Status::Ok();
+}
+
+Status MemoryWalStore::Unblock(const std::string& instance, const std::string& tenant,
+                               const std::string& database, const std::string& collection) {
+  std::lock_guard<std::mutex> lock(mu_);
+  blocked_.erase({instance, tenant, database, collection});
+  return Status::Ok();
+}
+
+Result<std::vector<BlockedCollection>> MemoryWalStore::ListBlocked() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<BlockedCollection> out;
+  for (const auto& [key, b] : blocked_) out.push_back(b);
+  return out;
+}
+
+Status MemoryWalStore::Clear() {
+  std::lock_guard<std::mutex> lock(mu_);
+  entries_.clear();
+  applied_.clear();
+  collections_.clear();
+  blocked_.clear();
+  return Status::Ok();
+}
+
+size_t MemoryWalStore::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+
+std::vector<WalEntry> MemoryWalStore::All() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<WalEntry> out;
+  for (const auto& [seq, e] : entries_) out.push_back(e);
+  return out;
+}
+
+}  // namespace chroma_ha

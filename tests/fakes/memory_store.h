@@ -1,0 +1,71 @@
+// An in-memory WalStore with the same observable semantics as the SQLite and PostgreSQL stores
+// (the conformance suite runs against all three). For unit tests of code that uses a WalStore.
+//
+// Thread-safe: every call takes one internal mutex. Nothing is durable: the contents live as long
+// as the object. Calls never fail (wrap it in FaultStore to inject failures).
+#ifndef CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
+#define CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "chroma_ha/wal_store.h"
+
+namespace chroma_ha {
+
+class MemoryWalStore final : public WalStore {
+ public:
+  MemoryWalStore() = default;
+  MemoryWalStore(const MemoryWalStore&) = delete;
+  MemoryWalStore& operator=(const MemoryWalStore&) = delete;
+
+  const char* Kind() const override { return "memory"; }
+  Status Open() override;
+  Status Append(std::vector<WalEntry>* entries) override;
+  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
+                    const std::string& last_error) override;
+  Status SetExtra(int64_t seq, const std::string& extra) override;
+  Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
+                                           int limit) override;
+  Result<std::vector<WalEntry>> Unresolved() override;
+  Result<WalEntry> Get(int64_t seq) override;
+  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
+  Result<std::map<EntryState, int64_t>> CountByState() override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Status PutCollection(const CollectionIdentity& identity) override;
+  Status RemoveCollection(const std::string& tenant, const std::string& database,
+                          const std::string& name) override;
+  Result<std::vector<CollectionIdentity>> LoadCollections() override;
+  Status Block(const BlockedCollection& blocked) override;
+  Status Unblock(const std::string& instance, const std::string& tenant,
+                 const std::string& database, const std::string& collection) override;
+  Result<std::vector<BlockedCollection>> ListBlocked() override;
+  Status Clear() override;
+
+  // Test helpers (not part of WalStore).
+  size_t size() const;               // number of entries held
+  std::vector<WalEntry> All() const;  // every entry, in seq order
+
+ private:
+  using CollectionKey = std::tuple<std::string, std::string, std::string>;
+  using BlockKey = std::tuple<std::string, std::string, std::string, std::string>;
+
+  bool PendingOnLocked(const WalEntry& e, const std::string& instance) const;
+
+  mutable std::mutex mu_;
+  int64_t next_seq_ = 1;                                   // never reset, not even by Clear()
+  std::map<int64_t, WalEntry> entries_;                    // by seq
+  std::map<int64_t, std::set<std::string>> applied_;       // seq -> instances applied on
+  std::map<CollectionKey, CollectionIdentity> collections_;
+  std::map<BlockKey, BlockedCollection> blocked_;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
