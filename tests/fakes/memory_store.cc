@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "wal/text_check.h"
+
 namespace chroma_ha {
 namespace {
 
@@ -13,16 +15,27 @@ int64_t NowMillis() {
 
 std::string NotFoundMessage(int64_t seq) { return "no WAL entry with seq " + std::to_string(seq); }
 
+bool ValidState(EntryState s) {
+  return s == EntryState::kPending || s == EntryState::kCommitted || s == EntryState::kRejected;
+}
+
+Status InvalidState() { return Status::InvalidArgument("invalid entry state"); }
+
 }  // namespace
 
 Status MemoryWalStore::Open() { return Status::Ok(); }
 
 Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
+  if (Status s = CheckEntries(*entries); !s.ok()) return s;
+  for (const WalEntry& e : *entries) {
+    if (!ValidState(e.state)) return InvalidState();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   const int64_t now = NowMillis();
   for (WalEntry& e : *entries) {
     e.seq = next_seq_++;
     if (e.created_ms == 0) e.created_ms = now;
+    e.last_error = SanitizeText(e.last_error);
     entries_[e.seq] = e;
     if (e.state == EntryState::kCommitted && !e.origin.empty()) applied_[e.seq].insert(e.origin);
   }
@@ -31,18 +44,21 @@ Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
 
 Status MemoryWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
                                   int attempts, const std::string& last_error) {
+  if (!ValidState(state)) return InvalidState();
+  if (Status s = CheckText("origin", origin); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(seq);
   if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
   it->second.state = state;
   it->second.origin = origin;
   it->second.attempts = attempts;
-  it->second.last_error = last_error;
+  it->second.last_error = SanitizeText(last_error);
   if (state == EntryState::kCommitted && !origin.empty()) applied_[seq].insert(origin);
   return Status::Ok();
 }
 
 Status MemoryWalStore::SetExtra(int64_t seq, const std::string& extra) {
+  if (Status s = CheckText("extra", extra); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(seq);
   if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
@@ -51,6 +67,7 @@ Status MemoryWalStore::SetExtra(int64_t seq, const std::string& extra) {
 }
 
 Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance) {
+  if (Status s = CheckText("instance", instance); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (entries_.count(seq) == 0) return Status::NotFound(NotFoundMessage(seq));
   applied_[seq].insert(instance);
@@ -147,6 +164,7 @@ Result<int64_t> MemoryWalStore::Prune(int64_t before_ms,
 }
 
 Status MemoryWalStore::PutCollection(const CollectionIdentity& identity) {
+  if (Status s = CheckIdentity(identity); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   collections_[{identity.tenant, identity.database, identity.name}] = identity;
   return Status::Ok();
@@ -167,8 +185,12 @@ Result<std::vector<CollectionIdentity>> MemoryWalStore::LoadCollections() {
 }
 
 Status MemoryWalStore::Block(const BlockedCollection& blocked) {
+  if (Status s = CheckBlocked(blocked); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
-  blocked_[{blocked.instance, blocked.tenant, blocked.database, blocked.collection}] = blocked;
+  BlockedCollection& b =
+      blocked_[{blocked.instance, blocked.tenant, blocked.database, blocked.collection}];
+  b = blocked;
+  b.error = SanitizeText(blocked.error);
   return Status::Ok();
 }
 

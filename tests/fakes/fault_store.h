@@ -1,0 +1,114 @@
+// A WalStore wrapper that injects failures, for fault loops ("fail the Nth call, for every N").
+//
+// Every call is counted (0-based, per wrapper): overall and per method. Faults:
+//  - FailNthCall(n): the call with overall index n fails once with `error` (default
+//    kUnavailable) without reaching the wrapped store.
+//  - FailNthCallOf(op, n): the same, counting only calls of one method.
+//  - SetDown(true): every call fails with kUnavailable until SetDown(false).
+//  - CrashOnAppend(mode): the next Append "crashes" between append and commit: it returns
+//    kUnavailable, and the entries either never reach the store (kLost) or do reach it durably
+//    (kDurable: the commit happened but the acknowledgement was lost). Either way the caller's
+//    vector is left as it was passed in (seq/created_ms not filled in).
+//
+// Thread-safe (the counters and faults are guarded by a mutex; the wrapped store serialises
+// itself). The wrapped store must outlive this wrapper unless it was passed as a unique_ptr.
+#ifndef CHROMA_HA_TESTS_FAKES_FAULT_STORE_H_
+#define CHROMA_HA_TESTS_FAKES_FAULT_STORE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chroma_ha/wal_store.h"
+
+namespace chroma_ha {
+
+// The WalStore methods, for per-method counting and faults.
+enum class WalOp {
+  kOpen, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kPendingFor, kUnresolved, kGet,
+  kBacklog, kCountByState, kPrune, kPutCollection, kRemoveCollection, kLoadCollections,
+  kBlock, kUnblock, kListBlocked, kClear,
+};
+
+const char* WalOpName(WalOp op);
+
+class FaultStore final : public WalStore {
+ public:
+  enum class CrashMode {
+    kLost,     // the transaction never committed: nothing was stored
+    kDurable,  // it committed, but the caller never heard: entries are stored
+  };
+
+  explicit FaultStore(WalStore* base);                 // not owned; must outlive this
+  explicit FaultStore(std::unique_ptr<WalStore> base);  // owned
+  FaultStore(const FaultStore&) = delete;
+  FaultStore& operator=(const FaultStore&) = delete;
+
+  // --- Fault control -------------------------------------------------------------------------
+  void FailNthCall(int64_t n, Status error = Status::Unavailable("injected fault"));
+  void FailNthCallOf(WalOp op, int64_t n, Status error = Status::Unavailable("injected fault"));
+  void SetDown(bool down);
+  void CrashOnAppend(CrashMode mode);  // applies to the next Append only
+  void ClearFaults();                  // disarms everything above (counters are kept)
+
+  bool fired() const;                 // an armed FailNth*/crash fault has triggered
+  int64_t calls() const;              // calls so far (all methods)
+  int64_t calls(WalOp op) const;      // calls so far of one method
+  int64_t failures() const;           // calls that were failed by this wrapper
+  WalStore* base() const { return base_; }
+
+  // --- WalStore ------------------------------------------------------------------------------
+  const char* Kind() const override { return base_->Kind(); }
+  Status Open() override;
+  Status Append(std::vector<WalEntry>* entries) override;
+  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
+                    const std::string& last_error) override;
+  Status SetExtra(int64_t seq, const std::string& extra) override;
+  Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
+                                           int limit) override;
+  Result<std::vector<WalEntry>> Unresolved() override;
+  Result<WalEntry> Get(int64_t seq) override;
+  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
+  Result<std::map<EntryState, int64_t>> CountByState() override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Status PutCollection(const CollectionIdentity& identity) override;
+  Status RemoveCollection(const std::string& tenant, const std::string& database,
+                          const std::string& name) override;
+  Result<std::vector<CollectionIdentity>> LoadCollections() override;
+  Status Block(const BlockedCollection& blocked) override;
+  Status Unblock(const std::string& instance, const std::string& tenant,
+                 const std::string& database, const std::string& collection) override;
+  Result<std::vector<BlockedCollection>> ListBlocked() override;
+  Status Clear() override;
+
+ private:
+  struct NthFault {
+    std::optional<WalOp> op;  // nullopt: count all calls
+    int64_t n = 0;
+    Status error;
+  };
+
+  // Counts the call; returns the error to fail it with, or OK to pass it through.
+  Status Enter(WalOp op);
+
+  std::unique_ptr<WalStore> owned_;
+  WalStore* base_;
+
+  mutable std::mutex mu_;
+  int64_t calls_ = 0;
+  std::map<WalOp, int64_t> op_calls_;
+  int64_t failures_ = 0;
+  std::vector<NthFault> nth_faults_;
+  bool down_ = false;
+  std::optional<CrashMode> crash_;
+  bool fired_ = false;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_TESTS_FAKES_FAULT_STORE_H_
