@@ -1,0 +1,221 @@
+// Classify(): see include/chroma_ha/route.h and the route table in /work/shared/CHROMA.md.
+//
+// Rules beyond the header:
+// - Literal path segments ("api", "v2", "collections", "add", ...) are compared byte-exact, as
+//   the Chroma server's router does: `/api/v2/%68eartbeat` is not the heartbeat (kUnknown).
+//   Parameter segments (tenant, database, collection) are percent-decoded into the Route.
+// - Own endpoints are kOwn whatever the method; the server answers 405 for methods it does not
+//   serve there.
+// - A known path with the wrong method is kUnknown, with tenant/database/collection/ref filled in
+//   when the path has them (so the router can still translate a collection id).
+// - A trailing slash on an /api/v2 path is not an empty segment: it is an unknown route.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chroma_ha/route.h"
+#include "proxy/path_rewrite.h"
+
+namespace chroma_ha {
+namespace {
+
+Route Invalid(const char* why) {
+  Route r;
+  r.cls = RouteClass::kInvalid;
+  r.error = why;
+  return r;
+}
+
+bool IsControl(unsigned char c) { return c < 0x20 || c == 0x7f; }
+
+bool HasControl(std::string_view s) {
+  for (char c : s) {
+    if (IsControl(static_cast<unsigned char>(c))) return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t pos = 1;  // path[0] == '/'
+  while (true) {
+    std::size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) {
+      out.push_back(path.substr(pos));
+      return out;
+    }
+    out.push_back(path.substr(pos, end - pos));
+    pos = end + 1;
+  }
+}
+
+bool IsOwnPath(std::string_view path) {
+  return path == "/health" || path == "/status" || path == "/wal/status" ||
+         path == "/wal/stats" || path == "/metrics" || path == "/dashboard" ||
+         path == "/admin" || path.substr(0, 7) == "/admin/";
+}
+
+Route Make(RouteClass cls, WriteKind write = WriteKind::kNone) {
+  Route r;
+  r.cls = cls;
+  r.write = write;
+  return r;
+}
+
+// Matches the segments after "/api/v2". `raw` are as received, `dec` percent-decoded.
+Route MatchApiV2(std::string_view method, const std::vector<std::string_view>& raw,
+                 const std::vector<std::string>& dec) {
+  const std::size_t n = raw.size();
+  const bool get = method == "GET", post = method == "POST";
+  const bool put = method == "PUT", del = method == "DELETE";
+  Route unknown;
+  if (n == 1) {
+    const std::string_view s = raw[0];
+    if (s == "heartbeat" || s == "version" || s == "pre-flight-checks" || s == "healthcheck") {
+      return get ? Make(RouteClass::kSystemRead) : unknown;
+    }
+    if (s == "reset") return post ? Make(RouteClass::kWrite, WriteKind::kReset) : unknown;
+    if (s == "tenants") {
+      return post ? Make(RouteClass::kWrite, WriteKind::kCreateTenant) : unknown;
+    }
+    return unknown;
+  }
+  if (n == 2 && raw[0] == "auth" && raw[1] == "identity") {
+    return get ? Make(RouteClass::kSystemRead) : unknown;
+  }
+  if (raw[0] != "tenants" || dec[1].empty()) return unknown;
+  Route r;  // kUnknown until a method matches
+  r.tenant = dec[1];
+  auto set = [&r](RouteClass cls, WriteKind write = WriteKind::kNone) {
+    r.cls = cls;
+    r.write = write;
+  };
+  if (n == 2) {
+    if (get) set(RouteClass::kRead);
+    return r;
+  }
+  if (raw[2] != "databases") return unknown;
+  if (n == 3) {
+    if (get) set(RouteClass::kRead);
+    if (post) set(RouteClass::kWrite, WriteKind::kCreateDatabase);
+    return r;
+  }
+  if (dec[3].empty()) return unknown;
+  r.database = dec[3];
+  if (n == 4) {
+    if (get) set(RouteClass::kRead);
+    if (del) set(RouteClass::kWrite, WriteKind::kDeleteDatabase);
+    return r;
+  }
+  if (n == 5 && raw[4] == "collections_count") {
+    if (get) set(RouteClass::kRead);
+    return r;
+  }
+  if (raw[4] != "collections") return unknown;
+  if (n == 5) {
+    if (get) set(RouteClass::kRead);
+    if (post) set(RouteClass::kWrite, WriteKind::kCreateCollection);
+    return r;
+  }
+  if (dec[5].empty()) return unknown;
+  r.collection = dec[5];
+  r.ref = CollectionRef::kId;
+  if (n == 6) {
+    if (get || del) r.ref = CollectionRef::kName;
+    if (get) set(RouteClass::kRead);
+    if (del) set(RouteClass::kWrite, WriteKind::kDeleteCollection);
+    if (put) set(RouteClass::kWrite, WriteKind::kModifyCollection);
+    return r;
+  }
+  if (n != 7) return r;  // unknown, but the router may still translate the collection id
+  const std::string_view op = raw[6];
+  struct Op {
+    std::string_view name;
+    bool post;
+    RouteClass cls;
+    WriteKind write;
+  };
+  static constexpr Op kOps[] = {
+      {"add", true, RouteClass::kWrite, WriteKind::kAdd},
+      {"upsert", true, RouteClass::kWrite, WriteKind::kUpsert},
+      {"update", true, RouteClass::kWrite, WriteKind::kUpdate},
+      {"delete", true, RouteClass::kWrite, WriteKind::kDelete},
+      {"fork", true, RouteClass::kWrite, WriteKind::kFork},
+      {"get", true, RouteClass::kRead, WriteKind::kNone},
+      {"query", true, RouteClass::kRead, WriteKind::kNone},
+      {"count", false, RouteClass::kRead, WriteKind::kNone},
+  };
+  for (const Op& o : kOps) {
+    if (o.name != op) continue;
+    if (o.post ? post : get) set(o.cls, o.write);
+    return r;
+  }
+  return r;
+}
+
+}  // namespace
+
+Route Classify(std::string_view method, std::string_view target) {
+  if (target.empty() || target[0] != '/') {
+    return Invalid("request target is not in origin form");
+  }
+  for (char ch : target) {
+    auto c = static_cast<unsigned char>(ch);
+    if (IsControl(c)) return Invalid("control character in request target");
+    if (c == ' ') return Invalid("space in request target");
+    if (c == '#') return Invalid("fragment in request target");
+  }
+  const std::string_view path = target.substr(0, target.find('?'));
+  const std::vector<std::string_view> raw = SplitPath(path);
+  const bool api_v2 = raw.size() >= 2 && raw[0] == "api" && raw[1] == "v2";
+  std::vector<std::string> dec(raw.size());
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (!PercentDecode(raw[i], &dec[i])) return Invalid("invalid percent-encoding in path");
+    if (dec[i] == "." || dec[i] == "..") return Invalid("dot-segment in path");
+    if (HasControl(dec[i])) return Invalid("encoded control character in path");
+    if (!api_v2) continue;
+    if (raw[i].empty() && i + 1 != raw.size()) return Invalid("empty segment in path");
+    if (dec[i].find('/') != std::string::npos) {
+      return Invalid("encoded slash (%2F) in a path segment");
+    }
+  }
+  if (IsOwnPath(path)) return Make(RouteClass::kOwn);
+  if (!api_v2) return Route{};
+  std::vector<std::string_view> rest(raw.begin() + 2, raw.end());
+  std::vector<std::string> rest_dec(dec.begin() + 2, dec.end());
+  if (rest.empty()) return Route{};
+  return MatchApiV2(method, rest, rest_dec);
+}
+
+const char* RouteClassName(RouteClass cls) {
+  switch (cls) {
+    case RouteClass::kSystemRead: return "system_read";
+    case RouteClass::kRead: return "read";
+    case RouteClass::kWrite: return "write";
+    case RouteClass::kOwn: return "own";
+    case RouteClass::kUnknown: return "unknown";
+    case RouteClass::kInvalid: return "invalid";
+  }
+  return "unknown";
+}
+
+const char* WriteKindName(WriteKind kind) {
+  switch (kind) {
+    case WriteKind::kNone: return "none";
+    case WriteKind::kReset: return "reset";
+    case WriteKind::kCreateTenant: return "create_tenant";
+    case WriteKind::kCreateDatabase: return "create_database";
+    case WriteKind::kDeleteDatabase: return "delete_database";
+    case WriteKind::kCreateCollection: return "create_collection";
+    case WriteKind::kModifyCollection: return "modify_collection";
+    case WriteKind::kDeleteCollection: return "delete_collection";
+    case WriteKind::kAdd: return "add";
+    case WriteKind::kUpsert: return "upsert";
+    case WriteKind::kUpdate: return "update";
+    case WriteKind::kDelete: return "delete";
+    case WriteKind::kFork: return "fork";
+  }
+  return "none";
+}
+
+}  // namespace chroma_ha
