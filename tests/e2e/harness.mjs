@@ -1,0 +1,443 @@
+// End-to-end harness: starts real Chroma servers and the real build/chroma-ha on loopback, on free
+// ports, with throw-away data directories, and stops only the processes it started (by PID).
+//
+//   const stack = await startStack({ name: 'parity', env: { LOAD_BALANCE_STRATEGY: 'primary_only' } });
+//   const client = stack.client();            // official chromadb JS client pointed at chroma-ha
+//   ... await stack.stop();                   // in after()
+//
+// Every wait polls with a deadline. Logs of every process go to files in the stack's directory
+// (under $CHROMA_HA_E2E_DIR if set, else the system temp dir); data directories are removed on
+// stop, logs are kept. If $CHROMA_HA_E2E_PIDDIR is set, each started PID is also recorded there as
+// a file so that scripts/test.sh can stop leftovers if this process is killed before after() runs.
+
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChromaClient } from 'chromadb';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CHROMA_BIN = path.join(ROOT, 'node_modules', '.bin', 'chroma');
+export const CHROMA_HA_BIN = process.env.CHROMA_HA_BIN || path.join(ROOT, 'build', 'chroma-ha');
+
+// Fast health checks so that failover tests finish quickly.
+export const FAST_HEALTH_ENV = Object.freeze({
+  HEALTH_CHECK_INTERVAL_MS: '200',
+  FAILURE_THRESHOLD: '2',
+  HEALTHY_THRESHOLD: '1',
+});
+
+const started = new Map(); // pid -> ChildProcess, for the exit backstop
+const pidDir = process.env.CHROMA_HA_E2E_PIDDIR;
+
+process.on('exit', () => {
+  for (const [pid, child] of started) {
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+});
+
+function track(child, marker) {
+  started.set(child.pid, child);
+  if (pidDir) {
+    try {
+      fs.mkdirSync(pidDir, { recursive: true });
+      fs.writeFileSync(path.join(pidDir, String(child.pid)), marker);
+    } catch {
+      // the backstop is best effort; after() is the real cleanup
+    }
+  }
+  child.once('exit', () => {
+    started.delete(child.pid);
+    if (pidDir) fs.rmSync(path.join(pidDir, String(child.pid)), { force: true });
+  });
+}
+
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Polls `fn` every `intervalMs` until it returns a truthy value (returned) or `timeoutMs` passes
+// (throws, with the last error or value in the message).
+export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+      last = v;
+    } catch (e) {
+      if (e?.fatal) throw e;
+      last = e;
+    }
+    if (Date.now() >= deadline) {
+      const detail = last instanceof Error ? last.message : JSON.stringify(last);
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+// A TCP port free on 127.0.0.1 right now (picked by the kernel).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// True if process `pid` holds a listening TCP socket on `port` (Linux /proc), so a server that
+// lost a port clash is never mistaken for the one that holds the port.
+export function pidListensOn(pid, port) {
+  const hex = port.toString(16).toUpperCase().padStart(4, '0');
+  const inodes = new Set();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = fs.readFileSync(f, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 9 && cols[3] === '0A' && cols[1].endsWith(`:${hex}`)) inodes.add(cols[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  let fds = [];
+  try {
+    fds = fs.readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return false;
+  }
+  for (const fd of fds) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m && inodes.has(m[1])) return true;
+    } catch {
+      // fd closed meanwhile
+    }
+  }
+  return false;
+}
+
+// fetch with a per-request deadline; returns {status, headers, text, json}.
+export async function http(url, { method = 'GET', headers = {}, body, timeoutMs = 5000 } = {}) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeoutMs);
+  try {
+    const res = await fetch(url, { method, headers, body, signal: ctl.signal });
+    const text = await res.text();
+    let json;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, headers: res.headers, text, json };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function alive(child) {
+  return child.exitCode === null && child.signalCode === null;
+}
+
+function exitPromise(child) {
+  if (!alive(child)) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+// Sends `signal` to the child (by PID) and waits for it to exit; SIGKILL after `graceMs`.
+async function stopChild(child, signal = 'SIGTERM', graceMs = 10000) {
+  if (!child || !alive(child)) return;
+  const exited = exitPromise(child);
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
+  if (timedOut && alive(child)) {
+    try {
+      process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+    await Promise.race([exited, sleep(5000)]);
+  }
+}
+
+function spawnLogged(bin, args, { env, logBase, marker }) {
+  const out = fs.openSync(`${logBase}.stdout.log`, 'a');
+  const err = fs.openSync(`${logBase}.stderr.log`, 'a');
+  try {
+    const child = spawn(bin, args, { env, stdio: ['ignore', out, err], cwd: ROOT });
+    child.on('error', () => {}); // spawn errors surface as an exit; readiness reports them
+    if (child.pid !== undefined) track(child, marker);
+    return child;
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+  }
+}
+
+function tail(file, lines = 30) {
+  try {
+    return fs.readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+// Waits until `child` listens on `port` and `probe()` resolves truthy; throws if the child exits.
+async function waitReady(child, port, probe, { timeoutMs, what, logBase }) {
+  try {
+    await waitFor(
+      async () => {
+        if (!alive(child)) {
+          throw Object.assign(new Error(`${what} exited (code ${child.exitCode}, signal ${child.signalCode})`), {
+            fatal: true,
+          });
+        }
+        return pidListensOn(child.pid, port) && (await probe());
+      },
+      { timeoutMs, intervalMs: 50, what },
+    );
+  } catch (e) {
+    await stopChild(child, 'SIGKILL', 1000);
+    throw new Error(`${e.message}\n--- ${logBase}.stderr.log (tail) ---\n${tail(`${logBase}.stderr.log`)}`);
+  }
+}
+
+// A real Chroma server on 127.0.0.1.
+export class ChromaServer {
+  constructor({ dataDir, port, logBase }) {
+    this.dataDir = dataDir;
+    this.port = port;
+    this.logBase = logBase;
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = null;
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  async start({ timeoutMs = 30000 } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    // On a restart the port may briefly still be held; retry until the deadline.
+    for (let attempt = 1; ; attempt++) {
+      fs.mkdirSync(this.dataDir, { recursive: true });
+      this.child = spawnLogged(
+        CHROMA_BIN,
+        ['run', '--path', this.dataDir, '--host', '127.0.0.1', '--port', String(this.port)],
+        { env: process.env, logBase: this.logBase, marker: 'chroma' },
+      );
+      try {
+        await waitReady(
+          this.child,
+          this.port,
+          async () => (await http(`${this.url}/api/v2/heartbeat`, { timeoutMs: 2000 })).status === 200,
+          { timeoutMs: Math.max(1000, deadline - Date.now()), what: `chroma on port ${this.port}`, logBase: this.logBase },
+        );
+        return this;
+      } catch (e) {
+        if (Date.now() >= deadline || attempt >= 20) throw e;
+        await sleep(200);
+      }
+    }
+  }
+
+  // SIGKILL by default: a crash, not a shutdown.
+  async kill(signal = 'SIGKILL') {
+    await stopChild(this.child, signal, 5000);
+  }
+
+  async restart(opts) {
+    await this.kill('SIGTERM');
+    return this.start(opts);
+  }
+
+  async stop() {
+    await stopChild(this.child, 'SIGTERM', 5000);
+  }
+}
+
+export async function startChroma({ dir, name = 'chroma', port } = {}) {
+  const base = dir ?? makeTempDir(name);
+  const server = new ChromaServer({
+    dataDir: path.join(base, name),
+    port: port ?? (await freePort()),
+    logBase: path.join(base, name),
+  });
+  return server.start();
+}
+
+// The real chroma-ha binary.
+export class ChromaHa {
+  constructor({ port, env, logBase }) {
+    this.port = port;
+    this.env = env;
+    this.logBase = logBase;
+    this.url = `http://127.0.0.1:${port}`;
+    this.child = null;
+  }
+
+  get pid() {
+    return this.child?.pid;
+  }
+
+  get stdoutPath() {
+    return `${this.logBase}.stdout.log`;
+  }
+
+  get stderrPath() {
+    return `${this.logBase}.stderr.log`;
+  }
+
+  async start({ timeoutMs = 30000 } = {}) {
+    if (!fs.existsSync(CHROMA_HA_BIN)) {
+      throw new Error(`${CHROMA_HA_BIN} does not exist: build it first (bash scripts/build.sh)`);
+    }
+    this.child = spawnLogged(CHROMA_HA_BIN, [], { env: this.env, logBase: this.logBase, marker: 'chroma-ha' });
+    // Ready = it listens and /health answers at all (200 or 503); health itself is checked by tests.
+    await waitReady(
+      this.child,
+      this.port,
+      async () => {
+        const r = await http(`${this.url}/health`, { timeoutMs: 2000 });
+        return r.status === 200 || r.status === 503;
+      },
+      { timeoutMs, what: `chroma-ha on port ${this.port}`, logBase: this.logBase },
+    );
+    return this;
+  }
+
+  async stop() {
+    await stopChild(this.child, 'SIGTERM', 15000);
+  }
+
+  alive() {
+    return this.child !== null && alive(this.child);
+  }
+
+  async status() {
+    const r = await http(`${this.url}/status`);
+    if (r.status !== 200 || !r.json) throw new Error(`/status answered ${r.status}: ${r.text}`);
+    return r.json;
+  }
+
+  async instance(role) {
+    const s = await this.status();
+    const found = (s.instances ?? []).find((i) => i.role === role);
+    if (!found) throw new Error(`/status has no instance with role ${role}: ${JSON.stringify(s)}`);
+    return found;
+  }
+
+  // Polls /status until every instance is healthy.
+  async waitAllHealthy({ timeoutMs = 10000 } = {}) {
+    return waitFor(
+      async () => {
+        const s = await this.status();
+        return (s.instances ?? []).length > 0 && s.instances.every((i) => i.healthy === true) && s;
+      },
+      { timeoutMs, what: 'all instances healthy in /status' },
+    );
+  }
+
+  logTail(lines = 40) {
+    return `--- ${this.stderrPath} ---\n${tail(this.stderrPath, lines)}\n--- ${this.stdoutPath} ---\n${tail(this.stdoutPath, lines)}`;
+  }
+}
+
+export function makeTempDir(name = 'e2e') {
+  const base = process.env.CHROMA_HA_E2E_DIR || os.tmpdir();
+  fs.mkdirSync(base, { recursive: true });
+  return fs.mkdtempSync(path.join(base, `chroma-ha-${name}-`));
+}
+
+// Environment for chroma-ha: only PATH/HOME from this process (so a DATABASE_URL or other config in
+// the caller's environment cannot leak in), loopback listener, embedded SQLite WAL in `dir`.
+export function chromaHaEnv({ port, primaryUrl, replicaUrl, dir, env = {} }) {
+  const base = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LISTEN_ADDRESS: '127.0.0.1',
+    PORT: String(port),
+    PRIMARY_URL: primaryUrl,
+    REPLICA_URL: replicaUrl,
+    WAL_PATH: path.join(dir, 'wal.sqlite3'),
+    LOG_LEVEL: 'debug',
+    ...FAST_HEALTH_ENV,
+  };
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || v === null) delete base[k];
+    else base[k] = String(v);
+  }
+  return base;
+}
+
+export async function startChromaHa({ dir, primaryUrl, replicaUrl, env = {}, port } = {}) {
+  const haPort = port ?? (await freePort());
+  const ha = new ChromaHa({
+    port: haPort,
+    env: chromaHaEnv({ port: haPort, primaryUrl, replicaUrl, dir, env }),
+    logBase: path.join(dir, 'chroma-ha'),
+  });
+  return ha.start();
+}
+
+export function makeClient(url) {
+  const u = new URL(url);
+  return new ChromaClient({ host: u.hostname, port: Number(u.port), ssl: false });
+}
+
+// Two fresh Chroma servers (primary, replica) and chroma-ha in front of them.
+export async function startStack({ name = 'stack', env = {}, waitHealthy = true } = {}) {
+  const dir = makeTempDir(name);
+  const stack = { dir, primary: null, replica: null, ha: null };
+  stack.stop = async () => {
+    await stack.ha?.stop();
+    await Promise.all([stack.primary?.stop(), stack.replica?.stop()]);
+    for (const d of ['primary', 'replica']) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
+    for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
+      if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(dir, f), { force: true });
+    }
+  };
+  try {
+    [stack.primary, stack.replica] = await Promise.all([
+      startChroma({ dir, name: 'primary' }),
+      startChroma({ dir, name: 'replica' }),
+    ]);
+    stack.ha = await startChromaHa({
+      dir,
+      primaryUrl: stack.primary.url,
+      replicaUrl: stack.replica.url,
+      env,
+    });
+    if (waitHealthy) await stack.ha.waitAllHealthy();
+  } catch (e) {
+    const logs = stack.ha ? `\n${stack.ha.logTail()}` : '';
+    await stack.stop();
+    throw new Error(`${e.message}${logs}`);
+  }
+  stack.client = () => makeClient(stack.ha.url);
+  return stack;
+}
+
+// Parsed JSON of a direct REST call to a Chroma server or chroma-ha.
+export const TD = '/api/v2/tenants/default_tenant/databases/default_database';
