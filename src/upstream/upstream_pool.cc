@@ -1,0 +1,400 @@
+#include "upstream/upstream_pool.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cerrno>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+
+namespace chroma_ha {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxUpstreamHeaderBytes = 64u << 10;
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+}
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// Header names listed in a Connection header are hop-by-hop for that message too (RFC 9110 7.6.1).
+bool ListedIn(std::string_view connection, std::string_view name) {
+  while (!connection.empty()) {
+    size_t comma = connection.find(',');
+    if (EqualsIgnoreCase(Trim(connection.substr(0, comma)), name)) return true;
+    if (comma == std::string_view::npos) break;
+    connection.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+std::string HostHeader(const InstanceConfig& instance) {
+  const bool v6 = instance.host.find(':') != std::string::npos;
+  return (v6 ? "[" + instance.host + "]" : instance.host) + ":" + std::to_string(instance.port);
+}
+
+using BeastRequest = http::request<http::string_body>;
+
+BeastRequest ToBeast(HttpRequest in, const std::string& host) {
+  BeastRequest req;
+  req.version(11);
+  const http::verb verb = http::string_to_verb(in.method);
+  if (verb == http::verb::unknown) {
+    req.method_string(in.method);
+  } else {
+    req.method(verb);
+  }
+  req.target(in.target);
+  const std::string_view connection = FindHeader(in.headers, "connection").value_or("");
+  for (const Header& h : in.headers) {
+    if (IsHopByHopHeader(h.name) || ListedIn(connection, h.name)) continue;
+    req.insert(h.name, h.value);
+  }
+  req.set(http::field::host, host);
+  req.body() = std::move(in.body);
+  req.prepare_payload();  // Content-Length from the body (none for a bodiless GET)
+  return req;
+}
+
+HttpResponse FromBeast(http::response<http::string_body> res) {
+  HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  const std::string_view connection = res[http::field::connection];
+  for (const auto& field : res) {
+    const std::string_view name = field.name_string();
+    if (IsHopByHopHeader(name) || ListedIn(connection, name)) continue;
+    out.headers.push_back({std::string(name), std::string(field.value())});
+  }
+  out.body = std::move(res.body());
+  return out;
+}
+
+struct Connection {
+  explicit Connection(const asio::any_io_executor& ex) : stream(ex) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+};
+
+// An idle connection is usable if the server has neither closed it nor sent anything unasked.
+bool LooksAlive(Connection& c) {
+  tcp::socket& socket = c.stream.socket();
+  if (!socket.is_open() || c.buffer.size() != 0) return false;
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+// What one request/response round trip on one connection produced.
+struct RoundTripResult {
+  Status status;                  // OK when `response` is set
+  std::optional<HttpResponse> response;
+  bool keep_alive = false;        // the connection may be reused
+  bool failed_before_answer = false;  // closed/reset before any byte of the answer
+};
+
+asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& req,
+                                           milliseconds timeout, const std::string& who) {
+  RoundTripResult out;
+  c.stream.expires_after(timeout);
+  auto [wec, written] = co_await http::async_write(c.stream, req, kUseTuple);
+  if (wec) {
+    if (wec == beast::error::timeout) {
+      out.status = Status::Timeout(who + ": sending the request timed out");
+    } else {
+      out.status = Status::Unavailable(who + ": sending the request failed: " + wec.message());
+      out.failed_before_answer = true;
+    }
+    co_return out;
+  }
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(kMaxUpstreamHeaderBytes);
+  parser.body_limit(kMaxUpstreamBodyBytes);
+  if (req.method() == http::verb::head) parser.skip(true);
+  auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kUseTuple);
+  if (rec) {
+    if (rec == beast::error::timeout) {
+      out.status = Status::Timeout(who + ": no complete answer within " +
+                                   std::to_string(timeout.count()) + " ms");
+    } else if (!parser.got_some()) {
+      out.status = Status::Unavailable(who + ": connection closed before the answer: " +
+                                       rec.message());
+      out.failed_before_answer = true;
+    } else if (rec.category() == http::make_error_code(http::error::body_limit).category() &&
+               rec != http::error::partial_message && rec != http::error::end_of_stream) {
+      out.status = Status::Internal(who + ": bad answer: " + rec.message());
+    } else {
+      out.status = Status::Timeout(who + ": connection lost mid-answer: " + rec.message());
+    }
+    co_return out;
+  }
+  out.keep_alive = parser.keep_alive() && !parser.need_eof() && c.buffer.size() == 0;
+  out.response = FromBeast(parser.release());
+  co_return out;
+}
+
+}  // namespace
+
+bool IsHopByHopHeader(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "connection", "keep-alive", "te",   "trailer",        "transfer-encoding",
+      "upgrade",    "host",       "expect", "content-length"};
+  if (name.size() >= 6 && EqualsIgnoreCase(name.substr(0, 6), "proxy-")) return true;
+  return std::any_of(std::begin(kNames), std::end(kNames),
+                     [&](std::string_view n) { return EqualsIgnoreCase(n, name); });
+}
+
+// --- ConnectionPool ------------------------------------------------------------------------
+
+struct ConnectionPool::Impl {
+  asio::any_io_executor executor;
+  InstanceConfig instance;
+  std::string host_header;
+  std::string who;  // "primary (http://...)" for messages
+  std::optional<asio::ip::address> literal;  // set when host is an IP literal: no DNS
+  milliseconds connect_timeout;
+  std::size_t max_idle;
+  std::atomic<int64_t> opened{0};
+  mutable std::mutex mu;
+  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu; most recently used last
+
+  std::unique_ptr<Connection> TakeIdle() {
+    std::lock_guard lock(mu);
+    while (!idle.empty()) {
+      std::unique_ptr<Connection> c = std::move(idle.back());
+      idle.pop_back();
+      if (LooksAlive(*c)) return c;
+    }
+    return nullptr;
+  }
+
+  void Release(std::unique_ptr<Connection> c) {
+    c->stream.expires_never();
+    std::lock_guard lock(mu);
+    if (idle.size() < max_idle) idle.push_back(std::move(c));
+  }
+
+  asio::awaitable<Result<std::vector<tcp::endpoint>>> Resolve(milliseconds timeout);
+  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(milliseconds timeout);
+};
+
+// getaddrinfo cannot be interrupted: the lookup reports into a channel and the caller stops
+// waiting at the deadline, leaving a late answer to be dropped.
+asio::awaitable<Result<std::vector<tcp::endpoint>>> ConnectionPool::Impl::Resolve(
+    milliseconds timeout) {
+  using Channel = asio::experimental::concurrent_channel<void(error_code, tcp::resolver::results_type)>;
+  auto channel = std::make_shared<Channel>(executor, 1);
+  auto resolver = std::make_shared<tcp::resolver>(executor);
+  resolver->async_resolve(instance.host, std::to_string(instance.port),
+                          [resolver, channel](error_code ec, tcp::resolver::results_type r) {
+                            channel->try_send(ec, std::move(r));
+                          });
+  asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
+  using namespace asio::experimental::awaitable_operators;
+  auto done = co_await (channel->async_receive(kUseTuple) || timer.async_wait(kUseTuple));
+  if (done.index() == 1) {
+    co_return Status::Unavailable(who + ": resolving " + instance.host + " timed out");
+  }
+  auto [ec, results] = std::get<0>(std::move(done));
+  if (ec) co_return Status::Unavailable(who + ": resolving " + instance.host + ": " + ec.message());
+  std::vector<tcp::endpoint> endpoints;
+  for (const auto& entry : results) endpoints.push_back(entry.endpoint());
+  co_return endpoints;
+}
+
+asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Connect(
+    milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<tcp::endpoint> endpoints;
+  if (literal) {
+    endpoints.emplace_back(*literal, instance.port);
+  } else {
+    auto resolved = co_await Resolve(timeout);
+    if (!resolved.ok()) co_return resolved.status();
+    endpoints = std::move(resolved).value();
+  }
+  const auto left = std::max(
+      milliseconds(1), timeout - std::chrono::duration_cast<milliseconds>(
+                                     std::chrono::steady_clock::now() - start));
+  auto conn = std::make_unique<Connection>(executor);
+  conn->stream.expires_after(left);
+  auto [ec, endpoint] = co_await conn->stream.async_connect(endpoints, kUseTuple);
+  if (ec == beast::error::timeout) {
+    co_return Status::Unavailable(who + ": connect timed out after " +
+                                  std::to_string(timeout.count()) + " ms");
+  }
+  if (ec) co_return Status::Unavailable(who + ": connect failed: " + ec.message());
+  error_code ignored;
+  conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+  ++opened;
+  co_return std::move(conn);
+}
+
+ConnectionPool::ConnectionPool(asio::any_io_executor executor, const InstanceConfig& instance,
+                               milliseconds connect_timeout, std::size_t max_idle)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->executor = std::move(executor);
+  impl_->instance = instance;
+  impl_->host_header = HostHeader(instance);
+  impl_->who = instance.name + " (" + instance.url + ")";
+  impl_->connect_timeout = connect_timeout;
+  impl_->max_idle = max_idle;
+  error_code ec;
+  asio::ip::address address = asio::ip::make_address(instance.host, ec);
+  if (!ec) impl_->literal = address;
+}
+
+ConnectionPool::~ConnectionPool() = default;
+
+asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(HttpRequest request,
+                                                               milliseconds timeout) {
+  Impl& im = *impl_;
+  const BeastRequest req = ToBeast(std::move(request), im.host_header);
+  for (int attempt = 0;; ++attempt) {
+    // The retry after a stale pooled connection always uses a fresh one.
+    std::unique_ptr<Connection> conn = attempt == 0 ? im.TakeIdle() : nullptr;
+    const bool reused = conn != nullptr;
+    if (!conn) {
+      auto connected = co_await im.Connect(std::min(im.connect_timeout, timeout));
+      if (!connected.ok()) co_return connected.status();
+      conn = std::move(connected).value();
+    }
+    RoundTripResult out = co_await RoundTrip(*conn, req, timeout, im.who);
+    if (out.response) {
+      if (out.keep_alive) im.Release(std::move(conn));
+      co_return std::move(*out.response);
+    }
+    if (reused && out.failed_before_answer && attempt == 0) {
+      spdlog::debug("{}: pooled connection was stale ({}); retrying on a fresh one", im.who,
+                    out.status.message());
+      continue;
+    }
+    co_return out.status;
+  }
+}
+
+std::size_t ConnectionPool::idle() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->idle.size();
+}
+
+int64_t ConnectionPool::connections_opened() const { return impl_->opened.load(); }
+
+void ConnectionPool::CloseIdle() {
+  std::lock_guard lock(impl_->mu);
+  impl_->idle.clear();
+}
+
+// --- UpstreamSet ---------------------------------------------------------------------------
+
+UpstreamSet::UpstreamSet(asio::any_io_executor executor, const Config& config, const Clock& clock)
+    : config_(config), instances_(config.instances) {
+  std::vector<std::string> names;
+  for (const InstanceConfig& instance : instances_) {
+    if (instance.tls) {
+      throw ConfigError(instance.name + " URL " + instance.url +
+                        ": https upstreams are not supported yet; use http://");
+    }
+    names.push_back(instance.name);
+    pools_.push_back(std::make_unique<ConnectionPool>(
+        executor, instance, config.connect_timeout,
+        static_cast<std::size_t>(std::max(0, config.pool_size))));
+  }
+  counters_ = std::make_unique<Counters[]>(instances_.size());
+  tracker_ = std::make_unique<HealthTracker>(
+      std::move(names), HealthThresholds{config.unhealthy_threshold, config.healthy_threshold},
+      clock);
+  checker_ = std::make_unique<HealthChecker>(
+      executor, *tracker_, [this](std::size_t index) { return Probe(index); },
+      config.health_interval, clock);
+}
+
+UpstreamSet::~UpstreamSet() { checker_->Stop(); }
+
+bool UpstreamSet::Healthy(std::size_t index) const { return tracker_->Healthy(index); }
+
+asio::awaitable<Result<HttpResponse>> UpstreamSet::Send(std::size_t index, HttpRequest request,
+                                                        milliseconds timeout) {
+  if (index >= pools_.size()) {
+    co_return Status::InvalidArgument("no instance with index " + std::to_string(index));
+  }
+  ++counters_[index].requests;
+  Result<HttpResponse> result = co_await pools_[index]->Exchange(std::move(request), timeout);
+  std::string error;
+  if (!result.ok()) {
+    error = result.status().ToString();
+  } else if (result->status >= 500 && result->status != 501) {
+    error = "HTTP " + std::to_string(result->status) + ": " + result->body.substr(0, 200);
+  }
+  if (!error.empty()) ++counters_[index].failures;
+  tracker_->ReportPassive(index, !error.empty(), error);
+  co_return result;
+}
+
+asio::awaitable<Status> UpstreamSet::Probe(std::size_t index) {
+  HttpRequest request{"GET", "/api/v2/heartbeat", {}, {}};
+  auto result = co_await pools_[index]->Exchange(std::move(request), config_.health_timeout);
+  if (!result.ok()) co_return result.status();
+  if (result->status / 100 != 2) {
+    co_return Status::Unavailable("heartbeat answered HTTP " + std::to_string(result->status));
+  }
+  co_return Status::Ok();
+}
+
+InstanceSnapshot UpstreamSet::Snapshot(std::size_t index) const {
+  const InstanceConfig& instance = instances_.at(index);
+  const HealthView view = tracker_->View(index);
+  InstanceSnapshot s;
+  s.name = instance.name;
+  s.url = instance.url;
+  s.is_primary = instance.is_primary;
+  s.healthy = view.healthy;
+  s.last_check_latency_ms = view.last_check_latency_ms;
+  s.requests = counters_[index].requests.load();
+  s.failures = counters_[index].failures.load();
+  s.health_checks_failed = view.health_checks_failed;
+  s.last_error = view.last_error;
+  s.last_change_ms = view.last_change_ms;
+  return s;
+}
+
+void UpstreamSet::SetHealthListener(HealthListener listener) {
+  tracker_->SetListener(std::move(listener));
+}
+
+void UpstreamSet::Start() { checker_->Start(); }
+
+void UpstreamSet::Stop() {
+  checker_->Stop();
+  for (auto& pool : pools_) pool->CloseIdle();
+}
+
+}  // namespace chroma_ha
