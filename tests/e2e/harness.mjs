@@ -275,6 +275,12 @@ export class ChromaServer {
   async stop() {
     await stopChild(this.child, 'SIGTERM', 5000);
   }
+
+  // Stops the server and deletes its data directory (its log is kept).
+  async destroy() {
+    await this.stop();
+    fs.rmSync(this.dataDir, { recursive: true, force: true });
+  }
 }
 
 export async function startChroma({ dir, name = 'chroma', port } = {}) {
@@ -412,17 +418,19 @@ export async function startStack({ name = 'stack', env = {}, waitHealthy = true 
   const stack = { dir, primary: null, replica: null, ha: null };
   stack.stop = async () => {
     await stack.ha?.stop();
-    await Promise.all([stack.primary?.stop(), stack.replica?.stop()]);
-    for (const d of ['primary', 'replica']) fs.rmSync(path.join(dir, d), { recursive: true, force: true });
+    await Promise.all([stack.primary?.destroy(), stack.replica?.destroy()]);
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(dir, f), { force: true });
     }
   };
   try {
-    [stack.primary, stack.replica] = await Promise.all([
+    const servers = await Promise.allSettled([
       startChroma({ dir, name: 'primary' }),
       startChroma({ dir, name: 'replica' }),
     ]);
+    stack.primary = servers[0].value ?? null;
+    stack.replica = servers[1].value ?? null;
+    for (const s of servers) if (s.status === 'rejected') throw s.reason;
     stack.ha = await startChromaHa({
       dir,
       primaryUrl: stack.primary.url,
@@ -439,5 +447,47 @@ export async function startStack({ name = 'stack', env = {}, waitHealthy = true 
   return stack;
 }
 
-// Parsed JSON of a direct REST call to a Chroma server or chroma-ha.
+// Path prefix of the default tenant and database.
 export const TD = '/api/v2/tenants/default_tenant/databases/default_database';
+
+// A small collection that tests seed directly into each server (around the proxy).
+export const SEED = {
+  name: 'routing-docs',
+  metadata: { purpose: 'routing' },
+  records: {
+    ids: ['r1', 'r2', 'r3'],
+    embeddings: [
+      [1, 0, 0, 0],
+      [0, 1, 0, 0],
+      [0, 0, 1, 0],
+    ],
+    documents: ['one', 'two', 'three'],
+    metadatas: [{ n: 1 }, { n: 2 }, { n: 3 }],
+  },
+};
+
+// Creates the same collection and records directly on a server (around the proxy).
+export async function seedDirect(url, seed = SEED) {
+  const client = makeClient(url);
+  const col = await client.createCollection({
+    name: seed.name,
+    metadata: seed.metadata,
+    embeddingFunction: null,
+  });
+  await col.add(seed.records);
+  return col.id;
+}
+
+// Per-role request counters from /status.
+export async function requestCounts(ha) {
+  const s = await ha.status();
+  const count = (role) => {
+    const inst = s.instances.find((i) => i.role === role);
+    if (!inst) throw new Error(`/status lists no ${role}: ${JSON.stringify(s)}`);
+    if (typeof inst.requests !== 'number') {
+      throw new Error(`${role}.requests is not a number: ${JSON.stringify(inst)}`);
+    }
+    return inst.requests;
+  };
+  return { primary: count('primary'), replica: count('replica') };
+}

@@ -164,7 +164,7 @@ describe('proxy parity (primary_only)', () => {
   });
 
   after(async () => {
-    await direct?.stop();
+    await direct?.destroy();
     await stack?.stop();
   });
 
