@@ -42,9 +42,9 @@ struct MapChange {
 };
 
 struct LearnResult {
-  std::string canonical_id;      // the id to show clients for this collection
-  CollectionIdentity identity;   // the key's identity after the call
-  bool changed = false;          // true when `change` is not empty: persist it
+  std::string canonical_id;     // the id to show clients for this collection
+  CollectionIdentity identity;  // the key's identity after the call
+  bool changed = false;         // true when `change` is not empty: persist it
   MapChange change;
 };
 

@@ -50,9 +50,9 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
 }
 
 bool IsOwnPath(std::string_view path) {
-  return path == "/health" || path == "/status" || path == "/wal/status" ||
-         path == "/wal/stats" || path == "/metrics" || path == "/dashboard" ||
-         path == "/admin" || path.substr(0, 7) == "/admin/";
+  return path == "/health" || path == "/status" || path == "/wal/status" || path == "/wal/stats" ||
+         path == "/metrics" || path == "/dashboard" || path == "/admin" ||
+         path.substr(0, 7) == "/admin/";
 }
 
 Route Make(RouteClass cls, WriteKind write = WriteKind::kNone) {
@@ -189,31 +189,50 @@ Route Classify(std::string_view method, std::string_view target) {
 
 const char* RouteClassName(RouteClass cls) {
   switch (cls) {
-    case RouteClass::kSystemRead: return "system_read";
-    case RouteClass::kRead: return "read";
-    case RouteClass::kWrite: return "write";
-    case RouteClass::kOwn: return "own";
-    case RouteClass::kUnknown: return "unknown";
-    case RouteClass::kInvalid: return "invalid";
+    case RouteClass::kSystemRead:
+      return "system_read";
+    case RouteClass::kRead:
+      return "read";
+    case RouteClass::kWrite:
+      return "write";
+    case RouteClass::kOwn:
+      return "own";
+    case RouteClass::kUnknown:
+      return "unknown";
+    case RouteClass::kInvalid:
+      return "invalid";
   }
   return "unknown";
 }
 
 const char* WriteKindName(WriteKind kind) {
   switch (kind) {
-    case WriteKind::kNone: return "none";
-    case WriteKind::kReset: return "reset";
-    case WriteKind::kCreateTenant: return "create_tenant";
-    case WriteKind::kCreateDatabase: return "create_database";
-    case WriteKind::kDeleteDatabase: return "delete_database";
-    case WriteKind::kCreateCollection: return "create_collection";
-    case WriteKind::kModifyCollection: return "modify_collection";
-    case WriteKind::kDeleteCollection: return "delete_collection";
-    case WriteKind::kAdd: return "add";
-    case WriteKind::kUpsert: return "upsert";
-    case WriteKind::kUpdate: return "update";
-    case WriteKind::kDelete: return "delete";
-    case WriteKind::kFork: return "fork";
+    case WriteKind::kNone:
+      return "none";
+    case WriteKind::kReset:
+      return "reset";
+    case WriteKind::kCreateTenant:
+      return "create_tenant";
+    case WriteKind::kCreateDatabase:
+      return "create_database";
+    case WriteKind::kDeleteDatabase:
+      return "delete_database";
+    case WriteKind::kCreateCollection:
+      return "create_collection";
+    case WriteKind::kModifyCollection:
+      return "modify_collection";
+    case WriteKind::kDeleteCollection:
+      return "delete_collection";
+    case WriteKind::kAdd:
+      return "add";
+    case WriteKind::kUpsert:
+      return "upsert";
+    case WriteKind::kUpdate:
+      return "update";
+    case WriteKind::kDelete:
+      return "delete";
+    case WriteKind::kFork:
+      return "fork";
   }
   return "none";
 }

@@ -13,8 +13,8 @@ int HexValue(char c) {
 }
 
 bool IsUnreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 std::string Splice(std::string_view target, SegmentRange range, std::string_view replacement) {
@@ -30,8 +30,8 @@ std::string Splice(std::string_view target, SegmentRange range, std::string_view
 
 std::optional<SegmentRange> FindCollectionSegment(std::string_view target) {
   // Literal segments, compared raw; nullptr marks a parameter ({tenant}, {database}).
-  static constexpr std::array<const char*, 7> kShape = {
-      "api", "v2", "tenants", nullptr, "databases", nullptr, "collections"};
+  static constexpr std::array<const char*, 7> kShape = {"api",       "v2",    "tenants",    nullptr,
+                                                        "databases", nullptr, "collections"};
   std::string_view path = target.substr(0, target.find('?'));
   if (path.empty() || path[0] != '/') return std::nullopt;
   std::size_t pos = 1;

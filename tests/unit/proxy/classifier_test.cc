@@ -12,8 +12,9 @@ using WK = WriteKind;
 using CR = CollectionRef;
 
 constexpr const char* kTD = "/api/v2/tenants/default_tenant/databases/default_database";
-constexpr const char* kId = "/api/v2/tenants/default_tenant/databases/default_database/"
-                            "collections/5f1a0d2e-8c2b-4c1e-9e4a-1b2c3d4e5f60";
+constexpr const char* kId =
+    "/api/v2/tenants/default_tenant/databases/default_database/"
+    "collections/5f1a0d2e-8c2b-4c1e-9e4a-1b2c3d4e5f60";
 
 std::string TD(const std::string& rest) { return kTD + rest; }
 std::string Id(const std::string& rest) { return kId + rest; }
@@ -161,8 +162,9 @@ TEST(ClassifierTest, InvalidTargets) {
 }
 
 TEST(ClassifierTest, DecodesSegments) {
-  Route r = Classify("POST", "/api/v2/tenants/my%20tenant/databases/d%C3%A9/collections/"
-                             "abc-123/add?x=%2F");
+  Route r = Classify("POST",
+                     "/api/v2/tenants/my%20tenant/databases/d%C3%A9/collections/"
+                     "abc-123/add?x=%2F");
   EXPECT_EQ(r.cls, RC::kWrite);
   EXPECT_EQ(r.tenant, "my tenant");
   EXPECT_EQ(r.database, "d\xC3\xA9");

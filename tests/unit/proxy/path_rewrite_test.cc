@@ -23,8 +23,10 @@ TEST(PathRewriteTest, ReplaceCollectionSegment) {
       {C("my%20name"), "new name/x", C("new%20name%2Fx")},
       {C("a/get"), "7f0c-\xC3\xA9", C("7f0c-%C3%A9/get")},
       // No collection segment: unchanged.
-      {"/api/v2/tenants/t/databases/d/collections", "n", "/api/v2/tenants/t/databases/d/collections"},
-      {"/api/v2/tenants/t/databases/d/collections/", "n", "/api/v2/tenants/t/databases/d/collections/"},
+      {"/api/v2/tenants/t/databases/d/collections", "n",
+       "/api/v2/tenants/t/databases/d/collections"},
+      {"/api/v2/tenants/t/databases/d/collections/", "n",
+       "/api/v2/tenants/t/databases/d/collections/"},
       {"/api/v2/tenants/t/databases/d/collections_count", "n",
        "/api/v2/tenants/t/databases/d/collections_count"},
       {"/api/v2/heartbeat", "n", "/api/v2/heartbeat"},
@@ -43,7 +45,8 @@ TEST(PathRewriteTest, TemplateRoundTrip) {
   const std::string target = C("5f1a-uuid/upsert?q=%7Bcollection%7D");
   const std::string tmpl = CollectionPathTemplate(target);
   EXPECT_EQ(tmpl, C("{collection}/upsert?q=%7Bcollection%7D"));
-  EXPECT_EQ(ExpandCollectionTemplate(tmpl, "other-uuid"), C("other-uuid/upsert?q=%7Bcollection%7D"));
+  EXPECT_EQ(ExpandCollectionTemplate(tmpl, "other-uuid"),
+            C("other-uuid/upsert?q=%7Bcollection%7D"));
   EXPECT_EQ(ExpandCollectionTemplate(tmpl, "a b"), C("a%20b/upsert?q=%7Bcollection%7D"));
   EXPECT_EQ(CollectionPathTemplate("/api/v2/reset"), "/api/v2/reset");
   EXPECT_EQ(ExpandCollectionTemplate("/api/v2/reset", "x"), "/api/v2/reset");
