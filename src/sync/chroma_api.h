@@ -1,0 +1,49 @@
+// Small helpers for talking to a Chroma 1.x server from the sync worker: paths (with
+// percent-encoded segments), JSON requests, and reading ids and errors out of responses.
+// Pure functions; thread-safe; never throw (beyond std::bad_alloc).
+#ifndef CHROMA_HA_SYNC_CHROMA_API_H_
+#define CHROMA_HA_SYNC_CHROMA_API_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chroma_ha/http_message.h"
+
+namespace chroma_ha {
+
+// The literal that stands for the collection segment in WAL entry paths (wal_store.h).
+inline constexpr std::string_view kCollectionSegment = "{collection}";
+
+// Every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex).
+std::string EncodePathSegment(std::string_view in);
+
+// "/api/v2/tenants/{t}/databases/{d}/collections" with encoded segments.
+std::string CollectionsPath(std::string_view tenant, std::string_view database);
+// CollectionsPath(...) + "/" + encoded `name_or_id`.
+std::string CollectionPath(std::string_view tenant, std::string_view database,
+                           std::string_view name_or_id);
+
+// True when `path` holds "{collection}" as the segment after ".../collections/".
+bool HasCollectionPlaceholder(std::string_view path);
+// `path` with that segment replaced by EncodePathSegment(value); unchanged without it.
+std::string ExpandCollectionPlaceholder(std::string_view path, std::string_view value);
+
+// A request with `content-type: application/json`.
+HttpRequest JsonRequest(std::string method, std::string target, std::string body);
+
+// The "id" string of a collection object in a response body, if any.
+std::optional<std::string> CollectionIdOf(std::string_view body);
+
+// "HTTP 400 InvalidArgumentError: <message>" (message cut to a few hundred bytes), for block
+// records. ErrorName() is the short form for logs: "HTTP 400 InvalidArgumentError".
+std::string ErrorSummary(const HttpResponse& response);
+std::string ErrorName(const HttpResponse& response);
+
+inline bool Is2xx(int status) { return status >= 200 && status < 300; }
+// No usable answer that may change later: 5xx and 429.
+inline bool IsTransientStatus(int status) { return status >= 500 || status == 429; }
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SYNC_CHROMA_API_H_

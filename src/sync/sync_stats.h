@@ -1,0 +1,34 @@
+// Counters and per-instance state of the sync worker, as a plain snapshot for /wal/status,
+// /wal/stats and /metrics. Values only; copying a snapshot is all readers do.
+#ifndef CHROMA_HA_SYNC_SYNC_STATS_H_
+#define CHROMA_HA_SYNC_SYNC_STATS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace chroma_ha {
+
+struct InstanceSyncStats {
+  std::string instance;
+  int64_t backoff_until_ms = 0;   // Unix ms until which replay to it waits; 0 = not waiting
+  int consecutive_failures = 0;   // transient failures in a row (reset by an applied entry)
+  std::string last_error;         // last transient or permanent failure; never a body
+  int batch_size = 0;             // page size used by the last round
+  int64_t last_applied_seq = 0;   // highest seq applied by this process (0 = none yet)
+};
+
+struct SyncStats {
+  // Totals since this process started.
+  int64_t replayed = 0;            // entries applied on a target (incl. "already applied")
+  int64_t retried = 0;             // transient failures (each leads to a backoff)
+  int64_t failed = 0;              // permanent failures (each blocks a collection)
+  int64_t conversions = 0;         // deletes by ids replayed (partly) by document_id
+  int64_t collections_healed = 0;  // collections created on a target from the origin's copy
+  int64_t last_sync_ms = 0;        // Unix ms when the last RunOnce finished; 0 = never
+  std::vector<InstanceSyncStats> instances;  // index-aligned with config.instances
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SYNC_SYNC_STATS_H_

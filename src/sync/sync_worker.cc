@@ -1,0 +1,257 @@
+#include "sync/sync_worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "sync/backoff.h"
+
+namespace chroma_ha {
+namespace {
+
+constexpr std::chrono::milliseconds kMinWait{10};
+
+}  // namespace
+
+SyncWorker::SyncWorker(const Config& config, WalStore& store,
+                       std::vector<InstanceClient*> instances, CollectionIds& ids,
+                       const Clock& clock, PressureFn under_pressure)
+    : config_(config),
+      store_(store),
+      instances_(std::move(instances)),
+      clock_(clock),
+      under_pressure_(std::move(under_pressure)),
+      replayer_(config.wal_deletion_conversion, ids, instances_),
+      backoff_until_(instances_.size()),
+      rng_(std::random_device{}()) {
+  for (InstanceClient* instance : instances_) {
+    InstanceSyncStats s;
+    if (instance != nullptr) s.instance = instance->name();
+    stats_.instances.push_back(std::move(s));
+  }
+}
+
+SyncWorker::~SyncWorker() { Stop(); }
+
+Status SyncWorker::RunOnce() {
+  std::lock_guard<std::mutex> run(run_mu_);
+  Status first;
+  for (size_t i = 0; i < instances_.size() && !stopping_; ++i) {
+    if (instances_[i] == nullptr || BackingOff(i)) continue;
+    Status s = ReplayInstance(i);
+    if (!s.ok() && first.ok()) first = std::move(s);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.last_sync_ms = clock_.UnixMillis();
+  return first;
+}
+
+int SyncWorker::PageSize(int64_t backlog) const {
+  const int normal = std::max(1, config_.wal_batch_size);
+  if (under_pressure_ && under_pressure_()) return std::max(1, normal / 2);
+  if (backlog > kHighVolumeBacklog) return std::max(1, config_.wal_high_volume_batch_size);
+  return normal;
+}
+
+bool SyncWorker::IsBlocked(const std::set<BlockKey>& blocked, const WalEntry& e) {
+  return blocked.count({e.tenant, e.database, e.collection}) != 0 ||
+         (!e.collection.empty() && blocked.count({e.tenant, e.database, ""}) != 0) ||
+         (!e.database.empty() && blocked.count({e.tenant, "", ""}) != 0);
+}
+
+Status SyncWorker::ReplayInstance(size_t index) {
+  InstanceClient& target = *instances_[index];
+  const std::string& name = target.name();
+
+  Result<std::vector<BlockedCollection>> listed = store_.ListBlocked();
+  if (!listed.ok()) return listed.status();
+  std::set<BlockKey> blocked;
+  for (const BlockedCollection& b : *listed) {
+    if (b.instance == name) blocked.insert({b.tenant, b.database, b.collection});
+  }
+  int64_t backlog = 0;  // best effort: a failed count just means normal pages
+  if (Result<std::vector<InstanceBacklog>> b = store_.Backlog({name}); b.ok() && !b->empty()) {
+    backlog = b->front().entries;
+  }
+
+  Status result;
+  int64_t after_seq = 0;
+  while (!stopping_) {
+    const int page_size = PageSize(backlog);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stats_.instances[index].batch_size = page_size;
+    }
+    Result<std::vector<WalEntry>> page = store_.PendingFor(name, after_seq, page_size);
+    if (!page.ok()) return page.status();
+    for (const WalEntry& entry : *page) {
+      if (stopping_) return result;
+      after_seq = entry.seq;
+      if (IsBlocked(blocked, entry)) continue;
+      const ReplayOutcome out = replayer_.Apply(entry, target);
+      if (out.healed) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.collections_healed;
+      }
+      if (out.kind == ReplayOutcome::kTransient) {
+        spdlog::debug("sync: seq {} ({}) to {}: transient: {}", entry.seq, entry.kind, name,
+                      out.error);
+        RecordTransient(index, out.error);
+        return Status::Unavailable("replay to " + name + " stopped at seq " +
+                                   std::to_string(entry.seq) + ": " + out.error);
+      }
+      if (out.kind == ReplayOutcome::kPermanent) {
+        spdlog::info("sync: blocking {}/{}/{} on {} at seq {} ({}): {}", entry.tenant,
+                     entry.database, entry.collection, name, entry.seq, entry.kind, out.error);
+        blocked.insert({entry.tenant, entry.database, entry.collection});
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          ++stats_.failed;
+          stats_.instances[index].last_error = out.error;
+        }
+        BlockedCollection b{name,     entry.tenant,        entry.database, entry.collection,
+                            entry.seq, clock_.UnixMillis(), out.error};
+        if (Status s = store_.Block(b); !s.ok() && result.ok()) result = std::move(s);
+        continue;
+      }
+      // Applied. Until the mark is stored, nothing later may be sent (a crash would re-apply
+      // this entry after them): on a store error stop here; the next round re-sends it.
+      if (Status s = store_.MarkApplied(entry.seq, name); !s.ok()) {
+        spdlog::debug("sync: seq {} applied on {} but not marked: {}", entry.seq, name,
+                      s.ToString());
+        return s;
+      }
+      spdlog::debug("sync: seq {} ({} {}/{}/{}) applied on {}{}", entry.seq, entry.kind,
+                    entry.tenant, entry.database, entry.collection, name,
+                    out.converted ? " (deletion converted)" : "");
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++stats_.replayed;
+        if (out.converted) ++stats_.conversions;
+        stats_.instances[index].consecutive_failures = 0;
+        stats_.instances[index].last_applied_seq = entry.seq;
+      }
+      if (on_applied_) on_applied_(entry, name);
+    }
+    if (static_cast<int>(page->size()) < page_size) break;
+  }
+  return result;
+}
+
+bool SyncWorker::BackingOff(size_t index) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return clock_.Now() < backoff_until_[index];
+}
+
+void SyncWorker::RecordTransient(size_t index, const std::string& error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  InstanceSyncStats& s = stats_.instances[index];
+  ++stats_.retried;
+  ++s.consecutive_failures;
+  s.last_error = error;
+  const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  const std::chrono::milliseconds delay =
+      JitteredBackoff(config_.wal_retry_delay, s.consecutive_failures, unit);
+  backoff_until_[index] = clock_.Now() + delay;
+  s.backoff_until_ms = clock_.UnixMillis() + delay.count();
+}
+
+int SyncWorker::IndexOf(const std::string& instance) const {
+  for (size_t i = 0; i < instances_.size(); ++i) {
+    if (instances_[i] != nullptr && instances_[i]->name() == instance) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+Status SyncWorker::Retry(const std::string& instance, const std::string& tenant,
+                         const std::string& database, const std::string& collection) {
+  const int index = IndexOf(instance);
+  if (index < 0) return Status::InvalidArgument("unknown instance '" + instance + "'");
+  if (Status s = store_.Unblock(instance, tenant, database, collection); !s.ok()) return s;
+  spdlog::info("sync: retry of {}/{}/{} on {} requested", tenant, database, collection, instance);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    backoff_until_[index] = {};
+    stats_.instances[index].backoff_until_ms = 0;
+  }
+  Notify();
+  return Status::Ok();
+}
+
+Status SyncWorker::Skip(const std::string& instance, int64_t seq) {
+  if (IndexOf(instance) < 0) return Status::InvalidArgument("unknown instance '" + instance + "'");
+  Result<WalEntry> entry = store_.Get(seq);
+  if (!entry.ok()) return entry.status();
+  if (entry->state != EntryState::kCommitted) {
+    return Status::InvalidArgument("entry " + std::to_string(seq) + " is " +
+                                   EntryStateName(entry->state) + ", not committed");
+  }
+  if (Status s = store_.MarkApplied(seq, instance); !s.ok()) return s;
+  if (on_applied_) on_applied_(*entry, instance);
+  if (Status s = store_.Unblock(instance, entry->tenant, entry->database, entry->collection);
+      !s.ok()) {
+    return s;
+  }
+  spdlog::info("sync: seq {} skipped on {} ({}/{}/{} unblocked)", seq, instance, entry->tenant,
+               entry->database, entry->collection);
+  Notify();
+  return Status::Ok();
+}
+
+SyncStats SyncWorker::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void SyncWorker::Notify() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+void SyncWorker::Start() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (thread_.joinable()) return;
+  stopping_ = false;
+  notified_ = true;  // catch up at once (backlog from before a restart)
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void SyncWorker::Stop() {
+  std::thread thread;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    thread.swap(thread_);
+  }
+  wake_.notify_all();
+  if (thread.joinable()) thread.join();
+}
+
+std::chrono::milliseconds SyncWorker::WaitTime() const {
+  std::chrono::milliseconds wait = std::max(config_.wal_sync_interval, kMinWait);
+  const auto now = clock_.Now();
+  for (const auto& until : backoff_until_) {
+    if (until <= now) continue;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
+    wait = std::min(wait, std::max(left, kMinWait));
+  }
+  return wait;
+}
+
+void SyncWorker::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    wake_.wait_for(lock, WaitTime(), [this] { return notified_ || stopping_.load(); });
+    if (stopping_) break;
+    notified_ = false;
+    lock.unlock();
+    if (Status s = RunOnce(); !s.ok()) spdlog::debug("sync: round ended: {}", s.ToString());
+    lock.lock();
+  }
+}
+
+}  // namespace chroma_ha

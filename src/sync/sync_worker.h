@@ -1,0 +1,125 @@
+// The sync worker (DESIGN.md §3 "Replay"): replays committed WAL entries to every instance
+// that has not applied them, in WAL (seq) order per instance, with the target's own collection
+// ids. It marks each entry applied in the store before moving on, so a crash re-applies at most
+// the entry in flight; everything it needs after a restart (applied marks, blocks) is in the
+// store. In-memory state (backoff, counters) is advisory.
+//
+// Outcomes per entry and target: 2xx (or 409 on a create, 404 on a delete of a collection or
+// database) → applied. No answer, 5xx, 429 → transient: the instance backs off exponentially
+// with jitter (base config.wal_retry_delay, capped at 60 s, time from the Clock) and nothing
+// after that entry is sent to it until the backoff ends. Any other 4xx → permanent: the
+// collection is blocked on that instance (WalStore::Block; sticky until Retry or Skip) and
+// later entries of other collections continue. A block of a database-level entry (collection
+// "") holds back every later entry of that database; a tenant-level one, of that tenant.
+//
+// Threads: Start() runs one thread that calls RunOnce() on Notify() and at least every
+// config.wal_sync_interval (sooner when a backoff ends). RunOnce(), Retry(), Skip() block on
+// the store and the network: never call them on an event-loop thread. stats() and Notify() are
+// cheap and may be called from any thread. RunOnce() calls are serialised.
+//
+// Ownership: the config, store, instance clients, CollectionIds and clock are not owned and must
+// outlive the worker. The destructor calls Stop().
+#ifndef CHROMA_HA_SYNC_SYNC_WORKER_H_
+#define CHROMA_HA_SYNC_SYNC_WORKER_H_
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "chroma_ha/clock.h"
+#include "chroma_ha/config.h"
+#include "chroma_ha/instance_client.h"
+#include "chroma_ha/status.h"
+#include "chroma_ha/wal_store.h"
+#include "sync/collection_ids.h"
+#include "sync/replay.h"
+#include "sync/sync_stats.h"
+
+namespace chroma_ha {
+
+// Backlog above which pages of config.wal_high_volume_batch_size are used.
+inline constexpr int64_t kHighVolumeBacklog = 1000;
+
+class SyncWorker {
+ public:
+  // True while memory or CPU is above its threshold: pages shrink to half of WAL_BATCH_SIZE.
+  using PressureFn = std::function<bool()>;
+  // Called (on the replaying thread) after each entry is marked applied on `instance`.
+  using AppliedFn = std::function<void(const WalEntry& entry, const std::string& instance)>;
+
+  // `instances` is index-aligned with config.instances (index 0 the primary); each client's
+  // name() is the instance name used in WAL entries. Null entries are skipped.
+  SyncWorker(const Config& config, WalStore& store, std::vector<InstanceClient*> instances,
+             CollectionIds& ids, const Clock& clock, PressureFn under_pressure = {});
+  ~SyncWorker();
+  SyncWorker(const SyncWorker&) = delete;
+  SyncWorker& operator=(const SyncWorker&) = delete;
+
+  // Set before Start() (not synchronised with a running worker).
+  void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
+
+  // One round: for each instance not backing off, replays its pending entries page by page.
+  // Returns OK when every instance was caught up or is waiting on a block/backoff it already
+  // had; otherwise the first error of the round (a store error, or kUnavailable for a
+  // transient replay failure). Permanent failures are recorded as blocks, not returned.
+  Status RunOnce();
+
+  void Start();   // starts the thread (which runs a round at once); no-op when running
+  void Stop();    // wakes and joins the thread; an entry in flight finishes first
+  void Notify();  // new entries were committed: run a round soon
+
+  // Admin: unblocks `collection` on `instance`, clears the instance's backoff, runs a round soon.
+  // kInvalidArgument for an unknown instance; store errors as returned.
+  Status Retry(const std::string& instance, const std::string& tenant,
+               const std::string& database, const std::string& collection);
+  // Admin: marks entry `seq` applied on `instance` without sending it, unblocks its
+  // collection there and runs a round soon. kNotFound when there is no such entry,
+  // kInvalidArgument for an unknown instance or an entry that is not committed.
+  Status Skip(const std::string& instance, int64_t seq);
+
+  SyncStats stats() const;
+
+ private:
+  using BlockKey = std::tuple<std::string, std::string, std::string>;  // tenant, db, collection
+
+  Status ReplayInstance(size_t index);
+  int PageSize(int64_t backlog) const;
+  bool BackingOff(size_t index) const;
+  void RecordTransient(size_t index, const std::string& error);
+  static bool IsBlocked(const std::set<BlockKey>& blocked, const WalEntry& e);
+  int IndexOf(const std::string& instance) const;
+  std::chrono::milliseconds WaitTime() const;  // mu_ held
+  void Loop();
+
+  const Config& config_;
+  WalStore& store_;
+  const std::vector<InstanceClient*> instances_;
+  const Clock& clock_;
+  const PressureFn under_pressure_;
+  AppliedFn on_applied_;
+  Replayer replayer_;  // used under run_mu_
+
+  std::mutex run_mu_;  // serialises RunOnce
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable wake_;
+  bool notified_ = false;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+  SyncStats stats_;
+  std::vector<std::chrono::steady_clock::time_point> backoff_until_;  // per instance
+  std::mt19937_64 rng_;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SYNC_SYNC_WORKER_H_
