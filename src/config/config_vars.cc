@@ -1,0 +1,160 @@
+#include "config/config_vars.h"
+
+#include <cstdio>
+#include <string>
+
+#include "chroma_ha/config.h"
+
+#ifndef CHROMA_HA_VERSION
+#define CHROMA_HA_VERSION "dev"
+#endif
+
+namespace chroma_ha {
+namespace {
+
+constexpr const char* kListener = "Listener";
+constexpr const char* kInstances = "Instances and routing";
+constexpr const char* kUpstream = "Upstream connections and health";
+constexpr const char* kWal = "Write-ahead log";
+constexpr const char* kSecurity = "Security and alerts";
+constexpr const char* kLogging = "Logging";
+constexpr const char* kIgnored = "Accepted from the old load balancer, no effect here";
+
+const std::vector<ConfigVariable> kVariables = {
+    {kListener, "LISTEN_ADDRESS", "0.0.0.0", "Address to listen on."},
+    {kListener, "PORT", "8000", "Port to listen on (1-65535)."},
+    {kListener, "THREADS", "0", "Event-loop threads; 0 = number of cores."},
+    {kListener, "MAX_BODY_BYTES", "41943040", "Largest request body (<= 40 MiB); larger: 413."},
+    {kListener, "MAX_HEADER_BYTES", "16384", "Largest request header block; larger: 431."},
+    {kListener, "HEADER_TIMEOUT_MS", "10000", "Time to receive a request's headers; then 408."},
+    {kListener, "IDLE_TIMEOUT_MS", "60000", "Idle keep-alive connections are closed after this."},
+    {kListener, "SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, time for requests in flight to end."},
+    {kListener, "MAX_CONCURRENT_REQUESTS", "0", "Requests served at once; 0 = no cap."},
+
+    {kInstances, "PRIMARY_URL", "http://127.0.0.1:8001",
+     "Primary Chroma server, http(s)://host[:port]. Required when a replica is set; when "
+     "PRIMARY_URL and REPLICA_URL(S) are all unset, the local defaults shown here are used."},
+    {kInstances, "REPLICA_URL", "http://127.0.0.1:8002",
+     "Replica Chroma server (named \"replica\")."},
+    {kInstances, "REPLICA_URLS", "",
+     "Comma-separated replicas (\"replica\", \"replica2\", ...); instead of REPLICA_URL."},
+    {kInstances, "LOAD_BALANCE_STRATEGY", "optimized_read_replica",
+     "Reads: optimized_read_replica (replica first), primary_only or round_robin."},
+    {kInstances, "READ_REPLICA_RATIO", "1.0", "Share of reads sent to replicas (0..1)."},
+    {kInstances, "READ_CONSISTENCY", "fresh",
+     "fresh: reads of a collection with unreplayed writes go to the primary; eventual: never."},
+
+    {kUpstream, "CONNECT_TIMEOUT_MS", "2000", "Deadline to connect to an instance."},
+    {kUpstream, "REQUEST_TIMEOUT", "30", "Deadline for a forwarded request, in seconds."},
+    {kUpstream, "CONNECTION_POOL_SIZE", "32", "Idle keep-alive connections kept per instance."},
+    {kUpstream, "CHECK_INTERVAL", "2", "Health-check period, in seconds."},
+    {kUpstream, "HEALTH_CHECK_INTERVAL_MS", "",
+     "Health-check period in ms; overrides CHECK_INTERVAL."},
+    {kUpstream, "HEALTH_CHECK_TIMEOUT_MS", "1000", "Deadline for one health check."},
+    {kUpstream, "FAILURE_THRESHOLD", "2", "Failed checks in a row that mark an instance down."},
+    {kUpstream, "HEALTHY_THRESHOLD", "1", "Good checks in a row that mark it up again."},
+    {kUpstream, "CIRCUIT_BREAKER_TIMEOUT", "5",
+     "Seconds a failing instance is avoided by client traffic before it is tried again."},
+
+    {kWal, "WAL_ENABLED", "true",
+     "Log writes before forwarding them (booleans: true/false, "
+     "1/0, yes/no)."},
+    {kWal, "DATABASE_URL", "", "PostgreSQL WAL (postgres://... or key=value form); unset = SQLite.",
+     true},
+    {kWal, "WAL_PATH", "data/wal.sqlite3", "SQLite WAL file when DATABASE_URL is unset."},
+    {kWal, "WAL_BATCH_SIZE", "100", "Entries replayed per batch."},
+    {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},
+    {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
+    {kWal, "WAL_DELETION_CONVERSION", "true",
+     "Store document_ids of deletes by id; replay missing ids as deletes by document_id."},
+    {kWal, "WAL_MEMORY_THRESHOLD", "80", "Memory use (%) above which batches shrink and alert."},
+    {kWal, "WAL_CPU_THRESHOLD", "80", "CPU use (%) above which batches shrink and alert."},
+    {kWal, "WAL_RETENTION_HOURS", "24", "Applied entries are pruned after this many hours."},
+    {kWal, "WAL_RETRY_ATTEMPTS", "3", "Forward retries when an instance gives no answer."},
+    {kWal, "WAL_RETRY_DELAY", "1", "Base of the exponential retry backoff, in seconds."},
+
+    {kSecurity, "ADMIN_TOKEN", "",
+     "Bearer token for /admin/*, reset and tenant/database "
+     "changes; unset = those are refused.",
+     true},
+    {kSecurity, "STATUS_TOKEN", "", "Bearer token for the status endpoints; unset = open.", true},
+    {kSecurity, "ALLOW_RESET", "false", "Allow POST /api/v2/reset (with ADMIN_TOKEN)."},
+    {kSecurity, "SLACK_WEBHOOK_URL", "", "Slack incoming-webhook URL for alerts.", true},
+    {kSecurity, "SLACK_ALERTS_ENABLED", "false", "Send alerts to SLACK_WEBHOOK_URL."},
+    {kSecurity, "ALERT_WEBHOOK_URL", "", "Generic webhook (JSON POST) for alerts.", true},
+
+    {kLogging, "LOG_LEVEL", "info", "trace, debug, info, warn or error."},
+    {kLogging, "LOG_FORMAT", "text", "text or json (one object per line)."},
+
+    {kIgnored, "ENABLE_GRANULAR_LOCKING", "", "No effect (locking is always fine-grained).", false,
+     true},
+    {kIgnored, "ENABLE_CONNECTION_POOLING", "", "No effect (connections are always pooled).", false,
+     true},
+    {kIgnored, "MAX_WORKERS", "", "No effect (see THREADS).", false, true},
+    {kIgnored, "MAX_MEMORY_MB", "", "No effect (see WAL_MEMORY_THRESHOLD).", false, true},
+    {kIgnored, "DEFAULT_BATCH_SIZE", "", "No effect (see WAL_BATCH_SIZE).", false, true},
+    {kIgnored, "MAX_BATCH_SIZE", "", "No effect (see WAL_HIGH_VOLUME_BATCH_SIZE).", false, true},
+    {kIgnored, "REQUEST_QUEUE_SIZE", "", "No effect (see MAX_CONCURRENT_REQUESTS).", false, true},
+    {kIgnored, "WAL_PERSISTENCE_SCHEMA", "", "No effect (the WAL is always persistent).", false,
+     true},
+    {kIgnored, "SLACK_UPGRADE_ALERTS", "", "No effect.", false, true},
+};
+
+// `text` as lines of at most `width` columns, the first continuing a line already at `indent`,
+// the others indented by `indent`.
+std::string Wrap(const std::string& text, std::size_t indent, std::size_t width) {
+  std::string out;
+  std::size_t col = indent;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    std::size_t len = end - pos;
+    if (col > indent && col + 1 + len > width) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+    }
+    out += ' ';
+    out.append(text, pos, len);
+    col += 1 + len;
+    pos = end + 1;
+  }
+  return out + "\n";
+}
+
+}  // namespace
+
+const std::vector<ConfigVariable>& ConfigVariables() { return kVariables; }
+
+const ConfigVariable* FindConfigVariable(std::string_view name) {
+  for (const ConfigVariable& v : kVariables) {
+    if (name == v.name) return &v;
+  }
+  return nullptr;
+}
+
+std::string HelpText() {
+  std::string out = "chroma-ha " CHROMA_HA_VERSION
+                    ": a high-availability proxy in front of ChromaDB 1.x servers.\n\n"
+                    "Usage: chroma-ha [--help]\n\n"
+                    "Configuration comes from environment variables (empty = unset):\n";
+  const char* group = "";
+  for (const ConfigVariable& v : kVariables) {
+    if (std::string(group) != v.group) {
+      group = v.group;
+      out += "\n";
+      out += group;
+      out += ":\n";
+    }
+    char line[128];
+    const char* shown = v.ignored ? "-" : v.default_value[0] != '\0' ? v.default_value : "(unset)";
+    std::snprintf(line, sizeof line, "  %-27s %-22s", v.name, shown);
+    out += line;
+    std::string meaning = v.meaning;
+    if (v.secret) meaning += " Secret: never logged.";
+    out += Wrap(meaning, 52, 100);
+  }
+  return out;
+}
+
+}  // namespace chroma_ha
