@@ -90,6 +90,31 @@ Status CheckBlocked(const BlockedCollection& b) {
   return Status::Ok();
 }
 
+std::string JsonStringArray(const std::vector<std::string>& values) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (const char ch : values[i]) {
+      const auto c = static_cast<unsigned char>(ch);
+      if (c == '"' || c == '\\') {
+        out.push_back('\\');
+        out.push_back(ch);
+      } else if (c < 0x20) {
+        out += "\\u00";
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 0xF]);
+      } else {
+        out.push_back(ch);
+      }
+    }
+    out.push_back('"');
+  }
+  out.push_back(']');
+  return out;
+}
+
 std::string SanitizeText(std::string_view s) {
   std::string out;
   out.reserve(s.size());

@@ -29,6 +29,10 @@ Status CheckIdentity(const CollectionIdentity& identity);
 // The block's key fields (instance, tenant, database, collection); `error` is sanitised instead.
 Status CheckBlocked(const BlockedCollection& blocked);
 
+// A JSON array of strings, e.g. ["primary","replica"]: how the SQL stores pass a list of
+// instance names as one parameter (json_each / jsonb_array_elements_text).
+std::string JsonStringArray(const std::vector<std::string>& values);
+
 // Diagnostic text made storable: NUL and bytes of invalid UTF-8 sequences become '?'.
 std::string SanitizeText(std::string_view s);
 

@@ -1,0 +1,85 @@
+// WalStore on an embedded SQLite database (the default when DATABASE_URL is unset).
+//
+// One connection per store object, guarded by a mutex: calls are thread-safe and serialised.
+// The database runs in WAL journal mode with synchronous=FULL, so an Append that returned OK
+// survives a power loss. Several store objects (or processes) may open the same file; writers
+// then wait up to the busy timeout (kUnavailable after it). Prepared statements are cached for
+// the life of the connection. Bodies are BLOBs, byte-exact.
+//
+// The schema is versioned (table `schema_version`); Open() applies missing migrations in one
+// transaction and refuses (kInternal) a database written by a newer build.
+//
+// Errors: kUnavailable for busy/locked/I/O/disk-full/cannot-open, kInvalidArgument for bad input
+// (constraint violations, text that is not UTF-8), kCorruption for a damaged file, kNotFound for
+// an unknown seq, kInternal otherwise. Nothing throws.
+#ifndef CHROMA_HA_WAL_SQLITE_STORE_H_
+#define CHROMA_HA_WAL_SQLITE_STORE_H_
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "chroma_ha/wal_store.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace chroma_ha {
+
+class SqliteWalStore final : public WalStore {
+ public:
+  // `path` is the database file; its parent directories are created by Open().
+  explicit SqliteWalStore(std::string path);
+  ~SqliteWalStore() override;
+  SqliteWalStore(const SqliteWalStore&) = delete;
+  SqliteWalStore& operator=(const SqliteWalStore&) = delete;
+
+  const char* Kind() const override { return "sqlite"; }
+  Status Open() override;
+  Status Append(std::vector<WalEntry>* entries) override;
+  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
+                    const std::string& last_error) override;
+  Status SetExtra(int64_t seq, const std::string& extra) override;
+  Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
+                                           int limit) override;
+  Result<std::vector<WalEntry>> Unresolved() override;
+  Result<WalEntry> Get(int64_t seq) override;
+  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
+  Result<std::map<EntryState, int64_t>> CountByState() override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Status PutCollection(const CollectionIdentity& identity) override;
+  Status RemoveCollection(const std::string& tenant, const std::string& database,
+                          const std::string& name) override;
+  Result<std::vector<CollectionIdentity>> LoadCollections() override;
+  Status Block(const BlockedCollection& blocked) override;
+  Status Unblock(const std::string& instance, const std::string& tenant,
+                 const std::string& database, const std::string& collection) override;
+  Result<std::vector<BlockedCollection>> ListBlocked() override;
+  Status Clear() override;
+
+  const std::string& path() const { return path_; }
+
+ private:
+  class Stmt;
+
+  Status OpenLocked();
+  Status MigrateLocked();
+  Status ExecLocked(const char* sql);
+  Result<sqlite3_stmt*> PrepareLocked(const char* sql);
+  Status ErrorLocked(int rc, const char* what) const;
+  Status BeginLocked();  // BEGIN IMMEDIATE
+  void RollbackLocked();
+  Result<bool> EntryExistsLocked(int64_t seq);
+  Result<std::vector<WalEntry>> QueryEntriesLocked(Stmt& stmt);
+
+  const std::string path_;
+  std::mutex mu_;
+  sqlite3* db_ = nullptr;
+  std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_WAL_SQLITE_STORE_H_

@@ -1,0 +1,690 @@
+// One suite, run against every WalStore: the in-memory fake, SQLite (a temp file) and
+// PostgreSQL (CHROMA_HA_TEST_DATABASE_URL; each test gets its own schema). With
+// CHROMA_HA_REQUIRE_POSTGRES=1 and no URL, the PostgreSQL instantiation fails instead of
+// silently disappearing.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "chroma_ha/wal_store.h"
+#include "fakes/fault_store.h"
+#include "fakes/memory_store.h"
+#include "wal/postgres_store.h"
+#include "wal/sqlite_store.h"
+
+namespace chroma_ha {
+namespace {
+
+#define ASSERT_OK(expr)                          \
+  do {                                           \
+    const Status _s = (expr);                    \
+    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+
+#define EXPECT_OK(expr)                          \
+  do {                                           \
+    const Status _s = (expr);                    \
+    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
+  } while (0)
+
+// The storage behind one test: Connect() opens a new handle on it (a new connection for
+// SQLite and PostgreSQL; a forwarding wrapper for the memory store).
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::unique_ptr<WalStore> Connect() = 0;
+};
+
+struct BackendParam {
+  std::string name;
+  std::function<Result<std::unique_ptr<Backend>>()> make;
+};
+
+class MemoryBackend final : public Backend {
+ public:
+  std::unique_ptr<WalStore> Connect() override { return std::make_unique<FaultStore>(&store_); }
+
+ private:
+  MemoryWalStore store_;
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  SqliteBackend() {
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "chroma-ha-conformance-XXXXXX").string();
+    dir_ = mkdtemp(pattern.data()) ? pattern : "";
+  }
+  ~SqliteBackend() override {
+    std::error_code ec;
+    if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+  }
+  // A parent folder that does not exist yet: the store creates it.
+  std::unique_ptr<WalStore> Connect() override {
+    return std::make_unique<SqliteWalStore>(dir_ + "/nested/wal.sqlite3");
+  }
+
+ private:
+  std::string dir_;
+};
+
+// Each backend gets a fresh schema in the test database, so tests never see each other.
+class PostgresBackend final : public Backend {
+ public:
+  static Result<std::unique_ptr<Backend>> Make(const std::string& url) {
+    static std::atomic<int> counter{0};
+    const std::string schema =
+        "conformance_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    try {
+      pqxx::connection c(url);
+      pqxx::work w(c);
+      w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+      w.exec("CREATE SCHEMA " + schema);
+      w.commit();
+    } catch (const std::exception& e) {
+      return Status::Unavailable(std::string("cannot create test schema: ") + e.what());
+    }
+    return std::unique_ptr<Backend>(new PostgresBackend(url, schema));
+  }
+  ~PostgresBackend() override {
+    try {
+      pqxx::connection c(base_url_);
+      pqxx::work w(c);
+      w.exec("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+      w.commit();
+    } catch (const std::exception&) {
+      // Best effort: a leftover schema is harmless.
+    }
+  }
+  std::unique_ptr<WalStore> Connect() override {
+    const char sep = base_url_.find('?') == std::string::npos ? '?' : '&';
+    return std::make_unique<PostgresWalStore>(base_url_ + sep +
+                                              "options=-csearch_path%3D" + schema_);
+  }
+
+ private:
+  PostgresBackend(std::string url, std::string schema)
+      : base_url_(std::move(url)), schema_(std::move(schema)) {}
+  std::string base_url_;
+  std::string schema_;
+};
+
+std::vector<BackendParam> AllBackends() {
+  std::vector<BackendParam> out;
+  out.push_back({"memory", [] { return Result<std::unique_ptr<Backend>>(
+                                    std::unique_ptr<Backend>(new MemoryBackend())); }});
+  out.push_back({"sqlite", [] { return Result<std::unique_ptr<Backend>>(
+                                    std::unique_ptr<Backend>(new SqliteBackend())); }});
+  const char* url = std::getenv("CHROMA_HA_TEST_DATABASE_URL");
+  const char* require = std::getenv("CHROMA_HA_REQUIRE_POSTGRES");
+  if (url != nullptr && *url != '\0') {
+    const std::string u = url;
+    out.push_back({"postgres", [u] { return PostgresBackend::Make(u); }});
+  } else if (require != nullptr && std::string(require) == "1") {
+    out.push_back({"postgres", [] {
+                     return Result<std::unique_ptr<Backend>>(Status::InvalidArgument(
+                         "CHROMA_HA_REQUIRE_POSTGRES=1 but CHROMA_HA_TEST_DATABASE_URL is unset"));
+                   }});
+  }
+  return out;
+}
+
+std::vector<int64_t> Seqs(const std::vector<WalEntry>& entries) {
+  std::vector<int64_t> out;
+  for (const WalEntry& e : entries) out.push_back(e.seq);
+  return out;
+}
+
+class WalStoreConformance : public ::testing::TestWithParam<BackendParam> {
+ protected:
+  void SetUp() override {
+    Result<std::unique_ptr<Backend>> backend = GetParam().make();
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    backend_ = std::move(backend).value();
+    store_ = backend_->Connect();
+    ASSERT_OK(store_->Open());
+  }
+
+  static WalEntry Entry(const std::string& collection, const std::string& body = "{}",
+                        int64_t created_ms = 0) {
+    WalEntry e;
+    e.tenant = "default_tenant";
+    e.database = "default_database";
+    e.collection = collection;
+    e.kind = "add";
+    e.method = "POST";
+    e.path = "/api/v2/tenants/default_tenant/databases/default_database/collections/"
+             "{collection}/add";
+    e.body = body;
+    e.created_ms = created_ms;
+    return e;
+  }
+
+  // Appends one entry; returns its seq (0 on failure, with a test failure recorded).
+  int64_t Append(WalEntry e) {
+    std::vector<WalEntry> batch = {std::move(e)};
+    const Status s = store_->Append(&batch);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return s.ok() ? batch[0].seq : 0;
+  }
+  int64_t Append(const std::string& collection, int64_t created_ms = 0) {
+    return Append(Entry(collection, "{}", created_ms));
+  }
+  void Commit(int64_t seq, const std::string& origin) {
+    EXPECT_OK(store_->SetOutcome(seq, EntryState::kCommitted, origin, 1, ""));
+  }
+  void Reject(int64_t seq, const std::string& origin) {
+    EXPECT_OK(store_->SetOutcome(seq, EntryState::kRejected, origin, 1, "400 bad"));
+  }
+  std::vector<int64_t> Pending(const std::string& instance, int64_t after = 0, int limit = 1000) {
+    Result<std::vector<WalEntry>> r = store_->PendingFor(instance, after, limit);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? Seqs(*r) : std::vector<int64_t>{};
+  }
+  WalEntry MustGet(int64_t seq) {
+    Result<WalEntry> r = store_->Get(seq);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : WalEntry{};
+  }
+  // Closes the store and opens a new handle on the same storage.
+  void Reopen() {
+    store_.reset();
+    store_ = backend_->Connect();
+    ASSERT_OK(store_->Open());
+  }
+
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<WalStore> store_;
+};
+
+TEST_P(WalStoreConformance, OpenIsIdempotent) {
+  ASSERT_OK(store_->Open());
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{});
+}
+
+TEST_P(WalStoreConformance, AppendAssignsStrictlyIncreasingSeqInOrder) {
+  std::vector<WalEntry> batch = {Entry("a"), Entry("b"), Entry("c")};
+  ASSERT_OK(store_->Append(&batch));
+  EXPECT_GT(batch[0].seq, 0);
+  EXPECT_LT(batch[0].seq, batch[1].seq);
+  EXPECT_LT(batch[1].seq, batch[2].seq);
+  const int64_t next = Append("d");
+  EXPECT_GT(next, batch[2].seq);
+  EXPECT_EQ(MustGet(batch[1].seq).collection, "b");
+}
+
+TEST_P(WalStoreConformance, AppendFillsCreatedMsOnlyWhenZero) {
+  const int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  std::vector<WalEntry> batch = {Entry("a"), Entry("b", "{}", 1234)};
+  ASSERT_OK(store_->Append(&batch));
+  EXPECT_GE(batch[0].created_ms, before);
+  EXPECT_EQ(MustGet(batch[0].seq).created_ms, batch[0].created_ms);
+  EXPECT_EQ(batch[1].created_ms, 1234);
+  EXPECT_EQ(MustGet(batch[1].seq).created_ms, 1234);
+}
+
+TEST_P(WalStoreConformance, EveryFieldRoundTrips) {
+  WalEntry e = Entry("docs", "{\"ids\":[\"x\"]}", 42);
+  e.tenant = "t1";
+  e.database = "db1";
+  e.kind = "delete";
+  e.method = "DELETE";
+  e.path = "/api/v2/tenants/t1/databases/db1/collections/{collection}/delete";
+  e.state = EntryState::kPending;
+  e.origin = "primary";
+  e.attempts = 3;
+  e.last_error = "timeout ü";
+  e.extra = R"({"document_ids":{"x":"doc-1"}})";
+  const int64_t seq = Append(e);
+  const WalEntry got = MustGet(seq);
+  EXPECT_EQ(got.seq, seq);
+  EXPECT_EQ(got.created_ms, 42);
+  EXPECT_EQ(got.tenant, "t1");
+  EXPECT_EQ(got.database, "db1");
+  EXPECT_EQ(got.collection, "docs");
+  EXPECT_EQ(got.kind, "delete");
+  EXPECT_EQ(got.method, "DELETE");
+  EXPECT_EQ(got.path, e.path);
+  EXPECT_EQ(got.body, e.body);
+  EXPECT_EQ(got.state, EntryState::kPending);
+  EXPECT_EQ(got.origin, "primary");
+  EXPECT_EQ(got.attempts, 3);
+  EXPECT_EQ(got.last_error, "timeout ü");
+  EXPECT_EQ(got.extra, e.extra);
+}
+
+TEST_P(WalStoreConformance, BodiesAreByteExact) {
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  std::string big(1 << 20, '\0');
+  std::mt19937 rng(7);
+  for (char& c : big) c = static_cast<char>(rng());
+  const std::vector<std::string> bodies = {
+      std::string(),
+      std::string("\0", 1),
+      std::string("{\"ids\":[\"a\0b\"]}", 15),
+      std::string("\xff\xfe\xc3\x28 not utf-8 \x80", 17),
+      std::string("\\x00 \\\\ E'\\0' ''"),
+      all_bytes,
+      big,
+  };
+  std::vector<WalEntry> batch;
+  for (const std::string& b : bodies) batch.push_back(Entry("c", b));
+  ASSERT_OK(store_->Append(&batch));
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    const WalEntry got = MustGet(batch[i].seq);
+    EXPECT_EQ(got.body.size(), bodies[i].size()) << "body " << i;
+    EXPECT_TRUE(got.body == bodies[i]) << "body " << i;
+  }
+  Commit(batch[2].seq, "primary");
+  Result<std::vector<WalEntry>> pending = store_->PendingFor("replica", 0, 10);
+  ASSERT_TRUE(pending.ok()) << pending.status().ToString();
+  ASSERT_EQ(pending->size(), 1u);
+  EXPECT_TRUE((*pending)[0].body == bodies[2]);
+}
+
+TEST_P(WalStoreConformance, BatchIsAllOrNothing) {
+  const int64_t first = Append("before");
+  std::vector<WalEntry> batch = {Entry("x"), Entry("y"), Entry("z")};
+  batch[2].state = static_cast<EntryState>(7);  // not a state: the store refuses it
+  const Status s = store_->Append(&batch);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  Result<std::map<EntryState, int64_t>> counts = store_->CountByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[EntryState::kPending], 1);
+  Result<std::vector<WalEntry>> unresolved = store_->Unresolved();
+  ASSERT_TRUE(unresolved.ok());
+  EXPECT_EQ(Seqs(*unresolved), std::vector<int64_t>{first});
+  EXPECT_GT(Append("after"), first);
+}
+
+TEST_P(WalStoreConformance, TextFieldsMustBeStorableText) {
+  std::vector<WalEntry> batch = {Entry("ok"), Entry(std::string("bad\0name", 8))};
+  EXPECT_EQ(store_->Append(&batch).code(), StatusCode::kInvalidArgument);
+  batch = {Entry("\xff\xfe")};
+  EXPECT_EQ(store_->Append(&batch).code(), StatusCode::kInvalidArgument);
+  const int64_t seq = Append("c");
+  EXPECT_EQ(store_->SetExtra(seq, std::string("{\0}", 3)).code(), StatusCode::kInvalidArgument);
+  // Diagnostic text is sanitised, not refused.
+  EXPECT_OK(store_->SetOutcome(seq, EntryState::kRejected, "primary", 1,
+                               std::string("bad \xff byte \0 here", 17)));
+  EXPECT_EQ(MustGet(seq).last_error, "bad ? byte ? here");
+  Result<std::map<EntryState, int64_t>> counts = store_->CountByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ((*counts)[EntryState::kRejected], 1);
+  EXPECT_EQ((*counts)[EntryState::kPending], 0);
+}
+
+TEST_P(WalStoreConformance, CommittedEntryIsAppliedOnOriginAndPendingElsewhere) {
+  const int64_t seq = Append("c");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{});  // still kPending: never replayed
+  Commit(seq, "primary");
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{});
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{seq});
+  const WalEntry got = MustGet(seq);
+  EXPECT_EQ(got.state, EntryState::kCommitted);
+  EXPECT_EQ(got.origin, "primary");
+  EXPECT_EQ(got.attempts, 1);
+}
+
+TEST_P(WalStoreConformance, RejectedEntriesAreNeverReplayed) {
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  Reject(a, "primary");
+  Commit(b, "primary");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{b});
+  EXPECT_EQ(Pending("replica2"), std::vector<int64_t>{b});
+  EXPECT_EQ(MustGet(a).last_error, "400 bad");
+}
+
+TEST_P(WalStoreConformance, PendingForIsInSeqOrderWithAfterSeqAndLimit) {
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 6; ++i) seqs.push_back(Append(i % 2 ? "odd" : "even"));
+  // Committed out of order, some from the replica (failover writes).
+  for (int i : {4, 1, 5, 0, 3, 2}) Commit(seqs[i], i == 3 ? "replica" : "primary");
+  EXPECT_EQ(Pending("replica"),
+            (std::vector<int64_t>{seqs[0], seqs[1], seqs[2], seqs[4], seqs[5]}));
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{seqs[3]});
+  EXPECT_EQ(Pending("replica", seqs[1]), (std::vector<int64_t>{seqs[2], seqs[4], seqs[5]}));
+  EXPECT_EQ(Pending("replica", 0, 2), (std::vector<int64_t>{seqs[0], seqs[1]}));
+  EXPECT_EQ(Pending("replica", seqs[2], 1), std::vector<int64_t>{seqs[4]});
+  EXPECT_EQ(Pending("replica", seqs[5]), std::vector<int64_t>{});
+  EXPECT_EQ(Pending("replica", 0, 0), std::vector<int64_t>{});
+}
+
+TEST_P(WalStoreConformance, MarkAppliedIsIdempotentAndPerInstance) {
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  Commit(a, "primary");
+  Commit(b, "primary");
+  ASSERT_OK(store_->MarkApplied(a, "replica"));
+  ASSERT_OK(store_->MarkApplied(a, "replica"));
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{b});
+  EXPECT_EQ(Pending("replica2"), (std::vector<int64_t>{a, b}));
+  // Marking applied before the outcome is known is remembered.
+  const int64_t c = Append("c");
+  ASSERT_OK(store_->MarkApplied(c, "replica"));
+  Commit(c, "primary");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{b});
+}
+
+TEST_P(WalStoreConformance, UnknownSeqIsNotFound) {
+  const int64_t seq = Append("c");
+  const int64_t missing = seq + 1000;
+  EXPECT_EQ(store_->Get(missing).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetOutcome(missing, EntryState::kCommitted, "primary", 1, "").code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->SetExtra(missing, "{}").code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->MarkApplied(missing, "replica").code(), StatusCode::kNotFound);
+}
+
+TEST_P(WalStoreConformance, SetExtraRoundTrips) {
+  const int64_t seq = Append("c");
+  const std::string extra = R"({"document_ids":{"id\u0000x":"doc ü"}})";
+  ASSERT_OK(store_->SetExtra(seq, extra));
+  EXPECT_EQ(MustGet(seq).extra, extra);
+  ASSERT_OK(store_->SetExtra(seq, ""));
+  EXPECT_EQ(MustGet(seq).extra, "");
+}
+
+TEST_P(WalStoreConformance, UnresolvedListsPendingEntriesInSeqOrder) {
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  const int64_t c = Append("c");
+  const int64_t d = Append("c");
+  Commit(b, "primary");
+  Reject(d, "primary");
+  Result<std::vector<WalEntry>> r = store_->Unresolved();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(Seqs(*r), (std::vector<int64_t>{a, c}));
+}
+
+TEST_P(WalStoreConformance, BacklogCountsAndOldest) {
+  const int64_t a = Append("c", 1000);
+  const int64_t b = Append("c", 3000);
+  const int64_t c = Append("c", 2000);
+  const int64_t d = Append("c", 500);  // stays pending: not backlog
+  (void)d;
+  Commit(a, "primary");
+  Commit(b, "primary");
+  Commit(c, "replica");
+  ASSERT_OK(store_->MarkApplied(a, "replica"));
+  Result<std::vector<InstanceBacklog>> r = store_->Backlog({"replica", "primary", "idle"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].instance, "replica");
+  EXPECT_EQ((*r)[0].entries, 1);  // b
+  EXPECT_EQ((*r)[0].oldest_created_ms, 3000);
+  EXPECT_EQ((*r)[1].instance, "primary");
+  EXPECT_EQ((*r)[1].entries, 1);  // c
+  EXPECT_EQ((*r)[1].oldest_created_ms, 2000);
+  EXPECT_EQ((*r)[2].instance, "idle");
+  EXPECT_EQ((*r)[2].entries, 3);
+  EXPECT_EQ((*r)[2].oldest_created_ms, 1000);
+  ASSERT_OK(store_->MarkApplied(b, "replica"));
+  r = store_->Backlog({"replica"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)[0].entries, 0);
+  EXPECT_EQ((*r)[0].oldest_created_ms, 0);
+}
+
+TEST_P(WalStoreConformance, CountByStateHasEveryState) {
+  Result<std::map<EntryState, int64_t>> r = store_->CountByState();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, (std::map<EntryState, int64_t>{
+                    {EntryState::kPending, 0}, {EntryState::kCommitted, 0},
+                    {EntryState::kRejected, 0}}));
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  Append("c");
+  Commit(a, "primary");
+  Reject(b, "primary");
+  Append("c");
+  r = store_->CountByState();
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, (std::map<EntryState, int64_t>{
+                    {EntryState::kPending, 2}, {EntryState::kCommitted, 1},
+                    {EntryState::kRejected, 1}}));
+}
+
+TEST_P(WalStoreConformance, PruneDeletesOnlyOldEntriesAppliedEverywhereOrRejected) {
+  const std::vector<std::string> instances = {"primary", "replica"};
+  const int64_t applied_all = Append("c", 1000);
+  const int64_t applied_some = Append("c", 1000);
+  const int64_t rejected = Append("c", 1000);
+  const int64_t pending = Append("c", 1000);
+  const int64_t new_applied = Append("c", 9000);
+  const int64_t new_rejected = Append("c", 9000);
+  Commit(applied_all, "primary");
+  ASSERT_OK(store_->MarkApplied(applied_all, "replica"));
+  Commit(applied_some, "primary");
+  Reject(rejected, "primary");
+  Commit(new_applied, "primary");
+  ASSERT_OK(store_->MarkApplied(new_applied, "replica"));
+  Reject(new_rejected, "primary");
+
+  Result<int64_t> pruned = store_->Prune(5000, instances);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  EXPECT_EQ(*pruned, 2);
+  EXPECT_EQ(store_->Get(applied_all).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->Get(rejected).status().code(), StatusCode::kNotFound);
+  for (int64_t kept : {applied_some, pending, new_applied, new_rejected}) {
+    EXPECT_TRUE(store_->Get(kept).ok()) << kept;
+  }
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{applied_some});
+  pruned = store_->Prune(5000, instances);
+  ASSERT_TRUE(pruned.ok());
+  EXPECT_EQ(*pruned, 0);
+  // Seqs are never reused after a prune.
+  EXPECT_GT(Append("c"), new_rejected);
+}
+
+TEST_P(WalStoreConformance, CollectionIdentityPutReplaceRemoveLoad) {
+  CollectionIdentity a{"t", "db", "alpha", "id-a1", {{"primary", "id-a1"}, {"replica", "id-a2"}}};
+  CollectionIdentity b{"t", "db", "beta", "id-b1", {{"primary", "id-b1"}}};
+  CollectionIdentity c{"t", "db0", "zeta", "id-c1", {}};
+  ASSERT_OK(store_->PutCollection(b));
+  ASSERT_OK(store_->PutCollection(a));
+  ASSERT_OK(store_->PutCollection(c));
+  Result<std::vector<CollectionIdentity>> r = store_->LoadCollections();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].name, "alpha");  // ordered by (tenant, database, name)
+  EXPECT_EQ((*r)[0].canonical_id, "id-a1");
+  EXPECT_EQ((*r)[0].ids, a.ids);
+  EXPECT_EQ((*r)[1].name, "beta");
+  EXPECT_EQ((*r)[2].name, "zeta");
+  EXPECT_EQ((*r)[2].database, "db0");
+  EXPECT_TRUE((*r)[2].ids.empty());
+
+  // Replace: the id map is replaced as a whole, not merged.
+  a.ids = {{"replica", "id-a3"}};
+  a.canonical_id = "id-a9";
+  ASSERT_OK(store_->PutCollection(a));
+  ASSERT_OK(store_->RemoveCollection("t", "db", "beta"));
+  ASSERT_OK(store_->RemoveCollection("t", "db", "absent"));
+  r = store_->LoadCollections();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].name, "alpha");
+  EXPECT_EQ((*r)[0].canonical_id, "id-a9");
+  EXPECT_EQ((*r)[0].ids, (std::map<std::string, std::string>{{"replica", "id-a3"}}));
+  EXPECT_EQ((*r)[1].name, "zeta");
+}
+
+TEST_P(WalStoreConformance, BlockUnblockList) {
+  BlockedCollection b1{"replica", "t", "db", "c1", 10, 111, "400 bad"};
+  BlockedCollection b2{"replica", "t", "db", "c2", 11, 222, "422 no"};
+  BlockedCollection b3{"primary", "t", "db", "c1", 12, 333, "400 other"};
+  ASSERT_OK(store_->Block(b2));
+  ASSERT_OK(store_->Block(b1));
+  ASSERT_OK(store_->Block(b3));
+  b1.seq = 20;
+  b1.error = "still bad";
+  ASSERT_OK(store_->Block(b1));  // replaces
+  Result<std::vector<BlockedCollection>> r = store_->ListBlocked();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 3u);
+  EXPECT_EQ((*r)[0].instance, "primary");  // ordered by (instance, tenant, database, collection)
+  EXPECT_EQ((*r)[1].collection, "c1");
+  EXPECT_EQ((*r)[1].seq, 20);
+  EXPECT_EQ((*r)[1].since_ms, 111);
+  EXPECT_EQ((*r)[1].error, "still bad");
+  EXPECT_EQ((*r)[2].collection, "c2");
+  EXPECT_EQ((*r)[2].tenant, "t");
+  EXPECT_EQ((*r)[2].database, "db");
+  ASSERT_OK(store_->Unblock("replica", "t", "db", "c1"));
+  ASSERT_OK(store_->Unblock("replica", "t", "db", "absent"));
+  r = store_->ListBlocked();
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].instance, "primary");
+  EXPECT_EQ((*r)[1].collection, "c2");
+}
+
+TEST_P(WalStoreConformance, ClearEmptiesEverythingButNeverReusesSeq) {
+  const int64_t a = Append("c");
+  Commit(a, "primary");
+  ASSERT_OK(store_->PutCollection({"t", "db", "c", "id", {{"primary", "id"}}}));
+  ASSERT_OK(store_->Block({"replica", "t", "db", "c", a, 1, "x"}));
+  ASSERT_OK(store_->Clear());
+  EXPECT_EQ(store_->Get(a).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{});
+  Result<std::vector<CollectionIdentity>> cols = store_->LoadCollections();
+  ASSERT_TRUE(cols.ok());
+  EXPECT_TRUE(cols->empty());
+  Result<std::vector<BlockedCollection>> blocked = store_->ListBlocked();
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_TRUE(blocked->empty());
+  EXPECT_GT(Append("c"), a);
+}
+
+TEST_P(WalStoreConformance, EverythingSurvivesCloseAndReopen) {
+  std::vector<WalEntry> batch = {Entry("c", std::string("a\0b", 3)), Entry("c"), Entry("d")};
+  ASSERT_OK(store_->Append(&batch));
+  Commit(batch[0].seq, "primary");
+  ASSERT_OK(store_->MarkApplied(batch[0].seq, "replica"));
+  Commit(batch[1].seq, "primary");
+  ASSERT_OK(store_->SetExtra(batch[1].seq, "{\"k\":1}"));
+  ASSERT_OK(store_->PutCollection({"t", "db", "c", "id1", {{"primary", "id1"}}}));
+  ASSERT_OK(store_->Block({"replica", "t", "db", "c", 5, 6, "e"}));
+  Reopen();
+  EXPECT_EQ(MustGet(batch[0].seq).body, std::string("a\0b", 3));
+  EXPECT_EQ(MustGet(batch[1].seq).extra, "{\"k\":1}");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{batch[1].seq});
+  Result<std::vector<WalEntry>> unresolved = store_->Unresolved();
+  ASSERT_TRUE(unresolved.ok());
+  EXPECT_EQ(Seqs(*unresolved), std::vector<int64_t>{batch[2].seq});
+  Result<std::vector<CollectionIdentity>> cols = store_->LoadCollections();
+  ASSERT_TRUE(cols.ok());
+  ASSERT_EQ(cols->size(), 1u);
+  EXPECT_EQ((*cols)[0].ids.at("primary"), "id1");
+  Result<std::vector<BlockedCollection>> blocked = store_->ListBlocked();
+  ASSERT_TRUE(blocked.ok());
+  EXPECT_EQ(blocked->size(), 1u);
+  EXPECT_GT(Append("c"), batch[2].seq);
+}
+
+TEST_P(WalStoreConformance, ConcurrentAppendsGetDistinctIncreasingSeqs) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 40;
+  std::vector<std::vector<int64_t>> seqs(kThreads);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread;) {
+        const int n = std::min(1 + i % 3, kPerThread - i);
+        std::vector<WalEntry> batch;
+        for (int k = 0; k < n; ++k) {
+          batch.push_back(Entry("c" + std::to_string(t), std::to_string(t) + ":" +
+                                                              std::to_string(i + k)));
+        }
+        if (!store_->Append(&batch).ok()) {
+          ++failures;
+          return;
+        }
+        for (const WalEntry& e : batch) seqs[t].push_back(e.seq);
+        i += n;
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  ASSERT_EQ(failures.load(), 0);
+  std::set<int64_t> all;
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(seqs[t].size(), static_cast<size_t>(kPerThread));
+    EXPECT_TRUE(std::is_sorted(seqs[t].begin(), seqs[t].end()));
+    for (int i = 0; i < kPerThread; ++i) {
+      all.insert(seqs[t][i]);
+      EXPECT_EQ(MustGet(seqs[t][i]).body, std::to_string(t) + ":" + std::to_string(i));
+    }
+  }
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+// Several handles on one storage (several chroma-ha processes sharing one database, §8).
+TEST_P(WalStoreConformance, HandlesOnOneStorageShareOneLog) {
+  std::unique_ptr<WalStore> other = backend_->Connect();
+  ASSERT_OK(other->Open());
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 6; ++i) {
+    WalStore& s = i % 2 ? *other : *store_;
+    std::vector<WalEntry> batch = {Entry("c", std::to_string(i))};
+    ASSERT_OK(s.Append(&batch));
+    seqs.push_back(batch[0].seq);
+    ASSERT_OK(s.SetOutcome(batch[0].seq, EntryState::kCommitted, "primary", 1, ""));
+  }
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  EXPECT_EQ(std::set<int64_t>(seqs.begin(), seqs.end()).size(), seqs.size());
+  Result<std::vector<WalEntry>> seen = other->PendingFor("replica", 0, 100);
+  ASSERT_TRUE(seen.ok());
+  EXPECT_EQ(Seqs(*seen), seqs);
+  ASSERT_OK(other->MarkApplied(seqs[0], "replica"));
+  EXPECT_EQ(Pending("replica").size(), seqs.size() - 1);
+}
+
+TEST_P(WalStoreConformance, ConcurrentOpenOfFreshStorage) {
+  std::unique_ptr<Backend> fresh;
+  {
+    Result<std::unique_ptr<Backend>> b = GetParam().make();
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    fresh = std::move(b).value();
+  }
+  constexpr int kHandles = 4;
+  std::vector<std::unique_ptr<WalStore>> handles;
+  for (int i = 0; i < kHandles; ++i) handles.push_back(fresh->Connect());
+  std::vector<Status> results(kHandles);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kHandles; ++i) {
+    threads.emplace_back([&, i] { results[i] = handles[i]->Open(); });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+  std::vector<WalEntry> batch = {Entry("c")};
+  ASSERT_OK(handles[0]->Append(&batch));
+  EXPECT_TRUE(handles[kHandles - 1]->Get(batch[0].seq).ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, WalStoreConformance, ::testing::ValuesIn(AllBackends()),
+                         [](const ::testing::TestParamInfo<BackendParam>& info) {
+                           return info.param.name;
+                         });
+
+}  // namespace
+}  // namespace chroma_ha
