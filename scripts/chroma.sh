@@ -3,6 +3,7 @@
 #
 # Use as a library (source it) or as a command:
 #   bash scripts/chroma.sh start DATA_DIR PORT PID_FILE [LOG_FILE]   # prints the server's PID
+#   (sourced: chroma_start DATA_DIR PORT PID_FILE [LOG_FILE]; the PID is in $CHROMA_STARTED_PID)
 #   bash scripts/chroma.sh stop PID_FILE
 #   bash scripts/chroma.sh free-port                                 # prints a free loopback port
 #
@@ -98,7 +99,9 @@ wait_ready() {
   return 1
 }
 
-# chroma_start DATA_DIR PORT PID_FILE [LOG_FILE]: starts a server, prints its PID.
+# chroma_start DATA_DIR PORT PID_FILE [LOG_FILE]: starts a server as a child of the calling shell
+# and sets CHROMA_STARTED_PID (call it directly, not in $(...), so that the shell can `wait` on it).
+CHROMA_STARTED_PID=""
 chroma_start() {
   local dir="$1" port="$2" pid_file="$3" log="${4:-}" pid rc=0
   [[ -n "$dir" && -n "$port" && -n "$pid_file" ]] || {
@@ -126,7 +129,7 @@ chroma_start() {
     rm -f "$pid_file"
     return 1
   fi
-  echo "$pid"
+  CHROMA_STARTED_PID="$pid"
 }
 
 # chroma_stop PID_FILE: stops the server whose PID is in PID_FILE (if it is still a chroma server).
@@ -146,6 +149,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     start)
       shift
       chroma_start "$@"
+      echo "$CHROMA_STARTED_PID"
       ;;
     stop)
       shift

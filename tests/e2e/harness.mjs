@@ -414,6 +414,9 @@ export function makeClient(url) {
 
 // Two fresh Chroma servers (primary, replica) and chroma-ha in front of them.
 export async function startStack({ name = 'stack', env = {}, waitHealthy = true } = {}) {
+  if (!fs.existsSync(CHROMA_HA_BIN)) {
+    throw new Error(`${CHROMA_HA_BIN} does not exist: build it first (bash scripts/build.sh)`);
+  }
   const dir = makeTempDir(name);
   const stack = { dir, primary: null, replica: null, ha: null };
   stack.stop = async () => {
