@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <ostream>
 #include <memory>
 #include <random>
 #include <set>
@@ -52,6 +53,9 @@ struct BackendParam {
   std::string name;
   std::function<Result<std::unique_ptr<Backend>>()> make;
 };
+
+// gtest prints the parameter in failure messages: the store's name, not its bytes.
+void PrintTo(const BackendParam& param, std::ostream* os) { *os << param.name; }
 
 class MemoryBackend final : public Backend {
  public:
