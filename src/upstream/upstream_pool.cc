@@ -36,8 +36,8 @@ constexpr std::size_t kMaxUpstreamHeaderBytes = 64u << 10;
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
 std::string_view Trim(std::string_view s) {
@@ -115,9 +115,9 @@ bool LooksAlive(Connection& c) {
 
 // What one request/response round trip on one connection produced.
 struct RoundTripResult {
-  Status status;                  // OK when `response` is set
+  Status status;  // OK when `response` is set
   std::optional<HttpResponse> response;
-  bool keep_alive = false;        // the connection may be reused
+  bool keep_alive = false;            // the connection may be reused
   bool failed_before_answer = false;  // closed/reset before any byte of the answer
 };
 
@@ -145,8 +145,8 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
       out.status = Status::Timeout(who + ": no complete answer within " +
                                    std::to_string(timeout.count()) + " ms");
     } else if (!parser.got_some()) {
-      out.status = Status::Unavailable(who + ": connection closed before the answer: " +
-                                       rec.message());
+      out.status =
+          Status::Unavailable(who + ": connection closed before the answer: " + rec.message());
       out.failed_before_answer = true;
     } else if (rec.category() == http::make_error_code(http::error::body_limit).category() &&
                rec != http::error::partial_message && rec != http::error::end_of_stream) {
@@ -165,7 +165,7 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
 
 bool IsHopByHopHeader(std::string_view name) {
   static constexpr std::string_view kNames[] = {
-      "connection", "keep-alive", "te",   "trailer",        "transfer-encoding",
+      "connection", "keep-alive", "te",     "trailer",       "transfer-encoding",
       "upgrade",    "host",       "expect", "content-length"};
   if (name.size() >= 6 && EqualsIgnoreCase(name.substr(0, 6), "proxy-")) return true;
   return std::any_of(std::begin(kNames), std::end(kNames),
@@ -178,7 +178,7 @@ struct ConnectionPool::Impl {
   asio::any_io_executor executor;
   InstanceConfig instance;
   std::string host_header;
-  std::string who;  // "primary (http://...)" for messages
+  std::string who;                           // "primary (http://...)" for messages
   std::optional<asio::ip::address> literal;  // set when host is an IP literal: no DNS
   milliseconds connect_timeout;
   std::size_t max_idle;
@@ -210,7 +210,8 @@ struct ConnectionPool::Impl {
 // waiting at the deadline, leaving a late answer to be dropped.
 asio::awaitable<Result<std::vector<tcp::endpoint>>> ConnectionPool::Impl::Resolve(
     milliseconds timeout) {
-  using Channel = asio::experimental::concurrent_channel<void(error_code, tcp::resolver::results_type)>;
+  using Channel =
+      asio::experimental::concurrent_channel<void(error_code, tcp::resolver::results_type)>;
   auto channel = std::make_shared<Channel>(executor, 1);
   auto resolver = std::make_shared<tcp::resolver>(executor);
   resolver->async_resolve(instance.host, std::to_string(instance.port),
@@ -242,8 +243,8 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Conne
     endpoints = std::move(resolved).value();
   }
   const auto left = std::max(
-      milliseconds(1), timeout - std::chrono::duration_cast<milliseconds>(
-                                     std::chrono::steady_clock::now() - start));
+      milliseconds(1),
+      timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start));
   auto conn = std::make_unique<Connection>(executor);
   conn->stream.expires_after(left);
   auto [ec, endpoint] = co_await conn->stream.async_connect(endpoints, kUseTuple);
@@ -324,9 +325,9 @@ UpstreamSet::UpstreamSet(asio::any_io_executor executor, const Config& config, c
                         ": https upstreams are not supported yet; use http://");
     }
     names.push_back(instance.name);
-    pools_.push_back(std::make_unique<ConnectionPool>(
-        executor, instance, config.connect_timeout,
-        static_cast<std::size_t>(std::max(0, config.pool_size))));
+    pools_.push_back(
+        std::make_unique<ConnectionPool>(executor, instance, config.connect_timeout,
+                                         static_cast<std::size_t>(std::max(0, config.pool_size))));
   }
   counters_ = std::make_unique<Counters[]>(instances_.size());
   tracker_ = std::make_unique<HealthTracker>(

@@ -58,9 +58,9 @@ class ConnectionPool {
   boost::asio::awaitable<Result<HttpResponse>> Exchange(HttpRequest request,
                                                         std::chrono::milliseconds timeout);
 
-  std::size_t idle() const;             // idle connections now in the pool
-  int64_t connections_opened() const;   // fresh connections made so far
-  void CloseIdle();                     // closes every idle connection
+  std::size_t idle() const;            // idle connections now in the pool
+  int64_t connections_opened() const;  // fresh connections made so far
+  void CloseIdle();                    // closes every idle connection
 
  private:
   struct Impl;
