@@ -9,7 +9,8 @@
 #   chroma-ha       127.0.0.1:$PORT (8000), embedded SQLite WAL at data/wal.sqlite3
 # and runs until Ctrl-C or SIGTERM, or until one of them exits; then it stops, by PID, everything
 # it started. Logs and PID files are in .run/. Other chroma-ha variables in the environment
-# (LOAD_BALANCE_STRATEGY, LOG_LEVEL, DATABASE_URL, ...) are passed through.
+# (LOAD_BALANCE_STRATEGY, LOG_LEVEL, DATABASE_URL, ...) are passed through. CHROMA_HA_BIN runs
+# another binary instead of building and running build/chroma-ha.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +28,10 @@ WAL_PATH="${WAL_PATH:-$DATA_DIR/wal.sqlite3}"
 LISTEN_ADDRESS="${LISTEN_ADDRESS:-127.0.0.1}"
 
 bash "$ROOT/scripts/install-deps.sh"
-bash "$ROOT/scripts/build.sh" chroma-ha
+if [[ -z "${CHROMA_HA_BIN:-}" ]]; then
+  bash "$ROOT/scripts/build.sh" chroma-ha
+  CHROMA_HA_BIN="${BUILD_DIR:-$ROOT/build}/chroma-ha"
+fi
 
 mkdir -p "$DATA_DIR/primary" "$DATA_DIR/replica" "$RUN_DIR"
 
@@ -62,7 +66,7 @@ echo "run: starting chroma-ha on 127.0.0.1:$PORT (log: .run/chroma-ha.log)"
 (
   export PORT LISTEN_ADDRESS WAL_PATH
   export PRIMARY_URL="http://127.0.0.1:$PRIMARY_PORT" REPLICA_URL="http://127.0.0.1:$REPLICA_PORT"
-  exec "$ROOT/build/chroma-ha" >>"$RUN_DIR/chroma-ha.log" 2>&1
+  exec "$CHROMA_HA_BIN" >>"$RUN_DIR/chroma-ha.log" 2>&1
 ) &
 HA_PID=$!
 echo "$HA_PID" >"$RUN_DIR/chroma-ha.pid"

@@ -170,15 +170,24 @@ async function stopChild(child, signal = 'SIGTERM', graceMs = 10000) {
   } catch {
     return;
   }
-  const timedOut = await Promise.race([exited.then(() => false), sleep(graceMs).then(() => true)]);
-  if (timedOut && alive(child)) {
+  if (!(await exitedWithin(exited, graceMs)) && alive(child)) {
     try {
       process.kill(child.pid, 'SIGKILL');
     } catch {
       // gone
     }
-    await Promise.race([exited, sleep(5000)]);
+    await exitedWithin(exited, 5000);
   }
+}
+
+// Resolves true when `exited` settles within `ms`, false otherwise; leaves no timer behind (a
+// pending timer would keep this test process alive).
+function exitedWithin(exited, ms) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  return Promise.race([exited.then(() => true), timeout]).finally(() => clearTimeout(timer));
 }
 
 function spawnLogged(bin, args, { env, logBase, marker }) {

@@ -79,7 +79,7 @@ async function runCycle(url) {
   step(
     'query',
     await col.query({
-      queryEmbeddings: [[1, 0.2, 0], [0, 0, 1]],
+      queryEmbeddings: [[1, 0.2, 0], [0.1, 0, 1]], // no ties in the first 3
       nResults: 3,
       include: ['documents', 'metadatas', 'distances'],
     }),
