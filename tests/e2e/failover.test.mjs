@@ -20,6 +20,7 @@ const FAILURE_THRESHOLD = Number(FAST_HEALTH_ENV.FAILURE_THRESHOLD);
 const HEALTHY_THRESHOLD = Number(FAST_HEALTH_ENV.HEALTHY_THRESHOLD);
 const SLACK_MS = 3000; // scheduling on a busy 2-core machine, plus the health-check timeout
 const DOWN_DEADLINE_MS = INTERVAL_MS * (FAILURE_THRESHOLD + 2) + SLACK_MS;
+const CIRCUIT_BREAKER_S = 1; // CIRCUIT_BREAKER_TIMEOUT (seconds) for this test
 const UP_DEADLINE_MS = INTERVAL_MS * (HEALTHY_THRESHOLD + 2) + SLACK_MS;
 
 // One full read through the client: getCollection, get, query, count. Returns nothing; throws on
@@ -43,7 +44,10 @@ describe('failover when the replica crashes', () => {
   let client;
 
   before(async () => {
-    stack = await startStack({ name: 'failover' });
+    stack = await startStack({
+      name: 'failover',
+      env: { CIRCUIT_BREAKER_TIMEOUT: String(CIRCUIT_BREAKER_S) },
+    });
     await seedDirect(stack.primary.url);
     await seedDirect(stack.replica.url);
     client = makeClient(stack.ha.url);
@@ -107,7 +111,16 @@ describe('failover when the replica crashes', () => {
     assert.equal(health.status, 200, health.text);
     assert.equal(health.json?.status, 'healthy', health.text);
 
-    // Reads go to the replica again.
+    // Reads go to the replica again: at the latest once the circuit breaker (passive failures seen
+    // during the outage) lets client traffic try it again, then every read.
+    await waitFor(
+      async () => {
+        const b = await requestCounts(stack.ha);
+        await readAll(client);
+        return (await requestCounts(stack.ha)).replica > b.replica;
+      },
+      { timeoutMs: CIRCUIT_BREAKER_S * 1000 + SLACK_MS, intervalMs: 100, what: 'a read served by the replica' },
+    );
     const before = await requestCounts(stack.ha);
     await readAll(client);
     await readAll(client);
