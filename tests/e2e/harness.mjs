@@ -32,7 +32,7 @@ export const FAST_HEALTH_ENV = Object.freeze({
 const started = new Map(); // pid -> ChildProcess, for the exit backstop
 const pidDir = process.env.CHROMA_HA_E2E_PIDDIR;
 
-process.on('exit', () => {
+function killStarted() {
   for (const [pid, child] of started) {
     if (child.exitCode === null && child.signalCode === null) {
       try {
@@ -42,7 +42,15 @@ process.on('exit', () => {
       }
     }
   }
-});
+}
+process.on('exit', killStarted);
+// Interrupted (Ctrl-C, or the test runner / scripts/test.sh giving up): stop what we started.
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]]) {
+  process.once(signal, () => {
+    killStarted();
+    process.exit(code);
+  });
+}
 
 function track(child, marker) {
   started.set(child.pid, child);
