@@ -1,4 +1,84 @@
 // chroma-ha: parse the configuration, build the objects, run. Nothing else.
-#include <cstdio>
+#include <spdlog/spdlog.h>
 
-int main() { std::puts("chroma-ha: not built yet"); return 1; }
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "chroma_ha/clock.h"
+#include "chroma_ha/config.h"
+#include "server/app.h"
+
+namespace {
+
+void SetUpLogging(const chroma_ha::Config& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
+  if (config.log_format == chroma_ha::LogFormat::kJson) {
+    spdlog::set_pattern(
+        R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","thread":%t,"message":"%v"})");
+  } else {
+    spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  for (const auto& a : args) {
+    if (a == "--help" || a == "-h") {
+      std::fputs(chroma_ha::HelpText().c_str(), stdout);
+      return 0;
+    }
+    if (a == "--version") {
+      std::printf("chroma-ha %s\n", CHROMA_HA_VERSION);
+      return 0;
+    }
+  }
+  if (!args.empty()) {
+    std::fprintf(stderr, "chroma-ha: unknown argument '%s' (see --help)\n", args[0].c_str());
+    return 2;
+  }
+
+  chroma_ha::Config config;
+  std::vector<std::string> warnings;
+  try {
+    config = chroma_ha::LoadConfig(chroma_ha::ProcessEnvironment(), &warnings);
+  } catch (const chroma_ha::ConfigError& e) {
+    std::fprintf(stderr, "chroma-ha: configuration error: %s\n", e.what());
+    return 2;
+  }
+  SetUpLogging(config);
+  for (const auto& w : warnings) spdlog::warn("{}", w);
+
+  chroma_ha::SystemClock clock;
+  boost::asio::io_context ioc;
+  chroma_ha::App app(ioc, config, clock);
+  if (auto s = app.Start(); !s.ok()) {
+    spdlog::error("chroma-ha could not start: {}", s.ToString());
+    return 1;
+  }
+
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    spdlog::info("signal {} received: shutting down (grace {} ms)", sig,
+                 config.shutdown_grace.count());
+    app.Shutdown([&ioc] { ioc.stop(); });
+  });
+
+  int threads = config.threads > 0 ? config.threads
+                                   : static_cast<int>(std::thread::hardware_concurrency());
+  if (threads < 1) threads = 1;
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  ioc.run();
+  for (auto& t : pool) t.join();
+  app.Stop();
+  spdlog::info("chroma-ha stopped");
+  return 0;
+}

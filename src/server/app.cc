@@ -1,0 +1,211 @@
+#include "server/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include "collections/collection_map.h"
+#include "metrics/process_stats.h"
+#include "server/async_util.h"
+#include "server/collection_resolver.h"
+#include "server/listener.h"
+#include "server/own_endpoints.h"
+#include "server/router.h"
+#include "server/wal_endpoints.h"
+#include "server/write_path.h"
+#include "sync/collection_ids.h"
+#include "sync/sync_worker.h"
+#include "upstream/blocking_client.h"
+#include "upstream/upstream_pool.h"
+#include "wal/group_commit.h"
+#include "wal/store_factory.h"
+
+namespace chroma_ha {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// The sync worker's view of the identity map; changes are persisted like the router's.
+class MapCollectionIds final : public CollectionIds {
+ public:
+  MapCollectionIds(CollectionMap& map, std::function<void(const MapChange&)> persist)
+      : map_(map), persist_(std::move(persist)) {}
+  std::optional<std::string> IdOn(const std::string& tenant, const std::string& database,
+                                  const std::string& name, const std::string& instance) override {
+    return map_.IdOn({tenant, database, name}, instance);
+  }
+  void Learn(const std::string& tenant, const std::string& database, const std::string& name,
+             const std::string& instance, const std::string& id) override {
+    auto learned = map_.Learn({tenant, database, name}, instance, id);
+    if (learned.changed && persist_) persist_(learned.change);
+  }
+
+ private:
+  CollectionMap& map_;
+  std::function<void(const MapChange&)> persist_;
+};
+
+}  // namespace
+
+struct App::Parts {
+  Parts(asio::io_context& ioc, const Config& config, const Clock& clock)
+      : config(config),
+        clock(clock),
+        wal_threads(2),
+        persist_strand(asio::make_strand(wal_threads)),
+        upstreams(ioc.get_executor(), config, clock),
+        resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
+        own(config, upstreams, clock),
+        maintenance(ioc) {}
+
+  // Writes identity-map changes to the store, in order, off the event loop.
+  void Persist(const MapChange& change) {
+    if (!store) return;
+    asio::post(persist_strand, [this, change] {
+      for (const auto& identity : change.put) {
+        if (auto s = store->PutCollection(identity); !s.ok()) {
+          spdlog::warn("could not persist collection identity: {}", s.ToString());
+        }
+      }
+      for (const auto& key : change.removed) {
+        if (auto s = store->RemoveCollection(key.tenant, key.database, key.name); !s.ok()) {
+          spdlog::warn("could not persist collection removal: {}", s.ToString());
+        }
+      }
+    });
+  }
+
+  const Config& config;
+  const Clock& clock;
+  asio::thread_pool wal_threads;
+  asio::strand<asio::thread_pool::executor_type> persist_strand;
+  std::unique_ptr<WalStore> store;
+  std::unique_ptr<GroupCommitter> committer;
+  UpstreamSet upstreams;
+  CollectionMap map;
+  CollectionResolver resolver;
+  OwnEndpoints own;
+  std::vector<std::unique_ptr<BlockingInstanceClient>> clients;
+  std::unique_ptr<MapCollectionIds> sync_ids;
+  std::unique_ptr<PressureGauge> pressure;
+  std::unique_ptr<SyncWorker> sync;
+  std::unique_ptr<WritePath> writes;
+  std::unique_ptr<Router> router;
+  std::unique_ptr<Listener> listener;
+  asio::steady_timer maintenance;
+  bool stopped = false;
+};
+
+App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
+    : ioc_(ioc), parts_(std::make_unique<Parts>(ioc, config, clock)) {}
+
+App::~App() { Stop(); }
+
+Status App::StartWal() {
+  Parts& p = *parts_;
+  const Config& config = p.config;
+  auto store = OpenWalStore(config);
+  if (!store.ok()) return store.status();
+  p.store = std::move(store).value();
+  spdlog::info("WAL: {} store open ({})", p.store->Kind(),
+               config.database_url.empty() ? config.wal_path : RedactUrl(config.database_url));
+  p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size);
+
+  std::vector<InstanceClient*> raw;
+  for (const auto& inst : config.instances) {
+    p.clients.push_back(std::make_unique<BlockingInstanceClient>(inst, config.connect_timeout,
+                                                                 config.request_timeout));
+    raw.push_back(p.clients.back().get());
+  }
+  p.sync_ids = std::make_unique<MapCollectionIds>(
+      p.map, [&p](const MapChange& c) { p.Persist(c); });
+  p.pressure =
+      std::make_unique<PressureGauge>(config.wal_memory_threshold, config.wal_cpu_threshold);
+  p.sync = std::make_unique<SyncWorker>(config, *p.store, raw, *p.sync_ids, p.clock,
+                                        [&p] { return p.pressure->UnderPressure(); });
+  p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store,
+                                         *p.committer, p.wal_threads,
+                                         [&p] { p.sync->Notify(); });
+  p.sync->SetOnApplied(
+      [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
+  if (auto s = p.writes->Load(); !s.ok()) return s;
+  if (auto s = p.writes->ResolveUnresolved(raw); !s.ok()) {
+    spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());
+  }
+  RegisterWalEndpoints(p.own, config, *p.store, *p.sync, *p.writes, *p.committer, p.wal_threads,
+                       p.clock);
+  p.sync->Start();
+  asio::co_spawn(ioc_, Maintenance(), asio::detached);
+  return Status::Ok();
+}
+
+asio::awaitable<void> App::Maintenance() {
+  Parts& p = *parts_;
+  std::vector<InstanceClient*> raw;
+  for (auto& c : p.clients) raw.push_back(c.get());
+  std::vector<std::string> names;
+  for (const auto& inst : p.config.instances) names.push_back(inst.name);
+  int64_t last_prune_ms = 0;
+  while (!p.stopped) {
+    p.maintenance.expires_after(p.config.wal_sync_interval);
+    auto [ec] = co_await p.maintenance.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec || p.stopped) break;
+    Status s = co_await RunBlocking(p.wal_threads, [&] { return p.writes->ResolveUnresolved(raw); });
+    if (!s.ok()) spdlog::debug("WAL recovery: {}", s.ToString());
+    const int64_t now = p.clock.UnixMillis();
+    if (now - last_prune_ms > 60'000) {
+      last_prune_ms = now;
+      const int64_t before = now - int64_t{p.config.wal_retention_hours} * 3'600'000;
+      auto pruned = co_await RunBlocking(p.wal_threads,
+                                         [&] { return p.store->Prune(before, names); });
+      if (pruned.ok() && *pruned > 0) spdlog::info("WAL: pruned {} old entries", *pruned);
+    }
+  }
+}
+
+Status App::Start() {
+  Parts& p = *parts_;
+  if (p.config.wal_enabled) {
+    if (auto s = StartWal(); !s.ok()) return s;
+  } else {
+    spdlog::warn("WAL_ENABLED=false: writes are forwarded without a log and never replayed");
+  }
+  p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
+  p.listener = std::make_unique<Listener>(ioc_, p.config, *p.router);
+  p.own.SetStats(&p.router->stats(), &p.listener->stats());
+  p.upstreams.Start();
+  if (auto s = p.listener->Start(); !s.ok()) return s;
+  spdlog::info("chroma-ha {} listening on {}:{} (primary {}, {} replica(s), strategy {})",
+               CHROMA_HA_VERSION, p.config.listen_address, p.listener->port(),
+               p.config.instances.front().url, p.config.instances.size() - 1,
+               StrategyName(p.config.strategy));
+  return Status::Ok();
+}
+
+void App::Shutdown(std::function<void()> done) {
+  Parts& p = *parts_;
+  p.stopped = true;
+  p.maintenance.cancel();
+  p.listener->Shutdown(p.config.shutdown_grace, [&p, done = std::move(done)] {
+    p.upstreams.Stop();
+    done();
+  });
+}
+
+void App::Stop() {
+  Parts& p = *parts_;
+  p.stopped = true;
+  if (p.sync) p.sync->Stop();
+  if (p.committer) p.committer->Stop();
+  p.wal_threads.join();
+}
+
+uint16_t App::port() const { return parts_->listener ? parts_->listener->port() : 0; }
+
+}  // namespace chroma_ha

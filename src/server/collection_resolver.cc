@@ -1,0 +1,146 @@
+#include "server/collection_resolver.h"
+
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <string_view>
+
+#include "proxy/id_rewrite.h"
+#include "proxy/path_rewrite.h"
+
+namespace chroma_ha {
+
+namespace {
+
+constexpr int kListPageSize = 100;
+constexpr int kMaxListPages = 100;  // discovery reads at most 10,000 collections per database
+
+std::string DatabasePath(const std::string& tenant, const std::string& database) {
+  return "/api/v2/tenants/" + PercentEncodeSegment(tenant) + "/databases/" +
+         PercentEncodeSegment(database);
+}
+
+bool Is2xx(int status) { return status >= 200 && status < 300; }
+
+// True for the routes whose answers carry collection objects.
+bool ReturnsCollections(const HttpRequest& request, const Route& route) {
+  if (route.write == WriteKind::kCreateCollection || route.write == WriteKind::kFork) return true;
+  if (request.method != "GET" || route.database.empty()) return false;
+  if (route.ref == CollectionRef::kName) return true;  // GET .../collections/{name}
+  std::string_view path(request.target);
+  path = path.substr(0, path.find('?'));
+  return route.ref == CollectionRef::kNone && path.ends_with("/collections");
+}
+
+}  // namespace
+
+CollectionResolver::CollectionResolver(const Config& config, Upstreams& upstreams,
+                                       CollectionMap& map, PersistFn persist)
+    : config_(config), upstreams_(upstreams), map_(map), persist_(std::move(persist)) {}
+
+const std::string& CollectionResolver::InstanceName(std::size_t index) const {
+  return config_.instances.at(index).name;
+}
+
+std::string CollectionResolver::Learn(const CollectionKey& key, std::size_t index,
+                                      const std::string& id) {
+  auto learned = map_.Learn(key, InstanceName(index), id);
+  if (learned.changed && persist_) persist_(learned.change);
+  return learned.canonical_id;
+}
+
+void CollectionResolver::Apply(const MapChange& change) {
+  if (!change.empty() && persist_) persist_(change);
+}
+
+boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(
+    const Route& route) {
+  if (route.ref == CollectionRef::kName) {
+    co_return CollectionKey{route.tenant, route.database, route.collection};
+  }
+  if (route.ref != CollectionRef::kId) co_return std::nullopt;
+  if (auto key = map_.FindById(route.collection)) co_return key;
+  co_await Discover(route.tenant, route.database);
+  co_return map_.FindById(route.collection);
+}
+
+boost::asio::awaitable<void> CollectionResolver::Discover(const std::string& tenant,
+                                                          const std::string& database) {
+  for (std::size_t index = 0; index < upstreams_.size(); ++index) {
+    if (!upstreams_.Healthy(index)) continue;
+    for (int page = 0; page < kMaxListPages; ++page) {
+      HttpRequest list;
+      list.method = "GET";
+      list.target = DatabasePath(tenant, database) + "/collections?limit=" +
+                    std::to_string(kListPageSize) + "&offset=" +
+                    std::to_string(page * kListPageSize);
+      auto result = co_await upstreams_.Send(index, std::move(list), config_.request_timeout);
+      if (!result.ok() || result->status != 200) break;
+      auto seen = FindCollections(result->body);
+      for (const auto& c : seen) Learn({c.tenant, c.database, c.name}, index, c.id);
+      if (static_cast<int>(seen.size()) < kListPageSize) break;
+    }
+  }
+}
+
+boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::TargetFor(
+    const HttpRequest& request, const Route& route, std::size_t index) {
+  if (route.ref != CollectionRef::kId) co_return Target{Target::kReady, request.target};
+  auto key = co_await KeyOf(route);
+  if (!key) co_return Target{Target::kReady, request.target};  // nobody knows it: let it 404
+  auto id = map_.IdOn(*key, InstanceName(index));
+  if (!id) {
+    auto looked_up = co_await LookUp(*key, index);
+    if (looked_up.kind != Target::kReady) co_return looked_up;
+    id = looked_up.target;
+  }
+  co_return Target{Target::kReady, ReplaceCollectionSegment(request.target, *id)};
+}
+
+boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::LookUp(
+    const CollectionKey& key, std::size_t index) {
+  HttpRequest get;
+  get.method = "GET";
+  get.target =
+      DatabasePath(key.tenant, key.database) + "/collections/" + PercentEncodeSegment(key.name);
+  auto result = co_await upstreams_.Send(index, std::move(get), config_.request_timeout);
+  if (!result.ok()) co_return Target{Target::kUnreachable, ""};
+  if (result->status == 404) co_return Target{Target::kAbsent, ""};
+  auto seen = FindCollections(result->body);
+  if (result->status != 200 || seen.empty()) co_return Target{Target::kUnreachable, ""};
+  Learn(key, index, seen.front().id);
+  co_return Target{Target::kReady, seen.front().id};
+}
+
+void CollectionResolver::OnResponse(const HttpRequest& request, const Route& route,
+                                    std::size_t index, HttpResponse& response) {
+  if (!Is2xx(response.status)) return;
+  if (ReturnsCollections(request, route)) {
+    RewriteCollectionIds(&response.body, [&](const SeenCollection& c) {
+      return Learn({c.tenant, c.database, c.name}, index, c.id);
+    });
+    return;
+  }
+  switch (route.write) {
+    case WriteKind::kModifyCollection: {
+      auto body = nlohmann::json::parse(request.body, nullptr, false);
+      if (!body.is_object() || !body.contains("new_name") || !body["new_name"].is_string()) {
+        return;
+      }
+      if (auto key = map_.FindById(route.collection)) {
+        Apply(map_.Rename(*key, body["new_name"].get<std::string>()));
+      }
+      return;
+    }
+    case WriteKind::kDeleteCollection:
+      Apply(map_.Remove({route.tenant, route.database, route.collection}));
+      return;
+    case WriteKind::kDeleteDatabase:
+      Apply(map_.RemoveDatabase(route.tenant, route.database));
+      return;
+    default:
+      return;
+  }
+}
+
+}  // namespace chroma_ha

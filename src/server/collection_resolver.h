@@ -1,0 +1,74 @@
+// Collection identity on the request path (DESIGN.md §4): every Chroma server gives a collection
+// its own UUID; clients see one canonical id. The resolver translates the id in a request path to
+// the target instance's id (looking it up on the instance when unknown), learns ids from
+// responses and rewrites them to the canonical one, and keeps the map current on renames and
+// deletes. The map itself is pure (src/collections/); persistence goes through `persist`.
+#ifndef CHROMA_HA_SERVER_COLLECTION_RESOLVER_H_
+#define CHROMA_HA_SERVER_COLLECTION_RESOLVER_H_
+
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "chroma_ha/config.h"
+#include "chroma_ha/http_message.h"
+#include "chroma_ha/route.h"
+#include "chroma_ha/wal_store.h"
+#include "collections/collection_map.h"
+#include "upstream/upstream.h"
+
+namespace chroma_ha {
+
+class CollectionResolver {
+ public:
+  // Called after the map changed, so the change can be written to the WAL store. Must not
+  // block: queue the write.
+  using PersistFn = std::function<void(const MapChange& change)>;
+
+  // References must outlive the resolver. `persist` may be empty.
+  CollectionResolver(const Config& config, Upstreams& upstreams, CollectionMap& map,
+                     PersistFn persist);
+
+  struct Target {
+    enum Kind { kReady, kAbsent, kUnreachable } kind = kReady;
+    std::string target;  // the request-target to send (kReady)
+  };
+
+  // The request-target to send to instance `index` for `route`: unchanged when the path names
+  // no collection by id (or an id nobody knows); the instance's own id otherwise. kAbsent when
+  // the instance answered 404 for the collection's name; kUnreachable when the lookup got no
+  // answer.
+  boost::asio::awaitable<Target> TargetFor(const HttpRequest& request, const Route& route,
+                                           std::size_t index);
+
+  // The (tenant, database, name) of the collection the route names, resolving an unknown id by
+  // listing the collections of the route's database on every healthy instance.
+  boost::asio::awaitable<std::optional<CollectionKey>> KeyOf(const Route& route);
+
+  // After instance `index` answered `response` (any status) to `request`: on 2xx, learns the
+  // collection ids in the body and rewrites them to canonical ids, and applies renames,
+  // deletes and resets to the map.
+  void OnResponse(const HttpRequest& request, const Route& route, std::size_t index,
+                  HttpResponse& response);
+
+  CollectionMap& map() { return map_; }
+
+ private:
+  boost::asio::awaitable<void> Discover(const std::string& tenant, const std::string& database);
+  // GET .../collections/{name} on instance `index`; kReady carries the instance's id.
+  boost::asio::awaitable<Target> LookUp(const CollectionKey& key, std::size_t index);
+  std::string Learn(const CollectionKey& key, std::size_t index, const std::string& id);
+  void Apply(const MapChange& change);
+  const std::string& InstanceName(std::size_t index) const;
+
+  const Config& config_;
+  Upstreams& upstreams_;
+  CollectionMap& map_;
+  PersistFn persist_;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SERVER_COLLECTION_RESOLVER_H_

@@ -1,0 +1,78 @@
+// Downstream HTTP/1.1: accepts client connections and runs one session coroutine per connection
+// (keep-alive, strict parsing, a deadline on every read and write, size limits on every parser),
+// handing each complete request to a RequestHandler. Graceful shutdown: stop accepting, close
+// idle connections, let in-flight requests finish up to a deadline.
+//
+// Bad input is answered here, before the handler sees it (DESIGN.md §7):
+//   malformed HTTP (Content-Length with Transfer-Encoding, duplicate Content-Length, a
+//   Transfer-Encoding other than chunked, bare LF, NUL or control bytes in headers) -> 400, close
+//   header block over max_header_bytes -> 431, close
+//   body over max_body_bytes -> 413, close (decided from Content-Length before the body is read)
+//   no complete header within header_timeout -> 408, close
+#ifndef CHROMA_HA_SERVER_LISTENER_H_
+#define CHROMA_HA_SERVER_LISTENER_H_
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+
+#include "chroma_ha/config.h"
+#include "chroma_ha/status.h"
+#include "server/request_handler.h"
+
+namespace chroma_ha {
+
+// Counters the listener keeps (for /status and metrics).
+struct ListenerStats {
+  std::atomic<int64_t> connections_accepted{0};
+  std::atomic<int64_t> connections_open{0};
+  std::atomic<int64_t> requests{0};
+  std::atomic<int64_t> rejected_bad_request{0};  // 400 / 431 / 413 / 408 from the listener itself
+};
+
+class Listener {
+ public:
+  // `ioc`, `config` and `handler` must outlive the Listener. Threads calling ioc.run() serve it.
+  Listener(boost::asio::io_context& ioc, const Config& config, RequestHandler& handler);
+  ~Listener();
+
+  // Binds and starts accepting on config.listen_address:config.port (port 0 picks a free one).
+  Status Start();
+  // The bound port (after Start).
+  uint16_t port() const { return port_; }
+
+  // Stops accepting and closes idle connections; requests in flight finish, then their
+  // connections close. `done` is called (on an io_context thread) once no session is left or
+  // `grace` has passed, whichever comes first.
+  void Shutdown(std::chrono::milliseconds grace, std::function<void()> done);
+
+  const ListenerStats& stats() const { return stats_; }
+
+  class Session;  // one per connection; defined in listener.cc
+
+ private:
+  boost::asio::awaitable<void> Accept();
+  boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
+  void Register(Session* s);
+  void Unregister(Session* s);
+
+  boost::asio::io_context& ioc_;
+  const Config& config_;
+  RequestHandler& handler_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  ListenerStats stats_;
+  std::mutex mu_;
+  std::unordered_set<Session*> sessions_;  // guarded by mu_
+  std::function<void()> on_drained_;       // guarded by mu_
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SERVER_LISTENER_H_

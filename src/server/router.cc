@@ -1,0 +1,133 @@
+#include "server/router.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <random>
+
+#include "server/own_endpoints.h"
+#include "server/write_path.h"
+
+namespace chroma_ha {
+
+namespace {
+
+bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
+
+// Healthy instances first (keeping their order), then the unhealthy ones.
+std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,
+                                      const std::vector<bool>& healthy) {
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return healthy[i]; });
+  return order;
+}
+
+}  // namespace
+
+std::vector<std::size_t> ReadOrder(const Config& config, const std::vector<bool>& healthy,
+                                   uint64_t ticket, double draw) {
+  const std::size_t n = healthy.size();
+  std::vector<std::size_t> order;
+  if (n == 0) return order;
+  switch (config.strategy) {
+    case Strategy::kPrimaryOnly:
+      for (std::size_t i = 0; i < n; ++i) order.push_back(i);
+      break;
+    case Strategy::kRoundRobin:
+      for (std::size_t i = 0; i < n; ++i) order.push_back((ticket + i) % n);
+      break;
+    case Strategy::kOptimizedReadReplica: {
+      const std::size_t replicas = n - 1;
+      bool primary_first = replicas == 0 || draw >= config.read_replica_ratio;
+      if (primary_first) order.push_back(0);
+      for (std::size_t i = 0; i < replicas; ++i) order.push_back(1 + (ticket + i) % replicas);
+      if (!primary_first) order.push_back(0);
+      break;
+    }
+  }
+  return HealthyFirst(std::move(order), healthy);
+}
+
+std::vector<std::size_t> WriteOrder(const std::vector<bool>& healthy) {
+  std::vector<std::size_t> order;
+  for (std::size_t i = 0; i < healthy.size(); ++i) order.push_back(i);
+  return HealthyFirst(std::move(order), healthy);
+}
+
+Router::Router(const Config& config, Upstreams& upstreams, CollectionResolver& resolver,
+               OwnEndpoints& own, WritePath* writes)
+    : config_(config), upstreams_(upstreams), resolver_(resolver), own_(own), writes_(writes) {}
+
+std::vector<bool> Router::HealthVector() const {
+  std::vector<bool> healthy(upstreams_.size());
+  for (std::size_t i = 0; i < healthy.size(); ++i) healthy[i] = upstreams_.Healthy(i);
+  return healthy;
+}
+
+boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
+  Route route = Classify(request.method, request.target);
+  spdlog::debug("{} {} -> {}", request.method, request.target, RouteClassName(route.cls));
+  switch (route.cls) {
+    case RouteClass::kInvalid:
+      ++stats_.invalid_requests;
+      co_return JsonError(400, "InvalidArgumentError", "invalid request path: " + route.error);
+    case RouteClass::kOwn:
+      co_return co_await own_.Handle(std::move(request));
+    case RouteClass::kWrite:
+      ++stats_.writes;
+      if (writes_ != nullptr) co_return co_await writes_->Handle(std::move(request), route);
+      co_return co_await Forward(std::move(request), route, WriteOrder(HealthVector()));
+    case RouteClass::kUnknown:
+      ++stats_.unknown_routes;
+      spdlog::info("unknown route {} {}: forwarded to the primary", request.method,
+                   request.target);
+      co_return co_await Forward(std::move(request), route, WriteOrder(HealthVector()));
+    case RouteClass::kSystemRead:
+    case RouteClass::kRead: {
+      ++stats_.reads;
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+      auto order = ReadOrder(config_, HealthVector(), ticket_++, draw);
+      if (writes_ != nullptr) order = writes_->FreshReadOrder(route, std::move(order));
+      co_return co_await Forward(std::move(request), route, std::move(order));
+    }
+  }
+  co_return JsonError(500, "InternalError", "unhandled route class");
+}
+
+boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const Route& route,
+                                                     std::vector<std::size_t> order) {
+  std::string last_error = "no instance is configured";
+  const std::string original_target = request.target;
+  for (std::size_t attempt = 0; attempt < order.size(); ++attempt) {
+    const std::size_t index = order[attempt];
+    const bool last = attempt + 1 == order.size();
+    auto target = co_await resolver_.TargetFor(request, route, index);
+    if (target.kind == CollectionResolver::Target::kUnreachable && !last) {
+      last_error = upstreams_.Snapshot(index).name + " did not answer";
+      continue;
+    }
+    if (target.kind == CollectionResolver::Target::kAbsent && !last) continue;
+    HttpRequest outgoing = request;
+    outgoing.target = target.kind == CollectionResolver::Target::kReady ? target.target
+                                                                          : original_target;
+    auto result = co_await upstreams_.Send(index, std::move(outgoing), config_.request_timeout);
+    if (!result.ok()) {
+      last_error = upstreams_.Snapshot(index).name + ": " + result.status().message();
+      continue;
+    }
+    if (IsGatewayError(result->status) && !last) {
+      last_error = upstreams_.Snapshot(index).name + " answered " +
+                   std::to_string(result->status);
+      continue;
+    }
+    if (attempt > 0) ++stats_.read_failovers;
+    HttpResponse response = std::move(result).value();
+    resolver_.OnResponse(request, route, index, response);
+    co_return response;
+  }
+  ++stats_.unavailable;
+  co_return JsonError(503, "ServiceUnavailable", "no instance could serve the request: " +
+                                                     last_error);
+}
+
+}  // namespace chroma_ha

@@ -1,0 +1,78 @@
+// The router: classifies each request, answers own endpoints, sends reads to an instance by
+// strategy and health (failing over on no answer), and hands writes to the write path.
+// Collection ids in paths are translated per instance and ids in responses made canonical
+// through the CollectionResolver.
+#ifndef CHROMA_HA_SERVER_ROUTER_H_
+#define CHROMA_HA_SERVER_ROUTER_H_
+
+#include <atomic>
+#include <cstddef>
+#include <vector>
+
+#include "chroma_ha/config.h"
+#include "chroma_ha/route.h"
+#include "server/collection_resolver.h"
+#include "server/request_handler.h"
+#include "upstream/upstream.h"
+
+namespace chroma_ha {
+
+class WritePath;
+class OwnEndpoints;
+
+// Router-level counters (for /status and metrics).
+struct RouterStats {
+  std::atomic<int64_t> reads{0};
+  std::atomic<int64_t> writes{0};
+  std::atomic<int64_t> unknown_routes{0};
+  std::atomic<int64_t> invalid_requests{0};
+  std::atomic<int64_t> read_failovers{0};  // a read answered by another instance than planned
+  std::atomic<int64_t> unavailable{0};     // answered 503: no instance could serve
+};
+
+// Which instances to try for a read, in order. Pure: exposed for tests.
+//   optimized_read_replica: healthy replicas (rotating), then the primary; with a
+//     read_replica_ratio below 1, that share of reads starts at the primary instead.
+//   primary_only: the primary, then the replicas (failover only).
+//   round_robin: every healthy instance in turn.
+// Unhealthy instances go last (tried only when nothing healthy answered). `ticket` is a
+// per-request counter used for rotation; `draw` in [0,1) decides the replica ratio.
+std::vector<std::size_t> ReadOrder(const Config& config, const std::vector<bool>& healthy,
+                                   uint64_t ticket, double draw);
+
+// Which instance takes a write: the primary when healthy, else the first healthy replica.
+// Returns the order to try (healthy first).
+std::vector<std::size_t> WriteOrder(const std::vector<bool>& healthy);
+
+class Router final : public RequestHandler {
+ public:
+  // All references must outlive the Router. `writes` may be null: writes are then forwarded
+  // directly (no WAL) to the WriteOrder target.
+  Router(const Config& config, Upstreams& upstreams, CollectionResolver& resolver,
+         OwnEndpoints& own, WritePath* writes);
+
+  boost::asio::awaitable<HttpResponse> Handle(HttpRequest request) override;
+
+  // Forwards `request` (route already classified) to the instances in `order`, translating the
+  // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
+  // unknown routes and (without a WAL) writes.
+  boost::asio::awaitable<HttpResponse> Forward(HttpRequest request, const Route& route,
+                                               std::vector<std::size_t> order);
+
+  const RouterStats& stats() const { return stats_; }
+
+ private:
+  std::vector<bool> HealthVector() const;
+
+  const Config& config_;
+  Upstreams& upstreams_;
+  CollectionResolver& resolver_;
+  OwnEndpoints& own_;
+  WritePath* writes_;
+  RouterStats stats_;
+  std::atomic<uint64_t> ticket_{0};
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_SERVER_ROUTER_H_

@@ -1,0 +1,423 @@
+#include "server/write_path.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "proxy/path_rewrite.h"
+#include "server/admin_auth.h"
+#include "server/async_util.h"
+#include "server/request_handler.h"
+#include "server/router.h"
+
+namespace chroma_ha {
+
+namespace {
+
+bool Is2xx(int status) { return status >= 200 && status < 300; }
+bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
+
+// Scope keys an entry or a route touches: tenant, database, collection.
+std::vector<std::string> Scopes(const std::string& tenant, const std::string& database,
+                                const std::string& collection) {
+  std::vector<std::string> keys;
+  if (tenant.empty()) return keys;
+  keys.push_back(tenant);
+  if (database.empty()) return keys;
+  keys.push_back(tenant + "/" + database);
+  if (!collection.empty()) keys.push_back(tenant + "/" + database + "/" + collection);
+  return keys;
+}
+
+}  // namespace
+
+struct WritePath::Forwarded {
+  bool answered = false;      // an instance gave a definite answer (response is valid)
+  bool not_applied = true;    // no instance may have applied it (every failure was a refusal)
+  std::size_t index = 0;      // who answered
+  HttpResponse response;
+  int attempts = 0;
+  std::string error;
+};
+
+WritePath::WritePath(const Config& config, Upstreams& upstreams, CollectionResolver& resolver,
+                     WalStore& store, GroupCommitter& committer,
+                     boost::asio::thread_pool& wal_threads, std::function<void()> notify_sync)
+    : config_(config),
+      upstreams_(upstreams),
+      resolver_(resolver),
+      store_(store),
+      committer_(committer),
+      wal_threads_(wal_threads),
+      notify_sync_(std::move(notify_sync)),
+      backlog_(config.instances.size()) {}
+
+std::size_t WritePath::IndexOf(const std::string& instance) const {
+  for (std::size_t i = 0; i < config_.instances.size(); ++i) {
+    if (config_.instances[i].name == instance) return i;
+  }
+  return config_.instances.size();
+}
+
+void WritePath::CountBacklog(const WalEntry& entry, const std::string& instance, int delta) {
+  std::size_t index = IndexOf(instance);
+  if (index >= backlog_.size()) return;
+  std::lock_guard lock(mu_);
+  auto& counts = backlog_[index];
+  for (const auto& key : Scopes(entry.tenant, entry.database, entry.collection)) {
+    auto& n = counts[key];
+    n += delta;
+    if (n <= 0) counts.erase(key);
+  }
+}
+
+void WritePath::OnApplied(const WalEntry& entry, const std::string& instance) {
+  CountBacklog(entry, instance, -1);
+}
+
+void WritePath::ClearBacklog() {
+  std::lock_guard lock(mu_);
+  for (auto& counts : backlog_) counts.clear();
+}
+
+std::vector<std::size_t> WritePath::FreshReadOrder(const Route& route,
+                                                   std::vector<std::size_t> order) const {
+  if (config_.read_consistency != ReadConsistency::kFresh || order.size() < 2) return order;
+  std::string collection;
+  if (route.ref == CollectionRef::kName) {
+    collection = route.collection;
+  } else if (route.ref == CollectionRef::kId) {
+    auto key = resolver_.map().FindById(route.collection);
+    if (key) collection = key->name;
+  }
+  auto scopes = Scopes(route.tenant, route.database, collection);
+  if (scopes.empty()) return order;
+  const std::string& scope = scopes.back();
+  std::lock_guard lock(mu_);
+  auto stale = [&](std::size_t i) { return backlog_[i].count(scope) != 0; };
+  auto fresh_end = std::stable_partition(order.begin(), order.end(),
+                                         [&](std::size_t i) { return !stale(i); });
+  if (fresh_end != order.end() && fresh_end != order.begin() && order.front() != 0) {
+    const_cast<WriteStats&>(stats_).fresh_reads_redirected++;
+  }
+  return order;
+}
+
+boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, const Route& route) {
+  if (route.write == WriteKind::kReset) co_return co_await HandleReset(std::move(request));
+
+  // 1. Reject bad input before anything is logged.
+  nlohmann::json body;
+  if (request.method != "DELETE") {
+    body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) {
+      co_return JsonError(400, "InvalidArgumentError",
+                          "request body is not valid JSON (UTF-8 encoded)");
+    }
+  }
+
+  // 2. Name the collection: WAL entries never hold a UUID.
+  std::string collection;
+  if (route.write == WriteKind::kCreateCollection) {
+    if (body.is_object() && body.contains("name") && body["name"].is_string()) {
+      collection = body["name"].get<std::string>();
+    }
+  } else if (route.ref == CollectionRef::kName) {
+    collection = route.collection;
+  } else if (route.ref == CollectionRef::kId) {
+    auto key = co_await resolver_.KeyOf(route);
+    if (!key) {
+      co_return JsonError(404, "NotFoundError",
+                          "Collection [" + route.collection + "] does not exist");
+    }
+    collection = key->name;
+  }
+
+  // 3. Both instances down: 503, nothing logged.
+  std::vector<bool> healthy(upstreams_.size());
+  bool any = false;
+  for (std::size_t i = 0; i < healthy.size(); ++i) any |= (healthy[i] = upstreams_.Healthy(i));
+  if (!any) {
+    co_return JsonError(503, "ServiceUnavailable", "no instance is available for writes");
+  }
+
+  WalEntry entry;
+  entry.tenant = route.tenant;
+  entry.database = route.database;
+  entry.collection = collection;
+  entry.kind = WriteKindName(route.write);
+  entry.method = request.method;
+  entry.path = route.ref == CollectionRef::kId ? CollectionPathTemplate(request.target)
+                                               : request.target;
+  entry.body = request.body;
+
+  // 4. Append durably, in ticket order for this collection; then wait for our turn.
+  const std::string seq_key = route.tenant + "/" + route.database + "/" + collection;
+  Appended append = co_await AppendInOrder(seq_key, std::move(entry));
+  const uint64_t ticket = append.ticket;
+  co_await sequencer_.WaitTurn(seq_key, ticket);
+  if (!append.status.ok()) {
+    sequencer_.Done(seq_key, ticket);
+    ++stats_.wal_failures;
+    spdlog::error("WAL append failed, write refused: {}", append.status.ToString());
+    co_return JsonError(503, "ServiceUnavailable",
+                        "the write-ahead log is unavailable; the write was not applied");
+  }
+  const int64_t seq = append.seq;
+  ++stats_.appended;
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.insert(seq);
+  }
+
+  // 5. Deletes by id: remember each id's document_id before it is gone (DESIGN.md §3).
+  if (route.write == WriteKind::kDelete && config_.wal_deletion_conversion &&
+      body.is_object() && body.contains("ids") && body["ids"].is_array() &&
+      !body["ids"].empty()) {
+    co_await ResolveDocumentIds(request, route, seq);
+  }
+
+  // 6. Forward; the next write of this collection may go once we have an answer.
+  Forwarded fwd = co_await ForwardInOrder(request, route);
+  sequencer_.Done(seq_key, ticket);
+
+  // 7. Record the outcome.
+  EntryState state = EntryState::kPending;
+  std::string origin;
+  if (fwd.answered) {
+    origin = config_.instances[fwd.index].name;
+    state = Is2xx(fwd.response.status) ? EntryState::kCommitted : EntryState::kRejected;
+  } else if (fwd.not_applied) {
+    state = EntryState::kRejected;  // no instance took it: never replayed
+  }
+  if (state != EntryState::kPending) {
+    Status recorded = co_await RunBlocking(wal_threads_, [&, seq, state] {
+      return store_.SetOutcome(seq, state, origin, fwd.attempts, fwd.error);
+    });
+    if (!recorded.ok()) {
+      // The entry stays kPending; recovery re-sends it (one write applied twice in a row is
+      // the same as once) and records the outcome then.
+      spdlog::warn("could not record the outcome of WAL entry {}: {}", seq, recorded.ToString());
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.erase(seq);
+  }
+  if (state == EntryState::kCommitted) {
+    ++stats_.committed;
+    WalEntry counted;
+    counted.tenant = route.tenant;
+    counted.database = route.database;
+    counted.collection = collection;
+    for (const auto& inst : config_.instances) {
+      if (inst.name != origin) CountBacklog(counted, inst.name, +1);
+    }
+    if (fwd.index != 0) ++stats_.write_failovers;
+    if (notify_sync_) notify_sync_();
+  } else if (state == EntryState::kRejected) {
+    ++stats_.rejected;
+  } else {
+    ++stats_.unknown;
+  }
+
+  if (!fwd.answered) {
+    co_return JsonError(503, "ServiceUnavailable",
+                        fwd.not_applied ? "no instance accepted the write: " + fwd.error
+                                        : "no instance answered; the write's outcome is unknown "
+                                          "and will be resolved from the WAL: " + fwd.error);
+  }
+  resolver_.OnResponse(request, route, fwd.index, fwd.response);
+  co_return std::move(fwd.response);
+}
+
+
+boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::string& seq_key,
+                                                                     WalEntry entry) {
+  co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
+                                                  void(Appended)>(
+      [this, &seq_key](auto handler, WalEntry e) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        sequencer_.Take(seq_key, [&](uint64_t ticket) {
+          committer_.Append(std::move(e), [shared, ticket](Status status, int64_t seq) {
+            auto ex = boost::asio::get_associated_executor(*shared);
+            boost::asio::post(ex, [shared, ticket, status, seq]() mutable {
+              std::move(*shared)(Appended{ticket, status, seq});
+            });
+          });
+        });
+      },
+      boost::asio::use_awaitable, std::move(entry));
+}
+
+boost::asio::awaitable<WritePath::Forwarded> WritePath::ForwardInOrder(const HttpRequest& request,
+                                                                       const Route& route) {
+  Forwarded fwd;
+  std::vector<bool> healthy(upstreams_.size());
+  for (std::size_t i = 0; i < healthy.size(); ++i) healthy[i] = upstreams_.Healthy(i);
+  auto order = WriteOrder(healthy);
+  for (std::size_t attempt = 0; attempt < order.size(); ++attempt) {
+    const std::size_t index = order[attempt];
+    const std::string& name = config_.instances[index].name;
+    auto target = co_await resolver_.TargetFor(request, route, index);
+    if (target.kind == CollectionResolver::Target::kUnreachable) {
+      fwd.error = name + " did not answer the collection lookup";
+      continue;
+    }
+    HttpRequest outgoing = request;
+    if (target.kind == CollectionResolver::Target::kReady) outgoing.target = target.target;
+    // No answer with the outcome unknown: send the same write again to the same instance
+    // (applying one write twice in a row equals applying it once), then fail over.
+    for (int tries = 0; tries <= config_.wal_retry_attempts; ++tries) {
+      ++fwd.attempts;
+      if (tries > 0) ++stats_.forward_retries;
+      auto result = co_await upstreams_.Send(index, outgoing, config_.request_timeout);
+      if (result.ok() && !IsGatewayError(result->status)) {
+        fwd.answered = true;
+        fwd.index = index;
+        fwd.response = std::move(result).value();
+        co_return fwd;
+      }
+      if (result.ok()) {
+        fwd.error = name + " answered " + std::to_string(result->status);
+        break;  // the instance refused it (gateway error): next instance
+      }
+      fwd.error = name + ": " + result.status().message();
+      if (result.status().code() == StatusCode::kUnavailable) break;  // never reached it
+      fwd.not_applied = false;  // it may have been applied
+      if (!upstreams_.Healthy(index)) break;
+    }
+  }
+  co_return fwd;
+}
+
+boost::asio::awaitable<void> WritePath::ResolveDocumentIds(const HttpRequest& request,
+                                                           const Route& route, int64_t seq) {
+  nlohmann::json body = nlohmann::json::parse(request.body, nullptr, false);
+  std::vector<bool> healthy(upstreams_.size());
+  for (std::size_t i = 0; i < healthy.size(); ++i) healthy[i] = upstreams_.Healthy(i);
+  const std::size_t index = WriteOrder(healthy).front();
+  auto target = co_await resolver_.TargetFor(request, route, index);
+  if (target.kind != CollectionResolver::Target::kReady) co_return;
+  HttpRequest get;
+  get.method = "POST";
+  get.target = target.target.substr(0, target.target.rfind('/')) + "/get";
+  get.headers.push_back({"content-type", "application/json"});
+  get.body = nlohmann::json{{"ids", body["ids"]}, {"include", {"metadatas"}}}.dump();
+  auto result = co_await upstreams_.Send(index, std::move(get), config_.request_timeout);
+  if (!result.ok() || result->status != 200) co_return;
+  auto got = nlohmann::json::parse(result->body, nullptr, false);
+  if (!got.is_object() || !got["ids"].is_array() || !got["metadatas"].is_array()) co_return;
+  nlohmann::json document_ids = nlohmann::json::object();
+  for (std::size_t i = 0; i < got["ids"].size() && i < got["metadatas"].size(); ++i) {
+    const auto& md = got["metadatas"][i];
+    if (md.is_object() && md.contains("document_id") && md["document_id"].is_string()) {
+      document_ids[got["ids"][i].get<std::string>()] = md["document_id"];
+    }
+  }
+  if (document_ids.empty()) co_return;
+  std::string extra = nlohmann::json{{"document_ids", document_ids}}.dump();
+  Status s = co_await RunBlocking(wal_threads_, [this, seq, extra] {
+    return store_.SetExtra(seq, extra);
+  });
+  if (!s.ok()) spdlog::warn("could not store document_ids of WAL entry {}: {}", seq, s.ToString());
+}
+
+boost::asio::awaitable<HttpResponse> WritePath::HandleReset(HttpRequest request) {
+  if (!config_.allow_reset && !HasAdminToken(config_, request)) {
+    co_return JsonError(403, "ChromaError",
+                        "Resetting is not allowed by this server (set ALLOW_RESET=true, or send "
+                        "the ADMIN_TOKEN)");
+  }
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    if (!upstreams_.Healthy(i)) {
+      co_return JsonError(503, "ServiceUnavailable",
+                          "reset needs every instance; " + config_.instances[i].name +
+                              " is down");
+    }
+  }
+  // Reset is one operation over every instance, the WAL and the identity map: never a
+  // replayed entry.
+  HttpResponse last;
+  for (std::size_t i = 0; i < upstreams_.size(); ++i) {
+    HttpRequest reset = request;
+    auto result = co_await upstreams_.Send(i, std::move(reset), config_.request_timeout);
+    if (!result.ok()) {
+      co_return JsonError(503, "ServiceUnavailable",
+                          config_.instances[i].name + ": " + result.status().message());
+    }
+    if (!Is2xx(result->status)) co_return std::move(result).value();
+    last = std::move(result).value();
+  }
+  Status cleared = co_await RunBlocking(wal_threads_, [this] { return store_.Clear(); });
+  resolver_.map().Clear();
+  ClearBacklog();
+  if (!cleared.ok()) {
+    co_return JsonError(503, "ServiceUnavailable",
+                        "instances were reset but the WAL could not be cleared: " +
+                            cleared.message());
+  }
+  co_return last;
+}
+
+Status WritePath::Load() {
+  auto identities = store_.LoadCollections();
+  if (!identities.ok()) return identities.status();
+  resolver_.map().Load(*identities);
+  ClearBacklog();
+  for (const auto& inst : config_.instances) {
+    int64_t after = 0;
+    for (;;) {
+      auto page = store_.PendingFor(inst.name, after, 1000);
+      if (!page.ok()) return page.status();
+      for (const auto& e : *page) CountBacklog(e, inst.name, +1);
+      if (page->size() < 1000) break;
+      after = page->back().seq;
+    }
+  }
+  return Status::Ok();
+}
+
+Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients) {
+  auto pending = store_.Unresolved();
+  if (!pending.ok()) return pending.status();
+  for (const auto& e : *pending) {
+    {
+      std::lock_guard lock(mu_);
+      if (in_flight_.count(e.seq) != 0) continue;
+    }
+    HttpRequest req;
+    req.method = e.method;
+    req.headers.push_back({"content-type", "application/json"});
+    req.body = e.body;
+    bool resolved = false;
+    for (std::size_t i = 0; i < clients.size() && !resolved; ++i) {
+      const std::string& name = config_.instances[i].name;
+      req.target = e.path;
+      if (e.path.find(kCollectionPlaceholder) != std::string::npos) {
+        auto id = resolver_.map().IdOn({e.tenant, e.database, e.collection}, name);
+        if (!id) continue;
+        req.target = ExpandCollectionTemplate(e.path, *id);
+      }
+      auto result = clients[i]->Send(req);
+      if (!result.ok() || IsGatewayError(result->status)) continue;
+      EntryState state = Is2xx(result->status) ? EntryState::kCommitted : EntryState::kRejected;
+      if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, ""); !s.ok()) return s;
+      if (state == EntryState::kCommitted) {
+        for (const auto& inst : config_.instances) {
+          if (inst.name != name) CountBacklog(e, inst.name, +1);
+        }
+      }
+      ++stats_.recovered;
+      resolved = true;
+      spdlog::info("recovered WAL entry {} ({}): {} on {}", e.seq, e.kind,
+                   EntryStateName(state), name);
+    }
+    if (!resolved) return Status::Unavailable("WAL entry " + std::to_string(e.seq) +
+                                              " could not be resolved yet");
+  }
+  return Status::Ok();
+}
+
+}  // namespace chroma_ha
