@@ -127,7 +127,9 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
   c.stream.expires_after(timeout);
   auto [wec, written] = co_await http::async_write(c.stream, req, kUseTuple);
   if (wec) {
-    if (wec == beast::error::timeout) {
+    if (wec == asio::error::operation_aborted) {  // the caller was cancelled: never retried
+      out.status = Status::Timeout(who + ": request cancelled while sending");
+    } else if (wec == beast::error::timeout) {
       out.status = Status::Timeout(who + ": sending the request timed out");
     } else {
       out.status = Status::Unavailable(who + ": sending the request failed: " + wec.message());
@@ -141,7 +143,9 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
   if (req.method() == http::verb::head) parser.skip(true);
   auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kUseTuple);
   if (rec) {
-    if (rec == beast::error::timeout) {
+    if (rec == asio::error::operation_aborted) {
+      out.status = Status::Timeout(who + ": request cancelled while awaiting the answer");
+    } else if (rec == beast::error::timeout) {
       out.status = Status::Timeout(who + ": no complete answer within " +
                                    std::to_string(timeout.count()) + " ms");
     } else if (!parser.got_some()) {
@@ -349,6 +353,10 @@ asio::awaitable<Result<HttpResponse>> UpstreamSet::Send(std::size_t index, HttpR
   }
   ++counters_[index].requests;
   Result<HttpResponse> result = co_await pools_[index]->Exchange(std::move(request), timeout);
+  asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
+  if (cancel.cancelled() != asio::cancellation_type::none) {
+    co_return result;  // our caller gave up: says nothing about the instance's health
+  }
   std::string error;
   if (!result.ok()) {
     error = result.status().ToString();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -201,6 +202,30 @@ TEST_F(UpstreamSetTest, TimeoutOnAReusedConnectionIsNotRetried) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kTimeout);
   EXPECT_EQ(server.accepted(), 1);
+}
+
+TEST_F(UpstreamSetTest, CancelledSendIsNotRetriedAndNotAPassiveFailure) {
+  FakeHttpServer server([](const FakeRequest&, int index) {
+    return index == 0 ? Ok() : Act(FakeReply::Action::kHang);
+  });
+  UpstreamSet& set = Make(server.port());
+  ASSERT_TRUE(Get().ok());
+  const auto start = steady_clock::now();
+  const bool send_won = Run([&]() -> net::awaitable<bool> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    net::steady_timer timer(co_await net::this_coro::executor, milliseconds(100));
+    // A named request: g++ 12 mis-destroys brace-initialised temporaries in co_await
+    // expressions inside coroutines.
+    HttpRequest request{"GET", "/", {}, {}};
+    auto send = set.Send(0, std::move(request), milliseconds(5000));
+    auto winner = co_await (std::move(send) || timer.async_wait(net::use_awaitable));
+    co_return winner.index() == 0;
+  }());
+  EXPECT_FALSE(send_won);
+  EXPECT_LT(steady_clock::now() - start, milliseconds(2000));
+  EXPECT_EQ(server.accepted(), 1);
+  EXPECT_EQ(set.Snapshot(0).failures, 0);
+  EXPECT_TRUE(set.Healthy(0));
 }
 
 TEST_F(UpstreamSetTest, ServerErrorPassesThroughAndCountsAsPassiveFailure) {
