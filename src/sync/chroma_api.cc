@@ -10,8 +10,8 @@ constexpr std::string_view kCollectionsInfix = "/collections/";
 constexpr size_t kMaxErrorMessage = 300;
 
 bool Unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-         c == '-' || c == '.' || c == '_' || c == '~';
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+         c == '.' || c == '_' || c == '~';
 }
 
 // Offset of the "{collection}" segment in `path`, or npos.

@@ -22,8 +22,7 @@ class CollectionIds {
   // stale (the collection was deleted and re-created around the proxy): the worker re-resolves
   // it by name when the instance answers 404 for it.
   virtual std::optional<std::string> IdOn(const std::string& tenant, const std::string& database,
-                                          const std::string& name,
-                                          const std::string& instance) = 0;
+                                          const std::string& name, const std::string& instance) = 0;
 
   // Records that collection `name` has id `id` on `instance` (replacing any previous id).
   virtual void Learn(const std::string& tenant, const std::string& database,

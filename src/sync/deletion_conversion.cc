@@ -9,7 +9,9 @@ using nlohmann::json;
 
 json Parse(std::string_view text) { return json::parse(text, nullptr, false); }
 
-std::string Dump(const json& doc) { return doc.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string Dump(const json& doc) {
+  return doc.dump(-1, ' ', false, json::error_handler_t::replace);
+}
 
 bool HasFilter(const json& body, const char* key) {
   auto it = body.find(key);

@@ -20,16 +20,15 @@
 namespace chroma_ha {
 
 struct ConversionPlan {
-  std::vector<std::string> ids;                  // the delete's ids, in body order
+  std::vector<std::string> ids;                     // the delete's ids, in body order
   std::map<std::string, std::string> document_ids;  // id -> document_id (JSON text of the value)
-  std::string body;                              // the original delete body
+  std::string body;                                 // the original delete body
 };
 
 // A plan when the entry qualifies: `body` is a JSON object with a non-empty string array "ids"
 // and no non-null "where"/"where_document", and `extra` holds a "document_ids" object.
 // nullopt otherwise (replay the entry as is).
-std::optional<ConversionPlan> PlanDeletionConversion(std::string_view body,
-                                                     std::string_view extra);
+std::optional<ConversionPlan> PlanDeletionConversion(std::string_view body, std::string_view extra);
 
 // Body of the `.../get` that asks the target which ids exist: {"ids": [...], "include": []}.
 std::string ExistingIdsQuery(const ConversionPlan& plan);

@@ -145,10 +145,11 @@ Replayer::Lookup Replayer::Heal(const WalEntry& entry, InstanceClient& target) {
   get.method = "GET";
   get.target = CollectionPath(entry.tenant, entry.database, entry.collection);
   const Result<HttpResponse> definition = origin->Send(get);
-  if (!definition.ok()) return {Lookup::kTransient, "", false, NoAnswer(*origin, definition.status())};
+  if (!definition.ok())
+    return {Lookup::kTransient, "", false, NoAnswer(*origin, definition.status())};
   if (!Is2xx(definition->status)) {
-    std::string error = "heal: reading the definition from " + origin->name() + ": " +
-                        ErrorSummary(*definition);
+    std::string error =
+        "heal: reading the definition from " + origin->name() + ": " + ErrorSummary(*definition);
     if (IsTransientStatus(definition->status)) return {Lookup::kTransient, "", false, error};
     return {Lookup::kPermanent, "", false,
             "collection missing on " + target.name() + " and unreadable on origin (" + error + ")"};
@@ -182,8 +183,8 @@ Replayer::Lookup Replayer::Heal(const WalEntry& entry, InstanceClient& target) {
   }
   std::string error = "heal: creating on " + target.name() + ": " + ErrorSummary(*created);
   if (!Is2xx(created->status)) {
-    return {IsTransientStatus(created->status) ? Lookup::kTransient : Lookup::kPermanent, "",
-            false, error};
+    return {IsTransientStatus(created->status) ? Lookup::kTransient : Lookup::kPermanent, "", false,
+            error};
   }
   auto id = CollectionIdOf(created->body);
   if (!id) return {Lookup::kPermanent, "", false, "heal: create answer has no id"};

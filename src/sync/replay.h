@@ -44,9 +44,9 @@ class Replayer {
   // Where a collection id lookup ended.
   struct Lookup {
     enum Kind { kFound, kAbsent, kTransient, kPermanent } kind = kFound;
-    std::string id;          // kFound
+    std::string id;           // kFound
     bool from_cache = false;  // kFound: from CollectionIds (may be stale)
-    std::string error;       // kTransient / kPermanent
+    std::string error;        // kTransient / kPermanent
   };
 
   ReplayOutcome ApplyById(const WalEntry& entry, InstanceClient& target);

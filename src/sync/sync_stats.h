@@ -11,11 +11,11 @@ namespace chroma_ha {
 
 struct InstanceSyncStats {
   std::string instance;
-  int64_t backoff_until_ms = 0;   // Unix ms until which replay to it waits; 0 = not waiting
-  int consecutive_failures = 0;   // transient failures in a row (reset by an applied entry)
-  std::string last_error;         // last transient or permanent failure; never a body
-  int batch_size = 0;             // page size used by the last round
-  int64_t last_applied_seq = 0;   // highest seq applied by this process (0 = none yet)
+  int64_t backoff_until_ms = 0;  // Unix ms until which replay to it waits; 0 = not waiting
+  int consecutive_failures = 0;  // transient failures in a row (reset by an applied entry)
+  std::string last_error;        // last transient or permanent failure; never a body
+  int batch_size = 0;            // page size used by the last round
+  int64_t last_applied_seq = 0;  // highest seq applied by this process (0 = none yet)
 };
 
 struct SyncStats {

@@ -110,7 +110,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
           ++stats_.failed;
           stats_.instances[index].last_error = out.error;
         }
-        BlockedCollection b{name,     entry.tenant,        entry.database, entry.collection,
+        BlockedCollection b{name,      entry.tenant,        entry.database, entry.collection,
                             entry.seq, clock_.UnixMillis(), out.error};
         if (Status s = store_.Block(b); !s.ok() && result.ok()) result = std::move(s);
         continue;

@@ -79,8 +79,8 @@ class SyncWorker {
 
   // Admin: unblocks `collection` on `instance`, clears the instance's backoff, runs a round soon.
   // kInvalidArgument for an unknown instance; store errors as returned.
-  Status Retry(const std::string& instance, const std::string& tenant,
-               const std::string& database, const std::string& collection);
+  Status Retry(const std::string& instance, const std::string& tenant, const std::string& database,
+               const std::string& collection);
   // Admin: marks entry `seq` applied on `instance` without sending it, unblocks its
   // collection there and runs a round soon. kNotFound when there is no such entry,
   // kInvalidArgument for an unknown instance or an entry that is not committed.
