@@ -103,8 +103,13 @@ http::response<http::string_body> FromPlain(HttpResponse&& plain, unsigned versi
 // One client connection. Lives inside Listener::Serve's coroutine frame.
 class Listener::Session {
  public:
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  explicit Session(tcp::socket socket)
+      : stream(std::move(socket)), header_timer(stream.get_executor()) {}
   beast::tcp_stream stream;
+  // The header deadline is kept apart from the stream's own (which closes the socket when it
+  // passes) so that a late client can still be told 408.
+  asio::steady_timer header_timer;
+  bool header_timed_out = false;
   std::atomic<bool> busy{false};  // a request is being handled
 };
 
@@ -166,7 +171,9 @@ void Listener::Unregister(Session* s) {
 }
 
 asio::awaitable<void> Listener::Serve(tcp::socket socket) {
-  Session session(std::move(socket));
+  // Shared with the header timer's handler, which may run after this coroutine ends.
+  auto shared = std::make_shared<Session>(std::move(socket));
+  Session& session = *shared;
   Register(&session);
   beast::flat_buffer buffer;
   bool first = true;
@@ -177,18 +184,27 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
     parser.body_limit(config_.max_body_bytes);
     std::optional<HttpResponse> reject;  // answered here, then the connection closes
 
-    session.stream.expires_after(first || buffer.size() > 0 ? config_.header_timeout
-                                                            : config_.idle_timeout);
+    session.stream.expires_never();
+    session.header_timed_out = false;
+    session.header_timer.expires_after(first || buffer.size() > 0 ? config_.header_timeout
+                                                                  : config_.idle_timeout);
+    session.header_timer.async_wait([s = shared](beast::error_code ec) {
+      if (ec) return;  // cancelled: the header arrived in time
+      s->header_timed_out = true;
+      beast::error_code ignored;
+      s->stream.socket().cancel(ignored);
+    });
     auto [ec, n] = co_await http::async_read_header(session.stream, buffer, parser, kTuple);
     (void)n;
-    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof) {
-      break;
-    } else if (ec == beast::error::timeout) {
+    session.header_timer.cancel();
+    if (ec == asio::error::operation_aborted && session.header_timed_out) {
       // A client that sent part of a header (or nothing, on a fresh connection) gets a 408;
       // an idle keep-alive connection is just closed.
       if (!first && buffer.size() == 0) break;
       reject = JsonError(408, "RequestTimeout", "no complete request header in time");
+    } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
+               ec == asio::error::connection_reset || ec == asio::error::eof) {
+      break;
     } else if (ec == http::error::header_limit) {
       reject = JsonError(431, "RequestHeaderFieldsTooLarge",
                          "request header is larger than " +
@@ -234,7 +250,8 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
       ++stats_.requests;
       auto req = parser.release();
       keep_alive = req.keep_alive();
-      plain = co_await handler_.Handle(ToPlain(std::move(req)));
+      HttpRequest request = ToPlain(std::move(req));  // a named local: see router.cc
+      plain = co_await handler_.Handle(std::move(request));
       if (stopping_) keep_alive = false;
     }
     auto res = FromPlain(std::move(plain), version, keep_alive);

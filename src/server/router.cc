@@ -65,6 +65,9 @@ std::vector<bool> Router::HealthVector() const {
 
 boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   Route route = Classify(request.method, request.target);
+  // Arguments of awaited coroutine calls are named locals, never temporaries: g++ 12 destroys
+  // some temporaries in a co_await expression twice.
+  std::vector<std::size_t> order;
   spdlog::debug("{} {} -> {}", request.method, request.target, RouteClassName(route.cls));
   switch (route.cls) {
     case RouteClass::kInvalid:
@@ -75,18 +78,20 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
     case RouteClass::kWrite:
       ++stats_.writes;
       if (writes_ != nullptr) co_return co_await writes_->Handle(std::move(request), route);
-      co_return co_await Forward(std::move(request), route, WriteOrder(HealthVector()));
+      order = WriteOrder(HealthVector());
+      co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kUnknown:
       ++stats_.unknown_routes;
       spdlog::info("unknown route {} {}: forwarded to the primary", request.method,
                    request.target);
-      co_return co_await Forward(std::move(request), route, WriteOrder(HealthVector()));
+      order = WriteOrder(HealthVector());
+      co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kSystemRead:
     case RouteClass::kRead: {
       ++stats_.reads;
       thread_local std::mt19937_64 rng{std::random_device{}()};
       double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
-      auto order = ReadOrder(config_, HealthVector(), ticket_++, draw);
+      order = ReadOrder(config_, HealthVector(), ticket_++, draw);
       if (writes_ != nullptr) order = writes_->FreshReadOrder(route, std::move(order));
       co_return co_await Forward(std::move(request), route, std::move(order));
     }

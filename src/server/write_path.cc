@@ -11,6 +11,9 @@
 #include "server/request_handler.h"
 #include "server/router.h"
 
+// g++ 12 reports a false -Wmismatched-new-delete for Asio awaitable frames created here.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
 namespace chroma_ha {
 
 namespace {
@@ -318,7 +321,7 @@ boost::asio::awaitable<void> WritePath::ResolveDocumentIds(const HttpRequest& re
   }
   if (document_ids.empty()) co_return;
   std::string extra = nlohmann::json{{"document_ids", document_ids}}.dump();
-  Status s = co_await RunBlocking(wal_threads_, [this, seq, extra] {
+  Status s = co_await RunBlocking(wal_threads_, [this, seq, &extra] {
     return store_.SetExtra(seq, extra);
   });
   if (!s.ok()) spdlog::warn("could not store document_ids of WAL entry {}: {}", seq, s.ToString());
