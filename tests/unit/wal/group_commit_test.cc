@@ -23,6 +23,7 @@
 #include "fakes/memory_store.h"
 #include "wal/postgres_store.h"
 #include "wal/sqlite_store.h"
+#include "fakes/test_database.h"
 
 namespace chroma_ha {
 namespace {
@@ -325,8 +326,8 @@ TEST(GroupCommitThroughput, Sqlite) {
 }
 
 TEST(GroupCommitThroughput, PostgresWhenConfigured) {
-  const char* url = std::getenv("CHROMA_HA_TEST_DATABASE_URL");
-  if (url == nullptr || *url == '\0') return;  // measured only when a database is provided
+  const char* url = TestDatabaseUrlOrNull();
+  if (url == nullptr) return;  // no database configured (and none required)
   // A schema of its own, so nothing else using the database is touched.
   const std::string schema = "gc_throughput_" + std::to_string(getpid());
   const auto exec = [&](const std::string& sql) {

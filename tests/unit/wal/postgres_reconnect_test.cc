@@ -7,14 +7,15 @@
 #include <pqxx/pqxx>
 #include <string>
 
+#include "fakes/test_database.h"
 #include "wal/postgres_store.h"
 
 namespace chroma_ha {
 namespace {
 
 TEST(PostgresReconnect, DeadConnectionIsUnavailableThenReconnects) {
-  const char* env = std::getenv("CHROMA_HA_TEST_DATABASE_URL");
-  if (env == nullptr || *env == '\0') return;  // needs a database; see scripts/postgres.sh
+  const char* env = TestDatabaseUrlOrNull();
+  if (env == nullptr) return;  // no database configured (and none required)
   const std::string url = env;
   const std::string app = "reconnect_test_" + std::to_string(getpid());
   const std::string schema = "reconnect_" + std::to_string(getpid());

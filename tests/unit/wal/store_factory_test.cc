@@ -1,4 +1,5 @@
 #include "wal/store_factory.h"
+#include "fakes/test_database.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -35,8 +36,8 @@ TEST(StoreFactory, UnreachablePostgresIsUnavailableAndHidesThePassword) {
 }
 
 TEST(StoreFactory, PostgresWhenDatabaseUrlIsSet) {
-  const char* url = std::getenv("CHROMA_HA_TEST_DATABASE_URL");
-  if (url == nullptr || *url == '\0') return;  // covered by the conformance suite's gating
+  const char* url = TestDatabaseUrlOrNull();
+  if (url == nullptr) return;  // no database configured (and none required)
   Config config;
   config.database_url = url;
   Result<std::unique_ptr<WalStore>> store = OpenWalStore(config);
