@@ -10,7 +10,7 @@
 // stop, logs are kept. If $CHROMA_HA_E2E_PIDDIR is set, each started PID is also recorded there as
 // a file so that scripts/test.sh can stop leftovers if this process is killed before after() runs.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -354,6 +354,26 @@ export class ChromaHa {
     await stopChild(this.child, 'SIGTERM', 15000);
   }
 
+  // SIGKILL by default: a crash, not a shutdown.
+  async kill(signal = 'SIGKILL') {
+    await stopChild(this.child, signal, 5000);
+  }
+
+  // Starts a stopped (or killed) chroma-ha again with the same environment (same port, same WAL:
+  // WAL_PATH or DATABASE_URL). The port may briefly still be held: retries until the deadline.
+  async restart({ timeoutMs = 30000 } = {}) {
+    if (this.alive()) await this.stop();
+    const deadline = Date.now() + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.start({ timeoutMs: Math.max(1000, deadline - Date.now()) });
+      } catch (e) {
+        if (Date.now() >= deadline || attempt >= 20) throw e;
+        await sleep(200);
+      }
+    }
+  }
+
   alive() {
     return this.child !== null && alive(this.child);
   }
@@ -430,19 +450,44 @@ export function makeClient(url) {
 }
 
 // Two fresh Chroma servers (primary, replica) and chroma-ha in front of them.
-export async function startStack({ name = 'stack', env = {}, waitHealthy = true } = {}) {
+//
+// WAL store: `store: 'sqlite'` (default: WAL_PATH in the stack's directory) or `store: 'postgres'`
+// (a fresh database created on $CHROMA_HA_TEST_DATABASE_URL's server for this stack and dropped by
+// stop(); throws if that variable is unset). `databaseUrl` sets DATABASE_URL explicitly (a
+// database the caller owns). stack.databaseUrl is the URL in use (undefined for SQLite).
+export async function startStack({ name = 'stack', env = {}, waitHealthy = true, store, databaseUrl } = {}) {
   if (!fs.existsSync(CHROMA_HA_BIN)) {
     throw new Error(`${CHROMA_HA_BIN} does not exist: build it first (bash scripts/build.sh)`);
   }
   const dir = makeTempDir(name);
-  const stack = { dir, primary: null, replica: null, ha: null };
+  const stack = { dir, primary: null, replica: null, ha: null, store: store ?? (databaseUrl ? 'postgres' : 'sqlite') };
+  let ownDatabase = null;
   stack.stop = async () => {
     await stack.ha?.stop();
     await Promise.all([stack.primary?.destroy(), stack.replica?.destroy()]);
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
       if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(dir, f), { force: true });
     }
+    if (ownDatabase) {
+      try {
+        dropTestDatabase(ownDatabase);
+      } catch {
+        // best effort: the test server is thrown away anyway
+      }
+      ownDatabase = null;
+    }
   };
+  // chroma-ha killed or stopped: start it again on the same port and WAL.
+  stack.restartHa = (opts) => stack.ha.restart(opts);
+  if (databaseUrl) {
+    stack.databaseUrl = databaseUrl;
+  } else if (stack.store === 'postgres') {
+    ownDatabase = createTestDatabase(testDatabaseAdminUrl(), name);
+    stack.databaseUrl = ownDatabase;
+  } else if (stack.store !== 'sqlite') {
+    throw new Error(`unknown WAL store ${stack.store}`);
+  }
+  if (stack.databaseUrl) env = { ...env, DATABASE_URL: stack.databaseUrl };
   try {
     const servers = await Promise.allSettled([
       startChroma({ dir, name: 'primary' }),
@@ -510,4 +555,229 @@ export async function requestCounts(ha) {
     return inst.requests;
   };
   return { primary: count('primary'), replica: count('replica') };
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// WAL stores and PostgreSQL
+
+export const PG_BIN = process.env.PG_BIN || '/usr/lib/postgresql/15/bin';
+
+function psqlBin() {
+  for (const p of ['/usr/bin/psql', path.join(PG_BIN, 'psql')]) if (fs.existsSync(p)) return p;
+  return 'psql';
+}
+
+// Runs one SQL command with psql against `url`; throws with psql's stderr on failure.
+export function psql(url, sql, { timeoutMs = 30000 } = {}) {
+  const r = spawnSync(psqlBin(), [url, '-v', 'ON_ERROR_STOP=1', '-X', '-q', '-tA', '-c', sql], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  if (r.status !== 0) throw new Error(`psql ${JSON.stringify(sql)} failed (${r.status ?? r.signal}): ${r.stderr || r.error}`);
+  return r.stdout;
+}
+
+// $CHROMA_HA_TEST_DATABASE_URL, or an error saying it is missing.
+export function testDatabaseAdminUrl() {
+  const url = process.env.CHROMA_HA_TEST_DATABASE_URL;
+  if (!url) {
+    throw new Error(
+      'CHROMA_HA_TEST_DATABASE_URL is unset: start PostgreSQL with scripts/postgres.sh start DIR and export its URL' +
+        (process.env.CHROMA_HA_REQUIRE_POSTGRES === '1' ? ' (CHROMA_HA_REQUIRE_POSTGRES=1: PostgreSQL is required)' : ''),
+    );
+  }
+  return url;
+}
+
+// The same server URL with another database name.
+export function withDatabase(url, db) {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+let dbCounter = 0;
+// Creates a fresh, uniquely named database on the server of `adminUrl`; returns its URL.
+export function createTestDatabase(adminUrl, name = 'e2e') {
+  const clean = name.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, 30);
+  const db = `e2e_${clean}_${process.pid}_${Date.now().toString(36)}_${++dbCounter}`;
+  psql(adminUrl, `CREATE DATABASE ${db}`);
+  return withDatabase(adminUrl, db);
+}
+
+export function dropTestDatabase(url) {
+  const u = new URL(url);
+  const db = u.pathname.replace(/^\//, '');
+  if (!/^e2e_[a-z0-9_]+$/.test(db)) throw new Error(`refusing to drop ${db}: not a test database`);
+  psql(withDatabase(url, 'postgres'), `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+}
+
+// The WAL store variants every WAL/sync suite runs for: SQLite always; PostgreSQL when
+// $CHROMA_HA_TEST_DATABASE_URL is set. When it is unset but CHROMA_HA_REQUIRE_POSTGRES=1, the
+// PostgreSQL variant is still listed (with `missing` set) so that its suites FAIL instead of
+// silently passing; when neither is set it is left out (and that is printed).
+export function walStores() {
+  const stores = [{ kind: 'sqlite' }];
+  if (process.env.CHROMA_HA_TEST_DATABASE_URL) {
+    stores.push({ kind: 'postgres' });
+  } else if (process.env.CHROMA_HA_REQUIRE_POSTGRES === '1') {
+    stores.push({
+      kind: 'postgres',
+      missing: 'CHROMA_HA_REQUIRE_POSTGRES=1 but CHROMA_HA_TEST_DATABASE_URL is unset: the PostgreSQL WAL cannot be tested',
+    });
+  } else {
+    console.log('# CHROMA_HA_TEST_DATABASE_URL unset: PostgreSQL WAL variants left out');
+  }
+  return stores;
+}
+
+const startedPostgres = new Set();
+// Backstop: a PostgreSQL a test started is stopped (synchronously) when this process exits.
+process.on('exit', () => {
+  for (const pg of startedPostgres) {
+    try {
+      pg.destroy();
+    } catch {
+      // best effort
+    }
+  }
+});
+
+// A PostgreSQL server of its own (scripts/postgres.sh) for a test that stops and starts it.
+// stop() is a fast shutdown; startSamePort() starts it again on the port it had (postgres.sh start
+// would pick a new free port, which would leave chroma-ha's DATABASE_URL stale).
+export class PostgresServer {
+  constructor(dir) {
+    this.dir = dir;
+    this.url = null;
+    this.port = null;
+  }
+
+  static async start(name = 'pg') {
+    // The postgres user must be able to traverse the parents: use a directory under /tmp.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `chroma-ha-${name}-`));
+    fs.chmodSync(dir, 0o755);
+    const pg = new PostgresServer(dir);
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'postgres.sh'), 'start', path.join(dir, 'pg')], {
+      encoding: 'utf8',
+      timeout: 120000,
+    });
+    const url = r.stdout.trim().split('\n').pop();
+    if (r.status !== 0 || !url?.startsWith('postgres')) {
+      throw new Error(`scripts/postgres.sh start failed (${r.status ?? r.signal}): ${r.stderr}`);
+    }
+    pg.url = url;
+    pg.port = Number(new URL(url).port);
+    startedPostgres.add(pg);
+    pg.recordPid();
+    return pg;
+  }
+
+  get dataDir() {
+    return path.join(this.dir, 'pg');
+  }
+
+  // The postmaster's PID (for scripts/test.sh's leftover backstop), or null.
+  postmasterPid() {
+    try {
+      return Number(fs.readFileSync(path.join(this.dataDir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]) || null;
+    } catch {
+      return null;
+    }
+  }
+
+  recordPid() {
+    const pid = this.postmasterPid();
+    if (!pidDir || !pid) return;
+    try {
+      fs.mkdirSync(pidDir, { recursive: true });
+      fs.writeFileSync(path.join(pidDir, String(pid)), this.dataDir);
+    } catch {
+      // best effort
+    }
+  }
+
+  forgetPid() {
+    const pid = this.postmasterPid();
+    if (pidDir && pid) fs.rmSync(path.join(pidDir, String(pid)), { force: true });
+  }
+
+  asPostgres(args, timeoutMs = 60000) {
+    const argv = process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', ...args]] : [args[0], args.slice(1)];
+    return spawnSync(argv[0], argv[1], { encoding: 'utf8', timeout: timeoutMs, cwd: this.dataDir });
+  }
+
+  running() {
+    const r = this.asPostgres([path.join(PG_BIN, 'pg_ctl'), '-D', path.join(this.dataDir, 'data'), 'status']);
+    return r.status === 0;
+  }
+
+  stop() {
+    this.forgetPid();
+    const r = spawnSync('bash', [path.join(ROOT, 'scripts', 'postgres.sh'), 'stop', this.dataDir], {
+      encoding: 'utf8',
+      timeout: 60000,
+    });
+    if (r.status !== 0) throw new Error(`scripts/postgres.sh stop failed: ${r.stderr}`);
+  }
+
+  startSamePort() {
+    const d = this.dataDir;
+    const r = this.asPostgres([
+      path.join(PG_BIN, 'pg_ctl'),
+      '-D',
+      path.join(d, 'data'),
+      '-l',
+      path.join(d, 'postgres.log'),
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${d}`,
+      'start',
+    ]);
+    if (r.status !== 0) throw new Error(`pg_ctl start on port ${this.port} failed: ${r.stderr}${r.stdout}`);
+    this.recordPid();
+  }
+
+  destroy() {
+    startedPostgres.delete(this);
+    try {
+      if (this.running()) this.stop();
+    } finally {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+  }
+}
+
+// /wal/status and /wal/stats of a chroma-ha.
+export async function walStatus(ha) {
+  const r = await http(`${ha.url}/wal/status`);
+  if (r.status !== 200 || !r.json) throw new Error(`/wal/status answered ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+export async function walStats(ha) {
+  const r = await http(`${ha.url}/wal/stats`);
+  if (r.status !== 200 || !r.json) throw new Error(`/wal/stats answered ${r.status}: ${r.text}`);
+  return r.json;
+}
+
+// Polls /wal/status until every instance has zero pending entries and nothing is blocked; returns
+// the last status. Throws (with the last status) after the deadline.
+export async function waitWalDrained(ha, { timeoutMs = 30000, intervalMs = 20 } = {}) {
+  let last;
+  try {
+    return await waitFor(
+      async () => {
+        last = await walStatus(ha);
+        const insts = last.instances ?? [];
+        return insts.length > 0 && insts.every((i) => i.pending_entries === 0) && (last.blocked ?? []).length === 0 && last;
+      },
+      { timeoutMs, intervalMs, what: 'WAL backlog 0 on every instance' },
+    );
+  } catch (e) {
+    throw new Error(`${e.message}\nlast /wal/status: ${JSON.stringify(last)}`);
+  }
 }
