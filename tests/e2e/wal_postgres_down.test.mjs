@@ -38,7 +38,7 @@ if (pgStore) {
     const refused = [];
 
     before(async () => {
-      if (pgStore.missing) throw new Error(pgStore.missing);
+      if (pgStore.missing) return; // each test fails with the reason
       pg = await PostgresServer.start('pgdown');
       stack = await startStack({ name: 'pg-down', databaseUrl: pg.url, env: { WAL_SYNC_INTERVAL: '1' } });
       const r = await rest(stack.ha.url, 'POST', `${TD}/collections`, { name: 'pgd', metadata: { m: 1 } });
@@ -57,6 +57,7 @@ if (pgStore) {
     });
 
     test('PostgreSQL stopped: writes get 503 with a JSON error, reads keep working', { timeout: 60000 }, async (t) => {
+      if (pgStore.missing) throw new Error(pgStore.missing);
       const pid = stack.ha.pid;
       pg.stop();
       assert.equal(pg.running(), false, 'PostgreSQL stopped');
@@ -115,6 +116,7 @@ if (pgStore) {
     });
 
     test('PostgreSQL started again on the same port: writes work again without restarting chroma-ha', { timeout: 90000 }, async (t) => {
+      if (pgStore.missing) throw new Error(pgStore.missing);
       const pid = stack.ha.pid;
       const tStart = performance.now();
       pg.startSamePort();

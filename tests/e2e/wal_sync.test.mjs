@@ -65,7 +65,7 @@ for (const store of walStores()) {
     let stack;
 
     before(async () => {
-      if (store.missing) throw new Error(store.missing);
+      if (store.missing) return; // each test fails with the reason
       stack = await startStack({
         name: `wal-sync-${store.kind}`,
         store: store.kind,
@@ -78,6 +78,7 @@ for (const store of walStores()) {
     });
 
     test('full client cycle through chroma-ha: the servers converge to identical contents', { timeout: 90000 }, async (t) => {
+      if (store.missing) throw new Error(store.missing);
       const client = makeClient(stack.ha.url);
       const ids = new Set();
 
@@ -202,6 +203,7 @@ for (const store of walStores()) {
     });
 
     test('read-your-write for collection changes: create, rename, delete, then read by name at once', { timeout: 60000 }, async (t) => {
+      if (store.missing) throw new Error(store.missing);
       // READ_CONSISTENCY=fresh promises that no client reads stale data. Reads of a collection by
       // name right after a create / rename / delete through chroma-ha must see that change.
       const client = makeClient(stack.ha.url);
@@ -233,6 +235,7 @@ for (const store of walStores()) {
     });
 
     test('read-your-write: 200 x add then get by id through chroma-ha; replication lag', { timeout: 120000 }, async (t) => {
+      if (store.missing) throw new Error(store.missing);
       const client = makeClient(stack.ha.url);
       const col = await client.createCollection({ name: 'ryw', embeddingFunction: null });
       const N = 200;
@@ -297,6 +300,7 @@ for (const store of walStores()) {
     });
 
     test('reads sent to the primary by READ_CONSISTENCY=fresh are counted in /wal/stats', { timeout: 30000 }, async (t) => {
+      if (store.missing) throw new Error(store.missing);
       // Make sure the replica is stale for this collection: several writes back to back, then a
       // read at once. Whether the read went to the primary is seen in /status request counts.
       const client = makeClient(stack.ha.url);
@@ -327,6 +331,7 @@ for (const store of walStores()) {
     });
 
     test('a database created with the admin token and its collections reach the replica', { timeout: 60000 }, async () => {
+      if (store.missing) throw new Error(store.missing);
       const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
       const created = await rest(stack.ha.url, 'POST', '/api/v2/tenants/default_tenant/databases', { name: 'e2e_db2' }, auth);
       assert.equal(created.status, 200, created.text);
@@ -344,6 +349,7 @@ for (const store of walStores()) {
     });
 
     test('deletion conversion: chunks with other ids on the replica are deleted by document_id, nothing else', { timeout: 60000 }, async () => {
+      if (store.missing) throw new Error(store.missing);
       const name = 'dc-chunks';
       const emb = (i) => [i, 1, 0.5];
       const docs = ['doc-a', 'doc-a', 'doc-b', 'doc-c'];
