@@ -9,7 +9,7 @@
 //     write that got a 2xx is on both servers after convergence, and they are identical.
 
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { compareServersDetailed, snapshotIds } from './compare.mjs';
 import { TD, http, startStack, waitFor, waitWalDrained, walStats, walStores } from './harness.mjs';
 
