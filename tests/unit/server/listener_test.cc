@@ -1,0 +1,379 @@
+// Listener over real loopback sockets, with a trivial handler: keep-alive, strict parsing (400 /
+// 431 / 413 / 408 and close), and graceful shutdown. The client is a plain POSIX socket with a
+// receive timeout, so a bug fails the test instead of hanging it.
+#include "server/listener.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cctype>
+#include <cerrno>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace chroma_ha {
+namespace {
+
+namespace asio = boost::asio;
+
+// Echoes the request; "/slow" waits until the test releases it.
+class EchoHandler final : public RequestHandler {
+ public:
+  asio::awaitable<HttpResponse> Handle(HttpRequest request) override {
+    ++calls;
+    if (request.target == "/slow") {
+      auto executor = co_await asio::this_coro::executor;
+      auto timer =
+          std::make_shared<asio::steady_timer>(executor, asio::steady_timer::time_point::max());
+      {
+        std::lock_guard lock(mu_);
+        slow_ = timer;
+      }
+      slow_started = true;
+      auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+      (void)ec;
+    }
+    HttpResponse r;
+    r.status = 200;
+    r.body = "echo " + request.method + " " + request.target + " " + request.body;
+    co_return r;
+  }
+  void ReleaseSlow() {
+    std::shared_ptr<asio::steady_timer> t;
+    {
+      std::lock_guard lock(mu_);
+      t = slow_;
+    }
+    if (t) asio::post(t->get_executor(), [t] { t->cancel(); });
+  }
+
+  std::atomic<int> calls{0};
+  std::atomic<bool> slow_started{false};
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<asio::steady_timer> slow_;
+};
+
+struct Reply {
+  int status = -1;  // -1: no (complete) response before the timeout or close
+  bool connection_close = false;
+  std::string body;
+};
+
+class Client {
+ public:
+  explicit Client(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    timeval tv{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  }
+  ~Client() { ::close(fd_); }
+  bool connected() const { return connected_; }
+
+  bool Send(const std::string& data) {
+    std::size_t sent = 0;
+    while (sent < data.size()) {
+      ssize_t n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      sent += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
+  // Reads one response (Content-Length framed).
+  Reply Read() {
+    Reply reply;
+    std::size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos) {
+      if (!Fill()) return reply;
+    }
+    const std::string head = buf_.substr(0, end + 2);
+    buf_.erase(0, end + 4);
+    if (head.rfind("HTTP/1.", 0) != 0 || head.size() < 12) return reply;
+    const int status = std::stoi(head.substr(9, 3));
+    std::size_t length = 0;
+    std::string lower;
+    for (char c : head) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (auto p = lower.find("\r\ncontent-length:"); p != std::string::npos) {
+      length = std::stoul(lower.substr(p + 17));
+    }
+    reply.connection_close = lower.find("\r\nconnection: close") != std::string::npos;
+    while (buf_.size() < length) {
+      if (!Fill()) return reply;
+    }
+    reply.body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    reply.status = status;
+    return reply;
+  }
+
+  // True when the server closed the connection (EOF or reset) with nothing more to read.
+  bool Closed() {
+    if (!buf_.empty()) return false;
+    char c;
+    ssize_t n = ::recv(fd_, &c, 1, 0);
+    if (n == 0) return true;
+    if (n < 0) return errno == ECONNRESET;
+    buf_.push_back(c);
+    return false;
+  }
+
+ private:
+  bool Fill() {
+    char tmp[4096];
+    ssize_t n = ::recv(fd_, tmp, sizeof(tmp), 0);
+    if (n <= 0) return false;
+    buf_.append(tmp, static_cast<std::size_t>(n));
+    return true;
+  }
+
+  int fd_ = -1;
+  bool connected_ = false;
+  std::string buf_;
+};
+
+class ListenerTest : public ::testing::Test {
+ protected:
+  ListenerTest() {
+    config_.listen_address = "127.0.0.1";
+    config_.port = 0;
+    config_.max_header_bytes = 1024;
+    config_.max_body_bytes = 1000;
+    config_.header_timeout = std::chrono::milliseconds(300);
+    config_.idle_timeout = std::chrono::seconds(30);
+    config_.request_timeout = std::chrono::seconds(10);
+  }
+  ~ListenerTest() override {
+    if (listener_ && !shut_down_) {
+      std::promise<void> done;
+      listener_->Shutdown(std::chrono::milliseconds(100), [&] { done.set_value(); });
+      done.get_future().wait_for(std::chrono::seconds(10));
+    }
+    work_.reset();
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Start() {
+    listener_ = std::make_unique<Listener>(ioc_, config_, handler_);
+    ASSERT_TRUE(listener_->Start().ok());
+    ASSERT_NE(listener_->port(), 0);
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  // One raw request on a fresh connection: the reply, and whether the connection then closed.
+  std::pair<Reply, bool> Exchange(const std::string& raw) {
+    Client c(listener_->port());
+    EXPECT_TRUE(c.connected());
+    c.Send(raw);
+    Reply r = c.Read();
+    return {r, c.Closed()};
+  }
+
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_ = asio::make_work_guard(ioc_);
+  Config config_;
+  EchoHandler handler_;
+  std::unique_ptr<Listener> listener_;
+  std::thread thread_;
+  bool shut_down_ = false;
+};
+
+TEST_F(ListenerTest, KeepAliveServesTwoRequestsOnOneConnection) {
+  Start();
+  Client c(listener_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  Reply one = c.Read();
+  EXPECT_EQ(one.status, 200);
+  EXPECT_EQ(one.body, "echo GET /a ");
+  EXPECT_FALSE(one.connection_close);
+  c.Send("POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+  Reply two = c.Read();
+  EXPECT_EQ(two.status, 200);
+  EXPECT_EQ(two.body, "echo POST /b hello");
+  EXPECT_EQ(listener_->stats().connections_accepted, 1);
+  EXPECT_EQ(listener_->stats().requests, 2);
+}
+
+TEST_F(ListenerTest, PipelinedRequestsAreAnsweredInOrder) {
+  Start();
+  Client c(listener_->port());
+  c.Send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.Read().body, "echo GET /1 ");
+  EXPECT_EQ(c.Read().body, "echo GET /2 ");
+}
+
+TEST_F(ListenerTest, ChunkedBodyWithinTheLimitIsAccepted) {
+  Start();
+  auto [r, closed] = Exchange(
+      "POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "echo POST /c abcde");
+}
+
+TEST_F(ListenerTest, ContentLengthWithTransferEncodingIs400AndClose) {
+  Start();
+  auto [r, closed] = Exchange(
+      "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "0\r\n\r\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, DuplicateContentLengthIs400) {
+  Start();
+  auto [r, closed] = Exchange(
+      "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, TransferEncodingOtherThanChunkedIs400) {
+  Start();
+  auto [r, closed] =
+      Exchange("POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nabc");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, HeaderOverTheCapIs431) {
+  Start();
+  auto [r, closed] = Exchange("GET /x HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(2000, 'a') +
+                              "\r\n\r\n");
+  EXPECT_EQ(r.status, 431);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, BodyOverTheCapByContentLengthIs413WithoutReadingIt) {
+  Start();
+  Client c(listener_->port());
+  // Only the header is sent: the answer must come without the body.
+  c.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handler_.calls, 0);
+  EXPECT_GE(listener_->stats().rejected_bad_request, 1);
+}
+
+TEST_F(ListenerTest, ChunkedBodyOverTheCapIs413) {
+  Start();
+  std::string chunk(600, 'z');
+  auto [r, closed] = Exchange(
+      "POST /x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n258\r\n" + chunk +
+      "\r\n258\r\n" + chunk + "\r\n0\r\n\r\n");
+  EXPECT_EQ(r.status, 413);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, BareLfIs400) {
+  Start();
+  auto [r, closed] = Exchange("GET /x HTTP/1.1\nHost: x\n\n");
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, NulInAHeaderValueIs400) {
+  Start();
+  auto [r, closed] = Exchange(std::string("GET /x HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", 38));
+  EXPECT_EQ(r.status, 400);
+  EXPECT_TRUE(closed);
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, IncompleteHeaderTimesOutWith408AndClose) {
+  Start();
+  Client c(listener_->port());
+  c.Send("GET /x HTTP/1.1\r\nHost: x\r\n");  // no blank line: never complete
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_TRUE(r.connection_close);
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, SilentNewConnectionTimesOutWith408) {
+  Start();
+  Client c(listener_->port());
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_TRUE(c.Closed());
+}
+
+TEST_F(ListenerTest, GracefulShutdownFinishesInFlightRequestsAndClosesIdleConnections) {
+  Start();
+  Client idle(listener_->port());
+  idle.Send("GET /first HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(idle.Read().status, 200);  // now an idle keep-alive connection
+  Client busy(listener_->port());
+  busy.Send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!handler_.slow_started && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(handler_.slow_started);
+
+  std::promise<void> done;
+  auto done_future = done.get_future();
+  std::atomic<int> done_calls{0};
+  listener_->Shutdown(std::chrono::seconds(20), [&] {
+    if (done_calls++ == 0) done.set_value();
+  });
+  shut_down_ = true;
+  EXPECT_TRUE(idle.Closed()) << "an idle connection stays open after Shutdown";
+  EXPECT_NE(done_future.wait_for(std::chrono::milliseconds(0)), std::future_status::ready)
+      << "done ran while a request was still in flight";
+
+  handler_.ReleaseSlow();
+  Reply r = busy.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "echo GET /slow ");
+  EXPECT_TRUE(r.connection_close);
+  EXPECT_TRUE(busy.Closed());
+  EXPECT_EQ(done_future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(done_calls, 1);
+  // No new connections are accepted.
+  Client late(listener_->port());
+  EXPECT_TRUE(!late.connected() || late.Closed());
+}
+
+TEST_F(ListenerTest, ShutdownWithNoConnectionsCallsDoneAtOnce) {
+  Start();
+  std::promise<void> done;
+  listener_->Shutdown(std::chrono::seconds(20), [&] { done.set_value(); });
+  shut_down_ = true;
+  EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
+
+}  // namespace
+}  // namespace chroma_ha
