@@ -16,7 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 APT_PACKAGES=(
   g++ cmake ninja-build pkg-config libboost1.81-dev libpqxx-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
-  postgresql-15 curl ca-certificates python3
+  postgresql-15 curl ca-certificates python3 python3-yaml
 )
 
 missing=()

@@ -6,10 +6,11 @@
 # 1. installs what is missing (scripts/install-deps.sh) and builds everything with tests;
 # 2. starts a throw-away PostgreSQL (scripts/postgres.sh) for the PostgreSQL WAL store tests
 #    (CHROMA_HA_TEST_DATABASE_URL, CHROMA_HA_REQUIRE_POSTGRES=1);
-# 3. runs the GoogleTest suites (ctest) and then the end-to-end suite (node --test tests/e2e/),
-#    which starts real Chroma servers and build/chroma-ha on free loopback ports;
+# 3. runs the GoogleTest suites (ctest), the deployment-file checks (tests/deploy, Debian's
+#    python3 + python3-yaml) and then the end-to-end suite (node --test tests/e2e/), which starts
+#    real Chroma servers and build/chroma-ha on free loopback ports;
 # 4. stops everything it started (by PID) and prints, as its last line, "N passed, N failed"
-#    over ctest and the end-to-end tests. Exits non-zero if anything failed.
+#    over ctest, the deployment checks and the end-to-end tests. Exits non-zero if anything failed.
 #
 # Logs: build/ctest.log, build/e2e/ (one directory per stack, results.tap). BUILD_DIR overrides
 # build/ (the end-to-end suite then runs $BUILD_DIR/chroma-ha).
@@ -118,6 +119,23 @@ elif grep -q 'No tests were found' "$BUILD_DIR/ctest.log"; then
   ((ctest_rc == 0)) || note_failure "ctest exited with status $ctest_rc"
 else
   note_failure "ctest exited with status $ctest_rc and no summary (timeout ${CTEST_TIMEOUT}s?)"
+fi
+
+echo "== deploy files (tests/deploy)"
+deploy_log="$BUILD_DIR/deploy-tests.log"
+CHROMA_HA_BIN="$BUILD_DIR/chroma-ha" timeout 300 /usr/bin/python3 tests/deploy/test_deploy_files.py \
+  2>&1 | tee "$deploy_log"
+deploy_rc=${PIPESTATUS[0]}
+# The script's last line: "deploy-tests: passed=P failed=F" (skips count as failures).
+deploy_summary="$(grep -E '^deploy-tests: passed=[0-9]+ failed=[0-9]+$' "$deploy_log" | tail -n 1)"
+if [[ "$deploy_summary" =~ passed=([0-9]+)\ failed=([0-9]+) ]]; then
+  passed=$((passed + BASH_REMATCH[1]))
+  failed=$((failed + BASH_REMATCH[2]))
+  if ((deploy_rc != 0 && BASH_REMATCH[2] == 0)); then
+    note_failure "deploy tests exited with status $deploy_rc"
+  fi
+else
+  note_failure "deploy tests exited with status $deploy_rc and no summary"
 fi
 
 echo "== end-to-end (node --test tests/e2e/)"
