@@ -26,6 +26,7 @@ struct HttpResponse {
   int status = 0;
   std::vector<Header> headers;  // end-to-end headers only
   std::string body;             // byte-exact
+  int served_by = -1;           // index of the instance that answered; -1: chroma-ha itself
 };
 
 // Case-insensitive header lookup; the first match.

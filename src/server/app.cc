@@ -10,10 +10,12 @@
 #include <boost/asio/thread_pool.hpp>
 
 #include "collections/collection_map.h"
+#include "metrics/metrics.h"
 #include "metrics/process_stats.h"
 #include "server/async_util.h"
 #include "server/collection_resolver.h"
 #include "server/listener.h"
+#include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
 #include "server/router.h"
 #include "server/wal_endpoints.h"
@@ -62,7 +64,15 @@ struct App::Parts {
         upstreams(ioc.get_executor(), config, clock),
         resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
         own(config, upstreams, clock),
+        metrics(InstanceNames(config)),
+        start_ms(clock.UnixMillis()),
         maintenance(ioc) {}
+
+  static std::vector<std::string> InstanceNames(const Config& config) {
+    std::vector<std::string> names;
+    for (const auto& inst : config.instances) names.push_back(inst.name);
+    return names;
+  }
 
   // Writes identity-map changes to the store, in order, off the event loop.
   void Persist(const MapChange& change) {
@@ -91,6 +101,8 @@ struct App::Parts {
   CollectionMap map;
   CollectionResolver resolver;
   OwnEndpoints own;
+  Metrics metrics;
+  int64_t start_ms;
   std::vector<std::unique_ptr<BlockingInstanceClient>> clients;
   std::unique_ptr<MapCollectionIds> sync_ids;
   std::unique_ptr<PressureGauge> pressure;
@@ -179,6 +191,22 @@ Status App::Start() {
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
   p.listener = std::make_unique<Listener>(ioc_, p.config, *p.router);
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
+  p.router->SetMetrics(&p.metrics);
+  if (p.writes) p.writes->SetMetrics(&p.metrics);
+  MetricsSources sources;
+  sources.config = &p.config;
+  sources.clock = &p.clock;
+  sources.metrics = &p.metrics;
+  sources.upstreams = &p.upstreams;
+  sources.router = &p.router->stats();
+  sources.listener = &p.listener->stats();
+  sources.store = p.store.get();
+  sources.sync = p.sync.get();
+  sources.writes = p.writes.get();
+  sources.committer = p.committer.get();
+  sources.wal_threads = &p.wal_threads;
+  sources.start_ms = p.start_ms;
+  RegisterMetricsEndpoint(p.own, sources);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
   spdlog::info("chroma-ha {} listening on {}:{} (primary {}, {} replica(s), strategy {})",

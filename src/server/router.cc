@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <random>
 
+#include "metrics/metrics.h"
 #include "server/own_endpoints.h"
 #include "server/write_path.h"
 
@@ -64,7 +65,17 @@ std::vector<bool> Router::HealthVector() const {
 }
 
 boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
-  Route route = Classify(request.method, request.target);
+  const auto start = std::chrono::steady_clock::now();
+  const Route route = Classify(request.method, request.target);
+  HttpResponse response = co_await Dispatch(std::move(request), route);
+  if (metrics_ != nullptr) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
+    metrics_->ObserveRequest(route.cls, response.served_by, response.status, took.count());
+  }
+  co_return response;
+}
+
+boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const Route& route) {
   // Arguments of awaited coroutine calls are named locals, never temporaries: g++ 12 destroys
   // some temporaries in a co_await expression twice.
   std::vector<std::size_t> order;
@@ -127,6 +138,7 @@ boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const 
     }
     if (attempt > 0) ++stats_.read_failovers;
     HttpResponse response = std::move(result).value();
+    response.served_by = static_cast<int>(index);
     resolver_.OnResponse(request, route, index, response);
     co_return response;
   }

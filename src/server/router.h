@@ -19,6 +19,7 @@ namespace chroma_ha {
 
 class WritePath;
 class OwnEndpoints;
+class Metrics;
 
 // Router-level counters (for /status and metrics).
 struct RouterStats {
@@ -53,6 +54,9 @@ class Router final : public RequestHandler {
 
   boost::asio::awaitable<HttpResponse> Handle(HttpRequest request) override;
 
+  // Optional: every answered request is observed there. Set before serving.
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+
   // Forwards `request` (route already classified) to the instances in `order`, translating the
   // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
   // unknown routes and (without a WAL) writes.
@@ -63,12 +67,14 @@ class Router final : public RequestHandler {
 
  private:
   std::vector<bool> HealthVector() const;
+  boost::asio::awaitable<HttpResponse> Dispatch(HttpRequest request, const Route& route);
 
   const Config& config_;
   Upstreams& upstreams_;
   CollectionResolver& resolver_;
   OwnEndpoints& own_;
   WritePath* writes_;
+  Metrics* metrics_ = nullptr;
   RouterStats stats_;
   std::atomic<uint64_t> ticket_{0};
 };

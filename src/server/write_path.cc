@@ -5,14 +5,12 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "metrics/metrics.h"
 #include "proxy/path_rewrite.h"
 #include "server/admin_auth.h"
 #include "server/async_util.h"
 #include "server/request_handler.h"
 #include "server/router.h"
-
-// g++ 12 reports a false -Wmismatched-new-delete for Asio awaitable frames created here.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 
 namespace chroma_ha {
 
@@ -68,7 +66,17 @@ void WritePath::CountBacklog(const WalEntry& entry, const std::string& instance,
   if (index >= backlog_.size()) return;
   std::lock_guard lock(mu_);
   auto& counts = backlog_[index];
-  for (const auto& key : Scopes(entry.tenant, entry.database, entry.collection)) {
+  auto keys = Scopes(entry.tenant, entry.database, entry.collection);
+  // A rename is pending under its new name too: reads by the new name must not go to an
+  // instance that has not renamed yet.
+  if (entry.kind == WriteKindName(WriteKind::kModifyCollection)) {
+    auto body = nlohmann::json::parse(entry.body, nullptr, false);
+    if (body.is_object() && body.contains("new_name") && body["new_name"].is_string()) {
+      keys.push_back(entry.tenant + "/" + entry.database + "/" +
+                     body["new_name"].get<std::string>());
+    }
+  }
+  for (const auto& key : keys) {
     auto& n = counts[key];
     n += delta;
     if (n <= 0) counts.erase(key);
@@ -99,11 +107,9 @@ std::vector<std::size_t> WritePath::FreshReadOrder(const Route& route,
   const std::string& scope = scopes.back();
   std::lock_guard lock(mu_);
   auto stale = [&](std::size_t i) { return backlog_[i].count(scope) != 0; };
-  auto fresh_end = std::stable_partition(order.begin(), order.end(),
-                                         [&](std::size_t i) { return !stale(i); });
-  if (fresh_end != order.end() && fresh_end != order.begin() && order.front() != 0) {
-    const_cast<WriteStats&>(stats_).fresh_reads_redirected++;
-  }
+  const std::size_t planned = order.front();
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return !stale(i); });
+  if (order.front() != planned) ++stats_.fresh_reads_redirected;
   return order;
 }
 
@@ -157,7 +163,12 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
 
   // 4. Append durably, in ticket order for this collection; then wait for our turn.
   const std::string seq_key = route.tenant + "/" + route.database + "/" + collection;
+  const auto append_start = std::chrono::steady_clock::now();
   Appended append = co_await AppendInOrder(seq_key, std::move(entry));
+  if (metrics_ != nullptr) {
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - append_start;
+    metrics_->ObserveAppend(took.count(), append.status.ok());
+  }
   const uint64_t ticket = append.ticket;
   co_await sequencer_.WaitTurn(seq_key, ticket);
   if (!append.status.ok()) {
@@ -214,6 +225,8 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     counted.tenant = route.tenant;
     counted.database = route.database;
     counted.collection = collection;
+    counted.kind = WriteKindName(route.write);
+    if (route.write == WriteKind::kModifyCollection) counted.body = request.body;
     for (const auto& inst : config_.instances) {
       if (inst.name != origin) CountBacklog(counted, inst.name, +1);
     }
@@ -231,6 +244,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
                                         : "no instance answered; the write's outcome is unknown "
                                           "and will be resolved from the WAL: " + fwd.error);
   }
+  fwd.response.served_by = static_cast<int>(fwd.index);
   resolver_.OnResponse(request, route, fwd.index, fwd.response);
   co_return std::move(fwd.response);
 }

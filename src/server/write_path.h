@@ -30,6 +30,8 @@
 
 namespace chroma_ha {
 
+class Metrics;
+
 struct WriteStats {
   std::atomic<int64_t> appended{0};        // entries durably appended
   std::atomic<int64_t> committed{0};       // forwarded and applied on their origin (2xx)
@@ -70,6 +72,8 @@ class WritePath {
   void ClearBacklog();
 
   const WriteStats& stats() const { return stats_; }
+  // Optional: WAL append latency is observed there. Set before serving.
+  void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
 
  private:
   struct Forwarded;
@@ -96,7 +100,8 @@ class WritePath {
   boost::asio::thread_pool& wal_threads_;
   std::function<void()> notify_sync_;
   Sequencer sequencer_;
-  WriteStats stats_;
+  mutable WriteStats stats_;  // counters; FreshReadOrder (const) counts redirects
+  Metrics* metrics_ = nullptr;
 
   mutable std::mutex mu_;
   // Per instance index: scope key ("t", "t/d", "t/d/c") -> entries still to replay there.
