@@ -27,6 +27,10 @@ void Mask(std::string* s, std::size_t begin, std::size_t end) {
 }  // namespace
 
 std::optional<InstanceConfig> ParseInstanceUrl(std::string_view url, std::string* error) {
+  // A bare host[:port] (what Render's `fromService: hostport` wires) means http://host[:port].
+  if (url.find("://") == std::string_view::npos && !url.empty() && url.front() != '/') {
+    return ParseInstanceUrl("http://" + std::string(url), error);
+  }
   InstanceConfig out;
   std::string_view rest;
   if (StartsWithNoCase(url, "http://")) {

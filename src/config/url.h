@@ -11,7 +11,7 @@
 namespace chroma_ha {
 
 // Parses `http(s)://host[:port][/]` (scheme case-insensitive, IPv6 as `[::1]`, default port
-// 80/443). Fills url (lower-case scheme, no trailing slash), host (IPv6 without brackets), port
+// 80/443); a bare `host[:port]` (as Render's `hostport` gives it) is taken as http://. Fills url (lower-case scheme, no trailing slash), host (IPv6 without brackets), port
 // and tls; name and is_primary are left to the caller. On error returns nullopt and sets
 // `*error` to what is wrong, without quoting the URL.
 std::optional<InstanceConfig> ParseInstanceUrl(std::string_view url, std::string* error);

@@ -67,7 +67,19 @@ std::vector<bool> Router::HealthVector() const {
 boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   const auto start = std::chrono::steady_clock::now();
   const Route route = Classify(request.method, request.target);
-  HttpResponse response = co_await Dispatch(std::move(request), route);
+  HttpResponse response;
+  // MAX_CONCURRENT_REQUESTS caps proxied requests; own endpoints (health checks) always answer.
+  const bool capped = config_.max_concurrent_requests > 0 && route.cls != RouteClass::kOwn;
+  if (capped && in_flight_.fetch_add(1) >= config_.max_concurrent_requests) {
+    in_flight_.fetch_sub(1);
+    ++stats_.unavailable;
+    response = JsonError(503, "ServiceUnavailable",
+                         "too many concurrent requests (MAX_CONCURRENT_REQUESTS)");
+    response.headers.push_back({"retry-after", "1"});
+  } else {
+    response = co_await Dispatch(std::move(request), route);
+    if (capped) in_flight_.fetch_sub(1);
+  }
   if (metrics_ != nullptr) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics_->ObserveRequest(route.cls, response.served_by, response.status, took.count());

@@ -77,6 +77,7 @@ class Router final : public RequestHandler {
   Metrics* metrics_ = nullptr;
   RouterStats stats_;
   std::atomic<uint64_t> ticket_{0};
+  std::atomic<int> in_flight_{0};  // proxied requests being handled (MAX_CONCURRENT_REQUESTS)
 };
 
 }  // namespace chroma_ha

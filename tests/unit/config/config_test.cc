@@ -185,11 +185,11 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"PRIMARY_URL", "http://h/api"},
       {"PRIMARY_URL", "http://h?x=1"},
       {"PRIMARY_URL", "http://h:"},
-      {"PRIMARY_URL", "h:8000"},
+      {"PRIMARY_URL", "://h:8000"},
       {"PRIMARY_URL", "http://[::1"},
       {"PRIMARY_URL", "http://bad host"},
       {"REPLICA_URL", "http://p:8001"},  // same server as the primary
-      {"REPLICA_URLS", "http://r:1,nope", "nope"},
+      {"REPLICA_URLS", "http://r:1,ftp://nope", "ftp://nope"},
       {"LOAD_BALANCE_STRATEGY", "random"},
       {"READ_REPLICA_RATIO", "1.5"},
       {"READ_REPLICA_RATIO", "-0.1"},
@@ -339,6 +339,17 @@ TEST(ConfigTest, ProcessEnvironment) {
   auto env = ProcessEnvironment();
   EXPECT_EQ(env["CHROMA_HA_TEST_VAR"], "a=b");
   unsetenv("CHROMA_HA_TEST_VAR");
+}
+
+TEST(ConfigTest, BareHostPortMeansHttp) {
+  // Render's `fromService: {property: hostport}` wires "host:port" without a scheme.
+  Config c =
+      Load({{"PRIMARY_URL", "chroma-primary:10000"}, {"REPLICA_URL", "chroma-replica:10000"}});
+  ASSERT_EQ(c.instances.size(), 2u);
+  EXPECT_EQ(c.instances[0].url, "http://chroma-primary:10000");
+  EXPECT_EQ(c.instances[0].port, 10000);
+  EXPECT_FALSE(c.instances[0].tls);
+  EXPECT_EQ(c.instances[1].host, "chroma-replica");
 }
 
 }  // namespace
