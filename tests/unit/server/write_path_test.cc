@@ -1,0 +1,564 @@
+// WritePath: WAL first, then forward in WAL order per collection, then record the outcome.
+// An in-memory store (behind a FaultStore), a real GroupCommitter and WAL thread pool, and fake
+// upstreams on the test's io_context. Nothing sleeps: requests can be held and released.
+#include "server/write_path.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "co_run.h"
+#include "collections/collection_map.h"
+#include "fakes/fake_upstreams.h"
+#include "fakes/fault_store.h"
+#include "fakes/memory_store.h"
+#include "server/collection_resolver.h"
+#include "server/router.h"
+#include "wal/group_commit.h"
+
+namespace chroma_ha {
+namespace {
+
+using json = nlohmann::json;
+using Order = std::vector<std::size_t>;
+
+constexpr char kDb[] = "/api/v2/tenants/t/databases/d";
+constexpr char kP1[] = "11111111-1111-1111-1111-111111111111";  // c on the primary (canonical)
+constexpr char kR1[] = "22222222-2222-2222-2222-222222222222";  // c on the replica
+constexpr char kP2[] = "33333333-3333-3333-3333-333333333333";  // c2 on the primary
+constexpr char kR2[] = "44444444-4444-4444-4444-444444444444";  // c2 on the replica
+
+Config MakeConfig() {
+  Config c;
+  c.instances = {{"primary", "http://p:1", "p", 1, false, true},
+                 {"replica", "http://r:2", "r", 2, false, false}};
+  c.request_timeout = std::chrono::milliseconds(1000);
+  c.wal_retry_attempts = 3;
+  return c;
+}
+
+std::string AddBody(const std::string& id) {
+  return json{{"ids", {id}}, {"embeddings", {{1.0, 2.0, 3.0}}}}.dump();
+}
+
+// A WalStore that forwards to another, except that SetOutcome of one chosen seq waits until the
+// test opens the gate (to look at the WAL while that outcome is being recorded).
+class GatedStore final : public WalStore {
+ public:
+  explicit GatedStore(WalStore* base) : base_(base) {}
+  void GateSetOutcome(int64_t seq) {
+    std::lock_guard lock(mu_);
+    gated_seq_ = seq;
+  }
+  void OpenGate() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+  bool entered() const {
+    std::lock_guard lock(mu_);
+    return entered_;
+  }
+
+  const char* Kind() const override { return base_->Kind(); }
+  Status Open() override { return base_->Open(); }
+  Status Append(std::vector<WalEntry>* e) override { return base_->Append(e); }
+  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
+                    const std::string& last_error) override {
+    {
+      std::unique_lock lock(mu_);
+      if (seq == gated_seq_) {
+        entered_ = true;
+        cv_.wait(lock, [&] { return open_; });
+      }
+    }
+    return base_->SetOutcome(seq, state, origin, attempts, last_error);
+  }
+  Status SetExtra(int64_t seq, const std::string& x) override { return base_->SetExtra(seq, x); }
+  Status MarkApplied(int64_t seq, const std::string& i) override {
+    return base_->MarkApplied(seq, i);
+  }
+  Result<std::vector<WalEntry>> PendingFor(const std::string& i, int64_t a, int l) override {
+    return base_->PendingFor(i, a, l);
+  }
+  Result<std::vector<WalEntry>> Unresolved() override { return base_->Unresolved(); }
+  Result<WalEntry> Get(int64_t seq) override { return base_->Get(seq); }
+  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& i) override {
+    return base_->Backlog(i);
+  }
+  Result<std::map<EntryState, int64_t>> CountByState() override { return base_->CountByState(); }
+  Result<int64_t> Prune(int64_t b, const std::vector<std::string>& i) override {
+    return base_->Prune(b, i);
+  }
+  Status PutCollection(const CollectionIdentity& c) override { return base_->PutCollection(c); }
+  Status RemoveCollection(const std::string& t, const std::string& d,
+                          const std::string& n) override {
+    return base_->RemoveCollection(t, d, n);
+  }
+  Result<std::vector<CollectionIdentity>> LoadCollections() override {
+    return base_->LoadCollections();
+  }
+  Status Block(const BlockedCollection& b) override { return base_->Block(b); }
+  Status Unblock(const std::string& i, const std::string& t, const std::string& d,
+                 const std::string& c) override {
+    return base_->Unblock(i, t, d, c);
+  }
+  Result<std::vector<BlockedCollection>> ListBlocked() override { return base_->ListBlocked(); }
+  Status Clear() override { return base_->Clear(); }
+
+ private:
+  WalStore* base_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  int64_t gated_seq_ = -1;
+  bool open_ = false;
+  bool entered_ = false;
+};
+
+// Everything a WritePath needs, built in dependency order.
+struct Harness {
+  explicit Harness(int wal_thread_count = 2)
+      : config(MakeConfig()),
+        fault(&mem),
+        gated(&fault),
+        committer(&gated, 16),
+        ups({"primary", "replica"}),
+        resolver(config, ups, map, nullptr),
+        wal_threads(wal_thread_count),
+        writes(config, ups, resolver, gated, committer, wal_threads, [this] { ++notified; }) {
+    (void)map.Learn({"t", "d", "c"}, "primary", kP1);
+    (void)map.Learn({"t", "d", "c"}, "replica", kR1);
+    (void)map.Learn({"t", "d", "c2"}, "primary", kP2);
+    (void)map.Learn({"t", "d", "c2"}, "replica", kR2);
+  }
+  ~Harness() {
+    gated.OpenGate();
+    committer.Stop();
+    wal_threads.join();
+  }
+
+  // Starts a write; `routes` keeps each Route alive while its coroutine runs.
+  std::future<HttpResponse> Start(std::string method, std::string target, std::string body) {
+    HttpRequest request;
+    request.method = std::move(method);
+    request.target = std::move(target);
+    request.headers.push_back({"content-type", "application/json"});
+    request.body = std::move(body);
+    routes.push_back(Classify(request.method, request.target));
+    return testing::Spawn(ioc, writes.Handle(std::move(request), routes.back()));
+  }
+  HttpResponse Write(std::string method, std::string target, std::string body) {
+    auto f = Start(std::move(method), std::move(target), std::move(body));
+    return testing::Await(ioc, f);
+  }
+  HttpResponse Add(const std::string& collection_id, const std::string& record_id) {
+    return Write("POST", std::string(kDb) + "/collections/" + collection_id + "/add",
+                 AddBody(record_id));
+  }
+  std::future<HttpResponse> StartAdd(const std::string& collection_id,
+                                     const std::string& record_id) {
+    return Start("POST", std::string(kDb) + "/collections/" + collection_id + "/add",
+                 AddBody(record_id));
+  }
+  std::vector<WalEntry> PendingFor(const std::string& instance) {
+    auto r = mem.PendingFor(instance, 0, 1000);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? *r : std::vector<WalEntry>{};
+  }
+  // The WAL entry whose body is `body`, if any.
+  std::optional<WalEntry> EntryWithBody(const std::string& body) {
+    for (auto& e : mem.All()) {
+      if (e.body == body) return e;
+    }
+    return std::nullopt;
+  }
+
+  boost::asio::io_context ioc;
+  Config config;
+  MemoryWalStore mem;
+  FaultStore fault;
+  GatedStore gated;
+  GroupCommitter committer;
+  FakeUpstreams ups;
+  CollectionMap map;
+  CollectionResolver resolver;
+  boost::asio::thread_pool wal_threads;
+  std::atomic<int> notified{0};
+  WritePath writes;
+  std::deque<Route> routes;
+};
+
+void ExpectJsonError(const HttpResponse& r, int status) {
+  EXPECT_EQ(r.status, status) << r.body;
+  auto j = json::parse(r.body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.body;
+  EXPECT_TRUE(j.contains("error") && j["error"].is_string()) << r.body;
+  EXPECT_TRUE(j.contains("message") && j["message"].is_string()) << r.body;
+}
+
+class WritePathTest : public ::testing::Test {
+ protected:
+  Harness h_;
+};
+
+// (a)
+TEST_F(WritePathTest, AppendsBeforeForwardingThenCommitsOnThePrimary) {
+  bool seen_in_wal = false;
+  h_.ups.SetHandler(0, [&](const HttpRequest& r) -> Result<HttpResponse> {
+    auto all = h_.mem.All();
+    seen_in_wal = all.size() == 1 && all[0].body == r.body && all[0].kind == "add" &&
+                  all[0].state == EntryState::kPending;
+    return FakeUpstreams::Response(201, "{}");
+  });
+  HttpResponse r = h_.Add(kP1, "a");
+  EXPECT_EQ(r.status, 201);
+  EXPECT_TRUE(seen_in_wal) << "the write reached the primary before its WAL entry existed";
+  ASSERT_EQ(h_.ups.request_count(0), 1u);
+  EXPECT_EQ(h_.ups.requests(0)[0].target, std::string(kDb) + "/collections/" + kP1 + "/add");
+  EXPECT_EQ(h_.ups.request_count(1), 0u);
+
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, EntryState::kCommitted);
+  EXPECT_EQ(all[0].origin, "primary");
+  EXPECT_EQ(all[0].collection, "c");  // a name, never a UUID
+  EXPECT_EQ(all[0].path, std::string(kDb) + "/collections/{collection}/add");
+  EXPECT_EQ(all[0].body, AddBody("a"));
+  EXPECT_EQ(h_.PendingFor("replica").size(), 1u);
+  EXPECT_TRUE(h_.PendingFor("primary").empty());
+  EXPECT_EQ(h_.notified, 1);
+  EXPECT_EQ(h_.writes.stats().appended, 1);
+  EXPECT_EQ(h_.writes.stats().committed, 1);
+}
+
+// (b)
+TEST_F(WritePathTest, NoWalNoWrite) {
+  h_.fault.SetDown(true);
+  ExpectJsonError(h_.Add(kP1, "a"), 503);
+  EXPECT_EQ(h_.ups.request_count(0), 0u);
+  EXPECT_EQ(h_.ups.request_count(1), 0u);
+  EXPECT_EQ(h_.mem.size(), 0u);
+  EXPECT_EQ(h_.writes.stats().wal_failures, 1);
+  EXPECT_EQ(h_.notified, 0);
+  // The next write works again once the store is back.
+  h_.fault.SetDown(false);
+  EXPECT_EQ(h_.Add(kP1, "b").status, 200);
+}
+
+// (c)
+TEST_F(WritePathTest, A4xxFromThePrimaryIsRejectedAndNeverReplayed) {
+  h_.ups.AlwaysRespond(0, 422, R"({"error":"InvalidArgumentError","message":"bad"})");
+  HttpResponse r = h_.Add(kP1, "a");
+  EXPECT_EQ(r.status, 422);
+  EXPECT_EQ(r.body, R"({"error":"InvalidArgumentError","message":"bad"})");
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, EntryState::kRejected);
+  EXPECT_EQ(all[0].origin, "primary");
+  EXPECT_TRUE(h_.PendingFor("replica").empty());
+  EXPECT_EQ(h_.ups.request_count(1), 0u);
+  EXPECT_EQ(h_.writes.stats().rejected, 1);
+  EXPECT_EQ(h_.notified, 0);
+}
+
+// (d)
+TEST_F(WritePathTest, PrimaryDownTheReplicaTakesTheWrite) {
+  h_.ups.SetHealthy(0, false);
+  EXPECT_EQ(h_.Add(kP1, "a").status, 200);
+  EXPECT_EQ(h_.ups.request_count(0), 0u);
+  ASSERT_EQ(h_.ups.request_count(1), 1u);
+  EXPECT_EQ(h_.ups.requests(1)[0].target, std::string(kDb) + "/collections/" + kR1 + "/add");
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, EntryState::kCommitted);
+  EXPECT_EQ(all[0].origin, "replica");
+  auto pending = h_.PendingFor("primary");
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].seq, all[0].seq);
+  EXPECT_TRUE(h_.PendingFor("replica").empty());
+  EXPECT_EQ(h_.writes.stats().write_failovers, 1);
+}
+
+// (e)
+TEST_F(WritePathTest, BothDownIs503AndNothingIsAppended) {
+  h_.ups.SetHealthy(0, false);
+  h_.ups.SetHealthy(1, false);
+  ExpectJsonError(h_.Add(kP1, "a"), 503);
+  EXPECT_EQ(h_.mem.size(), 0u);
+  EXPECT_EQ(h_.fault.calls(WalOp::kAppend), 0);
+  EXPECT_EQ(h_.ups.request_count(0) + h_.ups.request_count(1), 0u);
+}
+
+// (f)
+TEST_F(WritePathTest, MalformedJsonIs400AndNothingIsAppended) {
+  for (const char* body : {"{not json", "", "{\"ids\": [\"a\"]", "\xff\xfe"}) {
+    ExpectJsonError(
+        h_.Write("POST", std::string(kDb) + "/collections/" + kP1 + "/add", body), 400);
+  }
+  EXPECT_EQ(h_.mem.size(), 0u);
+  EXPECT_EQ(h_.ups.request_count(0) + h_.ups.request_count(1), 0u);
+}
+
+TEST_F(WritePathTest, UnknownCollectionIdIs404AndNothingIsAppended) {
+  h_.ups.AlwaysRespond(0, 200, "[]");
+  h_.ups.AlwaysRespond(1, 200, "[]");
+  HttpResponse r = h_.Add("55555555-5555-5555-5555-555555555555", "a");
+  ExpectJsonError(r, 404);
+  EXPECT_EQ(h_.mem.size(), 0u);
+}
+
+// (g) Writes of one collection reach the primary one at a time, in seq order, even when the
+// fake answers the most recent request first; another collection is not held up behind them.
+TEST_F(WritePathTest, OneCollectionIsForwardedInSeqOrder) {
+  constexpr int kWrites = 6;
+  std::mutex mu;
+  std::vector<std::string> applied;  // record ids, in the order the primary applied them
+  h_.ups.SetHandler(0, [&](const HttpRequest& r) -> Result<HttpResponse> {
+    std::lock_guard lock(mu);
+    applied.push_back(json::parse(r.body)["ids"][0].get<std::string>());
+    return FakeUpstreams::Response(200);
+  });
+  h_.ups.Hold(0, true);
+  std::vector<std::future<HttpResponse>> futures;
+  for (int i = 0; i < kWrites; ++i) futures.push_back(h_.StartAdd(kP1, "r" + std::to_string(i)));
+  auto all_done = [&] {
+    return std::all_of(futures.begin(), futures.end(),
+                       [](const auto& f) { return testing::Ready(f); });
+  };
+  std::size_t max_in_flight = 0;
+  while (!all_done()) {
+    ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) > 0 || all_done(); }));
+    // Let every appended write get as far as it can before answering anything.
+    ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.mem.size() == kWrites; }));
+    testing::RunReady(h_.ioc);
+    max_in_flight = std::max(max_in_flight, h_.ups.held(0));
+    h_.ups.ReleaseOne(0, /*newest=*/true);  // out of order whenever more than one is held
+  }
+  EXPECT_EQ(max_in_flight, 1u);
+  // Seq order of the WAL entries == order applied on the primary.
+  std::vector<std::string> by_seq;
+  for (const auto& e : h_.mem.All()) {
+    by_seq.push_back(json::parse(e.body)["ids"][0].get<std::string>());
+    EXPECT_EQ(e.state, EntryState::kCommitted);
+  }
+  EXPECT_EQ(applied, by_seq);
+  for (auto& f : futures) EXPECT_EQ(f.get().status, 200);
+}
+
+TEST_F(WritePathTest, AnotherCollectionIsNotBlockedBehindAHeldOne) {
+  h_.ups.Hold(0, true);
+  auto c_first = h_.StartAdd(kP1, "c-1");
+  auto c_second = h_.StartAdd(kP1, "c-2");
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) == 1 && h_.mem.size() == 2; }));
+  auto other = h_.StartAdd(kP2, "c2-1");
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) == 2; }));
+  EXPECT_EQ(h_.ups.requests(0).back().target, std::string(kDb) + "/collections/" + kP2 + "/add");
+  h_.ups.ReleaseOne(0, /*newest=*/true);  // c2's write completes while c's first is still held
+  EXPECT_EQ(testing::Await(h_.ioc, other).status, 200);
+  EXPECT_FALSE(testing::Ready(c_first));
+  EXPECT_FALSE(testing::Ready(c_second));
+  h_.ups.Hold(0, false);
+  h_.ups.ReleaseAll(0);
+  EXPECT_EQ(testing::Await(h_.ioc, c_first).status, 200);
+  EXPECT_EQ(testing::Await(h_.ioc, c_second).status, 200);
+}
+
+// (h)
+TEST_F(WritePathTest, DeleteByIdsStoresTheDocumentIdsReadFromThePrimaryFirst) {
+  h_.ups.SetHandler(0, [](const HttpRequest& r) -> Result<HttpResponse> {
+    if (r.target.ends_with("/get")) {
+      return FakeUpstreams::Response(
+          200, R"({"ids":["a","b","c"],"metadatas":[{"document_id":"doc-a"},)"
+               R"({"document_id":"doc-b"},{"other":1}]})");
+    }
+    return FakeUpstreams::Response(200);
+  });
+  const std::string body = R"({"ids":["a","b","c"]})";
+  EXPECT_EQ(h_.Write("POST", std::string(kDb) + "/collections/" + kP1 + "/delete", body).status,
+            200);
+  auto reqs = h_.ups.requests(0);
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].target, std::string(kDb) + "/collections/" + kP1 + "/get");
+  auto get = json::parse(reqs[0].body);
+  EXPECT_EQ(get["ids"], json::parse(R"(["a","b","c"])"));
+  EXPECT_EQ(reqs[1].target, std::string(kDb) + "/collections/" + kP1 + "/delete");
+  EXPECT_EQ(reqs[1].body, body);
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].kind, "delete");
+  EXPECT_EQ(all[0].state, EntryState::kCommitted);
+  ASSERT_FALSE(all[0].extra.empty());
+  EXPECT_EQ(json::parse(all[0].extra),
+            json::parse(R"({"document_ids":{"a":"doc-a","b":"doc-b"}})"));
+}
+
+TEST_F(WritePathTest, DeleteByWhereStoresNoExtra) {
+  EXPECT_EQ(h_.Write("POST", std::string(kDb) + "/collections/" + kP1 + "/delete",
+                     R"({"where":{"k":"v"}})")
+                .status,
+            200);
+  EXPECT_EQ(h_.ups.request_count(0), 1u);
+  ASSERT_EQ(h_.mem.size(), 1u);
+  EXPECT_TRUE(h_.mem.All()[0].extra.empty());
+}
+
+// (i)
+TEST_F(WritePathTest, FreshReadsPreferThePrimaryUntilTheReplicaApplied) {
+  const Route read_c = Classify("POST", std::string(kDb) + "/collections/" + kP1 + "/get");
+  const Route read_c_by_name = Classify("GET", std::string(kDb) + "/collections/c");
+  const Route read_c2 = Classify("POST", std::string(kDb) + "/collections/" + kP2 + "/get");
+  const Route list = Classify("GET", std::string(kDb) + "/collections");
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c, {1, 0}), (Order{1, 0}));
+
+  EXPECT_EQ(h_.Add(kP1, "a").status, 200);
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c, {1, 0}), (Order{0, 1}));
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c_by_name, {1, 0}), (Order{0, 1}));
+  EXPECT_EQ(h_.writes.FreshReadOrder(list, {1, 0}), (Order{0, 1}));  // the database is stale
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c2, {1, 0}), (Order{1, 0}));
+  // A read planned for the replica that now goes to the primary was redirected.
+  EXPECT_GE(h_.writes.stats().fresh_reads_redirected, 1);
+
+  h_.config.read_consistency = ReadConsistency::kEventual;
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c, {1, 0}), (Order{1, 0}));
+  h_.config.read_consistency = ReadConsistency::kFresh;
+
+  auto pending = h_.PendingFor("replica");
+  ASSERT_EQ(pending.size(), 1u);
+  h_.writes.OnApplied(pending[0], "replica");
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c, {1, 0}), (Order{1, 0}));
+  EXPECT_EQ(h_.writes.FreshReadOrder(list, {1, 0}), (Order{1, 0}));
+}
+
+TEST_F(WritePathTest, FreshReadsAfterAFailoverWriteAvoidThePrimary) {
+  const Route read_c = Classify("POST", std::string(kDb) + "/collections/" + kP1 + "/get");
+  h_.ups.SetHealthy(0, false);
+  EXPECT_EQ(h_.Add(kP1, "a").status, 200);
+  h_.ups.SetHealthy(0, true);
+  EXPECT_EQ(h_.writes.FreshReadOrder(read_c, {0, 1}), (Order{1, 0}));
+}
+
+// (j)
+TEST_F(WritePathTest, NoAnswerIsRetriedOnTheSameInstanceThenFailsOver) {
+  h_.ups.AlwaysFail(0, Status::Timeout("no answer"));
+  EXPECT_EQ(h_.Add(kP1, "a").status, 200);
+  EXPECT_EQ(h_.ups.request_count(0), 1u + h_.config.wal_retry_attempts);
+  for (const auto& r : h_.ups.requests(0)) EXPECT_EQ(r.body, AddBody("a"));
+  EXPECT_EQ(h_.ups.request_count(1), 1u);
+  EXPECT_EQ(h_.writes.stats().forward_retries, h_.config.wal_retry_attempts);
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, EntryState::kCommitted);
+  EXPECT_EQ(all[0].origin, "replica");
+  EXPECT_EQ(all[0].attempts, 1 + h_.config.wal_retry_attempts + 1);
+}
+
+TEST_F(WritePathTest, RefusedEverywhereIsRejectedAnd503) {
+  h_.ups.AlwaysFail(0, Status::Unavailable("refused"));
+  h_.ups.AlwaysFail(1, Status::Unavailable("refused"));
+  ExpectJsonError(h_.Add(kP1, "a"), 503);
+  EXPECT_EQ(h_.ups.request_count(0), 1u);  // never reached: no retry on the same instance
+  EXPECT_EQ(h_.ups.request_count(1), 1u);
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].state, EntryState::kRejected);
+  EXPECT_TRUE(h_.PendingFor("primary").empty());
+  EXPECT_TRUE(h_.PendingFor("replica").empty());
+  EXPECT_EQ(h_.notified, 0);
+}
+
+TEST_F(WritePathTest, NoAnswerAnywhereLeavesTheEntryPendingForRecovery) {
+  h_.ups.AlwaysFail(0, Status::Timeout("no answer"));
+  h_.ups.AlwaysFail(1, Status::Timeout("no answer"));
+  ExpectJsonError(h_.Add(kP1, "a"), 503);
+  auto unresolved = h_.mem.Unresolved();
+  ASSERT_TRUE(unresolved.ok());
+  ASSERT_EQ(unresolved->size(), 1u);
+  EXPECT_EQ(h_.writes.stats().unknown, 1);
+}
+
+// (k) Fail the nth store call, for every n, during a sequence of writes (two to the primary,
+// then two failed over to the replica). Afterwards: every write acknowledged with 2xx is in the
+// WAL, committed, with the instance that took it as origin; no write refused because its append
+// failed reached an instance.
+TEST(WritePathFaultLoopTest, EveryAcknowledgedWriteIsCommittedAndNoRefusedWriteIsForwarded) {
+  constexpr int kWrites = 4;
+  auto run = [&](int64_t fail_at, int64_t* calls_made) {
+    Harness h(/*wal_thread_count=*/1);
+    if (fail_at >= 0) h.fault.FailNthCall(fail_at);
+    for (int i = 0; i < kWrites; ++i) {
+      const bool to_replica = i >= kWrites / 2;
+      h.ups.SetHealthy(0, !to_replica);
+      const std::string record = "r" + std::to_string(i);
+      const std::size_t before0 = h.ups.request_count(0), before1 = h.ups.request_count(1);
+      HttpResponse r = h.Add(kP1, record);
+      const bool forwarded =
+          h.ups.request_count(0) != before0 || h.ups.request_count(1) != before1;
+      auto entry = h.EntryWithBody(AddBody(record));
+      SCOPED_TRACE("fail_at=" + std::to_string(fail_at) + " write " + record);
+      if (r.status >= 200 && r.status < 300) {
+        ASSERT_TRUE(entry.has_value()) << "acknowledged but not in the WAL";
+        EXPECT_STREQ(EntryStateName(entry->state), "committed") << "acknowledged write";
+        EXPECT_EQ(entry->origin, to_replica ? "replica" : "primary");
+      } else {
+        EXPECT_EQ(r.status, 503);
+        EXPECT_FALSE(entry.has_value()) << "refused but in the WAL";
+        EXPECT_FALSE(forwarded) << "refused (no WAL) but forwarded";
+      }
+    }
+    // Nothing is committed that the client was not told about.
+    for (const auto& e : h.mem.All()) EXPECT_NE(e.state, EntryState::kRejected);
+    *calls_made = h.fault.calls();
+  };
+  int64_t total = 0;
+  run(-1, &total);
+  ASSERT_GE(total, 2 * kWrites);  // an append and an outcome per write
+  for (int64_t n = 0; n < total; ++n) {
+    int64_t ignored = 0;
+    run(n, &ignored);
+  }
+}
+
+// The next write of a collection is forwarded only after the previous write's outcome is in the
+// WAL. Otherwise the WAL can show the later entry committed (replayable) while the earlier one is
+// still pending, and the sync worker replays them to the replica in the opposite order from the
+// one the primary applied.
+TEST_F(WritePathTest, NextWriteOfACollectionWaitsForThePreviousOutcomeToBeRecorded) {
+  h_.gated.GateSetOutcome(1);  // the first entry's outcome is slow to record
+  auto first = h_.StartAdd(kP1, "first");
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.gated.entered(); }));
+  auto second = h_.StartAdd(kP1, "second");
+  // Give the second write every chance to get through (bounded: the fixed code never lets it).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (std::chrono::steady_clock::now() < deadline && !testing::Ready(second)) {
+    h_.ioc.restart();
+    h_.ioc.run_one_for(std::chrono::milliseconds(20));
+  }
+  const bool second_forwarded = h_.ups.request_count(0) == 2;
+  EXPECT_FALSE(second_forwarded)
+      << "the second write was forwarded while the first one's outcome was unrecorded";
+  if (testing::Ready(second)) {
+    auto replica_backlog = h_.PendingFor("replica");
+    std::vector<std::string> bodies;
+    for (const auto& e : replica_backlog) bodies.push_back(json::parse(e.body)["ids"][0].get<std::string>());
+    EXPECT_NE(bodies, std::vector<std::string>{"second"})
+        << "the WAL offers the second write for replay before the first";
+  }
+  h_.gated.OpenGate();
+  EXPECT_EQ(testing::Await(h_.ioc, first).status, 200);
+  EXPECT_EQ(testing::Await(h_.ioc, second).status, 200);
+  EXPECT_EQ(h_.PendingFor("replica").size(), 2u);
+}
+
+}  // namespace
+}  // namespace chroma_ha
