@@ -147,7 +147,7 @@ Status App::StartWal() {
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
   if (auto s = p.writes->Load(); !s.ok()) return s;
-  if (auto s = p.writes->ResolveUnresolved(raw); !s.ok()) {
+  if (auto s = p.writes->ResolveUnresolved(raw, /*at_start=*/true); !s.ok()) {
     spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());
   }
   RegisterWalEndpoints(p.own, config, *p.store, *p.sync, *p.writes, *p.committer, p.wal_threads,

@@ -61,11 +61,13 @@ void RegisterWalEndpoints(OwnEndpoints& own, const Config& config, WalStore& sto
     struct Read {
       Result<std::vector<InstanceBacklog>> backlog = Status::Internal("not read");
       Result<std::vector<BlockedCollection>> blocked = Status::Internal("not read");
+      Result<std::map<EntryState, int64_t>> states = Status::Internal("not read");
     };
     Read read = co_await RunBlocking(wal_threads, [&] {
       Read r;
       r.backlog = store.Backlog(names);
       r.blocked = store.ListBlocked();
+      r.states = store.CountByState();
       return r;
     });
     if (!read.backlog.ok() || !read.blocked.ok()) {
@@ -97,7 +99,14 @@ void RegisterWalEndpoints(OwnEndpoints& own, const Config& config, WalStore& sto
                          {"collection", b.collection}, {"seq", b.seq}, {"since_ms", b.since_ms},
                          {"error", b.error}});
     }
+    // Entries whose forward has no recorded outcome yet (in flight, or left by a crash or a
+    // forward that got no answer: recovery resends them).
+    int64_t unresolved = 0;
+    if (read.states.ok() && read.states->count(EntryState::kPending) != 0) {
+      unresolved = read.states->at(EntryState::kPending);
+    }
     json body = {{"store", store.Kind()},
+                 {"unresolved_entries", unresolved},
                  {"instances", instances},
                  {"blocked", blocked},
                  {"last_sync_ms", ss.last_sync_ms},

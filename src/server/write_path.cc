@@ -16,6 +16,9 @@ namespace chroma_ha {
 
 namespace {
 
+// Pending entries younger than this are never resolved by recovery (see ResolveUnresolved).
+constexpr int64_t kRecoveryMinAgeMs = 2000;
+
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
 
@@ -178,12 +181,8 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     co_return JsonError(503, "ServiceUnavailable",
                         "the write-ahead log is unavailable; the write was not applied");
   }
-  const int64_t seq = append.seq;
+  const int64_t seq = append.seq;  // in in_flight_ since the append's callback
   ++stats_.appended;
-  {
-    std::lock_guard lock(mu_);
-    in_flight_.insert(seq);
-  }
 
   // 5. Deletes by id: remember each id's document_id before it is gone (DESIGN.md §3).
   if (route.write == WriteKind::kDelete && config_.wal_deletion_conversion &&
@@ -257,7 +256,13 @@ boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::
       [this, &seq_key](auto handler, WalEntry e) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         sequencer_.Take(seq_key, [&](uint64_t ticket) {
-          committer_.Append(std::move(e), [shared, ticket](Status status, int64_t seq) {
+          committer_.Append(std::move(e), [this, shared, ticket](Status status, int64_t seq) {
+            // In flight from now on, so recovery leaves it to this writer (which may wait a
+            // while for its turn).
+            if (status.ok()) {
+              std::lock_guard lock(mu_);
+              in_flight_.insert(seq);
+            }
             auto ex = boost::asio::get_associated_executor(*shared);
             boost::asio::post(ex, [shared, ticket, status, seq]() mutable {
               std::move(*shared)(Appended{ticket, status, seq});
@@ -396,10 +401,18 @@ Status WritePath::Load() {
   return Status::Ok();
 }
 
-Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients) {
+Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
+                                    bool at_start) {
   auto pending = store_.Unresolved();
   if (!pending.ok()) return pending.status();
+  // An entry appended this instant may not be marked in flight yet (the store commits before
+  // the append's callback runs): leave young entries to their writer.
+  const int64_t young = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count() -
+                        (at_start ? 0 : kRecoveryMinAgeMs);
   for (const auto& e : *pending) {
+    if (e.created_ms > young) continue;
     {
       std::lock_guard lock(mu_);
       if (in_flight_.count(e.seq) != 0) continue;

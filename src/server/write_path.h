@@ -66,8 +66,10 @@ class WritePath {
   Status Load();
   // Blocking (sync worker thread or start-up): resolves entries left kPending by a crash or by
   // a forward that got no answer, by sending each again (in seq order) to the first instance
-  // that answers. `clients` are index-aligned with config.instances.
-  Status ResolveUnresolved(const std::vector<InstanceClient*>& clients);
+  // that answers. `clients` are index-aligned with config.instances. `at_start`: nothing is in
+  // flight yet, so every kPending entry is resolved (later, entries younger than 2 s are left
+  // to the writer that is forwarding them).
+  Status ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start = false);
   // Forgets every replay counter (after a reset).
   void ClearBacklog();
 
