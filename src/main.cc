@@ -12,6 +12,7 @@
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
 #include "server/app.h"
+#include "verify/verify.h"
 
 namespace {
 
@@ -38,6 +39,9 @@ int main(int argc, char** argv) {
       std::printf("chroma-ha %s\n", CHROMA_HA_VERSION);
       return 0;
     }
+  }
+  if (!args.empty() && args[0] == "verify") {
+    return chroma_ha::RunVerify({args.begin() + 1, args.end()}, chroma_ha::ProcessEnvironment());
   }
   if (!args.empty()) {
     std::fprintf(stderr, "chroma-ha: unknown argument '%s' (see --help)\n", args[0].c_str());

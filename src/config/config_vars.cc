@@ -136,7 +136,17 @@ const ConfigVariable* FindConfigVariable(std::string_view name) {
 std::string HelpText() {
   std::string out = "chroma-ha " CHROMA_HA_VERSION
                     ": a high-availability proxy in front of ChromaDB 1.x servers.\n\n"
-                    "Usage: chroma-ha [--help]\n\n"
+                    "Usage: chroma-ha [--help | --version]\n"
+                    "       chroma-ha verify [URL URL ...] [--tenant NAME]... [--wait SECONDS]\n"
+                    "                        [--page-size N]\n\n"
+                    "Commands:\n"
+                    "  (none)   run the proxy.\n"
+                    "  verify   compare the instances (the URLs given, else PRIMARY_URL and\n"
+                    "           REPLICA_URL(S)) record by record: databases, collections, ids,\n"
+                    "           embeddings (float32), documents, metadatas, uris of\n"
+                    "           default_tenant and each --tenant. Prints \"converged\" (exit 0)\n"
+                    "           or the differences (exit 1); exit 2 if an instance cannot be\n"
+                    "           read. --wait SECONDS retries until converged or the deadline.\n\n"
                     "Configuration comes from environment variables (empty = unset):\n";
   const char* group = "";
   for (const ConfigVariable& v : kVariables) {
