@@ -1,0 +1,544 @@
+// Hostile input corpus (DESIGN.md §7), over raw sockets against the real binary and two real
+// Chroma servers. For every case: the expected status, chroma-ha's JSON error body where it
+// answers itself, the connection closed where the framing cannot be trusted, nothing appended to
+// the WAL for a rejected request (/wal/stats "appended" unchanged), and chroma-ha still serving
+// (/health 200) at the end. Accepted bodies are stored byte-exact (`\u0000` in ids and
+// documents) and replicated; dangerous routes never reach the instances' reset.
+
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { TD, http, makeClient, requestCounts, sleep, startStack, waitWalDrained, walStats } from './harness.mjs';
+
+const MAX_BODY_BYTES = 200 * 1024; // room for a batch of max_batch_size + 1 small records
+const HEADER_TIMEOUT_MS = 500;
+const REPLY_DEADLINE_MS = 5000;
+const JSON_CT = { 'content-type': 'application/json' };
+
+// Opens a connection, runs `send(sock)` once connected, and collects what comes back until the
+// server closes the connection or `deadlineMs` passes. Resolves {status, headers, body, json,
+// closed, reset, raw, sock}. `send` may be async (trickling bytes); it should stop when
+// `state.done` or `state.answered` is set.
+function exchange(port, send, { deadlineMs = REPLY_DEADLINE_MS } = {}) {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host: '127.0.0.1', port });
+    const state = { done: false, answered: false, closed: false, reset: false };
+    const received = [];
+    const finish = () => {
+      if (state.done) return;
+      state.done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ ...parseResponse(Buffer.concat(received)), closed: state.closed, reset: state.reset });
+    };
+    const timer = setTimeout(finish, deadlineMs);
+    sock.on('connect', () => {
+      Promise.resolve(send(sock, state)).catch(() => {});
+    });
+    sock.on('data', (d) => {
+      received.push(d);
+      state.answered = true;
+    });
+    for (const ev of ['end', 'close']) {
+      sock.on(ev, () => {
+        state.closed = true;
+        finish();
+      });
+    }
+    sock.on('error', (e) => {
+      if (e.code === 'ECONNRESET' || e.code === 'EPIPE') state.reset = true;
+      state.closed = true;
+      finish();
+    });
+  });
+}
+
+// Writes `chunks` at once.
+function raw(port, ...chunks) {
+  return exchange(port, (sock) => {
+    for (const c of chunks) sock.write(c);
+  });
+}
+
+// Parses the first HTTP/1.1 response in `buf` (status line, headers, Content-Length body).
+function parseResponse(buf) {
+  const text = buf.toString('latin1');
+  const head = text.indexOf('\r\n\r\n');
+  if (head < 0) return { status: undefined, headers: {}, body: '', json: undefined, raw: text };
+  const lines = text.slice(0, head).split('\r\n');
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
+  const headers = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  let body = text.slice(head + 4);
+  if (headers['content-length'] !== undefined) body = body.slice(0, Number(headers['content-length']));
+  let json;
+  try {
+    json = JSON.parse(Buffer.from(body, 'latin1').toString('utf8'));
+  } catch {
+    json = undefined;
+  }
+  return { status: m ? Number(m[1]) : undefined, headers, body, json, raw: text };
+}
+
+function show(res) {
+  return `got ${res.status} (closed=${res.closed}, reset=${res.reset}) ${JSON.stringify(res.raw.slice(0, 300))}`;
+}
+
+function assertJsonError(res, what) {
+  assert.ok(res.json && typeof res.json === 'object', `${what}: JSON error body: ${show(res)}`);
+  assert.equal(typeof res.json.error, 'string', `${what}: "error" is a string: ${res.body}`);
+  assert.equal(typeof res.json.message, 'string', `${what}: "message" is a string: ${res.body}`);
+}
+
+// `status`, JSON error, and (when `close`) the connection closed by chroma-ha.
+function assertRejected(res, status, what, { close = true } = {}) {
+  assert.equal(res.status, status, `${what}: expected ${status}, ${show(res)}`);
+  assertJsonError(res, what);
+  if (close) {
+    assert.ok(res.closed, `${what}: connection closed after the answer`);
+    assert.equal(res.headers.connection?.toLowerCase(), 'close', `${what}: Connection: close`);
+  }
+}
+
+const POST_HEAD = (path, extra) =>
+  `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n${extra}`;
+
+describe('hostile input', () => {
+  let stack;
+  let port;
+  let colId; // canonical id (as clients see it) of the collection the write cases target
+  const COL = 'hostile';
+
+  // The WAL's "appended" counter around `fn`: must not move for a rejected request.
+  async function appendedUnchanged(what, fn) {
+    const before = (await walStats(stack.ha)).appended;
+    const res = await fn();
+    const afterCount = (await walStats(stack.ha)).appended;
+    assert.equal(afterCount, before, `${what}: nothing appended to the WAL (appended ${before} -> ${afterCount})`);
+    return res;
+  }
+
+  async function directCount(url, name) {
+    const col = await makeClient(url).getCollection({ name, embeddingFunction: null });
+    return col.count();
+  }
+
+  before(async () => {
+    stack = await startStack({
+      name: 'hostile-input',
+      env: { MAX_BODY_BYTES: String(MAX_BODY_BYTES), HEADER_TIMEOUT_MS: String(HEADER_TIMEOUT_MS) },
+    });
+    port = stack.ha.port;
+    const client = stack.client();
+    const col = await client.createCollection({ name: COL, metadata: { suite: 'hostile' }, embeddingFunction: null });
+    colId = col.id;
+    await col.add({ ids: ['keep1', 'keep2'], embeddings: [[1, 0], [0, 1]], documents: ['k1', 'k2'] });
+    await waitWalDrained(stack.ha);
+  });
+
+  after(async () => {
+    await stack?.stop();
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Framing: request smuggling vectors (400 and close, nothing logged)
+
+  const addPath = () => `${TD}/collections/${colId}/add`;
+  const smallAdd = '{"ids":["smuggled"],"embeddings":[[0.5,0.5]]}';
+  const smuggling = () => [
+    ['Content-Length then Transfer-Encoding', POST_HEAD(addPath(), `Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`)],
+    ['Transfer-Encoding then Content-Length', POST_HEAD(addPath(), `Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n`)],
+    [
+      'Transfer-Encoding: chunked with a Content-Length covering a second request',
+      POST_HEAD(addPath(), `Transfer-Encoding: chunked\r\nContent-Length: ${smallAdd.length + 9}\r\n\r\n`) +
+        `${smallAdd.length.toString(16)}\r\n${smallAdd}\r\n0\r\n\r\n`,
+    ],
+    ['Transfer-Encoding: chunked, identity', POST_HEAD(addPath(), 'Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n')],
+    ['Transfer-Encoding: identity', POST_HEAD(addPath(), `Transfer-Encoding: identity\r\n\r\n${smallAdd}`)],
+    ['two Transfer-Encoding headers', POST_HEAD(addPath(), 'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n')],
+    [
+      'obs-fold continuing Transfer-Encoding',
+      POST_HEAD(addPath(), `Content-Length: 5\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n`),
+    ],
+    ['duplicate Content-Length, same value', POST_HEAD(addPath(), `Content-Length: ${smallAdd.length}\r\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['duplicate Content-Length, different values', POST_HEAD(addPath(), `Content-Length: 2\r\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['negative Content-Length', POST_HEAD(addPath(), `Content-Length: -1\r\n\r\n${smallAdd}`)],
+    ['Content-Length with a plus sign', POST_HEAD(addPath(), `Content-Length: +${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['bare LF line endings', `POST ${addPath()} HTTP/1.1\nHost: 127.0.0.1\nContent-Type: application/json\nContent-Length: ${smallAdd.length}\n\n${smallAdd}`],
+    ['a bare LF inside CRLF headers', POST_HEAD(addPath(), `X-A: b\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['a bare CR inside a header', POST_HEAD(addPath(), `X-A: b\rc\r\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['NUL in a header value', POST_HEAD(addPath(), `X-A: a\u0000b\r\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['NUL in a header name', POST_HEAD(addPath(), `X-\u0000A: b\r\nContent-Length: ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['space before the colon', POST_HEAD(addPath(), `Content-Length : ${smallAdd.length}\r\n\r\n${smallAdd}`)],
+    ['bad chunk size', POST_HEAD(addPath(), 'Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n')],
+  ];
+
+  test('request smuggling and malformed framing: 400 JSON, closed, nothing logged', async () => {
+    const failures = [];
+    for (const [what, request] of smuggling()) {
+      try {
+        await appendedUnchanged(what, async () => {
+          const res = await raw(port, Buffer.from(request, 'latin1'));
+          assertRejected(res, 400, what);
+          return res;
+        });
+      } catch (e) {
+        failures.push(e.message);
+      }
+    }
+    assert.deepEqual(failures, [], failures.join('\n\n'));
+    // Nothing of the smuggled add reached an instance.
+    for (const s of [stack.primary, stack.replica]) {
+      const got = await makeClient(s.url).getCollection({ name: COL, embeddingFunction: null });
+      assert.deepEqual((await got.get({ ids: ['smuggled'] })).ids, [], `smuggled record on ${s.url}`);
+    }
+  });
+
+  test('Content-Length as a list of identical values ("n, n"): 400 like two Content-Length lines', async () => {
+    // DESIGN.md §7: duplicate Content-Length → 400 and close. RFC 9110 §8.6 treats a list of
+    // identical values like repeated header lines; chroma-ha rejects the repeated lines (above)
+    // but lets Beast accept the list form, so the two spellings of one request are treated
+    // differently.
+    const body = '{"ids":["cl-list"],"embeddings":[[0.5,0.5]]}';
+    const res = await appendedUnchanged('Content-Length list', () =>
+      raw(port, POST_HEAD(addPath(), `Content-Length: ${body.length}, ${body.length}\r\n\r\n${body}`)),
+    );
+    assertRejected(res, 400, 'Content-Length list "n, n"');
+  });
+
+  test('obs-fold hiding Transfer-Encoding: unfolded into the previous header, framed by Content-Length', async () => {
+    // RFC 9112 §5.2: reject (400) or replace the fold with spaces. Beast unfolds, so
+    // "Transfer-Encoding: chunked" is text inside X-Pad, and Content-Length frames one request.
+    const body = '{"ids":["folded"],"embeddings":[[0.5,0.5]]}';
+    const res = await raw(
+      port,
+      POST_HEAD(addPath(), `Content-Length: ${body.length}\r\nX-Pad: a\r\n Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body}`),
+    );
+    if (res.status === 400) {
+      assertRejected(res, 400, 'obs-fold TE');
+      return;
+    }
+    assert.equal(res.status, 201, `obs-fold TE: 400, or 201 framed by Content-Length: ${show(res)}`);
+    // Exactly one response: the body was not read as a chunked stream or a second request.
+    assert.equal(res.raw.split('HTTP/1.1 ').length - 1, 1, show(res));
+  });
+
+  test('obs-fold in an ordinary header: 400 and close, or unfolded (never forwarded raw)', async () => {
+    const res = await appendedUnchanged('obs-fold', () =>
+      raw(port, 'GET /api/v2/heartbeat HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Folded: a\r\n b\r\nConnection: close\r\n\r\n'),
+    );
+    if (res.status === 400) {
+      assertRejected(res, 400, 'obs-fold');
+    } else {
+      assert.equal(res.status, 200, `obs-fold: 400 or 200, ${show(res)}`);
+    }
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Limits and timeouts
+
+  test('header over the cap: 431 and close', async () => {
+    const res = await appendedUnchanged('huge header', () =>
+      raw(port, POST_HEAD(addPath(), `X-Big: ${'a'.repeat(64 * 1024)}\r\nContent-Length: 2\r\n\r\n{}`)),
+    );
+    assertRejected(res, 431, 'huge header');
+  });
+
+  test('many small headers over the cap: 431', async () => {
+    const many = Array.from({ length: 2000 }, (_, i) => `X-H${i}: v\r\n`).join('');
+    const res = await appendedUnchanged('many headers', () => raw(port, `GET /api/v2/heartbeat HTTP/1.1\r\nHost: x\r\n${many}\r\n`));
+    assertRejected(res, 431, 'many headers');
+  });
+
+  test('Content-Length over MAX_BODY_BYTES: 413 before the body is sent', async () => {
+    let sentBody = false;
+    const res = await appendedUnchanged('413 by Content-Length', () =>
+      exchange(port, async (sock, state) => {
+        sock.write(POST_HEAD(addPath(), `Content-Length: ${MAX_BODY_BYTES + 1}\r\n\r\n`));
+        // Wait for the answer without sending a byte of the body.
+        for (let i = 0; i < 100 && !state.answered && !state.done; i++) await sleep(20);
+        if (!state.answered && !state.done) {
+          sentBody = true;
+          sock.write('x'.repeat(MAX_BODY_BYTES + 1));
+        }
+      }),
+    );
+    assert.equal(sentBody, false, 'chroma-ha waited for the body before answering');
+    assertRejected(res, 413, 'Content-Length over the limit');
+  });
+
+  test('chunked body over MAX_BODY_BYTES without Content-Length: 413', async () => {
+    const res = await appendedUnchanged('413 chunked', () =>
+      exchange(port, async (sock, state) => {
+        sock.write(POST_HEAD(addPath(), 'Transfer-Encoding: chunked\r\n\r\n'));
+        const chunk = 'y'.repeat(8192);
+        // Trickle chunks until chroma-ha answers (at most twice the limit).
+        for (let sent = 0; sent <= 2 * MAX_BODY_BYTES && !state.answered && !state.done; sent += chunk.length) {
+          sock.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`);
+          await sleep(5);
+        }
+      }),
+    );
+    assertRejected(res, 413, 'chunked over the limit');
+  });
+
+  test('slowloris: header bytes trickled past HEADER_TIMEOUT_MS: 408 and close', async () => {
+    const t0 = Date.now();
+    const header = 'GET /api/v2/heartbeat HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ' + 'z'.repeat(60) + '\r\n\r\n';
+    const res = await appendedUnchanged('slowloris', () =>
+      exchange(
+        port,
+        async (sock, state) => {
+          // One byte every 100 ms: each read is quick, the whole header is not.
+          for (const ch of header) {
+            if (state.done || state.answered) return;
+            sock.write(ch);
+            await sleep(100);
+          }
+        },
+        { deadlineMs: HEADER_TIMEOUT_MS + REPLY_DEADLINE_MS },
+      ),
+    );
+    const elapsed = Date.now() - t0;
+    assertRejected(res, 408, 'slowloris');
+    assert.ok(elapsed >= HEADER_TIMEOUT_MS - 50, `answered after ${elapsed} ms, before the timeout`);
+    assert.ok(elapsed < HEADER_TIMEOUT_MS + 3000, `answered after ${elapsed} ms: the deadline is per header, not per read`);
+  });
+
+  test('slowloris on a keep-alive connection: the second request header is timed too', async () => {
+    const res = await appendedUnchanged('slowloris keep-alive', () =>
+      exchange(
+        port,
+        async (sock, state) => {
+          sock.write('GET /api/v2/heartbeat HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+          await sleep(100);
+          for (const ch of 'GET /api/v2/heartbeat HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: zzzzzzzzzzzzzzzzzzzz\r\n\r\n') {
+            if (state.done) return;
+            sock.write(ch);
+            await sleep(100);
+          }
+        },
+        { deadlineMs: HEADER_TIMEOUT_MS + REPLY_DEADLINE_MS },
+      ),
+    );
+    // The first answer is the heartbeat; the connection must then end with a 408 once the second
+    // header has taken HEADER_TIMEOUT_MS (not IDLE_TIMEOUT_MS: its bytes are arriving).
+    assert.equal(res.status, 200, show(res));
+    assert.ok(
+      res.closed,
+      `second request header trickled for ${REPLY_DEADLINE_MS} ms > HEADER_TIMEOUT_MS=${HEADER_TIMEOUT_MS} without a 408 or close: ` +
+        'on a keep-alive connection the header deadline is IDLE_TIMEOUT_MS (armed once before the first byte), not HEADER_TIMEOUT_MS',
+    );
+    const rest = res.raw.slice(res.raw.indexOf('\r\n\r\n') + 4 + Number(res.headers['content-length'] ?? 0));
+    const second = parseResponse(Buffer.from(rest, 'latin1'));
+    assert.equal(second.status, 408, `second response: ${JSON.stringify(rest.slice(0, 200))}`);
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Bodies
+
+  test('malformed and non-UTF-8 JSON on writes: 400 JSON error, nothing logged', async () => {
+    const bodies = [
+      ['truncated JSON', Buffer.from('{"ids":["a"],"embeddings":[[1,2]]')],
+      ['not JSON', Buffer.from('{bad')],
+      ['empty body', Buffer.alloc(0)],
+      ['invalid UTF-8 byte in a string', Buffer.concat([Buffer.from('{"ids":["'), Buffer.from([0xff, 0xfe]), Buffer.from('"],"embeddings":[[1,2]]}')])],
+      ['overlong UTF-8 encoding', Buffer.concat([Buffer.from('{"ids":["'), Buffer.from([0xc0, 0xaf]), Buffer.from('"],"embeddings":[[1,2]]}')])],
+      ['UTF-8 encoded surrogate', Buffer.concat([Buffer.from('{"ids":["'), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from('"],"embeddings":[[1,2]]}')])],
+      ['lone surrogate escape', Buffer.from('{"ids":["\\ud800"],"embeddings":[[1,2]]}')],
+      ['raw NUL byte inside a string', Buffer.from('{"ids":["a\u0000b"],"embeddings":[[1,2]]}')],
+      ['trailing garbage', Buffer.from('{"ids":["a"],"embeddings":[[1,2]]} x')],
+      ['UTF-16 body', Buffer.from('{"ids":["a"],"embeddings":[[1,2]]}', 'utf16le')],
+    ];
+    const targets = [
+      ['add', addPath()],
+      ['upsert', `${TD}/collections/${colId}/upsert`],
+      ['create collection', `${TD}/collections`],
+    ];
+    const failures = [];
+    for (const [what, body] of bodies) {
+      for (const [route, path] of targets) {
+        const label = `${what} on ${route}`;
+        try {
+          await appendedUnchanged(label, async () => {
+            const res = await raw(
+              port,
+              Buffer.concat([Buffer.from(POST_HEAD(path, `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`)), body]),
+            );
+            assert.equal(res.status, 400, `${label}: ${show(res)}`);
+            assertJsonError(res, label);
+          });
+        } catch (e) {
+          failures.push(e.message);
+        }
+      }
+    }
+    assert.deepEqual(failures, [], failures.join('\n\n'));
+  });
+
+  test('\\u0000 in an id and a document: accepted, stored byte-exact, replicated', async () => {
+    const id = 'nul\u0000id';
+    const doc = 'doc\u0000with\u0000nuls \u00e9\u{1F600}';
+    const meta = { note: 'a\u0000b' };
+    const body = JSON.stringify({ ids: [id], embeddings: [[0.25, 0.75]], documents: [doc], metadatas: [meta] });
+    assert.ok(body.includes('\\u0000'), 'the body carries the JSON escape');
+    const before = (await walStats(stack.ha)).appended;
+    const res = await http(`${stack.ha.url}${addPath()}`, { method: 'POST', headers: JSON_CT, body });
+    assert.equal(res.status, 201, res.text);
+    assert.equal((await walStats(stack.ha)).appended, before + 1, 'the write is in the WAL');
+
+    const readBack = async (url, collectionId) => {
+      const r = await http(`${url}${TD}/collections/${collectionId}/get`, {
+        method: 'POST',
+        headers: JSON_CT,
+        body: JSON.stringify({ ids: [id], include: ['documents', 'metadatas', 'embeddings'] }),
+      });
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const viaProxy = await readBack(stack.ha.url, colId);
+    assert.deepEqual(viaProxy.ids, [id], 'id read back through chroma-ha');
+    assert.equal(viaProxy.documents[0], doc, 'document read back through chroma-ha');
+    assert.deepEqual(viaProxy.metadatas[0], meta);
+
+    await waitWalDrained(stack.ha);
+    for (const s of [stack.primary, stack.replica]) {
+      const direct = await makeClient(s.url).getCollection({ name: COL, embeddingFunction: null });
+      const got = await readBack(s.url, direct.id);
+      assert.deepEqual(got.ids, [id], `id on ${s.url}`);
+      assert.equal(got.documents[0], doc, `document on ${s.url}`);
+      assert.deepEqual(got.metadatas[0], meta, `metadata on ${s.url}`);
+      assert.deepEqual(got.embeddings[0], [0.25, 0.75]);
+    }
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Paths: traversal and encoded slashes never reach reset or tenant/database changes
+
+  test('path traversal and encoded slashes against reset, tenant and database routes', async () => {
+    const T = '/api/v2/tenants/default_tenant';
+    const cases = [
+      ['POST', '/api/v2/../api/v2/reset'],
+      ['POST', '/api/v2/%2e%2e/v2/reset'],
+      ['POST', '/api/v2/%2E%2E/api/v2/reset'],
+      ['POST', '/api/v2/./reset'],
+      ['POST', '/api/v2/reset/..'],
+      ['POST', '/api/v2/reset/'],
+      ['POST', '/api/v2//reset'],
+      ['POST', '//api/v2/reset'],
+      ['POST', '/api//v2/reset'],
+      ['POST', '/api/v2/reset%2F'],
+      ['POST', '/api/v2%2Freset'],
+      ['POST', '/api/v2/re%73et'],
+      ['POST', '/api/v2/RESET'],
+      ['POST', '/api/v2/reset?x=/../'],
+      ['POST', '/api/v2/reset;x=1'],
+      ['POST', '/api/v2/reset'],
+      ['POST', '/api/v2/reset%00'],
+      ['POST', '/api/v2/tenants'],
+      ['POST', '/api/v2/tenants/'],
+      ['POST', '/api/v2//tenants'],
+      ['POST', `${T}/databases`],
+      ['POST', `${T}/databases/`],
+      ['POST', `${T}/databases/..%2F..%2F..%2Freset`],
+      ['POST', `${T}/databases/%2e%2e/%2e%2e/%2e%2e/reset`],
+      ['DELETE', `${T}/databases/default_database`],
+      ['DELETE', `${T}/databases/default_database/`],
+      ['DELETE', `${T}/databases/default%5Fdatabase`],
+      ['DELETE', `${T}/databases/default_database/..`],
+      ['DELETE', `${T}/databases/default_database%2F..`],
+      ['DELETE', `${T}/databases/x/../default_database`],
+      ['DELETE', `${T}/databases/default_database/collections/../../default_database`],
+      ['DELETE', `/api/v2/tenants/default_tenant%2Fdatabases%2Fdefault_database`],
+      ['DELETE', `/api/v2/tenants/..%2Fdefault_tenant/databases/default_database`],
+      ['DELETE', `${T}//databases/default_database`],
+    ];
+    const failures = [];
+    for (const [method, path] of cases) {
+      const label = `${method} ${path}`;
+      try {
+        const sentBefore = await requestCounts(stack.ha);
+        const res = await appendedUnchanged(label, async () => {
+          const r = await raw(
+            port,
+            `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 18\r\nConnection: close\r\n\r\n{"name":"hostile"}`,
+          );
+          assert.ok([400, 401, 403, 404].includes(r.status), `${label}: expected 400/401/403/404, ${show(r)}`);
+          if (r.status !== 404) assertJsonError(r, label);
+          return r;
+        });
+        // Forwarded at all? Then only as a route the instance does not know (its own 404).
+        const sentAfter = await requestCounts(stack.ha);
+        const forwarded = sentAfter.primary + sentAfter.replica - sentBefore.primary - sentBefore.replica;
+        if (forwarded > 0) {
+          assert.equal(res.status, 404, `${label}: forwarded to an instance and answered ${res.status}`);
+        }
+      } catch (e) {
+        failures.push(e.message);
+      }
+    }
+    // The data and the database are still there on both instances; no tenant was created.
+    for (const s of [stack.primary, stack.replica]) {
+      const count = await directCount(s.url, COL);
+      if (count < 2) failures.push(`${s.url}: collection ${COL} has ${count} records: a reset or delete got through`);
+      const db = await http(`${s.url}${TD}`);
+      if (db.status !== 200) failures.push(`${s.url}: default_database answered ${db.status}`);
+      const t = await http(`${s.url}/api/v2/tenants/hostile`);
+      if (t.status === 200) failures.push(`${s.url}: tenant "hostile" was created`);
+    }
+    assert.deepEqual(failures, [], failures.join('\n\n'));
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Batches larger than the server's max_batch_size
+
+  test('batch larger than max_batch_size: the instance decides, nothing replayed on failure', async () => {
+    const pre = await http(`${stack.ha.url}/api/v2/pre-flight-checks`);
+    assert.equal(pre.status, 200, pre.text);
+    const max = pre.json.max_batch_size;
+    assert.ok(Number.isInteger(max) && max > 0, pre.text);
+    const client = stack.client();
+    const col = await client.createCollection({ name: 'hostile-batch', embeddingFunction: null });
+    const n = max + 1;
+    const body = JSON.stringify({
+      ids: Array.from({ length: n }, (_, i) => `b${i}`),
+      embeddings: Array.from({ length: n }, () => [0.5, 0.25]),
+    });
+    assert.ok(body.length < MAX_BODY_BYTES, `batch body ${body.length} bytes fits MAX_BODY_BYTES`);
+    const statsBefore = await walStats(stack.ha);
+    const res = await http(`${stack.ha.url}${TD}/collections/${col.id}/add`, {
+      method: 'POST',
+      headers: JSON_CT,
+      body,
+      timeoutMs: 60000,
+    });
+    await waitWalDrained(stack.ha, { timeoutMs: 60000 });
+    const statsAfter = await walStats(stack.ha);
+    const primary = await directCount(stack.primary.url, 'hostile-batch');
+    const replica = await directCount(stack.replica.url, 'hostile-batch');
+    if (res.status >= 200 && res.status < 300) {
+      // Chroma 1.0 servers do not enforce max_batch_size (clients do): accepted and replicated.
+      assert.equal(primary, n);
+      assert.equal(replica, n);
+      assert.equal(statsAfter.failed ?? 0, statsBefore.failed ?? 0, 'no replay failure');
+    } else {
+      // The instance's own error passes through and nothing is replayed.
+      assert.ok(res.status >= 400 && res.status < 500, `instance error passes through: ${res.status} ${res.text.slice(0, 200)}`);
+      assertJsonError({ ...res, raw: res.text, body: res.text }, 'batch error');
+      assert.equal(statsAfter.replayed, statsBefore.replayed, 'nothing replayed');
+      assert.equal(replica, 0);
+    }
+  });
+
+  test('still serving afterwards', async () => {
+    const res = await http(`${stack.ha.url}/health`);
+    assert.equal(res.status, 200, res.text);
+    assert.ok(stack.ha.alive(), 'chroma-ha is still running');
+    const hb = await http(`${stack.ha.url}/api/v2/heartbeat`);
+    assert.equal(hb.status, 200, hb.text);
+    assert.equal(await directCount(stack.primary.url, COL), await directCount(stack.replica.url, COL));
+  });
+});
