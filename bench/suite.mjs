@@ -1,0 +1,1022 @@
+// The benchmark suite behind `bash bench/run.sh` (run that: it installs the tools, builds, starts
+// PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
+//
+//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,micro]
+//                        [--wal-bench build-bench/wal_append_bench]
+//
+//  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
+//             chroma-ha (WAL off); wrk GET and POST (2 KB) at 64 and 1 connections.
+//  2. reads   real Chroma: get by ids and query (dim 384), direct vs through chroma-ha.
+//  3. writes  real Chroma: add of 10 and 100 records at 8 connections, direct vs chroma-ha with
+//             the SQLite WAL and with the PostgreSQL WAL ($CHROMA_HA_TEST_DATABASE_URL).
+//  4. lag     replication lag at a steady write rate; drain time of a backlog.
+//  5. micro   bench/wal_append_bench.cc (Google Benchmark), if built.
+//  6. resources (RSS, CPU per 10k requests) are sampled during 1-3.
+//
+// Contenders run interleaved (A, B, C, A, B, C, ...; the order rotates each round); every run
+// records /proc/loadavg before and after. Everything listens on 127.0.0.1 (free ports) and is
+// stopped by PID at the end; every load is bounded in time (and the Node loads in count).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+import {
+  ROOT,
+  TD,
+  createTestDatabase,
+  dropTestDatabase,
+  freePort,
+  http,
+  makeTempDir,
+  pidListensOn,
+  sleep,
+  startChroma,
+  startChromaHa,
+  startStack,
+  waitFor,
+  waitWalDrained,
+  walStats,
+  walStatus,
+} from '../tests/e2e/harness.mjs';
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+const argv = process.argv.slice(2);
+const flag = (name) => argv.includes(`--${name}`);
+const opt = (name, def) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < argv.length ? argv[i + 1] : def;
+};
+const QUICK = flag('quick');
+const OUT = opt('out', path.join(os.tmpdir(), 'chroma-ha-bench.json'));
+const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,micro').split(','));
+const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_bench'));
+const CFG = QUICK
+  ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
+  : { rounds: 3, secs: 8, writeSecs: 8, records: 10000, lagSecs: 20, backlog: 10000, backlogSecs: 75, drainSecs: 240, microMin: 1, microReps: 3 };
+const DIM = 384;
+const MAX_NODE_REQUESTS = 200000; // Node-driven loads stop at this count even before their time
+const HA_ENV = { LOG_LEVEL: 'warn', HEALTH_CHECK_INTERVAL_MS: undefined, FAILURE_THRESHOLD: undefined, HEALTHY_THRESHOLD: undefined };
+
+const results = {
+  started: new Date().toISOString(),
+  quick: QUICK,
+  config: CFG,
+  machine: {
+    cores: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memGb: +(os.totalmem() / 2 ** 30).toFixed(1),
+    kernel: os.release(),
+    loadavgStart: loadavg(),
+  },
+  tools: {},
+  parts: {},
+  notes: [],
+};
+const cleanups = []; // run in reverse at the end
+const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+function save() {
+  fs.writeFileSync(OUT, `${JSON.stringify(results, null, 1)}\n`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Measurement helpers
+
+function loadavg() {
+  return fs.readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
+}
+
+const median = (xs) => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+function percentile(sorted, p) {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+// `pid` and its descendants (nginx workers).
+function procTree(pid) {
+  const children = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (!children.has(ppid)) children.set(ppid, []);
+      children.get(ppid).push(Number(d));
+    } catch {
+      // exited
+    }
+  }
+  const out = [];
+  const stack = [pid];
+  while (stack.length) {
+    const p = stack.pop();
+    out.push(p);
+    stack.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLK_TCK;
+}
+function rssKb(pids) {
+  let kb = 0;
+  for (const p of pids) {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${p}/status`, 'utf8'));
+      if (m) kb += Number(m[1]);
+    } catch {
+      // exited
+    }
+  }
+  return kb;
+}
+
+// Samples RSS (every 200 ms) and CPU time of a process tree during a run.
+function startSampler(pid) {
+  if (!pid) return { stop: () => null };
+  const pids = procTree(pid);
+  const cpu0 = cpuSeconds(pids);
+  const rssStart = rssKb(pids);
+  let max = rssStart;
+  const timer = setInterval(() => {
+    max = Math.max(max, rssKb(pids));
+  }, 200);
+  return {
+    stop() {
+      clearInterval(timer);
+      const end = rssKb(pids);
+      return { cpuSeconds: +(cpuSeconds(pids) - cpu0).toFixed(3), rssStartKb: rssStart, rssMaxKb: Math.max(max, end), rssEndKb: end };
+    },
+  };
+}
+
+function runProcess(cmd, args, { timeoutMs, env = process.env }) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+function toMs(v, unit) {
+  const x = Number(v);
+  return unit === 'us' ? x / 1000 : unit === 'ms' ? x : unit === 's' ? x * 1000 : unit === 'm' ? x * 60000 : x;
+}
+
+// wrk with --latency; bounded by its duration (and `timeout` as a backstop).
+async function wrk(url, { conns, secs, lua }) {
+  const threads = Math.min(2, conns);
+  const args = ['-k', '5', String(secs + 30), 'wrk', `-t${threads}`, `-c${conns}`, `-d${secs}s`, '--timeout', '5s', '--latency'];
+  if (lua) args.push('-s', lua);
+  args.push(url);
+  const r = await runProcess('timeout', args, { timeoutMs: (secs + 40) * 1000 });
+  const o = r.out;
+  const lat = (p) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s|m)\\s*$`, 'm').exec(o);
+    return m ? +toMs(m[1], m[2]).toFixed(3) : NaN;
+  };
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(o)?.[1] ?? NaN);
+  const requests = Number(/(\d+) requests in/.exec(o)?.[1] ?? 0);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(o)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(o);
+  const socketErrors = sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  if (!Number.isFinite(rps)) log(`wrk failed on ${url}: ${r.err || o}`);
+  return { rps, p50: lat(50), p90: lat(90), p99: lat(99), requests, non2xx, socketErrors };
+}
+
+function luaPost(file, body) {
+  if (body.includes(']==]')) throw new Error('body contains the Lua delimiter');
+  fs.writeFileSync(
+    file,
+    `wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [==[${body}]==]\n`,
+  );
+  return file;
+}
+
+// One measured run: loadavg before/after, resources of `pid`'s tree.
+async function measured(fn, pid) {
+  const load0 = loadavg();
+  const sampler = startSampler(pid);
+  const t0 = performance.now();
+  const r = await fn();
+  r.wallSeconds = +((performance.now() - t0) / 1000).toFixed(2);
+  const res = sampler.stop();
+  if (res) {
+    r.res = res;
+    if (r.requests > 0) r.res.cpuSecondsPer10k = +((res.cpuSeconds / r.requests) * 10000).toFixed(3);
+  }
+  r.loadBefore = load0;
+  r.loadAfter = loadavg();
+  return r;
+}
+
+// Interleaved rounds: for each round, for each test, every contender (order rotated per round).
+// Stores runs[test][contender] = [run per round] and, per round, ratio to `ref`.
+async function interleave({ tests, contenders, ref, run, label }) {
+  const runs = {};
+  for (const t of tests) runs[t.name] = Object.fromEntries(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < CFG.rounds; round++) {
+    for (const t of tests) {
+      const order = contenders.map((_, i) => contenders[(i + round) % contenders.length]);
+      for (const c of order) {
+        const r = await run(t, c, round);
+        r.round = round;
+        runs[t.name][c.name].push(r);
+        log(
+          `${label} round ${round} ${t.name} ${c.name}: ${r.rps.toFixed(1)} req/s p50 ${r.p50} ms p99 ${r.p99} ms` +
+            `${r.non2xx || r.socketErrors || r.errors ? ` errors ${r.non2xx ?? 0}/${r.socketErrors ?? 0}/${r.errors ?? 0}` : ''}` +
+            ` load ${r.loadBefore.join(' ')}`,
+        );
+      }
+      for (const c of contenders) {
+        const mine = runs[t.name][c.name][round];
+        const base = runs[t.name][ref][round];
+        mine.ratio = +(mine.rps / base.rps).toFixed(3);
+        mine.p99Ratio = +(mine.p99 / base.p99).toFixed(3);
+      }
+    }
+    save();
+  }
+  return summarize(runs, contenders);
+}
+
+function summarize(runs, contenders) {
+  const summary = {};
+  for (const [test, byC] of Object.entries(runs)) {
+    summary[test] = {};
+    for (const c of contenders) {
+      const rs = byC[c.name];
+      const s = {
+        rps: +median(rs.map((r) => r.rps)).toFixed(1),
+        p50: +median(rs.map((r) => r.p50)).toFixed(3),
+        p99: +median(rs.map((r) => r.p99)).toFixed(3),
+        ratio: +median(rs.map((r) => r.ratio)).toFixed(3),
+        p99Ratio: +median(rs.map((r) => r.p99Ratio)).toFixed(3),
+        errors: rs.reduce((a, r) => a + (r.non2xx ?? 0) + (r.socketErrors ?? 0) + (r.errors ?? 0), 0),
+        rounds: rs.length,
+      };
+      const withRes = rs.filter((r) => r.res);
+      if (withRes.length) {
+        s.rssMaxKb = Math.max(...withRes.map((r) => r.res.rssMaxKb));
+        s.cpuSecondsPer10k = +median(withRes.map((r) => r.res.cpuSecondsPer10k)).toFixed(3);
+      }
+      summary[test][c.name] = s;
+    }
+  }
+  return { runs, summary };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process management for nginx / HAProxy (started by PID, stopped by PID)
+
+async function startDaemon(name, cmd, args, port, dir) {
+  const out = fs.openSync(path.join(dir, `${name}.log`), 'a');
+  const child = spawn(cmd, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      process.kill(child.pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, 5000);
+    await exited;
+    clearTimeout(t);
+  };
+  cleanups.push(stop);
+  process.on('exit', () => {
+    try {
+      if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  });
+  const ports = Array.isArray(port) ? port : [port];
+  await waitFor(
+    () => {
+      if (child.exitCode !== null) throw Object.assign(new Error(`${name} exited: ${fs.readFileSync(path.join(dir, `${name}.log`), 'utf8')}`), { fatal: true });
+      const tree = procTree(child.pid);
+      return ports.every((p) => tree.some((pid) => pidListensOn(pid, p)));
+    },
+    { timeoutMs: 10000, what: `${name} listening` },
+  );
+  return { pid: child.pid, stop };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Proxy overhead
+
+const UUID = '3f1c8a52-9d7e-4b1a-8c2f-5e6d7a8b9c0d';
+const FAKE_BODY = JSON.stringify({
+  'nanosecond heartbeat': 1727000000000000000,
+  ids: [['id-1', 'id-2', 'id-3']],
+  documents: [['a small document', 'another small document', 'a third one']],
+  metadatas: [[{ n: 1 }, { n: 2 }, { n: 3 }]],
+  include: ['documents', 'metadatas'],
+  pad: 'x'.repeat(60),
+});
+const LISTING = JSON.stringify([
+  { id: UUID, name: 'c1', tenant: 't', database: 'd', metadata: null, configuration_json: {}, dimension: null, log_position: 0, version: 0 },
+]);
+
+function nginxCommon(dir, name, workers) {
+  const tmp = path.join(dir, `${name}-tmp`);
+  fs.mkdirSync(tmp, { recursive: true, mode: 0o777 });
+  fs.chmodSync(tmp, 0o777);
+  return `worker_processes ${workers};
+daemon off;
+master_process on;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}-error.log warn;
+worker_rlimit_nofile 8192;
+events { worker_connections 4096; }
+`;
+}
+const nginxHttpCommon = (dir, name) => `  access_log off;
+  client_body_temp_path ${dir}/${name}-tmp/body;
+  proxy_temp_path ${dir}/${name}-tmp/proxy;
+  client_body_buffer_size 64k;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+`;
+
+async function partProxy(dir) {
+  log('part 1: proxy overhead');
+  const [pPrimary, pReplica, pNginx, pHaproxy] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  if (new Set([pPrimary, pReplica, pNginx, pHaproxy]).size < 4) throw new Error('port clash, run again');
+  if (FAKE_BODY.includes("'") || LISTING.includes("'") || FAKE_BODY.includes('$')) throw new Error('bad fake body');
+  const fakeConf = path.join(dir, 'fake.conf');
+  fs.writeFileSync(
+    fakeConf,
+    `${nginxCommon(dir, 'fake', 1)}http {
+${nginxHttpCommon(dir, 'fake')}  default_type application/json;
+  server {
+    listen 127.0.0.1:${pPrimary};
+    listen 127.0.0.1:${pReplica};
+    location = /api/v2/tenants/t/databases/d/collections { return 200 '${LISTING}'; }
+    location / { return 200 '${FAKE_BODY}'; }
+  }
+}
+`,
+  );
+  const proxyConf = path.join(dir, 'nginx-proxy.conf');
+  fs.writeFileSync(
+    proxyConf,
+    `${nginxCommon(dir, 'nginx-proxy', 'auto')}http {
+${nginxHttpCommon(dir, 'nginx-proxy')}  upstream primary { server 127.0.0.1:${pPrimary}; keepalive 64; }
+  upstream replica { server 127.0.0.1:${pReplica}; keepalive 64; }
+  map "$request_method:$uri" $chroma_backend {
+    default primary;
+    "~^(GET|HEAD):" replica;
+    "~^POST:.*/(get|query)$" replica;
+  }
+  server {
+    listen 127.0.0.1:${pNginx};
+    location / {
+      proxy_pass http://$chroma_backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_buffering on;
+    }
+  }
+}
+`,
+  );
+  const haConf = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(
+    haConf,
+    `global
+  nbthread ${os.cpus().length}
+  maxconn 8192
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 60s
+  timeout server 60s
+  option http-keep-alive
+  http-reuse always
+frontend chroma
+  bind 127.0.0.1:${pHaproxy}
+  acl read_method method GET HEAD
+  acl read_post path_end /get /query
+  use_backend replica if read_method || read_post
+  default_backend primary
+backend primary
+  server primary 127.0.0.1:${pPrimary} maxconn 1000
+backend replica
+  server replica 127.0.0.1:${pReplica} maxconn 1000
+`,
+  );
+  const fake = await startDaemon('fake-nginx', 'nginx', ['-p', dir, '-c', fakeConf, '-e', path.join(dir, 'fake-error.log')], [pPrimary, pReplica], dir);
+  const ngx = await startDaemon('nginx-proxy', 'nginx', ['-p', dir, '-c', proxyConf, '-e', path.join(dir, 'nginx-proxy-error.log')], pNginx, dir);
+  const hap = await startDaemon('haproxy', 'haproxy', ['-db', '-f', haConf], pHaproxy, dir);
+  const ha = await startChromaHa({
+    dir,
+    primaryUrl: `http://127.0.0.1:${pPrimary}`,
+    replicaUrl: `http://127.0.0.1:${pReplica}`,
+    env: { ...HA_ENV, WAL_ENABLED: 'false' },
+  });
+  cleanups.push(() => ha.stop());
+  await ha.waitAllHealthy({ timeoutMs: 15000 });
+
+  const contenders = [
+    { name: 'direct', base: `http://127.0.0.1:${pReplica}`, pid: fake.pid },
+    { name: 'nginx', base: `http://127.0.0.1:${pNginx}`, pid: ngx.pid },
+    { name: 'haproxy', base: `http://127.0.0.1:${pHaproxy}`, pid: hap.pid },
+    { name: 'chroma-ha', base: ha.url, pid: ha.pid },
+  ];
+  const postPath = `/api/v2/tenants/t/databases/d/collections/${UUID}/get`;
+  const body2k = JSON.stringify({
+    ids: Array.from({ length: 60 }, (_, i) => `record-id-${String(i).padStart(6, '0')}`),
+    where: { category: { $in: ['alpha', 'beta', 'gamma'] } },
+    include: ['documents', 'metadatas'],
+    limit: 100,
+    pad: '',
+  });
+  const body = body2k.replace('"pad":""', `"pad":"${'p'.repeat(Math.max(0, 2048 - body2k.length))}"`);
+  const lua = luaPost(path.join(dir, 'post2k.lua'), body);
+
+  // Sanity: every contender answers both requests with 200 and the fake's body.
+  for (const c of contenders) {
+    const g = await http(`${c.base}/api/v2/heartbeat`);
+    const p = await http(`${c.base}${postPath}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (g.status !== 200 || p.status !== 200) throw new Error(`${c.name}: GET ${g.status} ${g.text} / POST ${p.status} ${p.text}`);
+  }
+  const idleRssKb = rssKb([ha.pid]);
+  const tests = [
+    { name: 'GET c64', conns: 64, path: '/api/v2/heartbeat' },
+    { name: 'POST 2KB c64', conns: 64, path: postPath, lua },
+    { name: 'GET c1', conns: 1, path: '/api/v2/heartbeat' },
+    { name: 'POST 2KB c1', conns: 1, path: postPath, lua },
+  ];
+  const out = await interleave({
+    tests,
+    contenders,
+    ref: 'direct',
+    label: 'proxy',
+    run: (t, c) => measured(() => wrk(`${c.base}${t.path}`, { conns: t.conns, secs: CFG.secs, lua: t.lua }), c.pid),
+  });
+  // chroma-ha against HAProxy, per round.
+  out.haVsHaproxy = {};
+  for (const t of tests) {
+    const a = out.runs[t.name]['chroma-ha'];
+    const b = out.runs[t.name].haproxy;
+    out.haVsHaproxy[t.name] = {
+      rpsRatio: +median(a.map((r, i) => r.rps / b[i].rps)).toFixed(3),
+      p99Ratio: +median(a.map((r, i) => r.p99 / b[i].p99)).toFixed(3),
+    };
+  }
+  out.bodyBytes = { response: FAKE_BODY.length, post: body.length };
+  out.chromaHaIdleRssKb = idleRssKb;
+  out.versions = {
+    nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim(),
+    haproxy: spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0],
+    wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0],
+  };
+  // Profile chroma-ha if it is behind HAProxy on GET c64.
+  if (out.haVsHaproxy['GET c64'].rpsRatio < 1 || out.haVsHaproxy['POST 2KB c64'].rpsRatio < 1) {
+    out.profile = await profile(ha.pid, () => wrk(`${ha.url}${postPath}`, { conns: 64, secs: Math.max(4, CFG.secs), lua }), dir);
+  }
+  out.metrics = await grabMetrics(ha); // last: see grabMetrics
+  results.parts.proxy = out;
+  save();
+  await ha.stop();
+  await hap.stop();
+  await ngx.stop();
+  await fake.stop();
+}
+
+// GET /metrics, called only after a stack's measurements: some builds crashed on it.
+async function grabMetrics(ha) {
+  try {
+    const r = await http(`${ha.url}/metrics`);
+    return (r.text ?? '')
+      .split('\n')
+      .filter((l) => /^chroma_ha_(process_resident_memory_bytes|process_cpu_seconds_total|wal_group_commit)/.test(l));
+  } catch (e) {
+    await sleep(200);
+    const note = `GET /metrics failed (${e.cause?.code ?? e.message}); chroma-ha ${ha.alive() ? 'still runs' : `exited (code ${ha.child?.exitCode}, signal ${ha.child?.signalCode})`}`;
+    if (!results.notes.includes(note)) results.notes.push(note);
+    return { error: note };
+  }
+}
+
+async function profile(pid, load, dir) {
+  const data = path.join(dir, 'perf.data');
+  const loadP = load();
+  await sleep(1000);
+  const rec = await runProcess('perf', ['record', '-F', '499', '-g', '-p', String(pid), '-o', data, '--', 'sleep', '3'], { timeoutMs: 30000 });
+  await loadP;
+  if (rec.code !== 0) return { error: `perf record failed: ${rec.err.slice(0, 500)}` };
+  const rep = await runProcess('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,symbol', '-g', 'none', '--percent-limit', '1.5'], {
+    timeoutMs: 120000,
+  });
+  const lines = rep.out
+    .split('\n')
+    .filter((l) => /^\s+\d+\.\d+%/.test(l))
+    .slice(0, 25)
+    .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160));
+  return { top: lines };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Real Chroma reads
+
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+const vec = (r) => Array.from({ length: DIM }, () => Math.round((r() * 2 - 1) * 1000) / 1000);
+
+async function createCollectionOn(base, name) {
+  const res = await http(`${base}${TD}/collections`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name }),
+  });
+  if (res.status !== 200) throw new Error(`create ${name} on ${base}: ${res.status} ${res.text}`);
+  return res.json.id;
+}
+
+async function seed(bases, name, n) {
+  const ids = await Promise.all(bases.map((b) => createCollectionOn(b, name)));
+  const r = rng(42);
+  const batch = 500;
+  for (let start = 0; start < n; start += batch) {
+    const count = Math.min(batch, n - start);
+    const rec = { ids: [], embeddings: [], documents: [], metadatas: [] };
+    for (let i = start; i < start + count; i++) {
+      rec.ids.push(`id-${i}`);
+      rec.embeddings.push(vec(r));
+      rec.documents.push(`document number ${i}`);
+      rec.metadatas.push({ i, bucket: i % 10 });
+    }
+    const body = JSON.stringify(rec);
+    await Promise.all(
+      bases.map(async (b, k) => {
+        const res = await http(`${b}${TD}/collections/${ids[k]}/add`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+          timeoutMs: 120000,
+        });
+        if (res.status !== 201 && res.status !== 200) throw new Error(`seed add on ${b}: ${res.status} ${res.text}`);
+      }),
+    );
+  }
+  return ids;
+}
+
+async function partReads() {
+  log(`part 2: real Chroma reads (${CFG.records} records, dim ${DIM})`);
+  const stack = await startStack({ name: 'bench-reads', env: HA_ENV });
+  cleanups.push(() => stack.stop());
+  const dir = stack.dir;
+  const t0 = performance.now();
+  const name = 'bench-reads';
+  const [, replicaId] = await seed([stack.primary.url, stack.replica.url], name, CFG.records);
+  const seedSeconds = (performance.now() - t0) / 1000;
+  const listing = await http(`${stack.ha.url}${TD}/collections`);
+  const haId = listing.json?.find((c) => c.name === name)?.id;
+  if (!haId) throw new Error(`chroma-ha does not list ${name}: ${listing.status} ${listing.text}`);
+  const r = rng(7);
+  const getBody = JSON.stringify({ ids: Array.from({ length: 10 }, () => `id-${Math.floor(r() * CFG.records)}`), include: ['documents', 'metadatas'] });
+  const queryBody = JSON.stringify({ query_embeddings: [vec(r)], n_results: 10, include: ['documents', 'metadatas', 'distances'] });
+  const luaGet = luaPost(path.join(dir, 'get.lua'), getBody);
+  const luaQuery = luaPost(path.join(dir, 'query.lua'), queryBody);
+  const contenders = [
+    { name: 'direct', url: (op) => `${stack.replica.url}${TD}/collections/${replicaId}/${op}`, pid: null },
+    { name: 'chroma-ha', url: (op) => `${stack.ha.url}${TD}/collections/${haId}/${op}`, pid: stack.ha.pid },
+  ];
+  for (const c of contenders) {
+    for (const [op, b] of [['get', getBody], ['query', queryBody]]) {
+      const res = await http(c.url(op), { method: 'POST', headers: { 'content-type': 'application/json' }, body: b });
+      if (res.status !== 200) throw new Error(`${c.name} ${op}: ${res.status} ${res.text}`);
+    }
+  }
+  const before = await requestCountsSafe(stack.ha);
+  const tests = [
+    { name: 'get c32', op: 'get', conns: 32, lua: luaGet },
+    { name: 'query c32', op: 'query', conns: 32, lua: luaQuery },
+    { name: 'get c1', op: 'get', conns: 1, lua: luaGet },
+    { name: 'query c1', op: 'query', conns: 1, lua: luaQuery },
+  ];
+  const out = await interleave({
+    tests,
+    contenders,
+    ref: 'direct',
+    label: 'reads',
+    run: (t, c) => measured(() => wrk(c.url(t.op), { conns: t.conns, secs: CFG.secs, lua: t.lua }), c.pid),
+  });
+  out.seedSeconds = +seedSeconds.toFixed(1);
+  out.records = CFG.records;
+  out.requestCounts = { before, after: await requestCountsSafe(stack.ha) };
+  results.parts.reads = out;
+  save();
+  await stack.stop();
+}
+
+async function requestCountsSafe(ha) {
+  try {
+    const s = await ha.status();
+    return Object.fromEntries((s.instances ?? []).map((i) => [i.role ?? i.name, i.requests]));
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Writes (the approach of bench/writes.mjs: Node fetch workers, unique ids, fresh collection)
+
+const EMB = (() => {
+  const r = rng(99);
+  return Array.from({ length: 1000 }, () => JSON.stringify(vec(r)));
+})();
+
+function addBody(prefix, n, batch) {
+  const ids = [];
+  const embs = [];
+  for (let i = 0; i < batch; i++) {
+    ids.push(`"${prefix}-${n}-${i}"`);
+    embs.push(EMB[(n * batch + i) % EMB.length]);
+  }
+  return `{"ids":[${ids.join(',')}],"embeddings":[${embs.join(',')}],"documents":[${ids.join(',')}]}`;
+}
+
+async function nodeLoad(url, { conns, secs, batch, prefix, maxRequests = MAX_NODE_REQUESTS }) {
+  const deadline = performance.now() + secs * 1000;
+  const lat = [];
+  let errors = 0;
+  let issued = 0;
+  let lastError = '';
+  async function worker(w) {
+    while (performance.now() < deadline && issued < maxRequests) {
+      const n = issued++;
+      const t0 = performance.now();
+      try {
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: addBody(`${prefix}w${w}`, n, batch), signal: AbortSignal.timeout(30000) });
+        const text = await res.text();
+        if (res.status === 200 || res.status === 201) lat.push(performance.now() - t0);
+        else {
+          errors++;
+          lastError = `${res.status} ${text.slice(0, 200)}`;
+        }
+      } catch (e) {
+        errors++;
+        lastError = e.message;
+      }
+    }
+  }
+  const start = performance.now();
+  await Promise.all(Array.from({ length: conns }, (_, w) => worker(w)));
+  const elapsed = (performance.now() - start) / 1000;
+  lat.sort((a, b) => a - b);
+  return {
+    rps: lat.length / elapsed,
+    recordsPerSecond: (lat.length * batch) / elapsed,
+    p50: +percentile(lat, 50).toFixed(3),
+    p99: +percentile(lat, 99).toFixed(3),
+    requests: lat.length,
+    errors,
+    lastError: errors ? lastError : undefined,
+  };
+}
+
+async function partWrites() {
+  const pgAdmin = process.env.CHROMA_HA_TEST_DATABASE_URL;
+  log(`part 3: writes (PostgreSQL: ${pgAdmin ? 'yes' : 'no, CHROMA_HA_TEST_DATABASE_URL unset'})`);
+  const dir = makeTempDir('bench-writes');
+  const direct = await startChroma({ dir, name: 'direct' });
+  cleanups.push(() => direct.destroy());
+  const contenders = [{ name: 'direct', base: direct.url, pid: null }];
+  const stacks = {};
+  for (const store of pgAdmin ? ['sqlite', 'postgres'] : ['sqlite']) {
+    const stack = await startStack({ name: `bench-${store}`, store, env: HA_ENV });
+    cleanups.push(() => stack.stop());
+    stacks[store] = stack;
+    contenders.push({ name: `chroma-ha ${store}`, base: stack.ha.url, pid: stack.ha.pid, stack });
+  }
+  if (!pgAdmin) results.notes.push('CHROMA_HA_TEST_DATABASE_URL unset: no PostgreSQL WAL contender');
+  const tests = [
+    { name: 'add 10 c8', batch: 10, conns: 8 },
+    { name: 'add 100 c8', batch: 100, conns: 8 },
+  ];
+  let k = 0;
+  const out = await interleave({
+    tests,
+    contenders,
+    ref: 'direct',
+    label: 'writes',
+    run: async (t, c, round) => {
+      const id = await createCollectionOn(c.base, `bench-w-${round}-${t.batch}-${k++}`);
+      const gc0 = c.stack ? await walStats(c.stack.ha) : null;
+      const r = await measured(
+        () => nodeLoad(`${c.base}${TD}/collections/${id}/add`, { conns: t.conns, secs: CFG.writeSecs, batch: t.batch, prefix: `r${round}` }),
+        c.pid,
+      );
+      if (c.stack) {
+        const gc1 = await walStats(c.stack.ha);
+        r.groupCommit = {
+          commits: gc1.group_commits - gc0.group_commits,
+          entries: gc1.group_commit_entries - gc0.group_commit_entries,
+          maxBatch: gc1.group_commit_max_batch,
+        };
+        r.groupCommit.meanBatch = +(r.groupCommit.entries / Math.max(1, r.groupCommit.commits)).toFixed(2);
+        // Let the replica catch up before the next contender runs (replay is not measured here).
+        const t0 = performance.now();
+        try {
+          await waitWalDrained(c.stack.ha, { timeoutMs: 120000, intervalMs: 200 });
+        } catch (e) {
+          r.drainError = e.message.slice(0, 300);
+        }
+        r.drainSeconds = +((performance.now() - t0) / 1000).toFixed(2);
+      }
+      return r;
+    },
+  });
+  out.groupCommit = {};
+  out.metrics = {};
+  for (const [store, stack] of Object.entries(stacks)) {
+    const s = await walStats(stack.ha);
+    out.groupCommit[store] = {
+      group_commits: s.group_commits,
+      group_commit_entries: s.group_commit_entries,
+      group_commit_max_batch: s.group_commit_max_batch,
+      mean: +(s.group_commit_entries / Math.max(1, s.group_commits)).toFixed(2),
+    };
+  }
+  results.parts.writes = out;
+  save();
+  // The stacks stay up for part 4; /metrics is read after it.
+  return { stacks, direct };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Replication lag and backlog drain
+
+async function replicaCollectionId(stack, name) {
+  return waitFor(
+    async () => {
+      const r = await http(`${stack.replica.url}${TD}/collections`);
+      return r.json?.find?.((c) => c.name === name)?.id;
+    },
+    { timeoutMs: 30000, what: `${name} on the replica` },
+  );
+}
+
+async function lagRun(stack, label) {
+  const name = `bench-lag-${label}-${Date.now()}`;
+  const haId = await createCollectionOn(stack.ha.url, name);
+  const repId = await replicaCollectionId(stack, name);
+  await waitWalDrained(stack.ha, { timeoutMs: 60000, intervalMs: 100 });
+  const rate = 20;
+  const total = rate * CFG.lagSecs;
+  const lags = [];
+  let missed = 0;
+  let errors = 0;
+  const inflight = [];
+  const load0 = loadavg();
+  const start = performance.now();
+  for (let n = 0; n < total; n++) {
+    const due = start + (n * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    inflight.push(
+      (async () => {
+        const id = `lag-${n}`;
+        const body = JSON.stringify({ ids: [id], embeddings: [EMB[n % EMB.length] && JSON.parse(EMB[n % EMB.length])], documents: [id] });
+        const res = await http(`${stack.ha.url}${TD}/collections/${haId}/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: 10000 }).catch(() => null);
+        if (!res || (res.status !== 200 && res.status !== 201)) {
+          errors++;
+          return;
+        }
+        const acked = performance.now();
+        const deadline = acked + 10000;
+        while (performance.now() < deadline) {
+          const g = await http(`${stack.replica.url}${TD}/collections/${repId}/get`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ ids: [id], include: [] }),
+          }).catch(() => null);
+          if (g?.json?.ids?.length === 1) {
+            lags.push(performance.now() - acked);
+            return;
+          }
+          await sleep(2);
+        }
+        missed++;
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  lags.sort((a, b) => a - b);
+  return {
+    rate,
+    seconds: CFG.lagSecs,
+    writes: total,
+    measured: lags.length,
+    missed,
+    errors,
+    p50: +percentile(lags, 50).toFixed(1),
+    p90: +percentile(lags, 90).toFixed(1),
+    p99: +percentile(lags, 99).toFixed(1),
+    max: +(lags[lags.length - 1] ?? NaN).toFixed(1),
+    lags: lags.map((x) => +x.toFixed(1)),
+    loadBefore: load0,
+    loadAfter: loadavg(),
+  };
+}
+
+async function backlogRun(stack) {
+  const name = `bench-backlog-${Date.now()}`;
+  const haId = await createCollectionOn(stack.ha.url, name);
+  await replicaCollectionId(stack, name);
+  await waitWalDrained(stack.ha, { timeoutMs: 60000, intervalMs: 100 });
+  const load0 = loadavg();
+  await stack.replica.stop();
+  await waitFor(async () => (await stack.ha.instance('replica')).healthy === false, { timeoutMs: 30000, what: 'replica marked down' });
+  log(`backlog: replica stopped; writing up to ${CFG.backlog} small adds through chroma-ha (at most ${CFG.backlogSecs} s)`);
+  const sampler = startSampler(stack.ha.pid);
+  const w = await nodeLoad(`${stack.ha.url}${TD}/collections/${haId}/add`, { conns: 16, secs: CFG.backlogSecs, batch: 1, prefix: 'bl', maxRequests: CFG.backlog });
+  const st = await walStatus(stack.ha);
+  const pendingAtStart = Math.max(...(st.instances ?? []).map((i) => i.pending_entries ?? 0));
+  log(`backlog: ${w.requests} writes in ${(w.requests / w.rps).toFixed(1)} s, pending ${pendingAtStart}; starting the replica`);
+  const t0 = performance.now();
+  await stack.replica.start();
+  const series = [];
+  let firstProgress = null;
+  let drained = null;
+  const deadline = t0 + CFG.drainSecs * 1000;
+  while (performance.now() < deadline) {
+    const s = await walStatus(stack.ha).catch(() => null);
+    const pending = s ? Math.max(...(s.instances ?? []).map((i) => i.pending_entries ?? 0)) : NaN;
+    const t = (performance.now() - t0) / 1000;
+    series.push([+t.toFixed(2), pending]);
+    if (firstProgress === null && pending < pendingAtStart) firstProgress = t;
+    if (pending === 0) {
+      drained = t;
+      break;
+    }
+    await sleep(100);
+  }
+  const res = sampler.stop();
+  return {
+    target: CFG.backlog,
+    written: w.requests,
+    writeErrors: w.errors,
+    writeRps: +w.rps.toFixed(1),
+    writeSeconds: +(w.requests / w.rps).toFixed(1),
+    pendingAtStart,
+    firstProgressSeconds: firstProgress === null ? null : +firstProgress.toFixed(2),
+    drainSeconds: drained === null ? null : +drained.toFixed(2),
+    drainLimitSeconds: CFG.drainSecs,
+    entriesPerSecond: drained ? +(pendingAtStart / (drained - (firstProgress ?? 0) || drained)).toFixed(1) : null,
+    series: series.filter((_, i) => i % 5 === 0 || i === series.length - 1),
+    res,
+    loadBefore: load0,
+    loadAfter: loadavg(),
+  };
+}
+
+async function partLag(stacks) {
+  log('part 4: replication lag');
+  const out = { steady: {} };
+  for (const [store, stack] of Object.entries(stacks)) {
+    out.steady[store] = await lagRun(stack, store);
+    const s = out.steady[store];
+    log(`lag ${store}: p50 ${s.p50} ms p99 ${s.p99} ms max ${s.max} ms (${s.measured}/${s.writes}, missed ${s.missed}, errors ${s.errors})`);
+    save();
+  }
+  const store = stacks.sqlite ? 'sqlite' : Object.keys(stacks)[0];
+  out.backlog = { store, ...(await backlogRun(stacks[store])) };
+  log(`backlog: ${JSON.stringify({ ...out.backlog, series: undefined })}`);
+  results.parts.lag = out;
+  save();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. WAL append micro-benchmark
+
+async function partMicro() {
+  if (!fs.existsSync(WAL_BENCH)) {
+    results.notes.push(`${WAL_BENCH} not built: no WAL append micro-benchmark`);
+    return;
+  }
+  log('part 5: WAL append micro-benchmark');
+  const jsonOut = path.join(os.tmpdir(), `chroma-ha-wal-bench-${process.pid}.json`);
+  const load0 = loadavg();
+  const env = { ...process.env, BENCH_WAL_DIR: os.tmpdir() };
+  let ownDb = null;
+  if (!env.BENCH_WAL_DATABASE_URL && process.env.CHROMA_HA_TEST_DATABASE_URL) {
+    ownDb = createTestDatabase(process.env.CHROMA_HA_TEST_DATABASE_URL, 'walbench');
+    env.BENCH_WAL_DATABASE_URL = ownDb;
+  }
+  const r = await runProcess(
+    WAL_BENCH,
+    [
+      `--benchmark_min_time=${CFG.microMin}`,
+      `--benchmark_repetitions=${CFG.microReps}`,
+      '--benchmark_enable_random_interleaving=true',
+      `--benchmark_out=${jsonOut}`,
+      '--benchmark_out_format=json',
+    ],
+    { timeoutMs: 600000, env },
+  );
+  if (ownDb) dropTestDatabase(ownDb);
+  if (!fs.existsSync(jsonOut)) {
+    results.notes.push(`wal_append_bench failed (${r.code}): ${r.err.slice(0, 500)}`);
+    return;
+  }
+  const j = JSON.parse(fs.readFileSync(jsonOut, 'utf8'));
+  fs.rmSync(jsonOut, { force: true });
+  const rows = {};
+  for (const b of j.benchmarks) {
+    if (b.error_occurred) {
+      rows[b.run_name] = { error: b.error_message };
+      continue;
+    }
+    if (CFG.microReps > 1 && b.aggregate_name !== 'median') continue;
+    rows[b.run_name] = {
+      threads: b.threads,
+      appendsPerSecond: +(b.appends_per_s ?? b.items_per_second).toFixed(0),
+      p50us: +(b.p50_us ?? NaN).toFixed(1),
+      p99us: +(b.p99_us ?? NaN).toFixed(1),
+      batchMean: b.batch_mean,
+      batchMax: b.batch_max,
+    };
+  }
+  results.parts.micro = { rows, context: j.context, loadBefore: load0, loadAfter: loadavg(), stderr: r.err.slice(0, 300) };
+  save();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const dir = makeTempDir('bench');
+  log(`results → ${OUT}; ${QUICK ? 'quick' : 'full'} run; load ${loadavg().join(' ')}`);
+  try {
+    if (PARTS.has('proxy')) await partProxy(dir);
+    if (PARTS.has('reads')) await partReads();
+    if (PARTS.has('writes') || PARTS.has('lag')) {
+      const { stacks } = await partWrites();
+      if (PARTS.has('lag')) await partLag(stacks);
+      for (const [store, stack] of Object.entries(stacks)) results.parts.writes.metrics[store] = await grabMetrics(stack.ha);
+    }
+    if (PARTS.has('micro')) await partMicro();
+  } finally {
+    for (const c of cleanups.reverse()) {
+      try {
+        await c();
+      } catch (e) {
+        log(`cleanup: ${e.message}`);
+      }
+    }
+    results.finished = new Date().toISOString();
+    results.machine.loadavgEnd = loadavg();
+    save();
+  }
+  fs.rmSync(dir, { recursive: true, force: true }); // kept (with the logs) when something failed
+  log('done');
+}
+
+await main();
+process.exit(0);
