@@ -75,6 +75,14 @@ struct Config {
   std::string slack_webhook_url;  // SLACK_WEBHOOK_URL
   bool slack_alerts_enabled = false;  // SLACK_ALERTS_ENABLED
   std::string alert_webhook_url;      // ALERT_WEBHOOK_URL
+  std::chrono::milliseconds alert_min_interval{60000};  // ALERT_MIN_INTERVAL_SECONDS (per key)
+  int alert_max_per_minute = 20;                        // ALERT_MAX_PER_MINUTE; 0 = no cap
+  int64_t alert_backlog_entries = 1000;                 // ALERT_BACKLOG_ENTRIES
+  double alert_lag_seconds = 60;                        // ALERT_LAG_SECONDS
+
+  // `chroma-ha monitor` only.
+  std::string monitor_proxy_url = "http://127.0.0.1:8000";  // PROXY_URL (bare host:port: http)
+  std::chrono::milliseconds monitor_interval{30000};        // MONITOR_INTERVAL (seconds)
 
   // Logging.
   std::string log_level = "info";  // LOG_LEVEL: trace|debug|info|warn|error

@@ -291,6 +291,20 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadBool(env, "SLACK_ALERTS_ENABLED", &c.slack_alerts_enabled);
   if (auto v = env.Get("ALERT_WEBHOOK_URL"))
     c.alert_webhook_url = ParseWebhook(env, "ALERT_WEBHOOK_URL", *v);
+  ReadSeconds(env, "ALERT_MIN_INTERVAL_SECONDS", 0, 86400, &c.alert_min_interval);
+  ReadInt(env, "ALERT_MAX_PER_MINUTE", 0, 100000, &c.alert_max_per_minute);
+  int backlog = static_cast<int>(c.alert_backlog_entries);
+  ReadInt(env, "ALERT_BACKLOG_ENTRIES", 1, 2000000000, &backlog);
+  c.alert_backlog_entries = backlog;
+  ReadDouble(env, "ALERT_LAG_SECONDS", 0, 31536000, "is not a number of seconds (0..31536000)",
+             &c.alert_lag_seconds);
+  if (auto v = env.Get("PROXY_URL")) {
+    std::string error;
+    auto proxy = ParseInstanceUrl(*v, &error);
+    if (!proxy) env.Fail("PROXY_URL", *v, error);
+    c.monitor_proxy_url = proxy->url;
+  }
+  ReadSeconds(env, "MONITOR_INTERVAL", 0.1, 86400, &c.monitor_interval);
 
   std::string level = c.log_level;
   ReadEnum<std::string>(env, "LOG_LEVEL",

@@ -17,6 +17,7 @@ constexpr const char* kInstances = "Instances and routing";
 constexpr const char* kUpstream = "Upstream connections and health";
 constexpr const char* kWal = "Write-ahead log";
 constexpr const char* kSecurity = "Security and alerts";
+constexpr const char* kMonitor = "Monitor (read by `chroma-ha monitor` only)";
 constexpr const char* kLogging = "Logging";
 constexpr const char* kIgnored = "Accepted from the old load balancer, no effect here";
 
@@ -82,6 +83,20 @@ const std::vector<ConfigVariable> kVariables = {
     {kSecurity, "SLACK_WEBHOOK_URL", "", "Slack incoming-webhook URL for alerts.", true},
     {kSecurity, "SLACK_ALERTS_ENABLED", "false", "Send alerts to SLACK_WEBHOOK_URL."},
     {kSecurity, "ALERT_WEBHOOK_URL", "", "Generic webhook (JSON POST) for alerts.", true},
+    {kSecurity, "ALERT_MIN_INTERVAL_SECONDS", "60",
+     "At most one alert message per condition (e.g. instance_down/replica) per this many "
+     "seconds; a state change inside it is sent when it ends, if still current."},
+    {kSecurity, "ALERT_MAX_PER_MINUTE", "20",
+     "At most this many alert messages per minute in all (per webhook); 0 = no cap."},
+    {kSecurity, "ALERT_BACKLOG_ENTRIES", "1000",
+     "Alert when an instance has more entries than this left to replay."},
+    {kSecurity, "ALERT_LAG_SECONDS", "60",
+     "Alert when an instance's oldest unreplayed entry is older than this."},
+
+    {kMonitor, "PROXY_URL", "http://127.0.0.1:8000",
+     "chroma-ha's URL, polled by the monitor (/health, /wal/status); host:port means http://."},
+    {kMonitor, "MONITOR_INTERVAL", "30",
+     "Seconds between the monitor's checks of chroma-ha and of every instance's heartbeat."},
 
     {kLogging, "LOG_LEVEL", "info", "trace, debug, info, warn or error."},
     {kLogging, "LOG_FORMAT", "text", "text or json (one object per line)."},

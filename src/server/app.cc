@@ -9,6 +9,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "alerts/proxy_alerts.h"
 #include "collections/collection_map.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
@@ -112,6 +113,7 @@ struct App::Parts {
   std::unique_ptr<Listener> listener;
   asio::steady_timer maintenance;
   bool stopped = false;
+  std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
 };
 
 App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
@@ -178,11 +180,18 @@ asio::awaitable<void> App::Maintenance() {
                                          [&] { return p.store->Prune(before, names); });
       if (pruned.ok() && *pruned > 0) spdlog::info("WAL: pruned {} old entries", *pruned);
     }
+    Status alerted = co_await RunBlocking(p.wal_threads, [&] {
+      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures, p.pressure.get());
+    });
+    if (!alerted.ok()) spdlog::debug("alerts: WAL store read failed: {}", alerted.ToString());
   }
 }
 
 Status App::Start() {
   Parts& p = *parts_;
+  p.alerts = std::make_unique<ProxyAlerts>(p.config, p.clock);
+  p.upstreams.SetHealthListener(p.alerts->HealthListener());
+  p.alerts->Start();
   if (p.config.wal_enabled) {
     if (auto s = StartWal(); !s.ok()) return s;
   } else {
@@ -206,6 +215,7 @@ Status App::Start() {
   sources.committer = p.committer.get();
   sources.wal_threads = &p.wal_threads;
   sources.start_ms = p.start_ms;
+  sources.alerts = &p.alerts->stats();
   RegisterMetricsEndpoint(p.own, sources);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
@@ -232,6 +242,7 @@ void App::Stop() {
   if (p.sync) p.sync->Stop();
   if (p.committer) p.committer->Stop();
   p.wal_threads.join();
+  if (p.alerts) p.alerts->Stop();
 }
 
 uint16_t App::port() const { return parts_->listener ? parts_->listener->port() : 0; }

@@ -1,5 +1,6 @@
 #include "server/metrics_endpoint.h"
 
+#include "alerts/alert_stats.h"
 #include "metrics/process_stats.h"
 #include "server/async_util.h"
 #include "server/listener.h"
@@ -156,6 +157,18 @@ void AddWalFamilies(const MetricsSources& s, const WalRead& read,
   out->push_back(std::move(sizes).Build());
 }
 
+void AddAlertFamilies(const AlertStats& a, std::vector<prometheus::MetricFamily>* out) {
+  out->push_back(FamilyBuilder("chroma_ha_alerts_total",
+                               "Alert messages by result: sent, suppressed (dedup/rate limit), "
+                               "failed (webhook error), dropped (queue full)",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(a.sent.load()), {{"result", "sent"}})
+                     .Add(static_cast<double>(a.suppressed.load()), {{"result", "suppressed"}})
+                     .Add(static_cast<double>(a.failed.load()), {{"result", "failed"}})
+                     .Add(static_cast<double>(a.dropped.load()), {{"result", "dropped"}})
+                     .Build());
+}
+
 void AddProcessFamilies(const MetricsSources& s, std::vector<prometheus::MetricFamily>* out) {
   ProcessStats p = ReadProcessStats();
   out->push_back(FamilyBuilder("chroma_ha_process_resident_memory_bytes", "Resident memory",
@@ -195,6 +208,7 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
       });
       AddWalFamilies(s, read, &extra);
     }
+    if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
     AddProcessFamilies(s, &extra);
     HttpResponse r;
     r.status = 200;

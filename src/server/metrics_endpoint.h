@@ -20,6 +20,7 @@ struct ListenerStats;
 class SyncWorker;
 class WritePath;
 class GroupCommitter;
+struct AlertStats;
 
 // What /metrics reads. Every pointer must outlive the endpoint; the WAL ones are null when
 // the WAL is off.
@@ -35,6 +36,7 @@ struct MetricsSources {
   const WritePath* writes = nullptr;
   const GroupCommitter* committer = nullptr;
   boost::asio::thread_pool* wal_threads = nullptr;
+  const AlertStats* alerts = nullptr;  // null: no alert counters
   int64_t start_ms = 0;
 };
 

@@ -126,6 +126,13 @@ const std::vector<VarCase>& VarCases() {
       {"SLACK_ALERTS_ENABLED", "1", [](auto& c) { return c.slack_alerts_enabled; }},
       {"ALERT_WEBHOOK_URL", "http://alerts:9000/hook",
        [](auto& c) { return c.alert_webhook_url == "http://alerts:9000/hook"; }},
+      {"ALERT_MIN_INTERVAL_SECONDS", "2.5",
+       [](auto& c) { return c.alert_min_interval.count() == 2500; }},
+      {"ALERT_MAX_PER_MINUTE", "7", [](auto& c) { return c.alert_max_per_minute == 7; }},
+      {"ALERT_BACKLOG_ENTRIES", "50", [](auto& c) { return c.alert_backlog_entries == 50; }},
+      {"ALERT_LAG_SECONDS", "5", [](auto& c) { return c.alert_lag_seconds == 5; }},
+      {"PROXY_URL", "lb:8000", [](auto& c) { return c.monitor_proxy_url == "http://lb:8000"; }},
+      {"MONITOR_INTERVAL", "2", [](auto& c) { return c.monitor_interval.count() == 2000; }},
       {"LOG_LEVEL", "WARNING", [](auto& c) { return c.log_level == "warn"; }},
       {"LOG_FORMAT", "json", [](auto& c) { return c.log_format == LogFormat::kJson; }},
   };

@@ -1,0 +1,103 @@
+// AlertRules: turns observations of the system into Alerts (state changes only). Pure logic:
+// no I/O, no clock, no threads of its own; every observation is passed in, so tests drive it
+// directly. Used by the proxy (Maintenance() tick + the upstream health listener) and by
+// `chroma-ha monitor` (its polling loop).
+//
+// Conditions (dedup keys) and when they fire / resolve:
+//   instance_down/<name>        the instance is unhealthy / healthy again            critical
+//   proxy_down                  chroma-ha cannot be reached (monitor only)            critical
+//   proxy_degraded              chroma-ha's /health is not "healthy" (monitor only)   warning
+//   wal_store                   the WAL store cannot be read, or WAL appends failed since the
+//                               last observation / the store reads and no new failures critical
+//   replication_blocked/<instance>/<tenant>/<database>/<collection>
+//                               a collection's replay is blocked / no longer listed   critical
+//   wal_backlog/<instance>      entries not applied there > backlog_entries / <=      warning
+//   replication_lag/<instance>  age of the oldest of them > lag_seconds / <=          warning
+//   memory, cpu                 process use over the threshold (percent) / not        warning
+// A part of the observation that is absent (std::nullopt) leaves its conditions unchanged, and
+// blocks and backlog are only judged when the store could be read.
+//
+// Thread-safe: InstanceHealth() (health listener threads) and Observe() may run concurrently.
+// `sink` must outlive the rules; it is called with the internal lock held and must not block
+// (AlertSink::Send never does).
+#ifndef CHROMA_HA_ALERTS_ALERT_RULES_H_
+#define CHROMA_HA_ALERTS_ALERT_RULES_H_
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chroma_ha/alert_sink.h"
+
+namespace chroma_ha {
+
+struct AlertThresholds {
+  int64_t backlog_entries = 1000;  // ALERT_BACKLOG_ENTRIES
+  double lag_seconds = 60;         // ALERT_LAG_SECONDS
+  double memory_percent = 80;      // WAL_MEMORY_THRESHOLD
+  double cpu_percent = 80;         // WAL_CPU_THRESHOLD
+};
+
+struct AlertObservation {
+  struct Instance {
+    std::string name;
+    bool healthy = true;
+    std::string detail;  // why it is down (e.g. the last error); never a URL with credentials
+  };
+  struct Blocked {
+    std::string instance, tenant, database, collection, error;
+    int64_t seq = 0;
+  };
+  struct Backlog {
+    std::string instance;
+    int64_t entries = 0;
+    double lag_seconds = 0;
+  };
+  std::optional<std::vector<Instance>> instances;
+  std::optional<bool> proxy_up;  // monitor: chroma-ha answered /health
+  std::string proxy_detail;
+  std::optional<std::string> proxy_health;  // monitor: /health "status" field
+  std::optional<bool> store_readable;       // the WAL store (or /wal/status) could be read
+  std::string store_detail;
+  std::optional<int64_t> wal_append_failures;  // cumulative count of failed appends
+  std::optional<std::vector<Blocked>> blocked;  // only meaningful when store_readable
+  std::optional<std::vector<Backlog>> backlog;  // likewise
+  std::optional<double> memory_percent;
+  std::optional<double> cpu_percent;
+};
+
+class AlertRules {
+ public:
+  AlertRules(AlertThresholds thresholds, AlertSink& sink)
+      : thresholds_(thresholds), sink_(sink) {}
+
+  // One instance changed health (from UpstreamSet's health listener).
+  void InstanceHealth(const std::string& name, bool healthy, const std::string& detail = "");
+  // A periodic observation.
+  void Observe(const AlertObservation& observation);
+
+  // Keys firing now, sorted.
+  std::vector<std::string> Firing() const;
+
+ private:
+  // Records `firing` for `key` and sends an alert when it changed.
+  void Set(const std::string& key, bool firing, AlertSeverity severity, const std::string& title,
+           const std::string& text);
+  void SetInstance(const std::string& name, bool healthy, const std::string& detail);
+  void ObserveStore(const AlertObservation& o);
+  void ObserveBlocked(const std::vector<AlertObservation::Blocked>& blocked);
+  void ObserveBacklog(const std::vector<AlertObservation::Backlog>& backlog);
+
+  const AlertThresholds thresholds_;
+  AlertSink& sink_;
+  mutable std::mutex mu_;
+  std::map<std::string, bool> firing_;  // key -> firing now
+  std::optional<int64_t> last_append_failures_;
+};
+
+}  // namespace chroma_ha
+
+#endif  // CHROMA_HA_ALERTS_ALERT_RULES_H_
