@@ -11,6 +11,7 @@
 
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
+#include "monitor/monitor.h"
 #include "server/app.h"
 #include "verify/verify.h"
 
@@ -30,6 +31,9 @@ void SetUpLogging(const chroma_ha::Config& config) {
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (!args.empty() && args[0] == "monitor") {
+    return chroma_ha::RunMonitor({args.begin() + 1, args.end()}, chroma_ha::ProcessEnvironment());
+  }
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {
       std::fputs(chroma_ha::HelpText().c_str(), stdout);

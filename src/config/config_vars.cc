@@ -156,6 +156,8 @@ std::string HelpText() {
                     "                        [--page-size N]\n\n"
                     "Commands:\n"
                     "  (none)   run the proxy.\n"
+                    "  monitor  watch chroma-ha (PROXY_URL) and the instances, send alerts\n"
+                    "           (every MONITOR_INTERVAL s; see `chroma-ha monitor --help`).\n"
                     "  verify   compare the instances (the URLs given, else PRIMARY_URL and\n"
                     "           REPLICA_URL(S)) record by record: databases, collections, ids,\n"
                     "           embeddings (float32), documents, metadatas, uris of\n"
