@@ -72,7 +72,7 @@ const results = {
     kernel: os.release(),
     loadavgStart: loadavg(),
   },
-  tools: {},
+  build: { commit: opt('commit', ''), binaryDate: opt('binary-date', ''), binary: process.env.CHROMA_HA_BIN ?? 'build/chroma-ha' },
   parts: {},
   notes: [],
 };
@@ -453,13 +453,23 @@ backend replica
     env: { ...HA_ENV, WAL_ENABLED: 'false' },
   });
   cleanups.push(() => ha.stop());
+  // Diagnostic variant: an idle pool as large as the client concurrency (the default keeps 32).
+  const ha64 = await startChromaHa({
+    dir: fs.mkdtempSync(path.join(dir, 'ha64-')),
+    primaryUrl: `http://127.0.0.1:${pPrimary}`,
+    replicaUrl: `http://127.0.0.1:${pReplica}`,
+    env: { ...HA_ENV, WAL_ENABLED: 'false', CONNECTION_POOL_SIZE: '64' },
+  });
+  cleanups.push(() => ha64.stop());
   await ha.waitAllHealthy({ timeoutMs: 15000 });
+  await ha64.waitAllHealthy({ timeoutMs: 15000 });
 
   const contenders = [
     { name: 'direct', base: `http://127.0.0.1:${pReplica}`, pid: fake.pid },
     { name: 'nginx', base: `http://127.0.0.1:${pNginx}`, pid: ngx.pid },
     { name: 'haproxy', base: `http://127.0.0.1:${pHaproxy}`, pid: hap.pid },
     { name: 'chroma-ha', base: ha.url, pid: ha.pid },
+    { name: 'chroma-ha pool=64', base: ha64.url, pid: ha64.pid },
   ];
   const postPath = `/api/v2/tenants/t/databases/d/collections/${UUID}/get`;
   const body2k = JSON.stringify({
@@ -507,7 +517,7 @@ backend replica
   out.versions = {
     nginx: spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr.trim(),
     haproxy: spawnSync('haproxy', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0],
-    wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0],
+    wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ \[.*/, ''),
   };
   // Profile chroma-ha if it is behind HAProxy on GET c64.
   if (out.haVsHaproxy['GET c64'].rpsRatio < 1 || out.haVsHaproxy['POST 2KB c64'].rpsRatio < 1) {
@@ -516,6 +526,7 @@ backend replica
   out.metrics = await grabMetrics(ha); // last: see grabMetrics
   results.parts.proxy = out;
   save();
+  await ha64.stop();
   await ha.stop();
   await hap.stop();
   await ngx.stop();
@@ -544,15 +555,21 @@ async function profile(pid, load, dir) {
   const rec = await runProcess('perf', ['record', '-F', '499', '-g', '-p', String(pid), '-o', data, '--', 'sleep', '3'], { timeoutMs: 30000 });
   await loadP;
   if (rec.code !== 0) return { error: `perf record failed: ${rec.err.slice(0, 500)}` };
-  const rep = await runProcess('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,symbol', '-g', 'none', '--percent-limit', '1.5'], {
+  const rep = await runProcess('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso,symbol', '-g', 'none', '--percent-limit', '0.7'], {
     timeoutMs: 120000,
   });
   const lines = rep.out
     .split('\n')
     .filter((l) => /^\s+\d+\.\d+%/.test(l))
-    .slice(0, 25)
+    .slice(0, 30)
     .map((l) => l.trim().replace(/\s+/g, ' ').slice(0, 160));
-  return { top: lines };
+  const dso = await runProcess('perf', ['report', '-i', data, '--stdio', '--no-children', '--sort', 'dso', '-g', 'none'], { timeoutMs: 120000 });
+  const byDso = dso.out
+    .split('\n')
+    .filter((l) => /^\s+\d+\.\d+%/.test(l))
+    .slice(0, 8)
+    .map((l) => l.trim().replace(/\s+/g, ' '));
+  return { top: lines, byDso };
 }
 
 // ---------------------------------------------------------------------------------------------

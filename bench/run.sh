@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The benchmark suite: chroma-ha against nginx, HAProxy and direct Chroma. Not part of the tests.
+#
+#   bash bench/run.sh            # full run: 3 interleaved rounds of 8 s per contender (~20 min)
+#   bash bench/run.sh --quick    # smoke run: 1 round of 3 s, smaller data (~4 min)
+#
+# Installs what is missing (Debian: wrk nginx-light haproxy gnuplot-nox libbenchmark-dev, plus
+# the project's own dependencies through scripts/install-deps.sh), builds build/chroma-ha if it is
+# missing and bench/wal_append_bench.cc into build-bench/, starts a throw-away PostgreSQL
+# (scripts/postgres.sh), runs bench/suite.mjs (which starts and stops every server it uses, on
+# free loopback ports, by PID), stops PostgreSQL, and writes docs/benchmarks.md and
+# docs/bench/*.png (bench/report.mjs). The raw results stay in build-bench/results.json.
+#
+# Environment: BENCH_PARTS (proxy,reads,writes,lag,micro), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+QUICK=()
+for a in "$@"; do
+  case $a in
+    --quick) QUICK=(--quick) ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
+  esac
+done
+
+log() { echo "[bench $(date +%H:%M:%S)] $*"; }
+
+# --- tools -----------------------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+[[ -f /usr/lib/x86_64-linux-gnu/cmake/benchmark/benchmarkConfig.cmake || -n $(find /usr/lib /usr/local/lib -name benchmarkConfig.cmake 2>/dev/null | head -1) ]] ||
+  need+=(libbenchmark-dev)
+command -v perf >/dev/null || need+=(linux-perf)
+if ((${#need[@]})); then
+  log "installing ${need[*]}"
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null; then
+    apt-get update >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+if [[ ! -x node_modules/.bin/chroma || ! -x /usr/lib/postgresql/15/bin/initdb ]] || ! command -v cmake >/dev/null; then
+  bash scripts/install-deps.sh
+fi
+
+# --- builds ----------------------------------------------------------------------------------
+if [[ ! -x build/chroma-ha ]]; then
+  log "building build/chroma-ha"
+  bash scripts/build.sh chroma-ha
+fi
+log "building build-bench/wal_append_bench"
+if [[ ! -f build-bench/build.ninja ]]; then
+  cmake -S bench -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+cmake --build build-bench --target wal_append_bench >/dev/null || log "wal_append_bench did not build: part 5 is left out"
+
+WORK=$(mktemp -d /tmp/chroma-ha-bench-run-XXXXXX)
+chmod 755 "$WORK"
+# A private copy of the binary: other builds may replace build/chroma-ha during the run.
+cp build/chroma-ha "$WORK/chroma-ha"
+export CHROMA_HA_BIN="$WORK/chroma-ha"
+export CHROMA_HA_E2E_DIR="$WORK/stacks"
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+PG_DIR="$WORK/pg"
+pg_started=0
+cleanup() {
+  if ((pg_started)) && [[ ${BENCH_KEEP_PG:-0} != 1 ]]; then
+    bash scripts/postgres.sh stop "$PG_DIR" || true
+  fi
+  rm -rf "$WORK/chroma-ha" "$WORK/stacks"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+if PG_URL=$(bash scripts/postgres.sh start "$PG_DIR" | tail -1); then
+  pg_started=1
+  export CHROMA_HA_TEST_DATABASE_URL="$PG_URL"
+  log "PostgreSQL at $PG_URL (fsync on)"
+else
+  log "PostgreSQL did not start: the PostgreSQL WAL contenders are left out"
+fi
+
+# --- run -------------------------------------------------------------------------------------
+RESULTS=build-bench/results.json
+log "load before: $(cat /proc/loadavg)"
+node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_append_bench \
+  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro}" \
+  --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include CMakeLists.txt || echo '+dirty')" \
+  --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
+log "load after: $(cat /proc/loadavg)"
+node bench/report.mjs "$RESULTS" docs/benchmarks.md docs/bench
+log "wrote docs/benchmarks.md and docs/bench/*.png (raw: $RESULTS)"
