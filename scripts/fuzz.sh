@@ -30,6 +30,7 @@ declare -A SOURCES=(
 )
 declare -A LIBS=([wal_entry_fuzz]="-lsqlite3")
 
+# shellcheck disable=SC2054  # the commas belong to -fsanitize=
 FLAGS=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -I"$ROOT/include" -I"$ROOT/src"
        -DCHROMA_HA_VERSION=\"fuzz\")
