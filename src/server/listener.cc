@@ -270,7 +270,12 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
 void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {
   stopping_ = true;
   auto once = std::make_shared<std::once_flag>();
-  auto finish = [once, done = std::move(done)] { std::call_once(*once, done); };
+  // The grace timer; cancelled once everything closed, so it does not keep the loop busy.
+  auto timer = std::make_shared<asio::steady_timer>(ioc_, grace);
+  auto finish = [once, timer, done = std::move(done)] {
+    std::call_once(*once, done);
+    timer->cancel();
+  };
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
@@ -291,8 +296,7 @@ void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> d
       });
     }
   }
-  auto timer = std::make_shared<asio::steady_timer>(ioc_, grace);
-  timer->async_wait([timer, finish](beast::error_code) { finish(); });
+  timer->async_wait([finish](beast::error_code) { finish(); });
 }
 
 }  // namespace chroma_ha

@@ -3,11 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 
 #include "metrics/metrics.h"
 #include "proxy/path_rewrite.h"
-#include "server/admin_auth.h"
 #include "server/async_util.h"
 #include "server/request_handler.h"
 #include "server/router.h"
@@ -18,6 +19,8 @@ namespace {
 
 // Pending entries younger than this are never resolved by recovery (see ResolveUnresolved).
 constexpr int64_t kRecoveryMinAgeMs = 2000;
+// Tries to record a forward's outcome while the store is unavailable (about 10 s in all).
+constexpr int kOutcomeAttempts = 10;
 
 bool Is2xx(int status) { return status >= 200 && status < 300; }
 bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
@@ -191,11 +194,12 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     co_await ResolveDocumentIds(request, route, seq);
   }
 
-  // 6. Forward; the next write of this collection may go once we have an answer.
+  // 6. Forward.
   Forwarded fwd = co_await ForwardInOrder(request, route);
-  sequencer_.Done(seq_key, ticket);
 
-  // 7. Record the outcome.
+  // 7. Record the outcome, then let the next write of this collection go: the other instances
+  // replay in WAL order only what is recorded as committed, so a later write recorded first
+  // would be replayed first.
   EntryState state = EntryState::kPending;
   std::string origin;
   if (fwd.answered) {
@@ -205,15 +209,24 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     state = EntryState::kRejected;  // no instance took it: never replayed
   }
   if (state != EntryState::kPending) {
-    Status recorded = co_await RunBlocking(wal_threads_, [&, seq, state] {
-      return store_.SetOutcome(seq, state, origin, fwd.attempts, fwd.error);
-    });
+    Status recorded;
+    auto delay = std::chrono::milliseconds(50);
+    for (int attempt = 1;; ++attempt) {
+      recorded = co_await RunBlocking(wal_threads_, [&, seq, state] {
+        return store_.SetOutcome(seq, state, origin, fwd.attempts, fwd.error);
+      });
+      if (recorded.ok() || !recorded.retryable() || attempt >= kOutcomeAttempts) break;
+      boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, delay);
+      co_await wait.async_wait(boost::asio::use_awaitable);
+      delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+    }
     if (!recorded.ok()) {
       // The entry stays kPending; recovery re-sends it (one write applied twice in a row is
       // the same as once) and records the outcome then.
-      spdlog::warn("could not record the outcome of WAL entry {}: {}", seq, recorded.ToString());
+      spdlog::error("could not record the outcome of WAL entry {}: {}", seq, recorded.ToString());
     }
   }
+  sequencer_.Done(seq_key, ticket);
   {
     std::lock_guard lock(mu_);
     in_flight_.erase(seq);
@@ -303,7 +316,12 @@ boost::asio::awaitable<WritePath::Forwarded> WritePath::ForwardInOrder(const Htt
       }
       if (result.ok()) {
         fwd.error = name + " answered " + std::to_string(result->status);
-        break;  // the instance refused it (gateway error): next instance
+        // 502/503: refused, not applied: next instance. 504: a gateway gave up waiting, so
+        // the outcome is unknown, as with a timeout.
+        if (result->status != 504) break;
+        fwd.not_applied = false;
+        if (!upstreams_.Healthy(index)) break;
+        continue;
       }
       fwd.error = name + ": " + result.status().message();
       if (result.status().code() == StatusCode::kUnavailable) break;  // never reached it
@@ -347,11 +365,8 @@ boost::asio::awaitable<void> WritePath::ResolveDocumentIds(const HttpRequest& re
 }
 
 boost::asio::awaitable<HttpResponse> WritePath::HandleReset(HttpRequest request) {
-  if (!config_.allow_reset && !HasAdminToken(config_, request)) {
-    co_return JsonError(403, "ChromaError",
-                        "Resetting is not allowed by this server (set ALLOW_RESET=true, or send "
-                        "the ADMIN_TOKEN)");
-  }
+  // Who may reset (ADMIN_TOKEN, or ALLOW_RESET) is decided by the router before dispatch
+  // (admin_auth.h), once for every route; the admin token is not forwarded.
   for (std::size_t i = 0; i < upstreams_.size(); ++i) {
     if (!upstreams_.Healthy(i)) {
       co_return JsonError(503, "ServiceUnavailable",
