@@ -15,6 +15,7 @@
 #include "metrics/process_stats.h"
 #include "server/async_util.h"
 #include "server/collection_resolver.h"
+#include "server/dashboard.h"
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
@@ -217,6 +218,7 @@ Status App::Start() {
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   RegisterMetricsEndpoint(p.own, sources);
+  RegisterDashboard(p.own);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
   spdlog::info("chroma-ha {} listening on {}:{} (primary {}, {} replica(s), strategy {})",
