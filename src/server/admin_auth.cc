@@ -2,6 +2,12 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
+#include <cctype>
+
+#include "proxy/path_rewrite.h"
+#include "server/request_handler.h"
+
 namespace chroma_ha {
 
 namespace {
@@ -11,17 +17,144 @@ bool SameSecret(const std::string& expected, std::string_view given) {
   return CRYPTO_memcmp(expected.data(), given.data(), expected.size()) == 0;
 }
 
+bool HeaderHolds(const HttpRequest& request, std::string_view header, const std::string& token) {
+  auto v = FindHeader(request.headers, header);
+  return v && SameSecret(token, *v);
+}
+
+bool BearerHolds(const HttpRequest& request, const std::string& token) {
+  auto a = FindHeader(request.headers, "authorization");
+  return a && a->starts_with("Bearer ") && SameSecret(token, a->substr(7));
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// The path's segments as a lenient server might read them: percent-decoded (an encoded '/'
+// splits), lower-cased, without `;params`, empty and "." segments dropped, ".." applied.
+std::vector<std::string> LenientSegments(std::string_view target) {
+  std::string_view path = target.substr(0, target.find('?'));
+  std::vector<std::string> out;
+  std::size_t pos = 0;
+  while (pos <= path.size()) {
+    std::size_t end = std::min(path.find('/', pos), path.size());
+    std::string_view raw = path.substr(pos, end - pos);
+    std::string dec;
+    if (!PercentDecode(raw, &dec)) dec = std::string(raw);
+    std::size_t p = 0;
+    while (p <= dec.size()) {
+      std::size_t e = std::min(dec.find('/', p), dec.size());
+      std::string part = Lower(dec.substr(p, e - p));
+      part = part.substr(0, part.find(';'));
+      if (part == "..") {
+        if (!out.empty()) out.pop_back();
+      } else if (!part.empty() && part != ".") {
+        out.push_back(std::move(part));
+      }
+      p = e + 1;
+    }
+    pos = end + 1;
+  }
+  return out;
+}
+
+// A path that is, or could be read by a lenient server as, reset or a tenant/database change.
+Guard LooksDangerous(std::string_view method, std::string_view target) {
+  const std::string m = Lower(std::string(method));
+  if (m == "get" || m == "head" || m == "options") return Guard::kOpen;
+  const std::vector<std::string> s = LenientSegments(target);
+  if (s.size() < 3 || s[0] != "api") return Guard::kOpen;
+  const std::size_t n = s.size() - 2;  // after /api/{version}
+  if (n == 1 && s[2] == "reset") return Guard::kReset;
+  if (s[2] != "tenants") return Guard::kOpen;
+  if (n <= 2) return Guard::kAdmin;                          // tenants, tenants/{t}
+  if (s[4] == "databases" && n <= 4) return Guard::kAdmin;  // T/databases, T/databases/{d}
+  return Guard::kOpen;
+}
+
+HttpResponse Unauthorized(const std::string& message) {
+  HttpResponse r = JsonError(401, "Unauthorized", message);
+  r.headers.push_back({"www-authenticate", "Bearer"});
+  return r;
+}
+
 }  // namespace
 
 bool HasToken(const std::string& token, const HttpRequest& request) {
   if (token.empty()) return false;
-  if (auto t = FindHeader(request.headers, "x-admin-token"); t && SameSecret(token, *t)) {
-    return true;
+  return HeaderHolds(request, "x-admin-token", token) || BearerHolds(request, token);
+}
+
+Guard GuardFor(std::string_view method, std::string_view target, const Route& route) {
+  switch (route.cls) {
+    case RouteClass::kInvalid:
+      return Guard::kOpen;  // answered 400 without reaching anything
+    case RouteClass::kOwn: {
+      std::string_view path = target.substr(0, target.find('?'));
+      if (path == "/health" || path == "/dashboard") return Guard::kOpen;
+      if (path == "/admin" || path.starts_with("/admin/")) return Guard::kAdmin;
+      return Guard::kStatus;
+    }
+    case RouteClass::kWrite:
+      switch (route.write) {
+        case WriteKind::kReset:
+          return Guard::kReset;
+        case WriteKind::kCreateTenant:
+        case WriteKind::kCreateDatabase:
+        case WriteKind::kDeleteDatabase:
+          return Guard::kAdmin;
+        default:
+          break;
+      }
+      break;
+    default:
+      break;
   }
-  if (auto a = FindHeader(request.headers, "authorization"); a && a->starts_with("Bearer ")) {
-    return SameSecret(token, a->substr(7));
+  return LooksDangerous(method, target);
+}
+
+std::optional<HttpResponse> CheckAccess(const Config& config, Guard guard,
+                                        const HttpRequest& request) {
+  switch (guard) {
+    case Guard::kOpen:
+      return std::nullopt;
+    case Guard::kStatus:
+      if (config.status_token.empty() || HeaderHolds(request, "x-status-token", config.status_token) ||
+          BearerHolds(request, config.status_token) || HasAdminToken(config, request)) {
+        return std::nullopt;
+      }
+      return Unauthorized("a valid status token is required (STATUS_TOKEN is set)");
+    case Guard::kReset:
+      if (config.allow_reset) return std::nullopt;
+      if (config.admin_token.empty()) {
+        return JsonError(403, "Forbidden",
+                         "Resetting is not allowed by this server (set ALLOW_RESET=true, or set "
+                         "ADMIN_TOKEN and send it)");
+      }
+      if (!HasAdminToken(config, request)) {
+        return Unauthorized("reset needs a valid admin token (or ALLOW_RESET=true)");
+      }
+      return std::nullopt;
+    case Guard::kAdmin:
+      if (config.admin_token.empty()) {
+        return JsonError(403, "Forbidden", "admin actions are off: ADMIN_TOKEN is not set");
+      }
+      if (!HasAdminToken(config, request)) {
+        return Unauthorized("a valid admin token is required");
+      }
+      return std::nullopt;
   }
-  return false;
+  return JsonError(500, "InternalError", "unknown access rule");
+}
+
+void StripOwnCredentials(std::vector<Header>& headers) {
+  std::erase_if(headers, [](const Header& h) {
+    std::string name = Lower(h.name);
+    return name == "x-admin-token" || name == "x-status-token";
+  });
 }
 
 }  // namespace chroma_ha

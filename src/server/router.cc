@@ -3,9 +3,12 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
+#include <string_view>
 
 #include "metrics/metrics.h"
+#include "server/admin_auth.h"
 #include "server/own_endpoints.h"
 #include "server/write_path.h"
 
@@ -68,9 +71,18 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   const auto start = std::chrono::steady_clock::now();
   const Route route = Classify(request.method, request.target);
   HttpResponse response;
+  // Access control first, on the classified route, so that no path variant can bypass it.
+  const Guard guard = GuardFor(request.method, request.target, route);
+  std::optional<HttpResponse> denied = CheckAccess(config_, guard, request);
+  if (route.cls != RouteClass::kOwn) StripOwnCredentials(request.headers);
   // MAX_CONCURRENT_REQUESTS caps proxied requests; own endpoints (health checks) always answer.
   const bool capped = config_.max_concurrent_requests > 0 && route.cls != RouteClass::kOwn;
-  if (capped && in_flight_.fetch_add(1) >= config_.max_concurrent_requests) {
+  if (denied) {
+    spdlog::info("{} {}: refused ({})", request.method,
+                 std::string_view(request.target).substr(0, request.target.find('?')),
+                 denied->status);
+    response = std::move(*denied);
+  } else if (capped && in_flight_.fetch_add(1) >= config_.max_concurrent_requests) {
     in_flight_.fetch_sub(1);
     ++stats_.unavailable;
     response = JsonError(503, "ServiceUnavailable",

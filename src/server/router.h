@@ -1,4 +1,5 @@
-// The router: classifies each request, answers own endpoints, sends reads to an instance by
+// The router: classifies each request, checks access (admin_auth.h: admin and status tokens)
+// before anything else, answers own endpoints, sends reads to an instance by
 // strategy and health (failing over on no answer), and hands writes to the write path.
 // Collection ids in paths are translated per instance and ids in responses made canonical
 // through the CollectionResolver.

@@ -349,7 +349,15 @@ TEST_F(RouterTest, StatusListsInstancesStrategyAndVersion) {
 }
 
 TEST_F(RouterTest, UnknownOwnEndpointIs404Json) {
-  ExpectJsonError(Get("/admin/nothing-here"), 404);
+  // /admin/* answers only with the admin token (admin_security_test.cc): 403 while it is unset.
+  ExpectJsonError(Get("/admin/nothing-here"), 403);
+  config_.admin_token = "t";
+  ExpectJsonError(Get("/admin/nothing-here"), 401);
+  HttpRequest request;
+  request.method = "GET";
+  request.target = "/admin/nothing-here";
+  request.headers.push_back({"X-Admin-Token", "t"});
+  ExpectJsonError(testing::RunCo(ioc_, router_.Handle(std::move(request))), 404);
 }
 
 // --- Collection ids ------------------------------------------------------------------------------
