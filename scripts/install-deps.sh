@@ -17,6 +17,7 @@ APT_PACKAGES=(
   g++ cmake ninja-build pkg-config libboost1.81-dev libpqxx-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
   postgresql-15 curl ca-certificates python3 python3-yaml
+  python3-prometheus-client chromium
 )
 
 missing=()
