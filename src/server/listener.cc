@@ -60,6 +60,10 @@ std::string CheckHeader(const http::request_parser<http::string_body>& parser) {
     }
   }
   if (content_lengths > 1) return "more than one Content-Length header";
+  if (auto cl = req.find(http::field::content_length);
+      cl != req.end() && cl->value().find(',') != beast::string_view::npos) {
+    return "a list in Content-Length";  // "n, n" is a duplicate Content-Length too
+  }
   if (content_lengths > 0 && transfer_encodings > 0) {
     return "both Content-Length and Transfer-Encoding";
   }
@@ -170,6 +174,18 @@ void Listener::Unregister(Session* s) {
   if (done) done();
 }
 
+void Listener::ArmTimer(const std::shared_ptr<Session>& session,
+                        std::chrono::milliseconds timeout) {
+  session->header_timed_out = false;
+  session->header_timer.expires_after(timeout);
+  session->header_timer.async_wait([s = session](beast::error_code ec) {
+    if (ec) return;  // cancelled: what we waited for came in time
+    s->header_timed_out = true;
+    beast::error_code ignored;
+    s->stream.socket().cancel(ignored);
+  });
+}
+
 asio::awaitable<void> Listener::Serve(tcp::socket socket) {
   // Shared with the header timer's handler, which may run after this coroutine ends.
   auto shared = std::make_shared<Session>(std::move(socket));
@@ -185,22 +201,19 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
     std::optional<HttpResponse> reject;  // answered here, then the connection closes
 
     session.stream.expires_never();
-    session.header_timed_out = false;
-    session.header_timer.expires_after(first || buffer.size() > 0 ? config_.header_timeout
-                                                                  : config_.idle_timeout);
-    session.header_timer.async_wait([s = shared](beast::error_code ec) {
-      if (ec) return;  // cancelled: the header arrived in time
-      s->header_timed_out = true;
-      beast::error_code ignored;
-      s->stream.socket().cancel(ignored);
-    });
+    if (!first && buffer.size() == 0) {
+      // Idle keep-alive connection: wait up to idle_timeout for the next request to start,
+      // then give its header the (shorter) header_timeout like any other.
+      ArmTimer(shared, config_.idle_timeout);
+      auto [wec] = co_await session.stream.socket().async_wait(tcp::socket::wait_read, kTuple);
+      session.header_timer.cancel();
+      if (wec) break;  // idle too long, or closed: close quietly
+    }
+    ArmTimer(shared, config_.header_timeout);
     auto [ec, n] = co_await http::async_read_header(session.stream, buffer, parser, kTuple);
     (void)n;
     session.header_timer.cancel();
     if (ec == asio::error::operation_aborted && session.header_timed_out) {
-      // A client that sent part of a header (or nothing, on a fresh connection) gets a 408;
-      // an idle keep-alive connection is just closed.
-      if (!first && buffer.size() == 0) break;
       reject = JsonError(408, "RequestTimeout", "no complete request header in time");
     } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
                ec == asio::error::connection_reset || ec == asio::error::eof) {

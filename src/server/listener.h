@@ -58,6 +58,9 @@ class Listener {
  private:
   boost::asio::awaitable<void> Accept();
   boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
+  // Starts the session's header/idle timer: when it fires, the pending read is cancelled and
+  // header_timed_out is set.
+  static void ArmTimer(const std::shared_ptr<Session>& session, std::chrono::milliseconds timeout);
   void Register(Session* s);
   void Unregister(Session* s);
 
