@@ -3,49 +3,16 @@
 #include <nlohmann/json.hpp>
 #include <utility>
 
+#include "proxy/path_rewrite.h"
+
 namespace chroma_ha {
 namespace {
 
-constexpr std::string_view kCollectionsInfix = "/collections/";
 constexpr size_t kMaxErrorMessage = 300;
-
-bool Unreserved(unsigned char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
-// Offset of the "{collection}" segment in `path`, or npos.
-size_t PlaceholderOffset(std::string_view path) {
-  const size_t query = path.find('?');
-  const std::string_view route = path.substr(0, query);
-  for (size_t at = route.find(kCollectionsInfix); at != std::string_view::npos;
-       at = route.find(kCollectionsInfix, at + 1)) {
-    const size_t seg = at + kCollectionsInfix.size();
-    if (route.compare(seg, kCollectionSegment.size(), kCollectionSegment) != 0) continue;
-    const size_t end = seg + kCollectionSegment.size();
-    if (end == route.size() || route[end] == '/') return seg;
-  }
-  return std::string_view::npos;
-}
 
 }  // namespace
 
-std::string EncodePathSegment(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(in.size());
-  for (char ch : in) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (Unreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xF]);
-    }
-  }
-  return out;
-}
+std::string EncodePathSegment(std::string_view in) { return PercentEncodeSegment(in); }
 
 std::string CollectionsPath(std::string_view tenant, std::string_view database) {
   return "/api/v2/tenants/" + EncodePathSegment(tenant) + "/databases/" +
@@ -58,16 +25,12 @@ std::string CollectionPath(std::string_view tenant, std::string_view database,
 }
 
 bool HasCollectionPlaceholder(std::string_view path) {
-  return PlaceholderOffset(path) != std::string_view::npos;
+  auto segment = FindCollectionSegment(path);
+  return segment && path.substr(segment->offset, segment->length) == kCollectionPlaceholder;
 }
 
 std::string ExpandCollectionPlaceholder(std::string_view path, std::string_view value) {
-  const size_t at = PlaceholderOffset(path);
-  if (at == std::string_view::npos) return std::string(path);
-  std::string out(path.substr(0, at));
-  out += EncodePathSegment(value);
-  out += path.substr(at + kCollectionSegment.size());
-  return out;
+  return ExpandCollectionTemplate(path, value);
 }
 
 HttpRequest JsonRequest(std::string method, std::string target, std::string body) {

@@ -9,11 +9,12 @@
 #include <string_view>
 
 #include "chroma_ha/http_message.h"
+#include "proxy/path_rewrite.h"
 
 namespace chroma_ha {
 
 // The literal that stands for the collection segment in WAL entry paths (wal_store.h).
-inline constexpr std::string_view kCollectionSegment = "{collection}";
+inline constexpr std::string_view kCollectionSegment = kCollectionPlaceholder;  // "{collection}"
 
 // Every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (upper-case hex).
 std::string EncodePathSegment(std::string_view in);
