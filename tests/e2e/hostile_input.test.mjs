@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { TD, http, makeClient, requestCounts, sleep, startStack, waitWalDrained, walStats } from './harness.mjs';
+import { assertJsonError, parseResponse } from './raw_http.mjs';
 
 const MAX_BODY_BYTES = 200 * 1024; // room for a batch of max_batch_size + 1 small records
 const HEADER_TIMEOUT_MS = 500;
@@ -60,37 +61,8 @@ function raw(port, ...chunks) {
   });
 }
 
-// Parses the first HTTP/1.1 response in `buf` (status line, headers, Content-Length body).
-function parseResponse(buf) {
-  const text = buf.toString('latin1');
-  const head = text.indexOf('\r\n\r\n');
-  if (head < 0) return { status: undefined, headers: {}, body: '', json: undefined, raw: text };
-  const lines = text.slice(0, head).split('\r\n');
-  const m = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]);
-  const headers = {};
-  for (const l of lines.slice(1)) {
-    const i = l.indexOf(':');
-    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-  }
-  let body = text.slice(head + 4);
-  if (headers['content-length'] !== undefined) body = body.slice(0, Number(headers['content-length']));
-  let json;
-  try {
-    json = JSON.parse(Buffer.from(body, 'latin1').toString('utf8'));
-  } catch {
-    json = undefined;
-  }
-  return { status: m ? Number(m[1]) : undefined, headers, body, json, raw: text };
-}
-
 function show(res) {
   return `got ${res.status} (closed=${res.closed}, reset=${res.reset}) ${JSON.stringify(res.raw.slice(0, 300))}`;
-}
-
-function assertJsonError(res, what) {
-  assert.ok(res.json && typeof res.json === 'object', `${what}: JSON error body: ${show(res)}`);
-  assert.equal(typeof res.json.error, 'string', `${what}: "error" is a string: ${res.body}`);
-  assert.equal(typeof res.json.message, 'string', `${what}: "message" is a string: ${res.body}`);
 }
 
 // `status`, JSON error, and (when `close`) the connection closed by chroma-ha.
