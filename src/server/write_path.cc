@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
 
+#include "failpoints/failpoints.h"
 #include "metrics/metrics.h"
 #include "proxy/path_rewrite.h"
 #include "server/async_util.h"
@@ -186,6 +187,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   }
   const int64_t seq = append.seq;  // in in_flight_ since the append's callback
   ++stats_.appended;
+  const bool fp_no_forward = failpoints::Hit(failpoints::Point::kAfterWalCommit);
 
   // 5. Deletes by id: remember each id's document_id before it is gone (DESIGN.md §3).
   if (route.write == WriteKind::kDelete && config_.wal_deletion_conversion &&
@@ -195,7 +197,9 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   }
 
   // 6. Forward.
-  Forwarded fwd = co_await ForwardInOrder(request, route);
+  Forwarded fwd;
+  if (!fp_no_forward) fwd = co_await ForwardInOrder(request, route);
+  if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
 
   // 7. Record the outcome, then let the next write of this collection go: the other instances
   // replay in WAL order only what is recorded as committed, so a later write recorded first

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "failpoints/failpoints.h"
 #include "sync/backoff.h"
 
 namespace chroma_ha {
@@ -117,7 +118,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
       }
       // Applied. Until the mark is stored, nothing later may be sent (a crash would re-apply
       // this entry after them): on a store error stop here; the next round re-sends it.
-      if (Status s = store_.MarkApplied(entry.seq, name); !s.ok()) {
+      if (Status s = failpoints::Hit(failpoints::Point::kAfterReplayApply) ? Status::Unavailable("failpoint") : store_.MarkApplied(entry.seq, name); !s.ok()) {
         spdlog::debug("sync: seq {} applied on {} but not marked: {}", entry.seq, name,
                       s.ToString());
         return s;

@@ -4,6 +4,8 @@
 #include <utility>
 #include <vector>
 
+#include "failpoints/failpoints.h"
+
 namespace chroma_ha {
 
 GroupCommitter::GroupCommitter(WalStore* store, int max_batch_size)
@@ -73,7 +75,7 @@ void GroupCommitter::Run() {
     }
     entries.clear();
     for (Request& r : batch) entries.push_back(std::move(r.entry));
-    const Status s = store_->Append(&entries);
+    const Status s = failpoints::Hit(failpoints::Point::kDuringGroupCommit) ? Status::Unavailable("failpoint") : store_->Append(&entries);
     Record(static_cast<int64_t>(batch.size()), s.ok());
     for (size_t i = 0; i < batch.size(); ++i) batch[i].done(s, s.ok() ? entries[i].seq : 0);
   }
