@@ -11,7 +11,8 @@
 # free loopback ports, by PID), stops PostgreSQL, and writes docs/benchmarks.md and
 # docs/bench/*.png (bench/report.mjs). The raw results stay in build-bench/results.json.
 #
-# Environment: BENCH_PARTS (proxy,reads,writes,lag,micro), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# Environment: BENCH_PARTS=lag,micro (re-run only those parts; the others are kept from the previous
+# build-bench/results.json), BENCH_KEEP_PG=1 (leave PostgreSQL up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -88,7 +89,7 @@ fi
 RESULTS=build-bench/results.json
 log "load before: $(cat /proc/loadavg)"
 node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_append_bench \
-  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro}" \
+  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro}" ${BENCH_PARTS:+--merge} \
   --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include CMakeLists.txt || echo '+dirty')" \
   --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
 log "load after: $(cat /proc/loadavg)"

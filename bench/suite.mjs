@@ -61,6 +61,7 @@ const DIM = 384;
 const MAX_NODE_REQUESTS = 200000; // Node-driven loads stop at this count even before their time
 const HA_ENV = { LOG_LEVEL: 'warn', HEALTH_CHECK_INTERVAL_MS: undefined, FAILURE_THRESHOLD: undefined, HEALTHY_THRESHOLD: undefined };
 
+const MERGE = flag('merge') && fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : null;
 const results = {
   started: new Date().toISOString(),
   quick: QUICK,
@@ -76,6 +77,13 @@ const results = {
   parts: {},
   notes: [],
 };
+if (MERGE) {
+  // Re-running some parts: keep the others from the earlier run, and say so.
+  for (const [k, v] of Object.entries(MERGE.parts ?? {})) if (!PARTS.has(k)) results.parts[k] = v;
+  results.merged = { from: MERGE.started, loadavgStart: MERGE.machine?.loadavgStart, loadavgEnd: MERGE.machine?.loadavgEnd, parts: Object.keys(MERGE.parts ?? {}).filter((k) => !PARTS.has(k)) };
+  results.notes.push(`parts ${results.merged.parts.join(', ')} are from the run of ${MERGE.started.slice(0, 16).replace('T', ' ')} UTC; ${[...PARTS].join(', ')} re-run at ${results.started.slice(0, 16).replace('T', ' ')} UTC`);
+  for (const n of MERGE.notes ?? []) if (!n.startsWith('parts ') && !results.notes.includes(n)) results.notes.push(n);
+}
 const cleanups = []; // run in reverse at the end
 const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...a);
 
@@ -820,6 +828,9 @@ async function replicaCollectionId(stack, name) {
   );
 }
 
+// Writes at a fixed rate through chroma-ha; ONE poller reads all outstanding ids from the replica
+// directly (one `get` at a time, every ~3 ms), so the measurement adds a constant, small read
+// load however far the replica falls behind (one poller per write would flood it).
 async function lagRun(stack, label) {
   const name = `bench-lag-${label}-${Date.now()}`;
   const haId = await createCollectionOn(stack.ha.url, name);
@@ -827,11 +838,38 @@ async function lagRun(stack, label) {
   await waitWalDrained(stack.ha, { timeoutMs: 60000, intervalMs: 100 });
   const rate = 20;
   const total = rate * CFG.lagSecs;
+  const acked = new Map(); // id -> time of the 2xx
   const lags = [];
-  let missed = 0;
   let errors = 0;
-  const inflight = [];
+  let writing = true;
   const load0 = loadavg();
+  const poller = (async () => {
+    const deadlineAfterWrites = 30000;
+    let stopAt = Infinity;
+    while (performance.now() < stopAt) {
+      if (!writing && stopAt === Infinity) stopAt = performance.now() + deadlineAfterWrites;
+      if (!writing && acked.size === 0) break;
+      if (acked.size === 0) {
+        await sleep(3);
+        continue;
+      }
+      const ids = [...acked.keys()].slice(0, 500);
+      const g = await http(`${stack.replica.url}${TD}/collections/${repId}/get`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ids, include: [] }),
+      }).catch(() => null);
+      const now = performance.now();
+      for (const id of g?.json?.ids ?? []) {
+        if (acked.has(id)) {
+          lags.push(now - acked.get(id));
+          acked.delete(id);
+        }
+      }
+      await sleep(3);
+    }
+  })();
+  const inflight = [];
   const start = performance.now();
   for (let n = 0; n < total; n++) {
     const due = start + (n * 1000) / rate;
@@ -840,38 +878,25 @@ async function lagRun(stack, label) {
     inflight.push(
       (async () => {
         const id = `lag-${n}`;
-        const body = JSON.stringify({ ids: [id], embeddings: [EMB[n % EMB.length] && JSON.parse(EMB[n % EMB.length])], documents: [id] });
-        const res = await http(`${stack.ha.url}${TD}/collections/${haId}/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: 10000 }).catch(() => null);
-        if (!res || (res.status !== 200 && res.status !== 201)) {
-          errors++;
-          return;
-        }
-        const acked = performance.now();
-        const deadline = acked + 10000;
-        while (performance.now() < deadline) {
-          const g = await http(`${stack.replica.url}${TD}/collections/${repId}/get`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ ids: [id], include: [] }),
-          }).catch(() => null);
-          if (g?.json?.ids?.length === 1) {
-            lags.push(performance.now() - acked);
-            return;
-          }
-          await sleep(2);
-        }
-        missed++;
+        const body = `{"ids":["${id}"],"embeddings":[${EMB[n % EMB.length]}],"documents":["${id}"]}`;
+        const res = await http(`${stack.ha.url}${TD}/collections/${haId}/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: 30000 }).catch(() => null);
+        if (!res || (res.status !== 200 && res.status !== 201)) errors++;
+        else acked.set(id, performance.now());
       })(),
     );
   }
+  const writeSeconds = (performance.now() - start) / 1000;
   await Promise.all(inflight);
+  writing = false;
+  await poller;
   lags.sort((a, b) => a - b);
   return {
     rate,
     seconds: CFG.lagSecs,
     writes: total,
+    writeSeconds: +writeSeconds.toFixed(1),
     measured: lags.length,
-    missed,
+    missed: acked.size,
     errors,
     p50: +percentile(lags, 50).toFixed(1),
     p90: +percentile(lags, 90).toFixed(1),
@@ -983,7 +1008,8 @@ async function partMicro() {
     results.notes.push(`wal_append_bench failed (${r.code}): ${r.err.slice(0, 500)}`);
     return;
   }
-  const j = JSON.parse(fs.readFileSync(jsonOut, 'utf8'));
+  // Google Benchmark writes NaN / inf for some counters: not JSON.
+  const j = JSON.parse(fs.readFileSync(jsonOut, 'utf8').replace(/:\s*-?(nan|NaN|inf|Infinity)\b/g, ': null'));
   fs.rmSync(jsonOut, { force: true });
   const rows = {};
   for (const b of j.benchmarks) {
@@ -1013,10 +1039,17 @@ async function main() {
   try {
     if (PARTS.has('proxy')) await partProxy(dir);
     if (PARTS.has('reads')) await partReads();
-    if (PARTS.has('writes') || PARTS.has('lag')) {
+    if (PARTS.has('writes')) {
       const { stacks } = await partWrites();
       if (PARTS.has('lag')) await partLag(stacks);
       for (const [store, stack] of Object.entries(stacks)) results.parts.writes.metrics[store] = await grabMetrics(stack.ha);
+    } else if (PARTS.has('lag')) {
+      const stacks = {};
+      for (const store of process.env.CHROMA_HA_TEST_DATABASE_URL ? ['sqlite', 'postgres'] : ['sqlite']) {
+        stacks[store] = await startStack({ name: `bench-lag-${store}`, store, env: HA_ENV });
+        cleanups.push(() => stacks[store].stop());
+      }
+      await partLag(stacks);
     }
     if (PARTS.has('micro')) await partMicro();
   } finally {
