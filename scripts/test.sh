@@ -7,8 +7,9 @@
 # 2. starts a throw-away PostgreSQL (scripts/postgres.sh) for the PostgreSQL WAL store tests
 #    (CHROMA_HA_TEST_DATABASE_URL, CHROMA_HA_REQUIRE_POSTGRES=1);
 # 3. runs the GoogleTest suites (ctest), the deployment-file checks (tests/deploy, Debian's
-#    python3 + python3-yaml) and then the end-to-end suite (node --test tests/e2e/), which starts
-#    real Chroma servers and build/chroma-ha on free loopback ports;
+#    python3 + python3-yaml) and then the end-to-end suite and the short fault suite
+#    (node --test tests/e2e/ tests/fault/; see docs/reliability.md), which start real Chroma
+#    servers and build/chroma-ha on free loopback ports;
 # 4. stops everything it started (by PID) and prints, as its last line, "N passed, N failed"
 #    over ctest, the deployment checks and the end-to-end tests. Exits non-zero if anything failed.
 #
@@ -138,7 +139,7 @@ else
   note_failure "deploy tests exited with status $deploy_rc and no summary"
 fi
 
-echo "== end-to-end (node --test tests/e2e/)"
+echo "== end-to-end (node --test tests/e2e/ tests/fault/)"
 rm -rf "$E2E_DIR"
 mkdir -p "$E2E_DIR"
 PID_DIR="$(mktemp -d /tmp/chroma-ha-e2e-pids.XXXXXX)"
@@ -148,7 +149,7 @@ tap="$E2E_DIR/results.tap"
 timeout "$E2E_TIMEOUT" node --test \
   --test-reporter=spec --test-reporter-destination=stdout \
   --test-reporter=tap --test-reporter-destination="$tap" \
-  tests/e2e/
+  tests/e2e/ tests/fault/
 e2e_rc=$?
 stop_e2e_leftovers
 # The TAP summary: "# pass N", "# fail N", "# cancelled N" (last occurrence: the run's totals).

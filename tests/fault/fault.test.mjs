@@ -84,7 +84,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   before(async () => {
     stack = await startStack({
       name: 'fault',
-      env: { WAL_SYNC_INTERVAL: String(SYNC_INTERVAL_S), CIRCUIT_BREAKER_TIMEOUT: '1', REQUEST_TIMEOUT: '5', LOG_LEVEL: 'info' },
+      env: { WAL_SYNC_INTERVAL: String(SYNC_INTERVAL_S), CIRCUIT_BREAKER_TIMEOUT: '1', REQUEST_TIMEOUT: '5', LOG_LEVEL: process.env.FAULT_LOG_LEVEL || 'info' },
     });
   });
 
@@ -144,15 +144,20 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     const healStart = Date.now();
     if (!stack.ha.alive()) await restartHa(null);
     const v = await runVerify(stack.primary.url, stack.replica.url, 30);
-    assert.equal(v.code, 0, `verify did not converge: ${v.out}\n${stack.ha.logTail(20)}`);
-    await waitResolved(stack.ha);
     const convergeMs = Date.now() - healStart;
-
     const [p, r] = await Promise.all([records(stack.primary.url, col.name), records(stack.replica.url, col.name)]);
     const problems = [
       ...checkRecords('primary', p, wl.ops, col.initial),
       ...checkRecords('replica', r, wl.ops, col.initial),
     ];
+    if (v.code !== 0) {
+      const st = await walStatus(stack.ha).catch((e) => e.message);
+      const row = { scenario: label, ops: wl.ops.length, ok: wl.summary().ok, faults, converged: false, problems: problems.length };
+      results.push(row);
+      assert.fail(`verify did not converge (seed ${SEED}): ${v.out.split('\n').filter((l) => !l.includes('retrying')).join('\n')}\n` +
+        `checks against the operation log (${JSON.stringify(wl.summary())}):\n${problems.join('\n')}\n/wal/status: ${JSON.stringify(st)}`);
+    }
+    await waitResolved(stack.ha);
     if (!sameRecords(p, r)) problems.push('primary and replica differ on the scenario collection');
 
     // Replaying again changes nothing: restart chroma-ha, one more sync interval.
