@@ -187,7 +187,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     ['during_group_commit', 13],
   ];
   for (const [point, k] of failpointCases) {
-    test(`failpoint ${point}=crash@${k}: restart on the same WAL, continue, heal`, { timeout: 90000 }, async () => {
+    test(`failpoint ${point}=crash@${k}: restart on the same WAL, continue, heal`, { timeout: FULL ? 300000 : 90000 }, async () => {
       const started = Date.now();
       const col = await prepare(point);
       await restartHa(`${point}=crash@${k}`);
@@ -201,7 +201,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   }
 
   // (b) chroma-ha SIGKILLed every ~2 s under load, restarted each time.
-  test(`chroma-ha SIGKILLed every ~2 s under load (${FULL ? 8 : 3} times)`, { timeout: 90000 }, async () => {
+  test(`chroma-ha SIGKILLed every ~2 s under load (${FULL ? 8 : 3} times)`, { timeout: FULL ? 300000 : 90000 }, async () => {
     const started = Date.now();
     const col = await prepare('sigkill-ha');
     const wl = new Workload({ url: stack.ha.url, collectionId: col.id, seed: SEED + scenarioNo, clients: CLIENTS, opsPerClient: FULL ? OPS : OPS * 2, tag: 'kill', pauseMs: 20 });
@@ -218,7 +218,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   });
 
   // (c) the primary SIGKILLed under load and restarted on the same data.
-  test('primary SIGKILLed under load, restarted', { timeout: 90000 }, async () => {
+  test('primary SIGKILLed under load, restarted', { timeout: FULL ? 300000 : 90000 }, async () => {
     const started = Date.now();
     const col = await prepare('kill-primary');
     const wl = new Workload({ url: stack.ha.url, collectionId: col.id, seed: SEED + scenarioNo, clients: CLIENTS, opsPerClient: OPS * 2, tag: 'pk', pauseMs: 20 });
@@ -232,7 +232,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   });
 
   // FAULT_FULL only.
-  test('primary paused (SIGSTOP) past the timeouts, then SIGCONT', { timeout: 120000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
+  test('primary paused (SIGSTOP) past the timeouts, then SIGCONT', { timeout: 300000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
     const started = Date.now();
     const col = await prepare('pause-primary');
     const wl = new Workload({ url: stack.ha.url, collectionId: col.id, seed: SEED + scenarioNo, clients: CLIENTS, opsPerClient: OPS, tag: 'stop', pauseMs: 20 });
@@ -248,7 +248,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     await heal('primary SIGSTOP 8 s', col, wl, 1, started);
   });
 
-  test('replica down with a large backlog, then back', { timeout: 180000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
+  test('replica down with a large backlog, then back', { timeout: 300000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
     const started = Date.now();
     const col = await prepare('replica-down');
     await stack.replica.kill('SIGKILL');
@@ -258,7 +258,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     await heal('replica down, backlog', col, wl, 1, started);
   });
 
-  test('both instances SIGKILLed at once, restarted', { timeout: 120000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
+  test('both instances SIGKILLed at once, restarted', { timeout: 300000, skip: !FULL && 'FAULT_FULL=1 only' }, async () => {
     const started = Date.now();
     const col = await prepare('both-down');
     const wl = new Workload({ url: stack.ha.url, collectionId: col.id, seed: SEED + scenarioNo, clients: CLIENTS, opsPerClient: OPS, tag: 'bd', pauseMs: 20 });
