@@ -198,7 +198,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
 
   // 6. Forward.
   Forwarded fwd;
-  if (!fp_no_forward) fwd = co_await ForwardInOrder(request, route);
+  if (!fp_no_forward) fwd = co_await ForwardInOrder(request, route, collection);
   if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
 
   // 7. Record the outcome, then let the next write of this collection go: the other instances
@@ -212,6 +212,20 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   } else if (fwd.not_applied) {
     state = EntryState::kRejected;  // no instance took it: never replayed
   }
+  // Count the entry as still to replay on the other instances before the sync worker can see
+  // it (it may apply it as soon as the outcome is recorded, and counts it down then).
+  WalEntry counted;
+  counted.tenant = route.tenant;
+  counted.database = route.database;
+  counted.collection = collection;
+  counted.kind = WriteKindName(route.write);
+  if (route.write == WriteKind::kModifyCollection) counted.body = request.body;
+  auto count_others = [&](int delta) {
+    for (const auto& inst : config_.instances) {
+      if (inst.name != origin) CountBacklog(counted, inst.name, delta);
+    }
+  };
+  if (state == EntryState::kCommitted) count_others(+1);
   if (state != EntryState::kPending) {
     Status recorded;
     auto delay = std::chrono::milliseconds(50);
@@ -228,6 +242,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
       // The entry stays kPending; recovery re-sends it (one write applied twice in a row is
       // the same as once) and records the outcome then.
       spdlog::error("could not record the outcome of WAL entry {}: {}", seq, recorded.ToString());
+      if (state == EntryState::kCommitted) count_others(-1);  // recovery counts it again
     }
   }
   sequencer_.Done(seq_key, ticket);
@@ -237,15 +252,6 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   }
   if (state == EntryState::kCommitted) {
     ++stats_.committed;
-    WalEntry counted;
-    counted.tenant = route.tenant;
-    counted.database = route.database;
-    counted.collection = collection;
-    counted.kind = WriteKindName(route.write);
-    if (route.write == WriteKind::kModifyCollection) counted.body = request.body;
-    for (const auto& inst : config_.instances) {
-      if (inst.name != origin) CountBacklog(counted, inst.name, +1);
-    }
     if (fwd.index != 0) ++stats_.write_failovers;
     if (notify_sync_) notify_sync_();
   } else if (state == EntryState::kRejected) {
@@ -290,12 +296,27 @@ boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::
       boost::asio::use_awaitable, std::move(entry));
 }
 
-boost::asio::awaitable<WritePath::Forwarded> WritePath::ForwardInOrder(const HttpRequest& request,
-                                                                       const Route& route) {
+std::vector<std::size_t> WritePath::CaughtUpFirst(const Route& route,
+                                                  const std::string& collection,
+                                                  std::vector<std::size_t> order) const {
+  auto scopes = Scopes(route.tenant, route.database, collection);
+  if (scopes.empty()) return order;
+  std::lock_guard lock(mu_);
+  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) {
+    return upstreams_.Healthy(i) && backlog_[i].count(scopes.back()) == 0;
+  });
+  return order;
+}
+
+boost::asio::awaitable<WritePath::Forwarded> WritePath::ForwardInOrder(
+    const HttpRequest& request, const Route& route, const std::string& collection) {
   Forwarded fwd;
   std::vector<bool> healthy(upstreams_.size());
   for (std::size_t i = 0; i < healthy.size(); ++i) healthy[i] = upstreams_.Healthy(i);
-  auto order = WriteOrder(healthy);
+  // An instance that has not yet replayed earlier writes of this collection (e.g. a primary
+  // back from an outage) would apply this write before them, out of WAL order: prefer
+  // instances that are caught up on the collection.
+  auto order = CaughtUpFirst(route, collection, WriteOrder(healthy));
   for (std::size_t attempt = 0; attempt < order.size(); ++attempt) {
     const std::size_t index = order[attempt];
     const std::string& name = config_.instances[index].name;

@@ -88,7 +88,11 @@ class WritePath {
   // then waits for the group commit.
   boost::asio::awaitable<Appended> AppendInOrder(const std::string& seq_key, WalEntry entry);
   boost::asio::awaitable<HttpResponse> HandleReset(HttpRequest request);
-  boost::asio::awaitable<Forwarded> ForwardInOrder(const HttpRequest& request, const Route& route);
+  boost::asio::awaitable<Forwarded> ForwardInOrder(const HttpRequest& request, const Route& route,
+                                                   const std::string& collection);
+  // `order` with the healthy instances that have nothing of `collection` left to replay first.
+  std::vector<std::size_t> CaughtUpFirst(const Route& route, const std::string& collection,
+                                         std::vector<std::size_t> order) const;
   boost::asio::awaitable<void> ResolveDocumentIds(const HttpRequest& request, const Route& route,
                                                   int64_t seq);
   void CountBacklog(const WalEntry& entry, const std::string& instance, int delta);
