@@ -37,9 +37,8 @@ class Upstreams {
   virtual bool Healthy(std::size_t index) const = 0;
   // Sends `request` to instance `index` over a pooled keep-alive connection, with the configured
   // connect timeout and `timeout` for the whole exchange. Any HTTP status is an OK Result; a
-  // non-OK Status means no complete answer: kUnavailable (could not connect, or the connection
-  // failed before any byte of the answer, so the request was not processed) or kTimeout / other
-  // (outcome unknown). Feeds the instance's passive health. Safe from any thread.
+  // non-OK Status means no complete answer: kUnavailable (could not connect or send: the request
+  // was not processed) or kTimeout / other (sent, no answer: outcome unknown). Feeds the instance's passive health. Safe from any thread.
   virtual boost::asio::awaitable<Result<HttpResponse>> Send(std::size_t index,
                                                             HttpRequest request,
                                                             std::chrono::milliseconds timeout) = 0;

@@ -149,8 +149,9 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
       out.status = Status::Timeout(who + ": no complete answer within " +
                                    std::to_string(timeout.count()) + " ms");
     } else if (!parser.got_some()) {
-      out.status =
-          Status::Unavailable(who + ": connection closed before the answer: " + rec.message());
+      // The request was sent: the instance may have processed it before closing, so the
+      // outcome is unknown (kTimeout), not "never reached" (kUnavailable).
+      out.status = Status::Timeout(who + ": connection closed before the answer: " + rec.message());
       out.failed_before_answer = true;
     } else if (rec.category() == http::make_error_code(http::error::body_limit).category() &&
                rec != http::error::partial_message && rec != http::error::end_of_stream) {
@@ -289,7 +290,14 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(HttpRequest reque
     const bool reused = conn != nullptr;
     if (!conn) {
       auto connected = co_await im.Connect(std::min(im.connect_timeout, timeout));
-      if (!connected.ok()) co_return connected.status();
+      if (!connected.ok()) {
+        // After a stale connection closed on our request, that request's fate is unknown.
+        if (attempt > 0) {
+          co_return Status::Timeout(im.who + ": connection closed before the answer, and "
+                                    "reconnecting failed: " + connected.status().message());
+        }
+        co_return connected.status();
+      }
       conn = std::move(connected).value();
     }
     RoundTripResult out = co_await RoundTrip(*conn, req, timeout, im.who);

@@ -38,9 +38,10 @@ bool IsHopByHopHeader(std::string_view name);
 // Keep-alive connections to one instance, and the HTTP exchange over them. Thread-safe: Exchange
 // may run concurrently from coroutines on any threads; each connection is used by one exchange
 // at a time. Connections are opened on `executor`. Errors (never exceptions):
-//  - kUnavailable: could not resolve/connect, or the connection closed/reset before any byte of
-//    the answer (a stale pooled connection is retried once on a fresh one first);
-//  - kTimeout: a deadline passed, or the connection broke mid-answer (outcome unknown);
+//  - kUnavailable: could not resolve/connect or send the request (it was not processed);
+//  - kTimeout: the request was sent but no complete answer came: a deadline passed, or the
+//    connection closed before or during the answer (outcome unknown). A stale pooled connection
+//    that closes before the answer is first retried once on a fresh one;
 //  - kInternal: the answer was malformed or over kMaxUpstreamBodyBytes.
 // Only the idle connections outlive an exchange; destroy the pool with no Exchange in flight.
 // TLS is not supported: `instance.tls` must be false.
