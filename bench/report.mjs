@@ -49,7 +49,7 @@ function chart(name, { title, ylabel, rows, cols, logscale = false }) {
   gp.push(`set output '${path.join(pngDir, `${name}.png`)}'
 set title "${title}"
 set ylabel "${ylabel}"
-${logscale ? 'set logscale y' : 'unset logscale y'}
+${logscale ? 'set logscale y\nset yrange [*:*]' : 'unset logscale y\nset yrange [0:*]'}
 plot for [i=2:${cols.length + 1}] '${dat}' using i:xtic(1) title columnheader(i)
 `);
 }
@@ -140,7 +140,7 @@ set key top right
 set grid ytics
 set yrange [0:*]
 set datafile separator "\\t"
-${gp.join('\n').replace(/set logscale y\n/g, 'set logscale y\nset yrange [*:*]\n').replace(/unset logscale y\n/g, 'unset logscale y\nset yrange [0:*]\n')}
+${gp.join('\n')}
 `;
 fs.writeFileSync(path.join(tmp, 'charts.gp'), script);
 const g = spawnSync('gnuplot', [path.join(tmp, 'charts.gp')], { encoding: 'utf8' });
@@ -203,9 +203,11 @@ if (P.proxy) {
   w(`![proxy p99](${relPng}/proxy-p99.png)`);
   w();
   if (p.profile) {
-    w('Profile of chroma-ha under POST 2 KB at 64 connections (`perf record -g -F 499`, 3 s; self time, symbols ≥ 0.7 %):');
+    w('Profile of chroma-ha under POST 2 KB at 64 connections (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):');
     w();
     w('```');
+    for (const l of p.profile.byDso ?? []) w(l);
+    w('');
     for (const l of p.profile.top ?? [p.profile.error]) w(l);
     w('```');
     w();
@@ -289,6 +291,16 @@ if (P.writes) {
   w();
   w(`![real Chroma writes](${relPng}/chroma-writes.png)`);
   w();
+  if (p.profile) {
+    w('Profile of chroma-ha (SQLite WAL) under add 100 at 8 connections, replay to the replica included (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):');
+    w();
+    w('```');
+    for (const l of p.profile.byDso ?? []) w(l);
+    w('');
+    for (const l of p.profile.top ?? [p.profile.error]) w(l);
+    w('```');
+    w();
+  }
   const pg = names.find((n) => n.includes('postgres'));
   if (pg) {
     const r10 = s['add 10 c8'][pg].ratio;
@@ -317,7 +329,7 @@ if (P.lag) {
   const b = p.backlog;
   w(`Backlog drain (${b.store} WAL): the replica is stopped, single-record adds are written through chroma-ha (16 connections, at most ${b.target} and at most ${R.config.backlogSecs} s), then the replica is started again and \`/wal/status\` is polled until pending_entries is 0 (at most ${b.drainLimitSeconds} s).`);
   w();
-  w(`- Written while the replica was down: **${f0(b.written)}** entries${b.written < b.target ? ` (fewer than the ${f0(b.target)} asked for: Chroma accepted only ${f1(b.writeRps)} adds/s on this machine, so the time bound of ${R.config.backlogSecs} s ended the phase)` : ''} in ${f1(b.writeSeconds)} s; ${b.writeErrors} errors; pending at restart: ${f0(b.pendingAtStart)}.`);
+  w(`- Written while the replica was down: **${f0(b.written)}** entries${b.written < b.target ? ` (fewer than the ${f0(b.target)} asked for: chroma-ha, with Chroma behind it, accepted only ${f1(b.writeRps)} single-record adds/s on this machine, so the time bound of ${R.config.backlogSecs} s ended the phase)` : ''} in ${f1(b.writeSeconds)} s; ${b.writeErrors} errors; pending at restart: ${f0(b.pendingAtStart)}.`);
   w(`- First entry replayed ${f2(b.firstProgressSeconds)} s after the replica was started (replica start-up, health check marking it up, sync worker back-off); backlog 0 after **${b.drainSeconds === null ? `more than ${b.drainLimitSeconds} s (not drained)` : `${f1(b.drainSeconds)} s`}**${b.entriesPerSecond ? ` (≈ ${f1(b.entriesPerSecond)} entries/s once replay started)` : ''}.`);
   w(`- chroma-ha during the backlog phase: max RSS ${mb(b.res?.rssMaxKb)}, ${f1(b.res?.cpuSeconds)} CPU s. Load ${load(b.loadBefore)} → ${load(b.loadAfter)}.`);
   w();

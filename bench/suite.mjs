@@ -329,10 +329,13 @@ async function startDaemon(name, cmd, args, port, dir) {
   };
   cleanups.push(stop);
   process.on('exit', () => {
-    try {
-      if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // gone
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    for (const pid of procTree(child.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL'); // the master and its workers (they outlive a killed master)
+      } catch {
+        // gone
+      }
     }
   });
   const ports = Array.isArray(port) ? port : [port];
@@ -808,6 +811,19 @@ async function partWrites() {
       group_commit_max_batch: s.group_commit_max_batch,
       mean: +(s.group_commit_entries / Math.max(1, s.group_commits)).toFixed(2),
     };
+  }
+  // Where chroma-ha's CPU goes on the write path (add 100 through the SQLite WAL, replay included).
+  try {
+    const st = stacks.sqlite;
+    const id = await createCollectionOn(st.ha.url, `bench-w-profile-${Date.now()}`);
+    out.profile = await profile(
+      st.ha.pid,
+      () => nodeLoad(`${st.ha.url}${TD}/collections/${id}/add`, { conns: 8, secs: 6, batch: 100, prefix: 'prof' }),
+      dir,
+    );
+    await waitWalDrained(st.ha, { timeoutMs: 120000, intervalMs: 200 }).catch(() => {});
+  } catch (e) {
+    out.profile = { error: e.message.slice(0, 300) };
   }
   results.parts.writes = out;
   save();
