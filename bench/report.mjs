@@ -282,8 +282,8 @@ if (P.writes) {
   }
   for (const [store, m] of Object.entries(p.metrics ?? {})) {
     if (Array.isArray(m)) {
-      const lines = m.filter((l) => l.startsWith('chroma_ha_wal_group_commit_batches_bucket'));
-      if (lines.length) w(`- ${store} \`/metrics\` chroma_ha_wal_group_commit_batches: ${lines.map((l) => `${/le="([^"]+)"/.exec(l)?.[1]}: ${l.split(' ').pop()}`).join(', ')}`);
+      const lines = m.filter((l) => /^chroma_ha_wal_group_commit_batches(_bucket)?\{/.test(l));
+      if (lines.length) w(`- ${store} \`/metrics\` chroma_ha_wal_group_commit_batches (batch size ≤ le: batches), read at the end of parts 3 and 4 (so including the lag and backlog writes): ${lines.map((l) => `${/le="([^"]+)"/.exec(l)?.[1]}: ${l.split(' ').pop()}`).join(', ')}`);
     } else if (m?.error) {
       w(`- ${store} \`/metrics\`: not read: ${m.error}.`);
     }
