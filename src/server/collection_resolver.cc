@@ -7,6 +7,7 @@
 
 #include "proxy/id_rewrite.h"
 #include "proxy/path_rewrite.h"
+#include "sync/chroma_api.h"
 
 namespace chroma_ha {
 
@@ -14,13 +15,6 @@ namespace {
 
 constexpr int kListPageSize = 100;
 constexpr int kMaxListPages = 100;  // discovery reads at most 10,000 collections per database
-
-std::string DatabasePath(const std::string& tenant, const std::string& database) {
-  return "/api/v2/tenants/" + PercentEncodeSegment(tenant) + "/databases/" +
-         PercentEncodeSegment(database);
-}
-
-bool Is2xx(int status) { return status >= 200 && status < 300; }
 
 // True for the routes whose answers carry collection objects.
 bool ReturnsCollections(const HttpRequest& request, const Route& route) {
@@ -71,7 +65,7 @@ boost::asio::awaitable<void> CollectionResolver::Discover(const std::string& ten
     for (int page = 0; page < kMaxListPages; ++page) {
       HttpRequest list;
       list.method = "GET";
-      list.target = DatabasePath(tenant, database) + "/collections?limit=" +
+      list.target = CollectionsPath(tenant, database) + "?limit=" +
                     std::to_string(kListPageSize) + "&offset=" +
                     std::to_string(page * kListPageSize);
       auto result = co_await upstreams_.Send(index, std::move(list), config_.request_timeout);
@@ -101,8 +95,7 @@ boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::LookUp(
     const CollectionKey& key, std::size_t index) {
   HttpRequest get;
   get.method = "GET";
-  get.target =
-      DatabasePath(key.tenant, key.database) + "/collections/" + PercentEncodeSegment(key.name);
+  get.target = CollectionPath(key.tenant, key.database, key.name);
   auto result = co_await upstreams_.Send(index, std::move(get), config_.request_timeout);
   if (!result.ok()) co_return Target{Target::kUnreachable, ""};
   if (result->status == 404) co_return Target{Target::kAbsent, ""};

@@ -13,6 +13,8 @@
 #include <boost/beast/http.hpp>
 #include <optional>
 
+#include "upstream/upstream_pool.h"
+
 namespace chroma_ha {
 
 namespace asio = boost::asio;
@@ -22,27 +24,6 @@ using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
-
-// Hop-by-hop headers: meaningful for one connection only, never forwarded.
-bool IsHopByHop(http::field f, beast::string_view name) {
-  switch (f) {
-    case http::field::connection:
-    case http::field::keep_alive:
-    case http::field::proxy_authenticate:
-    case http::field::proxy_authorization:
-    case http::field::proxy_connection:
-    case http::field::te:
-    case http::field::trailer:
-    case http::field::transfer_encoding:
-    case http::field::upgrade:
-    case http::field::host:
-    case http::field::content_length:
-    case http::field::expect:
-      return true;
-    default:
-      return beast::iequals(name, "proxy-connection");
-  }
-}
 
 // Checks Beast leaves to us: request smuggling vectors and control bytes (DESIGN.md §7).
 // Returns an empty string when the header is acceptable, else why it is not.
@@ -82,7 +63,7 @@ HttpRequest ToPlain(http::request<http::string_body>&& req) {
   out.method = std::string(req.method_string());
   out.target = std::string(req.target());
   for (const auto& f : req) {
-    if (IsHopByHop(f.name(), f.name_string())) continue;
+    if (IsHopByHopHeader(f.name_string())) continue;
     out.headers.push_back({std::string(f.name_string()), std::string(f.value())});
   }
   out.body = std::move(req.body());
