@@ -177,9 +177,12 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     metrics_->ObserveAppend(took.count(), append.status.ok());
   }
   const uint64_t ticket = append.ticket;
+  const uint64_t outcome_ticket = append.outcome_ticket;
   co_await sequencer_.WaitTurn(seq_key, ticket);
   if (!append.status.ok()) {
     sequencer_.Done(seq_key, ticket);
+    co_await outcomes_.WaitTurn(seq_key, outcome_ticket);
+    outcomes_.Done(seq_key, outcome_ticket);
     ++stats_.wal_failures;
     spdlog::error("WAL append failed, write refused: {}", append.status.ToString());
     co_return JsonError(503, "ServiceUnavailable",
@@ -201,9 +204,12 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   if (!fp_no_forward) fwd = co_await ForwardInOrder(request, route, collection);
   if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
 
-  // 7. Record the outcome, then let the next write of this collection go: the other instances
-  // replay in WAL order only what is recorded as committed, so a later write recorded first
-  // would be replayed first.
+  // 7. Let the next write of this collection be forwarded, then record this one's outcome in
+  // its outcome turn. The other instances replay in WAL order only what is recorded as
+  // committed: outcomes are recorded in seq order, so a later write is never committed (and
+  // replayed) before an earlier one. A crash before the outcome is durable leaves this entry
+  // and every later one of the collection kPending; recovery re-sends them in seq order (a
+  // suffix of a collection's writes applied again in order leaves the same records).
   EntryState state = EntryState::kPending;
   std::string origin;
   if (fwd.answered) {
@@ -226,6 +232,9 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     }
   };
   if (state == EntryState::kCommitted) count_others(+1);
+  // The next write may go now: the backlog counts its instance choice depends on are up to date.
+  sequencer_.Done(seq_key, ticket);
+  co_await outcomes_.WaitTurn(seq_key, outcome_ticket);
   if (state != EntryState::kPending) {
     Status recorded;
     auto delay = std::chrono::milliseconds(50);
@@ -245,7 +254,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
       if (state == EntryState::kCommitted) count_others(-1);  // recovery counts it again
     }
   }
-  sequencer_.Done(seq_key, ticket);
+  outcomes_.Done(seq_key, outcome_ticket);
   {
     std::lock_guard lock(mu_);
     in_flight_.erase(seq);
@@ -279,7 +288,10 @@ boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::
       [this, &seq_key](auto handler, WalEntry e) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
         sequencer_.Take(seq_key, [&](uint64_t ticket) {
-          committer_.Append(std::move(e), [this, shared, ticket](Status status, int64_t seq) {
+          // Under the forward sequencer's lock: both lines hand out tickets in the same order.
+          const uint64_t outcome_ticket = outcomes_.Take(seq_key, nullptr);
+          committer_.Append(std::move(e), [this, shared, ticket, outcome_ticket](Status status,
+                                                                                 int64_t seq) {
             // In flight from now on, so recovery leaves it to this writer (which may wait a
             // while for its turn).
             if (status.ok()) {
@@ -287,8 +299,8 @@ boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::
               in_flight_.insert(seq);
             }
             auto ex = boost::asio::get_associated_executor(*shared);
-            boost::asio::post(ex, [shared, ticket, status, seq]() mutable {
-              std::move(*shared)(Appended{ticket, status, seq});
+            boost::asio::post(ex, [shared, ticket, outcome_ticket, status, seq]() mutable {
+              std::move(*shared)(Appended{ticket, outcome_ticket, status, seq});
             });
           });
         });

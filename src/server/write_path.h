@@ -80,12 +80,13 @@ class WritePath {
  private:
   struct Forwarded;
   struct Appended {
-    uint64_t ticket = 0;
+    uint64_t ticket = 0;          // turn to forward (sequencer_)
+    uint64_t outcome_ticket = 0;  // turn to record the outcome (outcomes_)
     Status status;
     int64_t seq = 0;
   };
-  // Takes a ticket for `seq_key` and queues the append in one step (ticket order == seq order),
-  // then waits for the group commit.
+  // Takes both tickets for `seq_key` and queues the append in one step (ticket order == seq
+  // order), then waits for the group commit.
   boost::asio::awaitable<Appended> AppendInOrder(const std::string& seq_key, WalEntry entry);
   boost::asio::awaitable<HttpResponse> HandleReset(HttpRequest request);
   boost::asio::awaitable<Forwarded> ForwardInOrder(const HttpRequest& request, const Route& route,
@@ -105,7 +106,12 @@ class WritePath {
   GroupCommitter& committer_;
   boost::asio::thread_pool& wal_threads_;
   std::function<void()> notify_sync_;
+  // A collection's writes go through two turns, both in WAL order: forwarding (sequencer_), then
+  // recording the outcome (outcomes_). The next write is forwarded while this one's outcome is
+  // being made durable; outcomes are still recorded in seq order, so the sync worker never sees
+  // a later entry of a collection committed before an earlier one.
   Sequencer sequencer_;
+  Sequencer outcomes_;
   mutable WriteStats stats_;  // counters; FreshReadOrder (const) counts redirects
   Metrics* metrics_ = nullptr;
 
