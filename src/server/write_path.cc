@@ -124,10 +124,20 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   if (route.write == WriteKind::kReset) co_return co_await HandleReset(std::move(request));
 
   // 1. Reject bad input before anything is logged.
+  // Only creates and deletes need fields of the body here; the other writes (adds of
+  // hundreds of embeddings) are validated without building a document.
   nlohmann::json body;
   if (request.method != "DELETE") {
-    body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded()) {
+    const bool needs_fields =
+        route.write == WriteKind::kCreateCollection || route.write == WriteKind::kDelete;
+    bool valid = true;
+    if (needs_fields) {
+      body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+      valid = !body.is_discarded();
+    } else {
+      valid = nlohmann::json::accept(request.body);
+    }
+    if (!valid) {
       co_return JsonError(400, "InvalidArgumentError",
                           "request body is not valid JSON (UTF-8 encoded)");
     }
