@@ -710,7 +710,9 @@ function addBody(prefix, n, batch) {
   return `{"ids":[${ids.join(',')}],"embeddings":[${embs.join(',')}],"documents":[${ids.join(',')}]}`;
 }
 
+// `url` is one URL or a function of the worker's number (e.g. one collection per worker).
 async function nodeLoad(url, { conns, secs, batch, prefix, maxRequests = MAX_NODE_REQUESTS }) {
+  const urlOf = typeof url === 'function' ? url : () => url;
   const deadline = performance.now() + secs * 1000;
   const lat = [];
   let errors = 0;
@@ -721,7 +723,7 @@ async function nodeLoad(url, { conns, secs, batch, prefix, maxRequests = MAX_NOD
       const n = issued++;
       const t0 = performance.now();
       try {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: addBody(`${prefix}w${w}`, n, batch), signal: AbortSignal.timeout(30000) });
+        const res = await fetch(urlOf(w), { method: 'POST', headers: { 'content-type': 'application/json' }, body: addBody(`${prefix}w${w}`, n, batch), signal: AbortSignal.timeout(30000) });
         const text = await res.text();
         if (res.status === 200 || res.status === 201) lat.push(performance.now() - t0);
         else {
@@ -764,9 +766,12 @@ async function partWrites() {
     contenders.push({ name: `chroma-ha ${store}`, base: stack.ha.url, pid: stack.ha.pid, stack });
   }
   if (!pgAdmin) results.notes.push('CHROMA_HA_TEST_DATABASE_URL unset: no PostgreSQL WAL contender');
+  // One collection for all 8 connections (chroma-ha forwards its writes one at a time, in WAL
+  // order), and one collection per connection (forwarded in parallel).
   const tests = [
-    { name: 'add 10 c8', batch: 10, conns: 8 },
-    { name: 'add 100 c8', batch: 100, conns: 8 },
+    { name: 'add 10 c8', batch: 10, conns: 8, collections: 1 },
+    { name: 'add 100 c8', batch: 100, conns: 8, collections: 1 },
+    { name: 'add 10 c8, 8 collections', batch: 10, conns: 8, collections: 8 },
   ];
   let k = 0;
   const out = await interleave({
@@ -775,10 +780,11 @@ async function partWrites() {
     ref: 'direct',
     label: 'writes',
     run: async (t, c, round) => {
-      const id = await createCollectionOn(c.base, `bench-w-${round}-${t.batch}-${k++}`);
+      const ids = [];
+      for (let i = 0; i < t.collections; i++) ids.push(await createCollectionOn(c.base, `bench-w-${round}-${t.batch}-${k++}`));
       const gc0 = c.stack ? await walStats(c.stack.ha) : null;
       const r = await measured(
-        () => nodeLoad(`${c.base}${TD}/collections/${id}/add`, { conns: t.conns, secs: CFG.writeSecs, batch: t.batch, prefix: `r${round}` }),
+        () => nodeLoad((w) => `${c.base}${TD}/collections/${ids[w % ids.length]}/add`, { conns: t.conns, secs: CFG.writeSecs, batch: t.batch, prefix: `r${round}` }),
         c.pid,
       );
       if (c.stack) {
