@@ -8,6 +8,8 @@
 // unique value in document and metadata `v`), delete of an id this client added with a 2xx.
 // Outcomes: 'ok' (2xx), 'rejected' (4xx: definite), 'refused' (connection refused: never
 // reached chroma-ha, definitely not applied), 'unknown' (other network error, 5xx, timeout).
+// Each operation records when it was sent (t0) and answered (t), so that a test can check what
+// happened inside a window in which the WAL store was down (see storeDownProblems).
 
 export const TD = '/api/v2/tenants/default_tenant/databases/default_database';
 export const HOT_KEYS = ['hot-0', 'hot-1', 'hot-2', 'hot-3', 'hot-4'];
@@ -73,7 +75,7 @@ export class Workload {
     this.opsPerClient = opsPerClient;
     this.tag = tag;
     this.pauseMs = pauseMs;
-    this.ops = []; // { client, n, kind, ids, value, outcome, status, error, t }
+    this.ops = []; // { client, n, kind, ids, value, outcome, status, error, t0 (sent), t (answered) }
     this.stopped = false;
   }
 
@@ -111,8 +113,9 @@ export class Workload {
       } else {
         continue;
       }
+      const t0 = Date.now();
       const res = await send(this.url, 'POST', op.path, op.body);
-      this.ops.push({ client: c, n, kind: op.kind, ids: op.ids, value: op.value ?? value, outcome: res.outcome, status: res.status, error: res.error, t: Date.now() });
+      this.ops.push({ client: c, n, kind: op.kind, ids: op.ids, value: op.value ?? value, outcome: res.outcome, status: res.status, error: res.error, t0, t: Date.now() });
       if (op.kind === 'add' && res.outcome === 'ok') added.push(op.ids[0]);
       if (res.outcome === 'refused' || res.outcome === 'unknown') await sleep(50 + Math.floor(rand() * 50));
       else if (this.pauseMs > 0) await sleep(this.pauseMs);
@@ -174,4 +177,30 @@ export function checkRecords(label, records, ops, initial = new Set()) {
     if (rec.document !== v) problems.push(`${label}: hot key ${key} document ${JSON.stringify(rec.document)} != metadata v ${JSON.stringify(v)}`);
   }
   return problems;
+}
+
+// A write sent after the WAL store went down and answered before it came back cannot have been
+// logged, so it must not get a 2xx ("no WAL, no write") and must never be applied. `windows` are
+// [{ from, to, label }] in Date.now() ms, measured from the test's side: `from` after the store
+// was down (e.g. `pg_ctl stop -m immediate` returned), `to` before it was started again.
+// Returns { inWindow, problems } (problems: 2xx answers inside a window, and ids added inside a
+// window that are on an instance; `instances` maps a label to that instance's records).
+export function storeDownProblems(ops, windows, instances = {}) {
+  const problems = [];
+  let inWindow = 0;
+  for (const w of windows) {
+    for (const op of ops) {
+      if (op.t0 < w.from || op.t > w.to) continue;
+      inWindow++;
+      if (op.outcome === 'ok') {
+        problems.push(`${op.kind} ${op.ids[0]} got ${op.status} while the WAL store was down (${w.label}: sent +${op.t0 - w.from} ms, answered ${w.to - op.t} ms before it was back)`);
+      }
+      if (op.kind === 'add') {
+        for (const [label, recs] of Object.entries(instances)) {
+          if (recs.has(op.ids[0])) problems.push(`${label}: ${op.ids[0]} was added while the WAL store was down (${w.label}) and is present`);
+        }
+      }
+    }
+  }
+  return { inWindow, problems };
 }
