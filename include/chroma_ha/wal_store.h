@@ -30,6 +30,23 @@
 //
 // Replay rule: an entry is sent to instance I iff state == kCommitted, I != origin, and it is
 // not yet marked applied on I. Entries are replayed in seq order per collection.
+//
+// ## Replay work is tracked per registered instance
+//
+// Stores keep, next to the entries, the set of (instance, seq) still to replay ("todo"): a
+// row is added for every registered instance but the origin (and those already marked applied)
+// when an entry becomes committed, and removed by MarkApplied or when the entry stops being
+// committed. PendingFor and Backlog read only that set, so they cost O(backlog), not O(retained
+// WAL): they run on every sync wake-up and every /wal/status. Instances are registered with
+// RegisterInstances (the store factory registers the configured ones); registering one that is
+// new to the database backfills its todo set from the retained WAL, which is also how a
+// database written by an older build is migrated. Registrations are stored, so several
+// processes sharing one database (DESIGN.md §8) track every instance any of them registered.
+//
+// (Per-instance "applied up to seq N" watermarks were the other option. They do not stay
+// O(backlog): entries are committed out of seq order (failover, recovery of pending entries)
+// and a blocked collection holds the watermark back while later entries are applied, so every
+// query would again scan from an old watermark, for as long as the block lasts.)
 #ifndef CHROMA_HA_WAL_STORE_H_
 #define CHROMA_HA_WAL_STORE_H_
 
@@ -106,6 +123,12 @@ class WalStore {
   // Creates or migrates the schema. Called once before anything else.
   virtual Status Open() = 0;
 
+  // Registers the instances whose replay backlog the store tracks (idempotent; registrations
+  // persist and are never removed). A name new to the database gets every retained committed
+  // entry it has not applied (and is not the origin of) as backlog, in one transaction.
+  // Until an instance is registered, PendingFor and Backlog for it return kInvalidArgument.
+  virtual Status RegisterInstances(const std::vector<std::string>& instances) = 0;
+
   // Appends all entries in one durable transaction (committed and synced before it returns OK),
   // assigning each a `seq` (in vector order) and `created_ms` if it is 0. All or nothing.
   virtual Status Append(std::vector<WalEntry>* entries) = 0;
@@ -118,11 +141,26 @@ class WalStore {
   // Stores kind-specific data (e.g. resolved document_ids) on an entry.
   virtual Status SetExtra(int64_t seq, const std::string& extra) = 0;
 
-  // Marks the entry applied on `instance` (idempotent).
+  // Marks the entry applied on `instance` (idempotent). kNotFound for an unknown seq.
   virtual Status MarkApplied(int64_t seq, const std::string& instance) = 0;
 
+  // Marks every entry of `seqs` applied on `instance` in ONE durable transaction, all or
+  // nothing (kNotFound, and nothing marked, if any seq is unknown). An empty list is OK.
+  //
+  // The sync worker marks a page of replayed entries at once instead of paying one fsync per
+  // entry, so a crash can re-apply the applied-but-unmarked run of a page, in order, after
+  // itself. That is harmless only for writes whose re-application in order leaves the same
+  // state: per record, add (first writer wins), upsert (sets) and delete by ids (removes) form
+  // sequences Q with Q(Q(s)) == Q(s). It is NOT true in general: `update` of a missing id
+  // followed by `add` of it, or a delete by `where` after an `add` it does not match, give a
+  // different record when applied twice; collection and database operations (rename, drop)
+  // change what later entries address. So the worker batches only adds, upserts and plain
+  // deletes by ids, and marks every other entry on its own (see SyncWorker).
+  virtual Status MarkAppliedBatch(const std::vector<int64_t>& seqs,
+                                  const std::string& instance) = 0;
+
   // Up to `limit` committed entries not applied on `instance` (and whose origin is not it),
-  // with seq > after_seq, in seq order.
+  // with seq > after_seq, in seq order. kInvalidArgument if `instance` is not registered.
   virtual Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                                    int limit) = 0;
 
@@ -132,7 +170,8 @@ class WalStore {
   // One entry by seq; kNotFound if absent.
   virtual Result<WalEntry> Get(int64_t seq) = 0;
 
-  // Backlog per instance, for /wal/status and metrics.
+  // Backlog per instance, for /wal/status and metrics. kInvalidArgument if one of `instances`
+  // is not registered.
   virtual Result<std::vector<InstanceBacklog>> Backlog(
       const std::vector<std::string>& instances) = 0;
 
@@ -155,7 +194,7 @@ class WalStore {
                          const std::string& database, const std::string& collection) = 0;
   virtual Result<std::vector<BlockedCollection>> ListBlocked() = 0;
 
-  // Deletes every entry, identity and block (POST /api/v2/reset).
+  // Deletes every entry, identity and block (POST /api/v2/reset); registrations stay.
   virtual Status Clear() = 0;
 };
 

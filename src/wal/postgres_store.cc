@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <pqxx/pqxx>
+#include <set>
 #include <stdexcept>
 #include <tuple>
 #include <utility>
@@ -61,12 +62,30 @@ CREATE TABLE wal_blocked (
   error         TEXT NOT NULL,
   PRIMARY KEY (instance, tenant, database_name, collection));
 )sql",
+    // 2: replay work per registered instance (see "Replay work is tracked per registered
+    // instance" in wal_store.h). Existing entries are backfilled when an instance registers.
+    // wal_todo carries created_ms so Backlog never reads wal_entries.
+    R"sql(
+CREATE TABLE wal_instances (name TEXT PRIMARY KEY);
+CREATE TABLE wal_todo (
+  instance   TEXT NOT NULL,
+  seq        BIGINT NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (instance, seq));
+CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
-// Advisory lock keys (arbitrary, fixed): one for migrations, one serialising appends.
+// Advisory lock keys (arbitrary, fixed): one for migrations, one serialising appends, one
+// between registering an instance (exclusive) and committing entries (shared): a registration's
+// backfill must see every entry committed before it, and a commit must see every instance
+// registered before it, so that no committed entry misses the todo row of a new instance. The
+// shared lock is taken in a statement of its own: a READ COMMITTED statement's snapshot is taken
+// when it starts, so only the statements after the lock see the other side's commit.
 constexpr int64_t kMigrationLockKey = 0x6368726f6d610001;  // "chroma" 0001
 constexpr int64_t kAppendLockKey = 0x6368726f6d610002;
+constexpr int64_t kInstancesLockKey = 0x6368726f6d610003;
 
 constexpr const char* kSessionSetup = "SET client_min_messages TO WARNING";
 constexpr const char* kLockAdvisory = "SELECT pg_advisory_xact_lock(";  // + key + ")"
@@ -79,13 +98,42 @@ constexpr const char* kInsertVersion = "INSERT INTO schema_version (version) VAL
 #define CHROMA_HA_ENTRY_COLUMNS                                                           \
   "seq, created_ms, tenant, database_name, collection, kind, method, path, body, state, " \
   "origin, attempts, last_error, extra"
+#define CHROMA_HA_E_ENTRY_COLUMNS                                                          \
+  "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
+  "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
 
 struct Prepared {
   const char* name;
   const char* sql;
 };
 
-constexpr Prepared kLockAppends = {"lock_appends", "SELECT pg_advisory_xact_lock($1::bigint)"};
+constexpr Prepared kLockAppends = {
+    "lock_appends",
+    "SELECT pg_advisory_xact_lock($1::bigint), pg_advisory_xact_lock_shared($2::bigint)"};
+constexpr Prepared kLockCommits = {"lock_commits",
+                                   "SELECT pg_advisory_xact_lock_shared($1::bigint)"};
+constexpr Prepared kLockInstances = {"lock_instances", "SELECT pg_advisory_xact_lock($1::bigint)"};
+constexpr Prepared kInsertInstance = {
+    "insert_instance",
+    "INSERT INTO wal_instances (name) VALUES ($1) ON CONFLICT DO NOTHING RETURNING name"};
+constexpr Prepared kSelectInstances = {"select_instances", "SELECT name FROM wal_instances"};
+// $1 instance: the committed entries it has not applied (the old full scan, once per instance).
+constexpr Prepared kBackfillTodo = {
+    "backfill_todo",
+    "INSERT INTO wal_todo (instance, seq, created_ms) "
+    "SELECT $1::text, e.seq, e.created_ms FROM wal_entries e "
+    "WHERE e.state = 1 AND e.origin <> $1::text AND NOT EXISTS ("
+    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = $1::text) "
+    "ON CONFLICT DO NOTHING"};
+// $1 seq (just committed), $2 origin: every registered instance but the origin and those
+// already marked applied.
+constexpr Prepared kInsertTodo = {
+    "insert_todo",
+    "INSERT INTO wal_todo (instance, seq, created_ms) "
+    "SELECT i.name, e.seq, e.created_ms FROM wal_entries e, wal_instances i "
+    "WHERE e.seq = $1 AND i.name <> $2::text AND NOT EXISTS ("
+    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = i.name) "
+    "ON CONFLICT DO NOTHING"};
 constexpr Prepared kInsertEntry = {
     "insert_entry",
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
@@ -94,28 +142,38 @@ constexpr Prepared kInsertEntry = {
 constexpr Prepared kInsertApplied = {
     "insert_applied",
     "INSERT INTO wal_applied (seq, instance) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
-// Returns one row with the number of entries updated (0 or 1); a commit marks the origin applied.
+// Returns one row with the number of entries updated (0 or 1). A commit marks the origin
+// applied and gives every other registered instance (not marked applied) a todo row; any other
+// state removes the entry's todo rows. (All parts see one snapshot, so the todo rows deleted
+// and inserted never overlap: a commit deletes only the origin's.)
 constexpr Prepared kSetOutcome = {
     "set_outcome",
     "WITH u AS (UPDATE wal_entries SET state = $1::smallint, origin = $2::text, attempts = $3, "
-    "  last_error = $4 WHERE seq = $5 RETURNING seq), "
+    "  last_error = $4 WHERE seq = $5 RETURNING seq, created_ms), "
     "ins AS (INSERT INTO wal_applied (seq, instance) SELECT seq, $2::text FROM u "
-    "  WHERE $1::smallint = 1 AND $2::text <> '' ON CONFLICT DO NOTHING) "
+    "  WHERE $1::smallint = 1 AND $2::text <> '' ON CONFLICT DO NOTHING), "
+    "del AS (DELETE FROM wal_todo t WHERE t.seq IN (SELECT seq FROM u) "
+    "  AND ($1::smallint <> 1 OR t.instance = $2::text)), "
+    "todo AS (INSERT INTO wal_todo (instance, seq, created_ms) "
+    "  SELECT i.name, u.seq, u.created_ms FROM u, wal_instances i "
+    "  WHERE $1::smallint = 1 AND i.name <> $2::text AND NOT EXISTS ("
+    "    SELECT 1 FROM wal_applied a WHERE a.seq = u.seq AND a.instance = i.name) "
+    "  ON CONFLICT DO NOTHING) "
     "SELECT COUNT(*) FROM u"};
 constexpr Prepared kSetExtra = {"set_extra", "UPDATE wal_entries SET extra = $1 WHERE seq = $2"};
-// Returns one row: 1 when the entry exists (and is now marked applied), else 0.
+// $1 a bigint[] literal ("{1,2,3}"), $2 instance. Returns one row: how many distinct seqs of
+// $1 exist (all of them are then marked applied); the caller rolls back when one is missing.
 constexpr Prepared kMarkApplied = {
     "mark_applied",
-    "WITH e AS (SELECT seq FROM wal_entries WHERE seq = $1), "
+    "WITH e AS (SELECT seq FROM wal_entries WHERE seq = ANY ($1::bigint[])), "
     "ins AS (INSERT INTO wal_applied (seq, instance) SELECT seq, $2::text FROM e "
-    "  ON CONFLICT DO NOTHING) "
+    "  ON CONFLICT DO NOTHING), "
+    "del AS (DELETE FROM wal_todo t WHERE t.instance = $2::text AND t.seq IN (SELECT seq FROM e)) "
     "SELECT COUNT(*) FROM e"};
 constexpr Prepared kSelectPendingFor = {
     "pending_for",
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries e "
-    "WHERE e.state = 1 AND e.seq > $2 AND e.origin <> $1::text AND NOT EXISTS ("
-    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = $1::text) "
-    "ORDER BY e.seq LIMIT $3"};
+    "SELECT " CHROMA_HA_E_ENTRY_COLUMNS " FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
+    "WHERE t.instance = $1::text AND t.seq > $2 ORDER BY t.seq LIMIT $3"};
 constexpr Prepared kSelectUnresolved = {
     "unresolved",
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE state = 0 ORDER BY seq"};
@@ -123,9 +181,7 @@ constexpr Prepared kSelectEntry = {
     "get_entry", "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = $1"};
 constexpr Prepared kSelectBacklog = {
     "backlog",
-    "SELECT COUNT(*), COALESCE(MIN(e.created_ms), 0) FROM wal_entries e "
-    "WHERE e.state = 1 AND e.origin <> $1::text AND NOT EXISTS ("
-    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = $1::text)"};
+    "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM wal_todo WHERE instance = $1::text"};
 constexpr Prepared kCountByState = {"count_by_state",
                                     "SELECT state, COUNT(*) FROM wal_entries GROUP BY state"};
 // $1 before_ms, $2 JSON array of instance names.
@@ -169,10 +225,12 @@ constexpr Prepared kSelectBlocked = {
     "SELECT instance, tenant, database_name, collection, seq, since_ms, error FROM wal_blocked "
     "ORDER BY instance, tenant, database_name, collection"};
 constexpr const char* kClear =
-    "DELETE FROM wal_applied; DELETE FROM wal_entries; DELETE FROM wal_collection_ids; "
+    "DELETE FROM wal_todo; DELETE FROM wal_applied; DELETE FROM wal_entries; DELETE FROM wal_collection_ids; "
     "DELETE FROM wal_collections; DELETE FROM wal_blocked";
 
 constexpr Prepared kAllPrepared[] = {
+    kLockCommits,      kLockInstances,     kInsertInstance,      kSelectInstances,
+    kBackfillTodo,     kInsertTodo,
     kLockAppends,      kInsertEntry,       kInsertApplied,       kSetOutcome,
     kSetExtra,         kMarkApplied,       kSelectPendingFor,    kSelectUnresolved,
     kSelectEntry,      kSelectBacklog,     kCountByState,        kPrune,
@@ -191,6 +249,20 @@ int64_t NowMillis() {
 }
 
 std::string NotFoundMessage(int64_t seq) { return "no WAL entry with seq " + std::to_string(seq); }
+
+Status NotRegistered(const std::string& instance) {
+  return Status::InvalidArgument("instance '" + instance + "' is not registered with the WAL store");
+}
+
+// A PostgreSQL array literal of bigints, e.g. "{1,2,3}".
+std::string BigintArray(const std::vector<int64_t>& values) {
+  std::string out = "{";
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += std::to_string(values[i]);
+  }
+  return out + "}";
+}
 
 bool IsUri(const std::string& url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
@@ -364,7 +436,8 @@ Status PostgresWalStore::Run(const char* what,
 }
 
 Status PostgresWalStore::Open() {
-  return Run("open", [](pqxx::connection_base& c) {
+  std::set<std::string> registered;
+  Status s = Run("open", [&registered](pqxx::connection_base& c) {
     pqxx::work w(c);
     w.exec(kLockAdvisory + std::to_string(kMigrationLockKey) + ")");
     w.exec(kCreateVersionTable);
@@ -378,8 +451,38 @@ Status PostgresWalStore::Open() {
       w.exec(kMigrations[v - 1]);
       w.exec(kInsertVersion + ("(" + std::to_string(v) + ")"));
     }
+    registered.clear();
+    for (const pqxx::row& r : w.exec_prepared(kSelectInstances.name)) registered.insert(Bytes(r[0]));
     w.commit();
   });
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  registered_.insert(registered.begin(), registered.end());
+  return Status::Ok();
+}
+
+Status PostgresWalStore::RegisterInstances(const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  }
+  Status s = Run("register instances", [&](pqxx::connection_base& c) {
+    pqxx::work w(c);
+    w.exec_prepared(kLockInstances.name, kInstancesLockKey);
+    for (const std::string& instance : instances) {
+      if (w.exec_prepared(kInsertInstance.name, instance).empty()) continue;  // known already
+      w.exec_prepared(kBackfillTodo.name, instance);
+    }
+    w.commit();
+  });
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  registered_.insert(instances.begin(), instances.end());
+  return Status::Ok();
+}
+
+bool PostgresWalStore::Registered(const std::string& instance) const {
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  return registered_.count(instance) != 0;
 }
 
 Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
@@ -390,7 +493,7 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
   Status s = Run("append", [&](pqxx::connection_base& c) {
     seqs.clear();
     pqxx::work w(c);
-    w.exec_prepared(kLockAppends.name, kAppendLockKey);
+    w.exec_prepared(kLockAppends.name, kAppendLockKey, kInstancesLockKey);
     for (const WalEntry& e : *entries) {
       const pqxx::row r = w.exec_prepared1(
           kInsertEntry.name, e.created_ms != 0 ? e.created_ms : now, e.tenant, e.database,
@@ -399,6 +502,9 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
       seqs.push_back(r[0].as<int64_t>());
       if (e.state == EntryState::kCommitted && !e.origin.empty()) {
         w.exec_prepared(kInsertApplied.name, seqs.back(), e.origin);
+      }
+      if (e.state == EntryState::kCommitted) {
+        w.exec_prepared(kInsertTodo.name, seqs.back(), e.origin);
       }
     }
     w.commit();
@@ -419,6 +525,7 @@ Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::st
   int64_t updated = 0;
   Status s = Run("set outcome", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    w.exec_prepared(kLockCommits.name, kInstancesLockKey);
     updated = w.exec_prepared1(kSetOutcome.name, static_cast<int>(state), origin, attempts,
                                SanitizeText(last_error), seq)[0]
                   .as<int64_t>();
@@ -441,19 +548,30 @@ Status PostgresWalStore::SetExtra(int64_t seq, const std::string& extra) {
 }
 
 Status PostgresWalStore::MarkApplied(int64_t seq, const std::string& instance) {
+  return MarkAppliedBatch({seq}, instance);
+}
+
+Status PostgresWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
+                                          const std::string& instance) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  if (seqs.empty()) return Status::Ok();
+  std::vector<int64_t> distinct = seqs;
+  std::sort(distinct.begin(), distinct.end());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   int64_t found = 0;
   Status s = Run("mark applied", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
-    found = w.exec_prepared1(kMarkApplied.name, seq, instance)[0].as<int64_t>();
-    w.commit();
+    found = w.exec_prepared1(kMarkApplied.name, BigintArray(distinct), instance)[0].as<int64_t>();
+    if (found == static_cast<int64_t>(distinct.size())) w.commit();  // else: rolled back
   });
   if (!s.ok()) return s;
-  return found == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
+  if (found == static_cast<int64_t>(distinct.size())) return Status::Ok();
+  return Status::NotFound("a WAL entry of seqs " + BigintArray(distinct) + " does not exist");
 }
 
 Result<std::vector<WalEntry>> PostgresWalStore::PendingFor(const std::string& instance,
                                                            int64_t after_seq, int limit) {
+  if (!Registered(instance)) return NotRegistered(instance);
   std::vector<WalEntry> out;
   if (limit <= 0) return out;
   Status s = Run("pending for", [&](pqxx::connection_base& c) {
@@ -487,6 +605,9 @@ Result<WalEntry> PostgresWalStore::Get(int64_t seq) {
 
 Result<std::vector<InstanceBacklog>> PostgresWalStore::Backlog(
     const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (!Registered(instance)) return NotRegistered(instance);
+  }
   std::vector<InstanceBacklog> out;
   Status s = Run("backlog", [&](pqxx::connection_base& c) {
     out.clear();

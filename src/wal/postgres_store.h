@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -45,11 +46,13 @@ class PostgresWalStore final : public WalStore {
 
   const char* Kind() const override { return "postgres"; }
   Status Open() override;
+  Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
   Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -76,6 +79,7 @@ class PostgresWalStore final : public WalStore {
   Status ConnectLocked();
   Status TranslateCurrentException(const char* what);  // call only inside a catch block
   std::string Redact(std::string message) const;
+  bool Registered(const std::string& instance) const;
 
   const std::string url_;       // with connect_timeout/application_name added
   const std::string password_;  // scrubbed from every message; empty when none
@@ -84,6 +88,8 @@ class PostgresWalStore final : public WalStore {
   std::unique_ptr<Connection> conn_;
   std::chrono::milliseconds backoff_{0};
   std::chrono::steady_clock::time_point retry_at_{};
+  mutable std::mutex registered_mu_;  // not mu_: Run() holds that one
+  std::set<std::string> registered_;  // instances in wal_instances (Open, RegisterInstances)
 };
 
 }  // namespace chroma_ha

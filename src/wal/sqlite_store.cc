@@ -63,6 +63,18 @@ CREATE TABLE wal_blocked (
   error         TEXT NOT NULL,
   PRIMARY KEY (instance, tenant, database_name, collection)) WITHOUT ROWID;
 )sql",
+    // 2: replay work per registered instance (see "Replay work is tracked per registered
+    // instance" in wal_store.h). Existing entries are backfilled when an instance registers.
+    // wal_todo carries created_ms so Backlog never reads wal_entries (whose rows hold `body`).
+    R"sql(
+CREATE TABLE wal_instances (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE wal_todo (
+  instance   TEXT NOT NULL,
+  seq        INTEGER NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (instance, seq)) WITHOUT ROWID;
+CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -84,6 +96,9 @@ constexpr const char* kRollback = "ROLLBACK";
 #define CHROMA_HA_ENTRY_COLUMNS                                                           \
   "seq, created_ms, tenant, database_name, collection, kind, method, path, body, state, " \
   "origin, attempts, last_error, extra"
+#define CHROMA_HA_E_ENTRY_COLUMNS                                                          \
+  "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
+  "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
 
 constexpr const char* kInsertEntry =
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
@@ -95,20 +110,34 @@ constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq
 constexpr const char* kEntryExists = "SELECT 1 FROM wal_entries WHERE seq = ?";
 constexpr const char* kInsertApplied =
     "INSERT OR IGNORE INTO wal_applied (seq, instance) VALUES (?, ?)";
-// ?1 instance, ?2 after_seq, ?3 limit.
+constexpr const char* kInsertInstance = "INSERT OR IGNORE INTO wal_instances (name) VALUES (?)";
+constexpr const char* kSelectInstances = "SELECT name FROM wal_instances";
+// ?1 instance: the committed entries it has not applied (the old full scan, run once per new
+// instance).
+constexpr const char* kBackfillTodo =
+    "INSERT OR IGNORE INTO wal_todo (instance, seq, created_ms) "
+    "SELECT ?1, e.seq, e.created_ms FROM wal_entries e "
+    "WHERE e.state = 1 AND e.origin <> ?1 AND NOT EXISTS ("
+    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = ?1)";
+// ?1 seq (just committed), ?2 origin: every registered instance but the origin and those
+// already marked applied. Reads created_ms only: SQLite stops before the row's `body`.
+constexpr const char* kInsertTodo =
+    "INSERT OR IGNORE INTO wal_todo (instance, seq, created_ms) "
+    "SELECT i.name, e.seq, e.created_ms FROM wal_entries e, wal_instances i "
+    "WHERE e.seq = ?1 AND i.name <> ?2 AND NOT EXISTS ("
+    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = i.name)";
+constexpr const char* kDeleteTodoOfEntry = "DELETE FROM wal_todo WHERE seq = ?";
+constexpr const char* kDeleteTodo = "DELETE FROM wal_todo WHERE instance = ? AND seq = ?";
+// ?1 instance, ?2 after_seq, ?3 limit: walks the instance's todo rows only.
 constexpr const char* kSelectPendingFor =
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries e "
-    "WHERE e.state = 1 AND e.seq > ?2 AND e.origin <> ?1 AND NOT EXISTS ("
-    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = ?1) "
-    "ORDER BY e.seq LIMIT ?3";
+    "SELECT " CHROMA_HA_E_ENTRY_COLUMNS " FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
+    "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
 constexpr const char* kSelectUnresolved =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE state = 0 ORDER BY seq";
 constexpr const char* kSelectEntry =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = ?";
 constexpr const char* kSelectBacklog =
-    "SELECT COUNT(*), COALESCE(MIN(e.created_ms), 0) FROM wal_entries e "
-    "WHERE e.state = 1 AND e.origin <> ?1 AND NOT EXISTS ("
-    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = ?1)";
+    "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM wal_todo WHERE instance = ?";
 constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM wal_entries GROUP BY state";
 // ?1 before_ms, ?2 JSON array of instance names.
 constexpr const char* kPrune =
@@ -141,7 +170,7 @@ constexpr const char* kSelectBlocked =
     "SELECT instance, tenant, database_name, collection, seq, since_ms, error FROM wal_blocked "
     "ORDER BY instance, tenant, database_name, collection";
 constexpr const char* kClear =
-    "DELETE FROM wal_applied; DELETE FROM wal_entries; DELETE FROM wal_collection_ids; "
+    "DELETE FROM wal_todo; DELETE FROM wal_applied; DELETE FROM wal_entries; DELETE FROM wal_collection_ids; "
     "DELETE FROM wal_collections; DELETE FROM wal_blocked;";
 
 int64_t NowMillis() {
@@ -151,6 +180,10 @@ int64_t NowMillis() {
 }
 
 std::string NotFoundMessage(int64_t seq) { return "no WAL entry with seq " + std::to_string(seq); }
+
+Status NotRegistered(const std::string& instance) {
+  return Status::InvalidArgument("instance '" + instance + "' is not registered with the WAL store");
+}
 
 }  // namespace
 
@@ -292,7 +325,44 @@ Status SqliteWalStore::Open() {
   if (db_ == nullptr) {
     if (Status s = OpenLocked(); !s.ok()) return s;
   }
-  return MigrateLocked();
+  if (Status s = MigrateLocked(); !s.ok()) return s;
+  CHROMA_HA_PREPARE(stmt, kSelectInstances);
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) registered_.insert(stmt.ColumnBytes(0));
+  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "read instances");
+}
+
+Status SqliteWalStore::RegisterInstances(const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  for (const std::string& instance : instances) {
+    {
+      Result<sqlite3_stmt*> raw = PrepareLocked(kInsertInstance);
+      CHROMA_HA_OR_ROLLBACK(raw.status());
+      Stmt stmt(*raw);
+      const int rc = stmt.Text(instance).Step();
+      if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "register instance"));
+    }
+    if (sqlite3_changes(db_) == 0) continue;  // known already: its todo rows are up to date
+    Result<sqlite3_stmt*> raw = PrepareLocked(kBackfillTodo);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Text(instance).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "backfill instance"));
+  }
+  CHROMA_HA_COMMIT();
+  registered_.insert(instances.begin(), instances.end());
+  return Status::Ok();
+}
+
+// Adds the todo rows of an entry that just became committed (mu_ held, transaction open).
+Status SqliteWalStore::InsertTodoLocked(int64_t seq, const std::string& origin) {
+  CHROMA_HA_PREPARE(stmt, kInsertTodo);
+  const int rc = stmt.Int(seq).Text(origin).Step();
+  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "record backlog");
 }
 
 Status SqliteWalStore::OpenLocked() {
@@ -380,6 +450,9 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
       const int rc = stmt.Int(seqs.back()).Text(e.origin).Step();
       if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
     }
+    if (e.state == EntryState::kCommitted) {
+      CHROMA_HA_OR_ROLLBACK(InsertTodoLocked(seqs.back(), e.origin));
+    }
   }
   CHROMA_HA_COMMIT();
   for (size_t i = 0; i < entries->size(); ++i) {
@@ -413,6 +486,13 @@ Status SqliteWalStore::SetOutcome(int64_t seq, EntryState state, const std::stri
     if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "set outcome"));
     if (sqlite3_changes(db_) == 0) CHROMA_HA_OR_ROLLBACK(Status::NotFound(NotFoundMessage(seq)));
   }
+  {
+    Result<sqlite3_stmt*> raw = PrepareLocked(kDeleteTodoOfEntry);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Int(seq).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "set outcome"));
+  }
   if (state == EntryState::kCommitted && !origin.empty()) {
     Result<sqlite3_stmt*> raw = PrepareLocked(kInsertApplied);
     CHROMA_HA_OR_ROLLBACK(raw.status());
@@ -420,6 +500,7 @@ Status SqliteWalStore::SetOutcome(int64_t seq, EntryState state, const std::stri
     const int rc = stmt.Int(seq).Text(origin).Step();
     if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "set outcome"));
   }
+  if (state == EntryState::kCommitted) CHROMA_HA_OR_ROLLBACK(InsertTodoLocked(seq, origin));
   CHROMA_HA_COMMIT();
   return Status::Ok();
 }
@@ -435,15 +516,33 @@ Status SqliteWalStore::SetExtra(int64_t seq, const std::string& extra) {
 }
 
 Status SqliteWalStore::MarkApplied(int64_t seq, const std::string& instance) {
+  return MarkAppliedBatch({seq}, instance);
+}
+
+Status SqliteWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
+                                        const std::string& instance) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  if (seqs.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
-  Result<bool> exists = EntryExistsLocked(seq);
-  if (!exists.ok()) return exists.status();
-  if (!*exists) return Status::NotFound(NotFoundMessage(seq));
-  CHROMA_HA_PREPARE(stmt, kInsertApplied);
-  const int rc = stmt.Int(seq).Text(instance).Step();
-  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Status::NotFound(NotFoundMessage(seq));
-  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "mark applied");
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  for (const int64_t seq : seqs) {
+    Result<bool> exists = EntryExistsLocked(seq);
+    CHROMA_HA_OR_ROLLBACK(exists.status());
+    if (!*exists) CHROMA_HA_OR_ROLLBACK(Status::NotFound(NotFoundMessage(seq)));
+    for (const char* sql : {kInsertApplied, kDeleteTodo}) {
+      Result<sqlite3_stmt*> raw = PrepareLocked(sql);
+      CHROMA_HA_OR_ROLLBACK(raw.status());
+      Stmt stmt(*raw);
+      const int rc = sql == kInsertApplied ? stmt.Int(seq).Text(instance).Step()
+                                           : stmt.Text(instance).Int(seq).Step();
+      if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        CHROMA_HA_OR_ROLLBACK(Status::NotFound(NotFoundMessage(seq)));
+      }
+      if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "mark applied"));
+    }
+  }
+  CHROMA_HA_COMMIT();
+  return Status::Ok();
 }
 
 Result<std::vector<WalEntry>> SqliteWalStore::QueryEntriesLocked(Stmt& stmt) {
@@ -473,8 +572,9 @@ Result<std::vector<WalEntry>> SqliteWalStore::QueryEntriesLocked(Stmt& stmt) {
 
 Result<std::vector<WalEntry>> SqliteWalStore::PendingFor(const std::string& instance,
                                                          int64_t after_seq, int limit) {
-  if (limit <= 0) return std::vector<WalEntry>{};
   std::lock_guard<std::mutex> lock(mu_);
+  if (registered_.count(instance) == 0) return NotRegistered(instance);
+  if (limit <= 0) return std::vector<WalEntry>{};
   CHROMA_HA_PREPARE(stmt, kSelectPendingFor);
   stmt.Text(instance).Int(after_seq).Int(limit);
   return QueryEntriesLocked(stmt);
@@ -501,6 +601,7 @@ Result<std::vector<InstanceBacklog>> SqliteWalStore::Backlog(
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<InstanceBacklog> out;
   for (const std::string& instance : instances) {
+    if (registered_.count(instance) == 0) return NotRegistered(instance);
     CHROMA_HA_PREPARE(stmt, kSelectBacklog);
     const int rc = stmt.Text(instance).Step();
     if (rc != SQLITE_ROW) return ErrorLocked(rc, "backlog");

@@ -17,6 +17,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,11 +38,13 @@ class SqliteWalStore final : public WalStore {
 
   const char* Kind() const override { return "sqlite"; }
   Status Open() override;
+  Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
   Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -73,11 +76,13 @@ class SqliteWalStore final : public WalStore {
   void RollbackLocked();
   Result<bool> EntryExistsLocked(int64_t seq);
   Result<std::vector<WalEntry>> QueryEntriesLocked(Stmt& stmt);
+  Status InsertTodoLocked(int64_t seq, const std::string& origin);
 
   const std::string path_;
   std::mutex mu_;
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address
+  std::set<std::string> registered_;  // instances in wal_instances (loaded by Open)
 };
 
 }  // namespace chroma_ha

@@ -19,6 +19,9 @@ Result<std::unique_ptr<WalStore>> OpenWalStore(const Config& config) {
     }
     return s;  // permanent: keep its code (e.g. a schema newer than this build)
   }
+  std::vector<std::string> instances;
+  for (const InstanceConfig& instance : config.instances) instances.push_back(instance.name);
+  if (Status s = store->RegisterInstances(instances); !s.ok()) return s;
   return store;
 }
 

@@ -62,7 +62,7 @@ class MemoryBackend final : public Backend {
   std::unique_ptr<WalStore> Connect() override { return std::make_unique<FaultStore>(&store_); }
 
  private:
-  MemoryWalStore store_;
+  MemoryWalStore store_{{}};  // nothing registered, like a fresh database
 };
 
 class SqliteBackend final : public Backend {
@@ -152,6 +152,9 @@ std::vector<int64_t> Seqs(const std::vector<WalEntry>& entries) {
   return out;
 }
 
+// The instances every test's store registers (some tests register more).
+const std::vector<std::string> kInstances = {"primary", "replica", "replica2", "idle"};
+
 class WalStoreConformance : public ::testing::TestWithParam<BackendParam> {
  protected:
   void SetUp() override {
@@ -160,6 +163,7 @@ class WalStoreConformance : public ::testing::TestWithParam<BackendParam> {
     backend_ = std::move(backend).value();
     store_ = backend_->Connect();
     ASSERT_OK(store_->Open());
+    ASSERT_OK(store_->RegisterInstances(kInstances));
   }
 
   static WalEntry Entry(const std::string& collection, const std::string& body = "{}",
@@ -198,12 +202,18 @@ class WalStoreConformance : public ::testing::TestWithParam<BackendParam> {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? Seqs(*r) : std::vector<int64_t>{};
   }
+  int64_t BacklogOf(const std::string& instance) {
+    Result<std::vector<InstanceBacklog>> r = store_->Backlog({instance});
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() && r->size() == 1 ? r->front().entries : -1;
+  }
   WalEntry MustGet(int64_t seq) {
     Result<WalEntry> r = store_->Get(seq);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? *r : WalEntry{};
   }
-  // Closes the store and opens a new handle on the same storage.
+  // Closes the store and opens a new handle on the same storage (registrations persist: the
+  // new handle does not register again).
   void Reopen() {
     store_.reset();
     store_ = backend_->Connect();
@@ -491,6 +501,9 @@ TEST_P(WalStoreConformance, PruneDeletesOnlyOldEntriesAppliedEverywhereOrRejecte
     EXPECT_TRUE(store_->Get(kept).ok()) << kept;
   }
   EXPECT_EQ(Pending("replica"), std::vector<int64_t>{applied_some});
+  // Pruned entries leave no backlog behind on instances outside `instances` either.
+  EXPECT_EQ(Pending("idle"), (std::vector<int64_t>{applied_some, new_applied}));
+  EXPECT_EQ(BacklogOf("idle"), 2);
   pruned = store_->Prune(5000, instances);
   ASSERT_TRUE(pruned.ok());
   EXPECT_EQ(*pruned, 0);
@@ -569,6 +582,7 @@ TEST_P(WalStoreConformance, ClearEmptiesEverythingButNeverReusesSeq) {
   ASSERT_OK(store_->Clear());
   EXPECT_EQ(store_->Get(a).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(Pending("replica"), std::vector<int64_t>{});
+  EXPECT_EQ(BacklogOf("replica"), 0);  // and the instances stay registered
   Result<std::vector<CollectionIdentity>> cols = store_->LoadCollections();
   ASSERT_TRUE(cols.ok());
   EXPECT_TRUE(cols->empty());
@@ -683,6 +697,128 @@ TEST_P(WalStoreConformance, ConcurrentOpenOfFreshStorage) {
   std::vector<WalEntry> batch = {Entry("c")};
   ASSERT_OK(handles[0]->Append(&batch));
   EXPECT_TRUE(handles[kHandles - 1]->Get(batch[0].seq).ok());
+}
+
+TEST_P(WalStoreConformance, UnregisteredInstanceIsRefused) {
+  Commit(Append("c"), "primary");
+  EXPECT_EQ(store_->PendingFor("nobody", 0, 10).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Backlog({"replica", "nobody"}).status().code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->RegisterInstances({std::string("bad\0name", 8)}).code(),
+            StatusCode::kInvalidArgument);
+  ASSERT_OK(store_->RegisterInstances({"nobody"}));
+  EXPECT_EQ(BacklogOf("nobody"), 1);
+}
+
+TEST_P(WalStoreConformance, RegisteringANewInstanceBackfillsWhatItHasNotApplied) {
+  const int64_t from_primary = Append("c", 1000);
+  const int64_t from_late = Append("c", 2000);
+  const int64_t applied_on_late = Append("c", 3000);
+  const int64_t rejected = Append("c", 4000);
+  const int64_t pending = Append("c", 5000);
+  Commit(from_primary, "primary");
+  Commit(from_late, "late");  // a failover write to the instance being registered
+  Commit(applied_on_late, "primary");
+  ASSERT_OK(store_->MarkApplied(applied_on_late, "late"));  // marked before it registered
+  Reject(rejected, "primary");
+  EXPECT_EQ(store_->PendingFor("late", 0, 10).status().code(), StatusCode::kInvalidArgument);
+
+  ASSERT_OK(store_->RegisterInstances({"primary", "late"}));
+  EXPECT_EQ(Pending("late"), std::vector<int64_t>{from_primary});
+  Result<std::vector<InstanceBacklog>> b = store_->Backlog({"late"});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ((*b)[0].entries, 1);
+  EXPECT_EQ((*b)[0].oldest_created_ms, 1000);
+  // Registering again changes nothing (the applied mark below is not undone by a backfill).
+  ASSERT_OK(store_->MarkApplied(from_primary, "late"));
+  ASSERT_OK(store_->RegisterInstances({"late"}));
+  EXPECT_EQ(Pending("late"), std::vector<int64_t>{});
+  // Entries committed from now on are pending there too; other instances are unaffected.
+  Commit(pending, "primary");
+  EXPECT_EQ(Pending("late"), std::vector<int64_t>{pending});
+  EXPECT_EQ(Pending("replica"), (std::vector<int64_t>{from_primary, from_late, applied_on_late,
+                                                      pending}));
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{from_late});
+  // A registration is stored: another handle (another process) sees it without registering.
+  Reopen();
+  EXPECT_EQ(Pending("late"), std::vector<int64_t>{pending});
+}
+
+TEST_P(WalStoreConformance, AppendOfCommittedEntriesRecordsTheirBacklog) {
+  std::vector<WalEntry> batch = {Entry("c"), Entry("c"), Entry("c")};
+  batch[0].state = EntryState::kCommitted;
+  batch[0].origin = "primary";
+  batch[2].state = EntryState::kCommitted;
+  batch[2].origin = "replica";
+  ASSERT_OK(store_->Append(&batch));
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{batch[0].seq});
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{batch[2].seq});
+  EXPECT_EQ(Pending("idle"), (std::vector<int64_t>{batch[0].seq, batch[2].seq}));
+}
+
+TEST_P(WalStoreConformance, OutcomeChangesMoveTheBacklog) {
+  const int64_t a = Append("c");
+  Commit(a, "primary");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{a});
+  // Committed again with another origin (recovery found it applied there): applied on both.
+  Commit(a, "replica");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{});
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{});
+  EXPECT_EQ(Pending("idle"), std::vector<int64_t>{a});
+  // No longer committed: replayed nowhere.
+  Reject(a, "primary");
+  EXPECT_EQ(Pending("idle"), std::vector<int64_t>{});
+  EXPECT_EQ(BacklogOf("idle"), 0);
+  ASSERT_OK(store_->SetOutcome(a, EntryState::kPending, "", 2, ""));
+  EXPECT_EQ(Pending("idle"), std::vector<int64_t>{});
+}
+
+TEST_P(WalStoreConformance, MarkAppliedBatchIsOneAllOrNothingStep) {
+  std::vector<int64_t> seqs;
+  for (int i = 0; i < 5; ++i) {
+    seqs.push_back(Append("c"));
+    Commit(seqs.back(), "primary");
+  }
+  ASSERT_OK(store_->MarkAppliedBatch({}, "replica"));
+  ASSERT_OK(store_->MarkAppliedBatch({seqs[0], seqs[1], seqs[1], seqs[2]}, "replica"));
+  EXPECT_EQ(Pending("replica"), (std::vector<int64_t>{seqs[3], seqs[4]}));
+  EXPECT_EQ(BacklogOf("replica"), 2);
+  EXPECT_EQ(Pending("replica2").size(), 5u);
+  ASSERT_OK(store_->MarkAppliedBatch({seqs[2], seqs[3]}, "replica"));  // idempotent for seqs[2]
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{seqs[4]});
+  // One unknown seq: kNotFound and nothing of the batch is marked.
+  const Status s = store_->MarkAppliedBatch({seqs[0], seqs[4], seqs[4] + 1000}, "replica2");
+  EXPECT_EQ(s.code(), StatusCode::kNotFound) << s.ToString();
+  EXPECT_EQ(Pending("replica2").size(), 5u);
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{seqs[4]});
+  EXPECT_EQ(store_->MarkAppliedBatch({seqs[0]}, std::string("\xff")).code(),
+            StatusCode::kInvalidArgument);
+  // Marks before the outcome is known are remembered, as with MarkApplied.
+  const int64_t later = Append("c");
+  ASSERT_OK(store_->MarkAppliedBatch({later}, "replica"));
+  Commit(later, "primary");
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{seqs[4]});
+  EXPECT_EQ(Pending("replica2").back(), later);
+}
+
+// The backlog is what is left to do: applied entries, however many, are not visited. (A
+// behavioural proxy for "PendingFor costs O(backlog)": a page after many applied entries
+// starts at the first unapplied one.)
+TEST_P(WalStoreConformance, PendingForSkipsAppliedEntriesWhateverTheirNumber) {
+  std::vector<WalEntry> batch;
+  for (int i = 0; i < 300; ++i) {
+    WalEntry e = Entry("c");
+    e.state = EntryState::kCommitted;
+    e.origin = "primary";
+    batch.push_back(e);
+  }
+  ASSERT_OK(store_->Append(&batch));
+  std::vector<int64_t> seqs = Seqs(batch);
+  ASSERT_OK(store_->MarkAppliedBatch(std::vector<int64_t>(seqs.begin(), seqs.end() - 2),
+                                     "replica"));
+  EXPECT_EQ(Pending("replica", 0, 1), std::vector<int64_t>{seqs[298]});
+  EXPECT_EQ(BacklogOf("replica"), 2);
+  EXPECT_EQ(BacklogOf("replica2"), 300);
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, WalStoreConformance, ::testing::ValuesIn(AllBackends()),

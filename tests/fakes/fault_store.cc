@@ -7,10 +7,12 @@ namespace chroma_ha {
 const char* WalOpName(WalOp op) {
   switch (op) {
     case WalOp::kOpen: return "Open";
+    case WalOp::kRegisterInstances: return "RegisterInstances";
     case WalOp::kAppend: return "Append";
     case WalOp::kSetOutcome: return "SetOutcome";
     case WalOp::kSetExtra: return "SetExtra";
     case WalOp::kMarkApplied: return "MarkApplied";
+    case WalOp::kMarkAppliedBatch: return "MarkAppliedBatch";
     case WalOp::kPendingFor: return "PendingFor";
     case WalOp::kUnresolved: return "Unresolved";
     case WalOp::kGet: return "Get";
@@ -105,6 +107,11 @@ Status FaultStore::Open() {
   return base_->Open();
 }
 
+Status FaultStore::RegisterInstances(const std::vector<std::string>& instances) {
+  if (Status s = Enter(WalOp::kRegisterInstances); !s.ok()) return s;
+  return base_->RegisterInstances(instances);
+}
+
 Status FaultStore::Append(std::vector<WalEntry>* entries) {
   if (Status s = Enter(WalOp::kAppend); !s.ok()) return s;
   std::optional<CrashMode> crash;
@@ -138,6 +145,12 @@ Status FaultStore::SetExtra(int64_t seq, const std::string& extra) {
 Status FaultStore::MarkApplied(int64_t seq, const std::string& instance) {
   if (Status s = Enter(WalOp::kMarkApplied); !s.ok()) return s;
   return base_->MarkApplied(seq, instance);
+}
+
+Status FaultStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
+                                    const std::string& instance) {
+  if (Status s = Enter(WalOp::kMarkAppliedBatch); !s.ok()) return s;
+  return base_->MarkAppliedBatch(seqs, instance);
 }
 
 Result<std::vector<WalEntry>> FaultStore::PendingFor(const std::string& instance,

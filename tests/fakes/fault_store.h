@@ -29,9 +29,9 @@ namespace chroma_ha {
 
 // The WalStore methods, for per-method counting and faults.
 enum class WalOp {
-  kOpen, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kPendingFor, kUnresolved, kGet,
-  kBacklog, kCountByState, kPrune, kPutCollection, kRemoveCollection, kLoadCollections,
-  kBlock, kUnblock, kListBlocked, kClear,
+  kOpen, kRegisterInstances, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kMarkAppliedBatch,
+  kPendingFor, kUnresolved, kGet, kBacklog, kCountByState, kPrune, kPutCollection,
+  kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear,
 };
 
 const char* WalOpName(WalOp op);
@@ -64,11 +64,13 @@ class FaultStore final : public WalStore {
   // --- WalStore ------------------------------------------------------------------------------
   const char* Kind() const override { return base_->Kind(); }
   Status Open() override;
+  Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
   Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;

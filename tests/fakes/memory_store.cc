@@ -21,9 +21,25 @@ bool ValidState(EntryState s) {
 
 Status InvalidState() { return Status::InvalidArgument("invalid entry state"); }
 
+Status NotRegistered(const std::string& instance) {
+  return Status::InvalidArgument("instance '" + instance + "' is not registered with the WAL store");
+}
+
 }  // namespace
 
+MemoryWalStore::MemoryWalStore(std::vector<std::string> instances)
+    : registered_(instances.begin(), instances.end()) {}
+
 Status MemoryWalStore::Open() { return Status::Ok(); }
+
+Status MemoryWalStore::RegisterInstances(const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  registered_.insert(instances.begin(), instances.end());
+  return Status::Ok();
+}
 
 Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
   if (Status s = CheckEntries(*entries); !s.ok()) return s;
@@ -74,6 +90,17 @@ Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance) {
   return Status::Ok();
 }
 
+Status MemoryWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
+                                        const std::string& instance) {
+  if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const int64_t seq : seqs) {  // all or nothing
+    if (entries_.count(seq) == 0) return Status::NotFound(NotFoundMessage(seq));
+  }
+  for (const int64_t seq : seqs) applied_[seq].insert(instance);
+  return Status::Ok();
+}
+
 bool MemoryWalStore::PendingOnLocked(const WalEntry& e, const std::string& instance) const {
   if (e.state != EntryState::kCommitted || e.origin == instance) return false;
   auto it = applied_.find(e.seq);
@@ -83,6 +110,7 @@ bool MemoryWalStore::PendingOnLocked(const WalEntry& e, const std::string& insta
 Result<std::vector<WalEntry>> MemoryWalStore::PendingFor(const std::string& instance,
                                                          int64_t after_seq, int limit) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (registered_.count(instance) == 0) return NotRegistered(instance);
   std::vector<WalEntry> out;
   if (limit <= 0) return out;
   for (auto it = entries_.upper_bound(after_seq); it != entries_.end(); ++it) {
@@ -114,6 +142,7 @@ Result<std::vector<InstanceBacklog>> MemoryWalStore::Backlog(
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<InstanceBacklog> out;
   for (const std::string& instance : instances) {
+    if (registered_.count(instance) == 0) return NotRegistered(instance);
     InstanceBacklog b;
     b.instance = instance;
     for (const auto& [seq, e] : entries_) {

@@ -2,7 +2,9 @@
 // (the conformance suite runs against all three). For unit tests of code that uses a WalStore.
 //
 // Thread-safe: every call takes one internal mutex. Nothing is durable: the contents live as long
-// as the object. Calls never fail (wrap it in FaultStore to inject failures).
+// as the object. Calls never fail (wrap it in FaultStore to inject failures). Pending work is
+// computed by scanning (it is a fake), but only for registered instances, as in the real stores.
+// Registered from the start: `instances`, by default the two of a default deployment.
 #ifndef CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
 #define CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
 
@@ -20,17 +22,19 @@ namespace chroma_ha {
 
 class MemoryWalStore final : public WalStore {
  public:
-  MemoryWalStore() = default;
+  explicit MemoryWalStore(std::vector<std::string> instances = {"primary", "replica"});
   MemoryWalStore(const MemoryWalStore&) = delete;
   MemoryWalStore& operator=(const MemoryWalStore&) = delete;
 
   const char* Kind() const override { return "memory"; }
   Status Open() override;
+  Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
   Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -64,6 +68,7 @@ class MemoryWalStore final : public WalStore {
   std::map<int64_t, std::set<std::string>> applied_;       // seq -> instances applied on
   std::map<CollectionKey, CollectionIdentity> collections_;
   std::map<BlockKey, BlockedCollection> blocked_;
+  std::set<std::string> registered_;
 };
 
 }  // namespace chroma_ha

@@ -90,6 +90,12 @@ class GatedStore final : public WalStore {
   Status MarkApplied(int64_t seq, const std::string& i) override {
     return base_->MarkApplied(seq, i);
   }
+  Status MarkAppliedBatch(const std::vector<int64_t>& s, const std::string& i) override {
+    return base_->MarkAppliedBatch(s, i);
+  }
+  Status RegisterInstances(const std::vector<std::string>& i) override {
+    return base_->RegisterInstances(i);
+  }
   Result<std::vector<WalEntry>> PendingFor(const std::string& i, int64_t a, int l) override {
     return base_->PendingFor(i, a, l);
   }

@@ -1,0 +1,124 @@
+// A database written by a build with schema version 1 (no per-instance todo rows): opening it
+// migrates to version 2 and registering the instances backfills their backlog, so replay goes
+// on exactly where it was. Version 1 is made by removing what migration 2 adds from a fresh
+// database (its two tables and its version row) and writing the entries with plain SQL, as the
+// old build did. SQLite always; PostgreSQL when CHROMA_HA_TEST_DATABASE_URL is set.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+#include "fakes/test_database.h"
+#include "wal/postgres_store.h"
+#include "wal/sqlite_store.h"
+
+namespace chroma_ha {
+namespace {
+
+constexpr const char* kToVersion1 =
+    "DROP TABLE wal_todo; DROP TABLE wal_instances; DELETE FROM schema_version WHERE version = 2;";
+// seq 1: committed on primary; 2: committed on primary, applied on replica; 3: committed on
+// replica (failover); 4: rejected; 5: pending.
+constexpr const char* kOldEntries =
+    "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
+    "body, state, origin, attempts, last_error, extra) VALUES "
+    "(1001, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 1, 'primary', 1, '', ''), "
+    "(1002, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 1, 'primary', 1, '', ''), "
+    "(1003, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 1, 'replica', 1, '', ''), "
+    "(1004, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 2, 'primary', 1, '', ''), "
+    "(1005, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 0, '', 0, '', ''); "
+    "INSERT INTO wal_applied (seq, instance) VALUES (1, 'primary'), (2, 'primary'), "
+    "(2, 'replica'), (3, 'replica');";
+
+std::vector<int64_t> PendingSeqs(WalStore& store, const std::string& instance) {
+  std::vector<int64_t> out;
+  Result<std::vector<WalEntry>> r = store.PendingFor(instance, 0, 100);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (r.ok()) {
+    for (const WalEntry& e : *r) out.push_back(e.seq);
+  }
+  return out;
+}
+
+// Opens `make()` on a version-1 database, registers, and checks the backlog.
+void ExpectMigratedBacklog(const std::function<std::unique_ptr<WalStore>()>& make) {
+  std::unique_ptr<WalStore> store = make();
+  ASSERT_TRUE(store->Open().ok());
+  ASSERT_TRUE(store->RegisterInstances({"primary", "replica"}).ok());
+  EXPECT_EQ(PendingSeqs(*store, "replica"), std::vector<int64_t>{1});
+  EXPECT_EQ(PendingSeqs(*store, "primary"), std::vector<int64_t>{3});
+  Result<std::vector<InstanceBacklog>> b = store->Backlog({"primary", "replica"});
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  EXPECT_EQ((*b)[0].entries, 1);
+  EXPECT_EQ((*b)[0].oldest_created_ms, 1003);
+  EXPECT_EQ((*b)[1].entries, 1);
+  EXPECT_EQ((*b)[1].oldest_created_ms, 1001);
+  // And it works as a version-2 store from then on.
+  ASSERT_TRUE(store->SetOutcome(5, EntryState::kCommitted, "primary", 1, "").ok());
+  ASSERT_TRUE(store->MarkAppliedBatch({1, 5}, "replica").ok());
+  EXPECT_EQ(PendingSeqs(*store, "replica"), std::vector<int64_t>{});
+  // Opening it again migrates nothing and keeps the registrations.
+  store = make();
+  ASSERT_TRUE(store->Open().ok());
+  EXPECT_EQ(PendingSeqs(*store, "primary"), std::vector<int64_t>{3});
+}
+
+TEST(WalMigration, SqliteVersion1IsBackfilledOnRegistration) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "chroma-ha-migration-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string path = pattern + "/wal.sqlite3";
+  ASSERT_TRUE(SqliteWalStore(path).Open().ok());
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(db, (std::string(kToVersion1) + kOldEntries).c_str(), nullptr,
+                                nullptr, &error);
+    const std::string message = error != nullptr ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << message;
+  }
+  ExpectMigratedBacklog([&] { return std::make_unique<SqliteWalStore>(path); });
+  std::filesystem::remove_all(pattern);
+}
+
+TEST(WalMigration, PostgresVersion1IsBackfilledOnRegistration) {
+  const char* env = TestDatabaseUrlOrNull();
+  if (env == nullptr) return;  // no database configured (and none required)
+  const std::string url = env;
+  const std::string schema = "migration_" + std::to_string(getpid());
+  const char sep = url.find('?') == std::string::npos ? '?' : '&';
+  const std::string store_url = url + sep + "options=-csearch_path%3D" + schema;
+  {
+    pqxx::connection c(url);
+    pqxx::work w(c);
+    w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    w.exec("CREATE SCHEMA " + schema);
+    w.commit();
+  }
+  ASSERT_TRUE(PostgresWalStore(store_url).Open().ok());
+  {
+    pqxx::connection c(url);
+    pqxx::work w(c);
+    w.exec("SET search_path TO " + schema);
+    w.exec(kToVersion1);
+    // seq is an identity column: the rows get 1..5 in this fresh schema.
+    w.exec(kOldEntries);
+    w.commit();
+  }
+  ExpectMigratedBacklog([&] { return std::make_unique<PostgresWalStore>(store_url); });
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec("DROP SCHEMA " + schema + " CASCADE");
+  w.commit();
+}
+
+}  // namespace
+}  // namespace chroma_ha
