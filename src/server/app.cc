@@ -191,8 +191,15 @@ asio::awaitable<void> App::Maintenance() {
 Status App::Start() {
   Parts& p = *parts_;
   p.alerts = std::make_unique<ProxyAlerts>(p.config, p.clock);
-  p.upstreams.SetHealthListener(p.alerts->HealthListener());
   p.alerts->Start();
+  // One listener slot: alerts see every change; the sync worker is woken when an instance is
+  // back, so its backlog starts to drain at once instead of after a backoff or the interval.
+  // (p.sync is set, or left null, by StartWal before the health checks start.)
+  p.upstreams.SetHealthListener(
+      [&p, alert = p.alerts->HealthListener()](std::size_t index, bool healthy) {
+        alert(index, healthy);
+        if (healthy && p.sync) p.sync->OnInstanceHealthy(index);
+      });
   if (p.config.wal_enabled) {
     if (auto s = StartWal(); !s.ok()) return s;
   } else {

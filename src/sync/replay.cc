@@ -48,6 +48,21 @@ bool IsHealableKind(const std::string& kind) {
          kind == "modify_collection";
 }
 
+bool IsBatchableReplay(const WalEntry& entry) {
+  if (entry.kind == "add" || entry.kind == "upsert") return true;
+  if (entry.kind != "delete" || !entry.extra.empty()) return false;
+  const json body = json::parse(entry.body, nullptr, false);
+  if (!body.is_object()) return false;
+  for (auto it = body.begin(); it != body.end(); ++it) {
+    if (it.key() == "ids") {
+      if (!it->is_array()) return false;
+    } else if (!it->is_null()) {
+      return false;  // where, where_document, or anything we do not know
+    }
+  }
+  return body.contains("ids");
+}
+
 Replayer::Replayer(bool deletion_conversion, CollectionIds& ids,
                    std::vector<InstanceClient*> instances)
     : deletion_conversion_(deletion_conversion), ids_(ids), instances_(std::move(instances)) {}

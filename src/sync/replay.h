@@ -71,6 +71,12 @@ class Replayer {
 // Entry kinds whose missing collection is healed: add, upsert, update, delete, modify.
 bool IsHealableKind(const std::string& kind);
 
+// True for entries whose applied marks may be batched (WalStore::MarkAppliedBatch): any run of
+// them, re-applied in order right after itself, leaves every record as it was. That holds for
+// add, upsert and a delete by ids alone (no `where`/`where_document` filter, and no resolved
+// document_ids, whose conversion deletes by document_id whatever has it now).
+bool IsBatchableReplay(const WalEntry& entry);
+
 }  // namespace chroma_ha
 
 #endif  // CHROMA_HA_SYNC_REPLAY_H_

@@ -78,6 +78,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
 
   Status result;
   int64_t after_seq = 0;
+  std::vector<const WalEntry*> run;  // applied, not yet marked (points into `page`)
   while (!stopping_) {
     const int page_size = PageSize(backlog);
     {
@@ -87,9 +88,14 @@ Status SyncWorker::ReplayInstance(size_t index) {
     Result<std::vector<WalEntry>> page = store_.PendingFor(name, after_seq, page_size);
     if (!page.ok()) return page.status();
     for (const WalEntry& entry : *page) {
-      if (stopping_) return result;
+      if (stopping_) break;
       after_seq = entry.seq;
       if (IsBlocked(blocked, entry)) continue;
+      const bool batchable = IsBatchableReplay(entry);
+      // Anything but a batchable write is re-applied only alone: mark the run before it first.
+      if (!batchable) {
+        if (Status s = MarkRun(index, run); !s.ok()) return s;
+      }
       const ReplayOutcome out = replayer_.Apply(entry, target);
       if (out.healed) {
         std::lock_guard<std::mutex> lock(mu_);
@@ -98,7 +104,8 @@ Status SyncWorker::ReplayInstance(size_t index) {
       if (out.kind == ReplayOutcome::kTransient) {
         spdlog::debug("sync: seq {} ({}) to {}: transient: {}", entry.seq, entry.kind, name,
                       out.error);
-        RecordTransient(index, out.error);
+        if (Status s = MarkRun(index, run); !s.ok()) return s;
+        RecordTransient(index, out.error);  // after MarkRun, which ends the failure streak
         return Status::Unavailable("replay to " + name + " stopped at seq " +
                                    std::to_string(entry.seq) + ": " + out.error);
       }
@@ -116,28 +123,53 @@ Status SyncWorker::ReplayInstance(size_t index) {
         if (Status s = store_.Block(b); !s.ok() && result.ok()) result = std::move(s);
         continue;
       }
-      // Applied. Until the mark is stored, nothing later may be sent (a crash would re-apply
-      // this entry after them): on a store error stop here; the next round re-sends it.
-      if (Status s = failpoints::Hit(failpoints::Point::kAfterReplayApply) ? Status::Unavailable("failpoint") : store_.MarkApplied(entry.seq, name); !s.ok()) {
-        spdlog::debug("sync: seq {} applied on {} but not marked: {}", entry.seq, name,
-                      s.ToString());
-        return s;
+      // Applied. Until its mark is stored, only batchable writes may follow it (a crash
+      // re-applies the unmarked run); on a store error stop here: the next round re-sends.
+      if (failpoints::Hit(failpoints::Point::kAfterReplayApply)) {
+        spdlog::debug("sync: seq {} applied on {} but not marked: failpoint", entry.seq, name);
+        return Status::Unavailable("failpoint");
       }
       spdlog::debug("sync: seq {} ({} {}/{}/{}) applied on {}{}", entry.seq, entry.kind,
                     entry.tenant, entry.database, entry.collection, name,
                     out.converted ? " (deletion converted)" : "");
-      {
+      if (out.converted) {
         std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.replayed;
-        if (out.converted) ++stats_.conversions;
-        stats_.instances[index].consecutive_failures = 0;
-        stats_.instances[index].last_applied_seq = entry.seq;
+        ++stats_.conversions;
       }
-      if (on_applied_) on_applied_(entry, name);
+      run.push_back(&entry);
+      if (!batchable) {
+        if (Status s = MarkRun(index, run); !s.ok()) return s;
+      }
     }
-    if (static_cast<int>(page->size()) < page_size) break;
+    if (Status s = MarkRun(index, run); !s.ok()) return s;  // before `page` goes away
+    if (stopping_ || static_cast<int>(page->size()) < page_size) break;
   }
   return result;
+}
+
+Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
+  if (run.empty()) return Status::Ok();
+  const std::string& name = instances_[index]->name();
+  std::vector<int64_t> seqs;
+  seqs.reserve(run.size());
+  for (const WalEntry* e : run) seqs.push_back(e->seq);
+  if (Status s = store_.MarkAppliedBatch(seqs, name); !s.ok()) {
+    spdlog::debug("sync: seqs {}..{} applied on {} but not marked: {}", seqs.front(),
+                  seqs.back(), name, s.ToString());
+    run.clear();
+    return s;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.replayed += static_cast<int64_t>(run.size());
+    stats_.instances[index].consecutive_failures = 0;
+    stats_.instances[index].last_applied_seq = seqs.back();
+  }
+  if (on_applied_) {
+    for (const WalEntry* e : run) on_applied_(*e, name);
+  }
+  run.clear();
+  return Status::Ok();
 }
 
 bool SyncWorker::BackingOff(size_t index) const {
@@ -208,6 +240,18 @@ SyncStats SyncWorker::stats() const {
 void SyncWorker::Notify() {
   {
     std::lock_guard<std::mutex> lock(mu_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+void SyncWorker::OnInstanceHealthy(size_t index) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (index >= backoff_until_.size()) return;
+    backoff_until_[index] = {};
+    stats_.instances[index].backoff_until_ms = 0;
+    stats_.instances[index].consecutive_failures = 0;
     notified_ = true;
   }
   wake_.notify_one();

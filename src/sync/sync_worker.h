@@ -1,8 +1,15 @@
 // The sync worker (DESIGN.md §3 "Replay"): replays committed WAL entries to every instance
 // that has not applied them, in WAL (seq) order per instance, with the target's own collection
-// ids. It marks each entry applied in the store before moving on, so a crash re-applies at most
-// the entry in flight; everything it needs after a restart (applied marks, blocks) is in the
-// store. In-memory state (backoff, counters) is advisory.
+// ids. Everything it needs after a restart (applied marks, blocks) is in the store; in-memory
+// state (backoff, counters) is advisory.
+//
+// Marks: a run of applied adds, upserts and plain deletes by ids (IsBatchableReplay) is marked
+// with one WalStore::MarkAppliedBatch (one transaction) at the end of the page, or before
+// anything else happens (another kind of entry, a failure, Stop). Every other entry is marked on
+// its own right after it is applied, with the run before it marked first. So a crash re-applies
+// at most one run of such writes, in order, after itself (harmless: see MarkAppliedBatch in
+// wal_store.h), or the one other entry in flight. The applied callback runs only after the mark
+// is durable (the write path's failback rule counts on it).
 //
 // Outcomes per entry and target: 2xx (or 409 on a create, 404 on a delete of a collection or
 // database) → applied. No answer, 5xx, 429 → transient: the instance backs off exponentially
@@ -14,8 +21,9 @@
 //
 // Threads: Start() runs one thread that calls RunOnce() on Notify() and at least every
 // config.wal_sync_interval (sooner when a backoff ends). RunOnce(), Retry(), Skip() block on
-// the store and the network: never call them on an event-loop thread. stats() and Notify() are
-// cheap and may be called from any thread. RunOnce() calls are serialised.
+// the store and the network: never call them on an event-loop thread. stats(), Notify() and
+// OnInstanceHealthy() are cheap, never block on I/O and may be called from any thread (e.g. a
+// health listener). RunOnce() calls are serialised.
 //
 // Ownership: the config, store, instance clients, CollectionIds and clock are not owned and must
 // outlive the worker. The destructor calls Stop().
@@ -53,7 +61,8 @@ class SyncWorker {
  public:
   // True while memory or CPU is above its threshold: pages shrink to half of WAL_BATCH_SIZE.
   using PressureFn = std::function<bool()>;
-  // Called (on the replaying thread) after each entry is marked applied on `instance`.
+  // Called (on the replaying thread) after each entry's applied mark on `instance` is durable,
+  // in seq order.
   using AppliedFn = std::function<void(const WalEntry& entry, const std::string& instance)>;
 
   // `instances` is index-aligned with config.instances (index 0 the primary); each client's
@@ -76,6 +85,10 @@ class SyncWorker {
   void Start();   // starts the thread (which runs a round at once); no-op when running
   void Stop();    // wakes and joins the thread; an entry in flight finishes first
   void Notify();  // new entries were committed: run a round soon
+  // Instance `index` (config.instances order) was just seen healthy again: forgets its backoff
+  // (and its failure streak) and runs a round now instead of at the end of the backoff or of
+  // the sync interval. Out-of-range indexes are ignored.
+  void OnInstanceHealthy(size_t index);
 
   // Admin: unblocks `collection` on `instance`, clears the instance's backoff, runs a round soon.
   // kInvalidArgument for an unknown instance; store errors as returned.
@@ -92,6 +105,9 @@ class SyncWorker {
   using BlockKey = std::tuple<std::string, std::string, std::string>;  // tenant, db, collection
 
   Status ReplayInstance(size_t index);
+  // Marks `run` (applied on instance `index`, in order) in one transaction, then counts the
+  // entries and calls on_applied_; clears `run`. On a store error nothing is counted.
+  Status MarkRun(size_t index, std::vector<const WalEntry*>& run);
   int PageSize(int64_t backlog) const;
   bool BackingOff(size_t index) const;
   void RecordTransient(size_t index, const std::string& error);
