@@ -12,6 +12,9 @@
 // Errors: kUnavailable for busy/locked/I/O/disk-full/cannot-open, kInvalidArgument for bad input
 // (constraint violations, text that is not UTF-8), kCorruption for a damaged file, kNotFound for
 // an unknown seq, kInternal otherwise. Nothing throws.
+//
+// Implementation: sqlite_schema.cc (connection, schema and migrations, instance registration),
+// sqlite_store.cc (queries), sqlite_statement.h (their shared statement helper).
 #ifndef CHROMA_HA_WAL_SQLITE_STORE_H_
 #define CHROMA_HA_WAL_SQLITE_STORE_H_
 

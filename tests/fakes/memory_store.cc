@@ -22,7 +22,8 @@ bool ValidState(EntryState s) {
 Status InvalidState() { return Status::InvalidArgument("invalid entry state"); }
 
 Status NotRegistered(const std::string& instance) {
-  return Status::InvalidArgument("instance '" + instance + "' is not registered with the WAL store");
+  return Status::InvalidArgument("instance '" + instance +
+                                 "' is not registered with the WAL store");
 }
 
 }  // namespace

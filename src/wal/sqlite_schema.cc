@@ -1,0 +1,261 @@
+// SqliteWalStore, part 1: the connection (open, pragmas, errors, statement cache,
+// transactions), the versioned schema and its migrations, and instance registration.
+// The queries are in sqlite_store.cc.
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <utility>
+
+#include "wal/sqlite_statement.h"
+#include "wal/sqlite_store.h"
+#include "wal/text_check.h"
+
+namespace chroma_ha {
+namespace {
+
+// ---- Schema -------------------------------------------------------------------------------
+// Migration N brings the schema from version N-1 to N. Append new ones; never edit old ones.
+constexpr const char* kMigrations[] = {
+    // 1: entries, per-instance applied marks, collection identities, blocked collections.
+    R"sql(
+CREATE TABLE wal_entries (
+  seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+  created_ms    INTEGER NOT NULL,
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  collection    TEXT NOT NULL,
+  kind          TEXT NOT NULL,
+  method        TEXT NOT NULL,
+  path          TEXT NOT NULL,
+  body          BLOB NOT NULL,
+  state         INTEGER NOT NULL CHECK (state IN (0, 1, 2)),
+  origin        TEXT NOT NULL,
+  attempts      INTEGER NOT NULL,
+  last_error    TEXT NOT NULL,
+  extra         TEXT NOT NULL);
+CREATE INDEX wal_entries_by_state ON wal_entries (state, seq);
+CREATE TABLE wal_applied (
+  seq      INTEGER NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  instance TEXT NOT NULL,
+  PRIMARY KEY (seq, instance)) WITHOUT ROWID;
+CREATE TABLE wal_collections (
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  canonical_id  TEXT NOT NULL,
+  PRIMARY KEY (tenant, database_name, name)) WITHOUT ROWID;
+CREATE TABLE wal_collection_ids (
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  instance      TEXT NOT NULL,
+  id            TEXT NOT NULL,
+  PRIMARY KEY (tenant, database_name, name, instance),
+  FOREIGN KEY (tenant, database_name, name)
+    REFERENCES wal_collections (tenant, database_name, name) ON DELETE CASCADE) WITHOUT ROWID;
+CREATE TABLE wal_blocked (
+  instance      TEXT NOT NULL,
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  collection    TEXT NOT NULL,
+  seq           INTEGER NOT NULL,
+  since_ms      INTEGER NOT NULL,
+  error         TEXT NOT NULL,
+  PRIMARY KEY (instance, tenant, database_name, collection)) WITHOUT ROWID;
+)sql",
+    // 2: replay work per registered instance (see "Replay work is tracked per registered
+    // instance" in wal_store.h). Existing entries are backfilled when an instance registers.
+    // wal_todo carries created_ms so Backlog never reads wal_entries (whose rows hold `body`).
+    R"sql(
+CREATE TABLE wal_instances (name TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE wal_todo (
+  instance   TEXT NOT NULL,
+  seq        INTEGER NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  created_ms INTEGER NOT NULL,
+  PRIMARY KEY (instance, seq)) WITHOUT ROWID;
+CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+constexpr const char* kPragmas =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;";
+constexpr int kBusyTimeoutMs = 5000;
+
+constexpr const char* kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+constexpr const char* kSelectVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+constexpr const char* kInsertVersion = "INSERT INTO schema_version (version) VALUES (?)";
+
+constexpr const char* kInsertInstance = "INSERT OR IGNORE INTO wal_instances (name) VALUES (?)";
+constexpr const char* kSelectInstances = "SELECT name FROM wal_instances";
+// ?1 instance: the committed entries it has not applied (the old full scan, run once per new
+// instance).
+constexpr const char* kBackfillTodo =
+    "INSERT OR IGNORE INTO wal_todo (instance, seq, created_ms) "
+    "SELECT ?1, e.seq, e.created_ms FROM wal_entries e "
+    "WHERE e.state = 1 AND e.origin <> ?1 AND NOT EXISTS ("
+    "  SELECT 1 FROM wal_applied a WHERE a.seq = e.seq AND a.instance = ?1)";
+
+}  // namespace
+
+SqliteWalStore::SqliteWalStore(std::string path) : path_(std::move(path)) {}
+
+SqliteWalStore::~SqliteWalStore() {
+  for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+}
+
+Status SqliteWalStore::ErrorLocked(int rc, const char* what) const {
+  std::string msg = std::string("sqlite ") + what + ": " +
+                    (db_ != nullptr ? sqlite3_errmsg(db_) : sqlite3_errstr(rc));
+  switch (rc & 0xFF) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+      return Status::Unavailable(std::move(msg));
+    case SQLITE_CONSTRAINT:
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+      return Status::InvalidArgument(std::move(msg));
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(std::move(msg));
+    default:
+      return Status::Internal(std::move(msg));
+  }
+}
+
+Status SqliteWalStore::ExecLocked(const char* sql) {
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : ErrorLocked(rc, "exec");
+}
+
+Result<sqlite3_stmt*> SqliteWalStore::PrepareLocked(const char* sql) {
+  if (db_ == nullptr) return Status::Internal("sqlite store used before Open()");
+  auto it = statements_.find(sql);
+  if (it != statements_.end()) return it->second;
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return ErrorLocked(rc, "prepare");
+  statements_.emplace(sql, stmt);
+  return stmt;
+}
+
+Status SqliteWalStore::BeginLocked() {
+  CHROMA_HA_PREPARE(stmt, sqlite_sql::kBegin);
+  const int rc = stmt.Step();
+  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "begin");
+}
+
+void SqliteWalStore::RollbackLocked() {
+  if (sqlite3_get_autocommit(db_)) return;  // nothing open (SQLite may have rolled back itself)
+  Result<sqlite3_stmt*> raw = PrepareLocked(sqlite_sql::kRollback);
+  if (raw.ok()) {
+    Stmt stmt(*raw);
+    (void)stmt.Step();
+  }
+}
+
+Status SqliteWalStore::Open() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (db_ == nullptr) {
+    if (Status s = OpenLocked(); !s.ok()) return s;
+  }
+  if (Status s = MigrateLocked(); !s.ok()) return s;
+  CHROMA_HA_PREPARE(stmt, kSelectInstances);
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) registered_.insert(stmt.ColumnBytes(0));
+  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "read instances");
+}
+
+Status SqliteWalStore::RegisterInstances(const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  for (const std::string& instance : instances) {
+    {
+      Result<sqlite3_stmt*> raw = PrepareLocked(kInsertInstance);
+      CHROMA_HA_OR_ROLLBACK(raw.status());
+      Stmt stmt(*raw);
+      const int rc = stmt.Text(instance).Step();
+      if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "register instance"));
+    }
+    if (sqlite3_changes(db_) == 0) continue;  // known already: its todo rows are up to date
+    Result<sqlite3_stmt*> raw = PrepareLocked(kBackfillTodo);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Text(instance).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "backfill instance"));
+  }
+  CHROMA_HA_COMMIT();
+  registered_.insert(instances.begin(), instances.end());
+  return Status::Ok();
+}
+
+Status SqliteWalStore::OpenLocked() {
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) return Status::Unavailable("cannot create " + parent.string() + ": " + ec.message());
+  }
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(path_.c_str(), &db,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = "sqlite open " + path_ + ": " +
+                      (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close_v2(db);
+    return Status::Unavailable(std::move(msg));
+  }
+  db_ = db;
+  sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(db_, 1);
+  if (Status s = ExecLocked(kPragmas); !s.ok()) {
+    sqlite3_close_v2(db_);
+    db_ = nullptr;
+    return s;
+  }
+  return Status::Ok();
+}
+
+Status SqliteWalStore::MigrateLocked() {
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(ExecLocked(kCreateVersionTable));
+  int64_t version = 0;
+  {
+    Result<sqlite3_stmt*> raw = PrepareLocked(kSelectVersion);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Step();
+    if (rc != SQLITE_ROW) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "read schema version"));
+    version = stmt.ColumnInt(0);
+  }
+  if (version > kSchemaVersion) {
+    RollbackLocked();
+    return Status::Internal("WAL schema version " + std::to_string(version) +
+                            " is newer than this build supports (" +
+                            std::to_string(kSchemaVersion) + ")");
+  }
+  for (int64_t v = version + 1; v <= kSchemaVersion; ++v) {
+    CHROMA_HA_OR_ROLLBACK(ExecLocked(kMigrations[v - 1]));
+    Result<sqlite3_stmt*> raw = PrepareLocked(kInsertVersion);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Int(v).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "record schema version"));
+  }
+  CHROMA_HA_COMMIT();
+  return Status::Ok();
+}
+
+}  // namespace chroma_ha
