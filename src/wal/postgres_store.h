@@ -17,6 +17,9 @@
 // server shutting down or out of resources: retryable), kInvalidArgument (constraint or data
 // errors, text that is not UTF-8), kNotFound (unknown seq), kInternal (anything else, with the
 // server's message). Nothing throws; no message ever contains the password.
+//
+// Implementation: postgres_schema.cc (connection, schema and migrations, instance
+// registration), postgres_store.cc (queries), postgres_sql.h (their prepared statements).
 #ifndef CHROMA_HA_WAL_POSTGRES_STORE_H_
 #define CHROMA_HA_WAL_POSTGRES_STORE_H_
 

@@ -1,0 +1,292 @@
+// PostgresWalStore, part 1: the connection (URL defaults, password redaction, reconnect with
+// back-off, exception translation, Run), the versioned schema and its migrations, and instance
+// registration. The queries are in postgres_store.cc.
+#include "wal/postgres_store.h"
+
+#include <algorithm>
+#include <pqxx/pqxx>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <utility>
+
+#include "wal/postgres_sql.h"
+#include "wal/text_check.h"
+
+namespace chroma_ha {
+namespace {
+
+// ---- Schema -------------------------------------------------------------------------------
+// Migration N brings the schema from version N-1 to N. Append new ones; never edit old ones.
+constexpr const char* kMigrations[] = {
+    // 1: entries, per-instance applied marks, collection identities, blocked collections.
+    R"sql(
+CREATE TABLE wal_entries (
+  seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  created_ms    BIGINT NOT NULL,
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  collection    TEXT NOT NULL,
+  kind          TEXT NOT NULL,
+  method        TEXT NOT NULL,
+  path          TEXT NOT NULL,
+  body          BYTEA NOT NULL,
+  state         SMALLINT NOT NULL CHECK (state IN (0, 1, 2)),
+  origin        TEXT NOT NULL,
+  attempts      INTEGER NOT NULL,
+  last_error    TEXT NOT NULL,
+  extra         TEXT NOT NULL);
+CREATE INDEX wal_entries_by_state ON wal_entries (state, seq);
+CREATE TABLE wal_applied (
+  seq      BIGINT NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  instance TEXT NOT NULL,
+  PRIMARY KEY (seq, instance));
+CREATE TABLE wal_collections (
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  canonical_id  TEXT NOT NULL,
+  PRIMARY KEY (tenant, database_name, name));
+CREATE TABLE wal_collection_ids (
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  name          TEXT NOT NULL,
+  instance      TEXT NOT NULL,
+  id            TEXT NOT NULL,
+  PRIMARY KEY (tenant, database_name, name, instance),
+  FOREIGN KEY (tenant, database_name, name)
+    REFERENCES wal_collections (tenant, database_name, name) ON DELETE CASCADE);
+CREATE TABLE wal_blocked (
+  instance      TEXT NOT NULL,
+  tenant        TEXT NOT NULL,
+  database_name TEXT NOT NULL,
+  collection    TEXT NOT NULL,
+  seq           BIGINT NOT NULL,
+  since_ms      BIGINT NOT NULL,
+  error         TEXT NOT NULL,
+  PRIMARY KEY (instance, tenant, database_name, collection));
+)sql",
+    // 2: replay work per registered instance (see "Replay work is tracked per registered
+    // instance" in wal_store.h). Existing entries are backfilled when an instance registers.
+    // wal_todo carries created_ms so Backlog never reads wal_entries.
+    R"sql(
+CREATE TABLE wal_instances (name TEXT PRIMARY KEY);
+CREATE TABLE wal_todo (
+  instance   TEXT NOT NULL,
+  seq        BIGINT NOT NULL REFERENCES wal_entries (seq) ON DELETE CASCADE,
+  created_ms BIGINT NOT NULL,
+  PRIMARY KEY (instance, seq));
+CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
+)sql",
+};
+constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
+
+constexpr const char* kSessionSetup = "SET client_min_messages TO WARNING";
+constexpr const char* kLockAdvisory = "SELECT pg_advisory_xact_lock(";  // + key + ")"
+constexpr const char* kCreateVersionTable =
+    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+constexpr const char* kSelectVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
+constexpr const char* kInsertVersion = "INSERT INTO schema_version (version) VALUES ";
+
+constexpr std::chrono::milliseconds kMinBackoff{100};
+constexpr std::chrono::milliseconds kMaxBackoff{5000};
+constexpr int kConnectTimeoutSeconds = 5;
+
+bool IsUri(const std::string& url) {
+  return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
+}
+
+// Adds connection options we rely on unless the URL sets them already.
+std::string WithDefaults(const std::string& url) {
+  std::string out = url;
+  const std::pair<const char*, std::string> options[] = {
+      {"connect_timeout", std::to_string(kConnectTimeoutSeconds)},
+      {"application_name", "chroma-ha"},
+  };
+  for (const auto& [key, value] : options) {
+    if (url.find(key) != std::string::npos) continue;
+    if (IsUri(out)) {
+      out += (out.find('?') == std::string::npos ? "?" : "&");
+      out += std::string(key) + "=" + value;
+    } else {
+      out += std::string(out.empty() ? "" : " ") + key + "=" + value;
+    }
+  }
+  return out;
+}
+
+// The password in a URI (user:password@) or keyword string (password=...), or "".
+std::string ExtractPassword(const std::string& url) {
+  if (IsUri(url)) {
+    const size_t start = url.find("://") + 3;
+    const size_t end = url.find_first_of("/?", start);
+    const std::string authority = url.substr(start, end == std::string::npos ? end : end - start);
+    const size_t at = authority.rfind('@');
+    if (at != std::string::npos) {
+      const size_t colon = authority.find(':');
+      if (colon != std::string::npos && colon < at) {
+        return authority.substr(colon + 1, at - colon - 1);
+      }
+    }
+  }
+  const size_t p = url.find("password=");
+  if (p != std::string::npos) {
+    const size_t v = p + 9;
+    const size_t e = url.find_first_of(" &", v);
+    return url.substr(v, e == std::string::npos ? e : e - v);
+  }
+  return "";
+}
+
+}  // namespace
+
+struct PostgresWalStore::Connection {
+  explicit Connection(const std::string& url) : c(url) {}
+  pqxx::connection c;
+};
+
+PostgresWalStore::PostgresWalStore(std::string url)
+    : url_(WithDefaults(url)), password_(ExtractPassword(url)) {}
+
+PostgresWalStore::~PostgresWalStore() = default;
+
+std::string PostgresWalStore::Redact(std::string message) const {
+  if (password_.empty()) return message;
+  for (size_t p; (p = message.find(password_)) != std::string::npos;) {
+    message.replace(p, password_.size(), "***");
+  }
+  return message;
+}
+
+void PostgresWalStore::DisconnectForTesting() {
+  std::lock_guard<std::mutex> lock(mu_);
+  conn_.reset();
+}
+
+Status PostgresWalStore::ConnectLocked() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < retry_at_) {
+    return Status::Unavailable(
+        "postgres unreachable; next reconnect in " +
+        std::to_string(
+            std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count()) +
+        " ms");
+  }
+  try {
+    auto conn = std::make_unique<Connection>(url_);
+    pqxx::nontransaction(conn->c).exec(kSessionSetup);
+    for (const Prepared& p : kAllPrepared) conn->c.prepare(p.name, p.sql);
+    conn_ = std::move(conn);
+    backoff_ = std::chrono::milliseconds(0);
+    retry_at_ = {};
+    return Status::Ok();
+  } catch (const std::exception& e) {
+    backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
+    retry_at_ = now + backoff_;
+    return Status::Unavailable(Redact(std::string("postgres connect: ") + e.what()));
+  }
+}
+
+Status PostgresWalStore::TranslateCurrentException(const char* what) {
+  const std::string prefix = std::string("postgres ") + what + ": ";
+  try {
+    throw;
+  } catch (const pqxx::broken_connection& e) {
+    conn_.reset();
+    return Status::Unavailable(Redact(prefix + e.what()));
+  } catch (const pqxx::in_doubt_error& e) {
+    conn_.reset();
+    return Status::Unavailable(Redact(prefix + "commit outcome unknown: " + e.what()));
+  } catch (const pqxx::transaction_rollback& e) {
+    return Status::Unavailable(Redact(prefix + e.what()));
+  } catch (const pqxx::integrity_constraint_violation& e) {
+    return Status::InvalidArgument(Redact(prefix + e.what()));
+  } catch (const pqxx::data_exception& e) {
+    return Status::InvalidArgument(Redact(prefix + e.what()));
+  } catch (const pqxx::sql_error& e) {
+    const std::string& state = e.sqlstate();
+    // 08: connection exception; 57P: operator intervention (shutdown); 53: out of resources.
+    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state.rfind("53", 0) == 0) {
+      conn_.reset();
+      return Status::Unavailable(Redact(prefix + e.what()));
+    }
+    if (state == "22021") return Status::InvalidArgument(Redact(prefix + e.what()));
+    return Status::Internal(Redact(prefix + e.what()));
+  } catch (const std::exception& e) {
+    if (conn_ != nullptr && !conn_->c.is_open()) {
+      conn_.reset();
+      return Status::Unavailable(Redact(prefix + e.what()));
+    }
+    return Status::Internal(Redact(prefix + e.what()));
+  } catch (...) {
+    return Status::Internal(prefix + "unknown exception");
+  }
+}
+
+Status PostgresWalStore::Run(const char* what,
+                             const std::function<void(pqxx::connection_base&)>& body) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (conn_ == nullptr) {
+    if (Status s = ConnectLocked(); !s.ok()) return s;
+  }
+  try {
+    body(conn_->c);
+    return Status::Ok();
+  } catch (...) {
+    return TranslateCurrentException(what);
+  }
+}
+
+Status PostgresWalStore::Open() {
+  std::set<std::string> registered;
+  Status s = Run("open", [&registered](pqxx::connection_base& c) {
+    pqxx::work w(c);
+    w.exec(kLockAdvisory + std::to_string(kMigrationLockKey) + ")");
+    w.exec(kCreateVersionTable);
+    const int64_t version = w.exec1(kSelectVersion)[0].as<int64_t>();
+    if (version > kSchemaVersion) {
+      throw std::runtime_error("WAL schema version " + std::to_string(version) +
+                               " is newer than this build supports (" +
+                               std::to_string(kSchemaVersion) + ")");
+    }
+    for (int64_t v = version + 1; v <= kSchemaVersion; ++v) {
+      w.exec(kMigrations[v - 1]);
+      w.exec(kInsertVersion + ("(" + std::to_string(v) + ")"));
+    }
+    registered.clear();
+    for (const pqxx::row& r : w.exec_prepared(kSelectInstances.name)) {
+      registered.insert(r[0].as<std::string>());
+    }
+    w.commit();
+  });
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  registered_.insert(registered.begin(), registered.end());
+  return Status::Ok();
+}
+
+Status PostgresWalStore::RegisterInstances(const std::vector<std::string>& instances) {
+  for (const std::string& instance : instances) {
+    if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  }
+  Status s = Run("register instances", [&](pqxx::connection_base& c) {
+    pqxx::work w(c);
+    w.exec_prepared(kLockInstances.name, kInstancesLockKey);
+    for (const std::string& instance : instances) {
+      if (w.exec_prepared(kInsertInstance.name, instance).empty()) continue;  // known already
+      w.exec_prepared(kBackfillTodo.name, instance);
+    }
+    w.commit();
+  });
+  if (!s.ok()) return s;
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  registered_.insert(instances.begin(), instances.end());
+  return Status::Ok();
+}
+
+bool PostgresWalStore::Registered(const std::string& instance) const {
+  std::lock_guard<std::mutex> lock(registered_mu_);
+  return registered_.count(instance) != 0;
+}
+
+}  // namespace chroma_ha
