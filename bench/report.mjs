@@ -329,10 +329,10 @@ if (P.lag) {
   w(`![replication lag](${relPng}/replication-lag.png)`);
   w();
   const b = p.backlog;
-  w(`Backlog drain (${b.store} WAL): the replica is stopped, single-record adds are written through chroma-ha (16 connections, at most ${b.target} and at most ${R.config.backlogSecs} s), then the replica is started again and \`/wal/status\` is polled until pending_entries is 0 (at most ${b.drainLimitSeconds} s).`);
+  w(`Backlog drain (${b.store} WAL): the replica is stopped, single-record adds are written through chroma-ha (${b.connections ?? 16} connections${b.collections ? ` over ${b.collections} collections` : ''}, at most ${b.target} and at most ${R.config.backlogSecs} s), then the replica is started again and \`/wal/status\` is polled until pending_entries is 0 (at most ${b.drainLimitSeconds} s).`);
   w();
   w(`- Written while the replica was down: **${f0(b.written)}** entries${b.written < b.target ? ` (fewer than the ${f0(b.target)} asked for: chroma-ha, with Chroma behind it, accepted only ${f1(b.writeRps)} single-record adds/s on this machine, so the time bound of ${R.config.backlogSecs} s ended the phase)` : ''} in ${f1(b.writeSeconds)} s; ${b.writeErrors} errors; pending at restart: ${f0(b.pendingAtStart)}.`);
-  w(`- First entry replayed ${f2(b.firstProgressSeconds)} s after the replica was started (replica start-up, health check marking it up, sync worker back-off); backlog 0 after **${b.drainSeconds === null ? `more than ${b.drainLimitSeconds} s (not drained)` : `${f1(b.drainSeconds)} s`}**${b.entriesPerSecond ? ` (≈ ${f1(b.entriesPerSecond)} entries/s once replay started)` : ''}.`);
+  w(`- First entry replayed ${f2(b.firstProgressSeconds)} s after the replica was started (replica start-up${b.replicaReadySeconds != null ? `: its heartbeat answered after ${f2(b.replicaReadySeconds)} s` : ''}, then the health check marking it up, which wakes the sync worker); backlog 0 after **${b.drainSeconds === null ? `more than ${b.drainLimitSeconds} s (not drained)` : `${f1(b.drainSeconds)} s`}**${b.entriesPerSecond ? ` (≈ ${f1(b.entriesPerSecond)} entries/s once replay started)` : ''}.`);
   w(`- chroma-ha during the backlog phase: max RSS ${mb(b.res?.rssMaxKb)}, ${f1(b.res?.cpuSeconds)} CPU s. Load ${load(b.loadBefore)} → ${load(b.loadAfter)}.`);
   w();
   const worstP99 = Math.max(...Object.values(p.steady).map((x) => x.p99));

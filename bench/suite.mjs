@@ -930,22 +930,33 @@ async function lagRun(stack, label) {
   };
 }
 
+// Writes to one collection are forwarded one at a time (WAL order), so the backlog is written
+// to BACKLOG_COLLECTIONS collections by BACKLOG_CONNS connections (bounded in count and time).
+const BACKLOG_COLLECTIONS = 16;
+const BACKLOG_CONNS = 32;
+
 async function backlogRun(stack) {
-  const name = `bench-backlog-${Date.now()}`;
-  const haId = await createCollectionOn(stack.ha.url, name);
-  await replicaCollectionId(stack, name);
+  const stamp = Date.now();
+  const urls = [];
+  for (let c = 0; c < BACKLOG_COLLECTIONS; c++) {
+    const name = `bench-backlog-${stamp}-${c}`;
+    const haId = await createCollectionOn(stack.ha.url, name);
+    await replicaCollectionId(stack, name);
+    urls.push(`${stack.ha.url}${TD}/collections/${haId}/add`);
+  }
   await waitWalDrained(stack.ha, { timeoutMs: 60000, intervalMs: 100 });
   const load0 = loadavg();
   await stack.replica.stop();
   await waitFor(async () => (await stack.ha.instance('replica')).healthy === false, { timeoutMs: 30000, what: 'replica marked down' });
-  log(`backlog: replica stopped; writing up to ${CFG.backlog} small adds through chroma-ha (at most ${CFG.backlogSecs} s)`);
+  log(`backlog: replica stopped; writing up to ${CFG.backlog} small adds through chroma-ha to ${BACKLOG_COLLECTIONS} collections (${BACKLOG_CONNS} connections, at most ${CFG.backlogSecs} s)`);
   const sampler = startSampler(stack.ha.pid);
-  const w = await nodeLoad(`${stack.ha.url}${TD}/collections/${haId}/add`, { conns: 16, secs: CFG.backlogSecs, batch: 1, prefix: 'bl', maxRequests: CFG.backlog });
+  const w = await nodeLoad((k) => urls[k % urls.length], { conns: BACKLOG_CONNS, secs: CFG.backlogSecs, batch: 1, prefix: 'bl', maxRequests: CFG.backlog });
   const st = await walStatus(stack.ha);
   const pendingAtStart = Math.max(...(st.instances ?? []).map((i) => i.pending_entries ?? 0));
   log(`backlog: ${w.requests} writes in ${(w.requests / w.rps).toFixed(1)} s, pending ${pendingAtStart}; starting the replica`);
   const t0 = performance.now();
   await stack.replica.start();
+  const replicaReady = (performance.now() - t0) / 1000;  // its heartbeat answers
   const series = [];
   let firstProgress = null;
   let drained = null;
@@ -965,11 +976,14 @@ async function backlogRun(stack) {
   const res = sampler.stop();
   return {
     target: CFG.backlog,
+    collections: BACKLOG_COLLECTIONS,
+    connections: BACKLOG_CONNS,
     written: w.requests,
     writeErrors: w.errors,
     writeRps: +w.rps.toFixed(1),
     writeSeconds: +(w.requests / w.rps).toFixed(1),
     pendingAtStart,
+    replicaReadySeconds: +replicaReady.toFixed(2),
     firstProgressSeconds: firstProgress === null ? null : +firstProgress.toFixed(2),
     drainSeconds: drained === null ? null : +drained.toFixed(2),
     drainLimitSeconds: CFG.drainSecs,
