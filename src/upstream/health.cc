@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <stdexcept>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -72,9 +73,22 @@ HealthState::Change HealthState::OnPassiveFailure(int64_t now_ms) {
 
 HealthTracker::HealthTracker(std::vector<std::string> names, HealthThresholds thresholds,
                              const Clock& clock)
-    : names_(std::move(names)), clock_(clock) {
+    : names_(std::move(names)),
+      clock_(clock),
+      healthy_(std::make_unique<std::atomic<bool>[]>(names_.size())),
+      clean_(std::make_unique<std::atomic<bool>[]>(names_.size())) {
   entries_.reserve(names_.size());
-  for (size_t i = 0; i < names_.size(); ++i) entries_.emplace_back(thresholds);
+  for (size_t i = 0; i < names_.size(); ++i) {
+    entries_.emplace_back(thresholds);
+    Publish(i);
+  }
+}
+
+void HealthTracker::Publish(std::size_t index) {
+  const HealthState& state = entries_[index].state;
+  healthy_[index].store(state.healthy(), std::memory_order_relaxed);
+  clean_[index].store(state.healthy() && state.passive_failures() == 0,
+                      std::memory_order_relaxed);
 }
 
 void HealthTracker::SetListener(HealthListener listener) { listener_ = std::move(listener); }
@@ -95,11 +109,14 @@ void HealthTracker::ReportActive(std::size_t index, const Status& status, double
     }
     e.view.healthy = e.state.healthy();
     e.view.last_change_ms = e.state.last_change_ms();
+    Publish(index);
   }
   Notify(index, change, status.ok() ? "heartbeat answered" : status.ToString());
 }
 
 void HealthTracker::ReportPassive(std::size_t index, bool failure, const std::string& error) {
+  // The common case: a success on a clean instance changes nothing (see HealthState).
+  if (!failure && index < names_.size() && clean_[index].load(std::memory_order_relaxed)) return;
   HealthState::Change change;
   {
     std::lock_guard lock(mu_);
@@ -113,6 +130,7 @@ void HealthTracker::ReportPassive(std::size_t index, bool failure, const std::st
     }
     e.view.healthy = e.state.healthy();
     e.view.last_change_ms = e.state.last_change_ms();
+    Publish(index);
   }
   Notify(index, change, error);
 }
@@ -129,8 +147,8 @@ void HealthTracker::Notify(std::size_t index, HealthState::Change change, const 
 }
 
 bool HealthTracker::Healthy(std::size_t index) const {
-  std::lock_guard lock(mu_);
-  return entries_.at(index).state.healthy();
+  if (index >= names_.size()) throw std::out_of_range("HealthTracker::Healthy: no such instance");
+  return healthy_[index].load(std::memory_order_relaxed);
 }
 
 HealthView HealthTracker::View(std::size_t index) const {

@@ -9,6 +9,7 @@
 #ifndef CHROMA_HA_UPSTREAM_HEALTH_H_
 #define CHROMA_HA_UPSTREAM_HEALTH_H_
 
+#include <atomic>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
@@ -81,6 +82,8 @@ struct HealthView {
 using HealthListener = std::function<void(std::size_t index, bool healthy)>;
 
 // Thread-safe: every method may be called from any thread. `clock` must outlive the tracker.
+// Healthy() and a passive success on an instance that is healthy with no passive failure
+// counted (the per-request common case) take no lock: they read an atomic.
 class HealthTracker {
  public:
   HealthTracker(std::vector<std::string> names, HealthThresholds thresholds, const Clock& clock);
@@ -104,11 +107,17 @@ class HealthTracker {
     HealthView view;
   };
   void Notify(std::size_t index, HealthState::Change change, const std::string& why);
+  // Publishes entry `index`'s state to the lock-free flags. Call with mu_ held.
+  void Publish(std::size_t index);
 
   const std::vector<std::string> names_;
   const Clock& clock_;
   mutable std::mutex mu_;
   std::vector<Entry> entries_;  // guarded by mu_
+  // Per instance, written under mu_, read without it: healthy, and "healthy with no passive
+  // failure counted" (a passive success then changes nothing).
+  std::unique_ptr<std::atomic<bool>[]> healthy_;
+  std::unique_ptr<std::atomic<bool>[]> clean_;
   HealthListener listener_;     // set before use; read without the lock
 };
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <utility>
 
 #include "chroma_ha/config.h"
 #include "chroma_ha/http_message.h"
@@ -42,6 +44,18 @@ class Upstreams {
   virtual boost::asio::awaitable<Result<HttpResponse>> Send(std::size_t index,
                                                             HttpRequest request,
                                                             std::chrono::milliseconds timeout) = 0;
+  // The same as Send, but `request` is read in place and must stay alive until the call
+  // completes (await it at once), and it goes to `target` instead of request.target. The proxy's
+  // forwarding path uses it so that a request kept for failover is never copied. The default
+  // copies the request and calls Send (enough for fakes).
+  virtual boost::asio::awaitable<Result<HttpResponse>> Relay(std::size_t index,
+                                                             const HttpRequest& request,
+                                                             std::string_view target,
+                                                             std::chrono::milliseconds timeout) {
+    HttpRequest copy = request;
+    copy.target = std::string(target);
+    co_return co_await Send(index, std::move(copy), timeout);
+  }
   virtual InstanceSnapshot Snapshot(std::size_t index) const = 0;
 };
 

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/concurrent_channel.hpp>
@@ -14,6 +15,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
+#include <deque>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -62,51 +65,61 @@ std::string HostHeader(const InstanceConfig& instance) {
   return (v6 ? "[" + instance.host + "]" : instance.host) + ":" + std::to_string(instance.port);
 }
 
-using BeastRequest = http::request<http::string_body>;
-
-BeastRequest ToBeast(HttpRequest in, const std::string& host) {
-  BeastRequest req;
-  req.version(11);
-  const http::verb verb = http::string_to_verb(in.method);
-  if (verb == http::verb::unknown) {
-    req.method_string(in.method);
-  } else {
-    req.method(verb);
-  }
-  req.target(in.target);
+// The request head (request line, end-to-end headers, Host, Content-Length), serialised the way
+// Beast would: headers in their order, Host and then Content-Length last. Content-Length is sent
+// when there is a body, and for POST, PUT and OPTIONS even when it is empty.
+std::string RequestHead(const HttpRequest& in, std::string_view target, const std::string& host) {
   const std::string_view connection = FindHeader(in.headers, "connection").value_or("");
+  std::size_t size = in.method.size() + target.size() + host.size() + 64;
+  for (const Header& h : in.headers) size += h.name.size() + h.value.size() + 4;
+  std::string head;
+  head.reserve(size);
+  head.append(in.method).append(" ").append(target).append(" HTTP/1.1\r\n");
   for (const Header& h : in.headers) {
-    if (IsHopByHopHeader(h.name) || ListedIn(connection, h.name)) continue;
-    req.insert(h.name, h.value);
+    if (IsHopByHopHeader(h.name) || (!connection.empty() && ListedIn(connection, h.name))) {
+      continue;
+    }
+    head.append(h.name).append(": ").append(h.value).append("\r\n");
   }
-  req.set(http::field::host, host);
-  req.body() = std::move(in.body);
-  req.prepare_payload();  // Content-Length from the body (none for a bodiless GET)
-  return req;
+  head.append("Host: ").append(host).append("\r\n");
+  if (!in.body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "OPTIONS") {
+    head.append("Content-Length: ").append(std::to_string(in.body.size())).append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
 }
 
 HttpResponse FromBeast(http::response<http::string_body> res) {
   HttpResponse out;
   out.status = static_cast<int>(res.result_int());
   const std::string_view connection = res[http::field::connection];
+  out.headers.reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
   for (const auto& field : res) {
     const std::string_view name = field.name_string();
-    if (IsHopByHopHeader(name) || ListedIn(connection, name)) continue;
+    if (IsHopByHopHeader(name) || (!connection.empty() && ListedIn(connection, name))) continue;
     out.headers.push_back({std::string(name), std::string(field.value())});
   }
   out.body = std::move(res.body());
   return out;
 }
 
+// Concrete executor types: no type-erased executor copies inside Beast's composed operations.
+using Executor = asio::io_context::executor_type;
+using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+
+// Reserved per connection: Beast reads at most max(512, free capacity) bytes per call.
+constexpr std::size_t kReadBufferBytes = 16384;
+
 struct Connection {
-  explicit Connection(const asio::any_io_executor& ex) : stream(ex) {}
-  beast::tcp_stream stream;
+  explicit Connection(const Executor& ex) : stream(ex) { buffer.reserve(kReadBufferBytes); }
+  Stream stream;
   beast::flat_buffer buffer;
+  std::chrono::steady_clock::time_point idle_since;  // set when it goes back to the pool
 };
 
 // An idle connection is usable if the server has neither closed it nor sent anything unasked.
 bool LooksAlive(Connection& c) {
-  tcp::socket& socket = c.stream.socket();
+  auto& socket = c.stream.socket();
   if (!socket.is_open() || c.buffer.size() != 0) return false;
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -121,11 +134,13 @@ struct RoundTripResult {
   bool failed_before_answer = false;  // closed/reset before any byte of the answer
 };
 
-asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& req,
+asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& head,
+                                           const std::string& body, bool head_request,
                                            milliseconds timeout, const std::string& who) {
   RoundTripResult out;
   c.stream.expires_after(timeout);
-  auto [wec, written] = co_await http::async_write(c.stream, req, kUseTuple);
+  const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
+  auto [wec, written] = co_await asio::async_write(c.stream, buffers, kUseTuple);
   if (wec) {
     if (wec == asio::error::operation_aborted) {  // the caller was cancelled: never retried
       out.status = Status::Timeout(who + ": request cancelled while sending");
@@ -140,7 +155,7 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const BeastRequest& re
   http::response_parser<http::string_body> parser;
   parser.header_limit(kMaxUpstreamHeaderBytes);
   parser.body_limit(kMaxUpstreamBodyBytes);
-  if (req.method() == http::verb::head) parser.skip(true);
+  if (head_request) parser.skip(true);
   auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kUseTuple);
   if (rec) {
     if (rec == asio::error::operation_aborted) {
@@ -180,35 +195,75 @@ bool IsHopByHopHeader(std::string_view name) {
 // --- ConnectionPool ------------------------------------------------------------------------
 
 struct ConnectionPool::Impl {
-  asio::any_io_executor executor;
+  // Idle connections of one worker (or the shared slot: context == nullptr). The mutex is
+  // uncontended for a worker's slot (only its thread exchanges there; CloseExpired/CloseIdle
+  // and the counters are the exceptions).
+  struct Slot {
+    Slot(asio::io_context* context, Executor executor) : context(context), executor(executor) {}
+    asio::io_context* context = nullptr;
+    Executor executor;  // where this slot's connections are opened
+    mutable std::mutex mu;
+    std::deque<std::unique_ptr<Connection>> idle;  // guarded by mu; most recently used last
+  };
+
+  explicit Impl(Executor executor) : executor(executor) {}
+
+  Executor executor;
   InstanceConfig instance;
   std::string host_header;
   std::string who;                           // "primary (http://...)" for messages
   std::optional<asio::ip::address> literal;  // set when host is an IP literal: no DNS
   milliseconds connect_timeout;
   std::size_t max_idle;
+  milliseconds surplus_idle_timeout;
+  const Clock* clock = nullptr;
   std::atomic<int64_t> opened{0};
-  mutable std::mutex mu;
-  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mu; most recently used last
+  std::vector<std::unique_ptr<Slot>> slots;  // one per worker, then the shared slot (last)
 
-  std::unique_ptr<Connection> TakeIdle() {
-    std::lock_guard lock(mu);
-    while (!idle.empty()) {
-      std::unique_ptr<Connection> c = std::move(idle.back());
-      idle.pop_back();
+  std::chrono::steady_clock::time_point Now() const {
+    return clock != nullptr ? clock->Now() : std::chrono::steady_clock::now();
+  }
+
+  // The slot of the worker running the calling coroutine, else the shared one.
+  Slot& SlotFor(const asio::any_io_executor& ex) {
+    const asio::execution_context* ctx = &asio::query(ex, asio::execution::context);
+    for (std::size_t i = 0; i + 1 < slots.size(); ++i) {
+      if (slots[i]->context == ctx) return *slots[i];
+    }
+    return *slots.back();
+  }
+
+  std::unique_ptr<Connection> TakeIdle(Slot& slot) {
+    std::lock_guard lock(slot.mu);
+    while (!slot.idle.empty()) {
+      std::unique_ptr<Connection> c = std::move(slot.idle.back());
+      slot.idle.pop_back();
       if (LooksAlive(*c)) return c;
     }
     return nullptr;
   }
 
-  void Release(std::unique_ptr<Connection> c) {
+  // Back to the pool; never closed here for being one too many (see CloseExpired).
+  void Release(Slot& slot, std::unique_ptr<Connection> c) {
     c->stream.expires_never();
-    std::lock_guard lock(mu);
-    if (idle.size() < max_idle) idle.push_back(std::move(c));
+    const auto now = Now();
+    c->idle_since = now;
+    std::lock_guard lock(slot.mu);
+    slot.idle.push_back(std::move(c));
+    CloseExpiredLocked(slot, now);
+  }
+
+  // The oldest idle connections beyond max_idle go once idle for surplus_idle_timeout.
+  void CloseExpiredLocked(Slot& slot, std::chrono::steady_clock::time_point now) {
+    while (slot.idle.size() > max_idle &&
+           now - slot.idle.front()->idle_since >= surplus_idle_timeout) {
+      slot.idle.pop_front();
+    }
   }
 
   asio::awaitable<Result<std::vector<tcp::endpoint>>> Resolve(milliseconds timeout);
-  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(milliseconds timeout);
+  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Executor& on,
+                                                               milliseconds timeout);
 };
 
 // getaddrinfo cannot be interrupted: the lookup reports into a channel and the caller stops
@@ -237,7 +292,7 @@ asio::awaitable<Result<std::vector<tcp::endpoint>>> ConnectionPool::Impl::Resolv
 }
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Connect(
-    milliseconds timeout) {
+    const Executor& on, milliseconds timeout) {
   const auto start = std::chrono::steady_clock::now();
   std::vector<tcp::endpoint> endpoints;
   if (literal) {
@@ -250,7 +305,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Conne
   const auto left = std::max(
       milliseconds(1),
       timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start));
-  auto conn = std::make_unique<Connection>(executor);
+  auto conn = std::make_unique<Connection>(on);
   conn->stream.expires_after(left);
   auto [ec, endpoint] = co_await conn->stream.async_connect(endpoints, kUseTuple);
   if (ec == beast::error::timeout) {
@@ -264,15 +319,22 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Conne
   co_return std::move(conn);
 }
 
-ConnectionPool::ConnectionPool(asio::any_io_executor executor, const InstanceConfig& instance,
-                               milliseconds connect_timeout, std::size_t max_idle)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->executor = std::move(executor);
+ConnectionPool::ConnectionPool(Executor executor, const InstanceConfig& instance,
+                               milliseconds connect_timeout, std::size_t max_idle,
+                               std::vector<asio::io_context*> workers, const Clock* clock,
+                               milliseconds surplus_idle_timeout)
+    : impl_(std::make_unique<Impl>(executor)) {
   impl_->instance = instance;
   impl_->host_header = HostHeader(instance);
   impl_->who = instance.name + " (" + instance.url + ")";
   impl_->connect_timeout = connect_timeout;
   impl_->max_idle = max_idle;
+  impl_->surplus_idle_timeout = surplus_idle_timeout;
+  impl_->clock = clock;
+  for (asio::io_context* worker : workers) {
+    impl_->slots.push_back(std::make_unique<Impl::Slot>(worker, worker->get_executor()));
+  }
+  impl_->slots.push_back(std::make_unique<Impl::Slot>(nullptr, executor));  // the shared slot
   error_code ec;
   asio::ip::address address = asio::ip::make_address(instance.host, ec);
   if (!ec) impl_->literal = address;
@@ -280,16 +342,21 @@ ConnectionPool::ConnectionPool(asio::any_io_executor executor, const InstanceCon
 
 ConnectionPool::~ConnectionPool() = default;
 
-asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(HttpRequest request,
-                                                               milliseconds timeout) {
+asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(const HttpRequest& request,
+                                                               milliseconds timeout,
+                                                               std::string_view target) {
   Impl& im = *impl_;
-  const BeastRequest req = ToBeast(std::move(request), im.host_header);
+  Impl::Slot& slot = im.SlotFor(co_await asio::this_coro::executor);
+  const std::string head =
+      RequestHead(request, target.empty() ? std::string_view(request.target) : target,
+                  im.host_header);
+  const bool head_request = request.method == "HEAD";
   for (int attempt = 0;; ++attempt) {
     // The retry after a stale pooled connection always uses a fresh one.
-    std::unique_ptr<Connection> conn = attempt == 0 ? im.TakeIdle() : nullptr;
+    std::unique_ptr<Connection> conn = attempt == 0 ? im.TakeIdle(slot) : nullptr;
     const bool reused = conn != nullptr;
     if (!conn) {
-      auto connected = co_await im.Connect(std::min(im.connect_timeout, timeout));
+      auto connected = co_await im.Connect(slot.executor, std::min(im.connect_timeout, timeout));
       if (!connected.ok()) {
         // After a stale connection closed on our request, that request's fate is unknown.
         if (attempt > 0) {
@@ -300,9 +367,10 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(HttpRequest reque
       }
       conn = std::move(connected).value();
     }
-    RoundTripResult out = co_await RoundTrip(*conn, req, timeout, im.who);
+    RoundTripResult out =
+        co_await RoundTrip(*conn, head, request.body, head_request, timeout, im.who);
     if (out.response) {
-      if (out.keep_alive) im.Release(std::move(conn));
+      if (out.keep_alive) im.Release(slot, std::move(conn));
       co_return std::move(*out.response);
     }
     if (reused && out.failed_before_answer && attempt == 0) {
@@ -315,21 +383,49 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(HttpRequest reque
 }
 
 std::size_t ConnectionPool::idle() const {
-  std::lock_guard lock(impl_->mu);
-  return impl_->idle.size();
+  std::size_t n = 0;
+  for (const auto& slot : impl_->slots) {
+    std::lock_guard lock(slot->mu);
+    n += slot->idle.size();
+  }
+  return n;
+}
+
+std::size_t ConnectionPool::idle_on(const asio::io_context* worker) const {
+  const Impl::Slot* found = impl_->slots.back().get();
+  for (const auto& slot : impl_->slots) {
+    if (slot->context != nullptr && slot->context == worker) found = slot.get();
+  }
+  std::lock_guard lock(found->mu);
+  return found->idle.size();
 }
 
 int64_t ConnectionPool::connections_opened() const { return impl_->opened.load(); }
 
 void ConnectionPool::CloseIdle() {
-  std::lock_guard lock(impl_->mu);
-  impl_->idle.clear();
+  for (auto& slot : impl_->slots) {
+    std::lock_guard lock(slot->mu);
+    slot->idle.clear();
+  }
+}
+
+void ConnectionPool::CloseExpired() {
+  const auto now = impl_->Now();
+  for (auto& slot : impl_->slots) {
+    std::lock_guard lock(slot->mu);
+    impl_->CloseExpiredLocked(*slot, now);
+  }
 }
 
 // --- UpstreamSet ---------------------------------------------------------------------------
 
-UpstreamSet::UpstreamSet(asio::any_io_executor executor, const Config& config, const Clock& clock)
+UpstreamSet::UpstreamSet(Executor executor, const Config& config, const Clock& clock,
+                         std::vector<asio::io_context*> workers)
     : config_(config), instances_(config.instances) {
+  // CONNECTION_POOL_SIZE is per instance: split over the workers, at least one each.
+  const std::size_t pool_size = static_cast<std::size_t>(std::max(0, config.pool_size));
+  const std::size_t slots = std::max<std::size_t>(1, workers.size());
+  const std::size_t per_slot = pool_size == 0 ? 0 : (pool_size + slots - 1) / slots;
   std::vector<std::string> names;
   for (const InstanceConfig& instance : instances_) {
     if (instance.tls) {
@@ -337,9 +433,8 @@ UpstreamSet::UpstreamSet(asio::any_io_executor executor, const Config& config, c
                         ": https upstreams are not supported yet; use http://");
     }
     names.push_back(instance.name);
-    pools_.push_back(
-        std::make_unique<ConnectionPool>(executor, instance, config.connect_timeout,
-                                         static_cast<std::size_t>(std::max(0, config.pool_size))));
+    pools_.push_back(std::make_unique<ConnectionPool>(executor, instance, config.connect_timeout,
+                                                      per_slot, workers, &clock));
   }
   counters_ = std::make_unique<Counters[]>(instances_.size());
   tracker_ = std::make_unique<HealthTracker>(
@@ -360,11 +455,28 @@ asio::awaitable<Result<HttpResponse>> UpstreamSet::Send(std::size_t index, HttpR
     co_return Status::InvalidArgument("no instance with index " + std::to_string(index));
   }
   ++counters_[index].requests;
-  Result<HttpResponse> result = co_await pools_[index]->Exchange(std::move(request), timeout);
+  Result<HttpResponse> result = co_await pools_[index]->Exchange(request, timeout);
   asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
-  if (cancel.cancelled() != asio::cancellation_type::none) {
-    co_return result;  // our caller gave up: says nothing about the instance's health
+  Account(index, result, cancel.cancelled() != asio::cancellation_type::none);
+  co_return result;
+}
+
+asio::awaitable<Result<HttpResponse>> UpstreamSet::Relay(std::size_t index,
+                                                         const HttpRequest& request,
+                                                         std::string_view target,
+                                                         milliseconds timeout) {
+  if (index >= pools_.size()) {
+    co_return Status::InvalidArgument("no instance with index " + std::to_string(index));
   }
+  ++counters_[index].requests;
+  Result<HttpResponse> result = co_await pools_[index]->Exchange(request, timeout, target);
+  asio::cancellation_state cancel = co_await asio::this_coro::cancellation_state;
+  Account(index, result, cancel.cancelled() != asio::cancellation_type::none);
+  co_return result;
+}
+
+void UpstreamSet::Account(std::size_t index, const Result<HttpResponse>& result, bool cancelled) {
+  if (cancelled) return;  // our caller gave up: says nothing about the instance's health
   std::string error;
   if (!result.ok()) {
     error = result.status().ToString();
@@ -373,12 +485,13 @@ asio::awaitable<Result<HttpResponse>> UpstreamSet::Send(std::size_t index, HttpR
   }
   if (!error.empty()) ++counters_[index].failures;
   tracker_->ReportPassive(index, !error.empty(), error);
-  co_return result;
 }
 
 asio::awaitable<Status> UpstreamSet::Probe(std::size_t index) {
-  HttpRequest request{"GET", "/api/v2/heartbeat", {}, {}};
-  auto result = co_await pools_[index]->Exchange(std::move(request), config_.health_timeout);
+  // Every health round also retires the surplus connections left idle by a burst.
+  pools_[index]->CloseExpired();
+  const HttpRequest request{"GET", "/api/v2/heartbeat", {}, {}};
+  auto result = co_await pools_[index]->Exchange(request, config_.health_timeout);
   if (!result.ok()) co_return result.status();
   if (result->status / 100 != 2) {
     co_return Status::Unavailable("heartbeat answered HTTP " + std::to_string(result->status));

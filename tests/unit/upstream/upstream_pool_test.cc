@@ -14,6 +14,7 @@
 
 #include "chroma_ha/clock.h"
 #include "fake_http_server.h"
+#include "fakes/fake_clock.h"
 #include "upstream/blocking_client.h"
 
 namespace chroma_ha {
@@ -383,6 +384,133 @@ TEST_F(UpstreamSetTest, HealthLoopRunsPeriodicallyAndStops) {
   const auto start = steady_clock::now();
   ioc_.run_for(std::chrono::seconds(5));  // returns as soon as no work is left
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// --- ConnectionPool: per-worker slots and surplus idle connections ------------------------
+
+// Drives `ioc` (on this thread) until `op`, spawned there, completes (at most 20 s).
+template <typename T>
+T RunOn(net::io_context& ioc, net::awaitable<T> op) {
+  std::optional<T> out;
+  net::co_spawn(
+      ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(op)); },
+      net::detached);
+  const auto deadline = steady_clock::now() + std::chrono::seconds(20);
+  while (!out && steady_clock::now() < deadline) {
+    ioc.restart();
+    ioc.run_for(milliseconds(10));
+  }
+  if (!out) throw std::runtime_error("operation did not complete");
+  return std::move(*out);
+}
+
+const HttpRequest kGet{"GET", "/api/v2/heartbeat", {}, {}};
+
+TEST(ConnectionPoolTest, SurplusConnectionsStayIdleUntilTheirTimeout) {
+  FakeHttpServer server([](const FakeRequest&, int) { return Ok(); });
+  net::io_context ioc;
+  FakeClock clock;
+  ConnectionPool pool(ioc.get_executor(), Instance("127.0.0.1", server.port()), milliseconds(1000),
+                      /*max_idle=*/1, {}, &clock, /*surplus_idle_timeout=*/milliseconds(5000));
+  // Three exchanges in flight at once need three connections.
+  std::vector<std::optional<Result<HttpResponse>>> results(3);
+  for (auto& slot : results) {
+    net::co_spawn(
+        ioc,
+        [&pool, &slot]() -> net::awaitable<void> {
+          slot.emplace(co_await pool.Exchange(kGet, milliseconds(5000)));
+        },
+        net::detached);
+  }
+  const auto deadline = steady_clock::now() + std::chrono::seconds(20);
+  auto all_done = [&] {
+    for (const auto& r : results) {
+      if (!r) return false;
+    }
+    return true;
+  };
+  while (!all_done() && steady_clock::now() < deadline) {
+    ioc.restart();
+    ioc.run_for(milliseconds(10));
+  }
+  ASSERT_TRUE(all_done());
+  for (const auto& r : results) ASSERT_TRUE(r->ok()) << r->status().ToString();
+  EXPECT_EQ(pool.connections_opened(), 3);
+  // None was closed on its way back although only one is kept for good.
+  EXPECT_EQ(pool.idle(), 3u);
+  clock.Advance(milliseconds(4999));
+  pool.CloseExpired();
+  EXPECT_EQ(pool.idle(), 3u);
+  clock.Advance(milliseconds(1));
+  pool.CloseExpired();
+  EXPECT_EQ(pool.idle(), 1u);
+  EXPECT_TRUE(Eventually([&] { return server.closed() == 0 && server.requests() == 3; }));
+  // The one kept is reused.
+  ASSERT_TRUE(RunOn(ioc, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(pool.connections_opened(), 3);
+}
+
+TEST(ConnectionPoolTest, EachWorkerUsesItsOwnConnectionsOnItsOwnIoContext) {
+  FakeHttpServer server([](const FakeRequest&, int) { return Ok(); });
+  net::io_context home, w1, w2;
+  ConnectionPool pool(home.get_executor(), Instance("127.0.0.1", server.port()),
+                      milliseconds(1000), 4, {&w1, &w2});
+  // Driving only w1 (then only w2) completes the exchange: its connection lives on that
+  // worker's io_context, not on `home` or the other worker.
+  ASSERT_TRUE(RunOn(w1, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(pool.idle_on(&w1), 1u);
+  EXPECT_EQ(pool.idle_on(&w2), 0u);
+  ASSERT_TRUE(RunOn(w2, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(pool.connections_opened(), 2);  // w1's idle connection was not handed to w2
+  EXPECT_EQ(pool.idle_on(&w2), 1u);
+  ASSERT_TRUE(RunOn(w1, pool.Exchange(kGet, milliseconds(5000))).ok());
+  ASSERT_TRUE(RunOn(w2, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(pool.connections_opened(), 2);
+  EXPECT_EQ(server.accepted(), 2);
+  // Any other executor uses the shared slot, on `home`.
+  ASSERT_TRUE(RunOn(home, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(pool.connections_opened(), 3);
+  EXPECT_EQ(pool.idle_on(nullptr), 1u);
+  EXPECT_EQ(pool.idle(), 3u);
+  pool.CloseIdle();
+  EXPECT_EQ(pool.idle(), 0u);
+}
+
+TEST(ConnectionPoolTest, SendsToTheGivenTargetWithoutTouchingTheRequest) {
+  FakeHttpServer server([](const FakeRequest&, int) { return Ok(); });
+  net::io_context ioc;
+  ConnectionPool pool(ioc.get_executor(), Instance("127.0.0.1", server.port()), milliseconds(1000),
+                      4);
+  const HttpRequest request{"POST", "/original", {{"X-A", "1"}}, "body"};
+  ASSERT_TRUE(RunOn(ioc, pool.Exchange(request, milliseconds(5000), "/rewritten?q=1")).ok());
+  FakeRequest seen = server.last_request();
+  EXPECT_EQ(seen.target(), "/rewritten?q=1");
+  EXPECT_EQ(seen["X-A"], "1");
+  EXPECT_EQ(seen.body(), "body");
+  EXPECT_EQ(request.target, "/original");
+  EXPECT_EQ(request.body, "body");
+  // A bodiless GET carries no Content-Length; an empty POST says 0 (as Beast would).
+  ASSERT_TRUE(RunOn(ioc, pool.Exchange(kGet, milliseconds(5000))).ok());
+  EXPECT_EQ(server.last_request().count("Content-Length"), 0u);
+  const HttpRequest empty_post{"POST", "/p", {}, {}};
+  ASSERT_TRUE(RunOn(ioc, pool.Exchange(empty_post, milliseconds(5000))).ok());
+  EXPECT_EQ(server.last_request()["Content-Length"], "0");
+}
+
+TEST_F(UpstreamSetTest, RelayCountsLikeSend) {
+  FakeHttpServer server([](const FakeRequest& req, int) {
+    return req.target() == "/boom" ? Reply(500, "no") : Ok();
+  });
+  UpstreamSet& set = Make(server.port());
+  const HttpRequest request{"GET", "/ignored", {}, {}};
+  auto ok = Run(set.Relay(0, request, "/fine", milliseconds(5000)));
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(server.last_request().target(), "/fine");
+  auto bad = Run(set.Relay(0, request, "/boom", milliseconds(5000)));
+  ASSERT_TRUE(bad.ok());
+  EXPECT_EQ(bad->status, 500);
+  EXPECT_EQ(set.Snapshot(0).requests, 2);
+  EXPECT_EQ(set.Snapshot(0).failures, 1);
 }
 
 // --- BlockingInstanceClient ----------------------------------------------------------------
