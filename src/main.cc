@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "chroma_ha/clock.h"
@@ -79,13 +78,9 @@ int main(int argc, char** argv) {
     app.Shutdown([&ioc] { ioc.stop(); });
   });
 
-  int threads = config.threads > 0 ? config.threads
-                                   : static_cast<int>(std::thread::hardware_concurrency());
-  if (threads < 1) threads = 1;
-  std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) pool.emplace_back([&ioc] { ioc.run(); });
+  // This thread runs event-loop worker 0 (the acceptor, health checks, signals); App::Start
+  // started one thread per other worker (THREADS) and App::Stop joins them.
   ioc.run();
-  for (auto& t : pool) t.join();
   app.Stop();
   spdlog::info("chroma-ha stopped");
   return 0;

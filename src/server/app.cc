@@ -2,12 +2,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <thread>
 
 #include "alerts/proxy_alerts.h"
 #include "collections/collection_map.h"
@@ -55,15 +59,60 @@ class MapCollectionIds final : public CollectionIds {
   std::function<void(const MapChange&)> persist_;
 };
 
+// Event-loop threads: THREADS, 0 = one per core.
+int EventLoopThreads(const Config& config) {
+  const int threads = config.threads > 0 ? config.threads
+                                         : static_cast<int>(std::thread::hardware_concurrency());
+  return std::max(threads, 1);
+}
+
+// A timer due within a second, kept on each worker: Asio re-arms its timerfd (a system call)
+// whenever a new timer becomes the earliest one, which, without this, is nearly every I/O
+// deadline of a lone busy connection (several per request). Deadlines stay exact: a timer due
+// before the beat is still the earliest and arms the timerfd itself.
+class TimerBeat {
+ public:
+  explicit TimerBeat(asio::io_context& ioc) : timer_(ioc) {}
+  void Start() {
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) Start();
+    });
+  }
+  void Stop() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+// The event-loop workers, one io_context per thread: `ioc` (run by the caller of App) is worker 0,
+// the others are created here and run by threads App starts.
+struct Workers {
+  Workers(asio::io_context& ioc, int count) {
+    all.push_back(&ioc);
+    for (int i = 1; i < count; ++i) {
+      own.push_back(std::make_unique<asio::io_context>(1));
+      all.push_back(own.back().get());
+    }
+    for (asio::io_context* worker : all) beats.push_back(std::make_unique<TimerBeat>(*worker));
+  }
+  std::vector<std::unique_ptr<asio::io_context>> own;
+  std::vector<asio::io_context*> all;
+  std::vector<std::unique_ptr<TimerBeat>> beats;  // one per worker, on it
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+};
+
 }  // namespace
 
 struct App::Parts {
   Parts(asio::io_context& ioc, const Config& config, const Clock& clock)
       : config(config),
         clock(clock),
+        workers(ioc, EventLoopThreads(config)),
         wal_threads(2),
         persist_strand(asio::make_strand(wal_threads)),
-        upstreams(ioc.get_executor(), config, clock),
+        upstreams(ioc.get_executor(), config, clock, workers.all),
         resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
         own(config, upstreams, clock),
         metrics(InstanceNames(config)),
@@ -95,6 +144,7 @@ struct App::Parts {
 
   const Config& config;
   const Clock& clock;
+  Workers workers;  // first: destroyed last, after everything that has sockets on them
   asio::thread_pool wal_threads;
   asio::strand<asio::thread_pool::executor_type> persist_strand;
   std::unique_ptr<WalStore> store;
@@ -206,7 +256,7 @@ Status App::Start() {
     spdlog::warn("WAL_ENABLED=false: writes are forwarded without a log and never replayed");
   }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
-  p.listener = std::make_unique<Listener>(ioc_, p.config, *p.router);
+  p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
   p.router->SetMetrics(&p.metrics);
   if (p.writes) p.writes->SetMetrics(&p.metrics);
@@ -228,10 +278,18 @@ Status App::Start() {
   RegisterDashboard(p.own);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
-  spdlog::info("chroma-ha {} listening on {}:{} (primary {}, {} replica(s), strategy {})",
-               CHROMA_HA_VERSION, p.config.listen_address, p.listener->port(),
-               p.config.instances.front().url, p.config.instances.size() - 1,
-               StrategyName(p.config.strategy));
+  for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
+    asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Start(); });
+  }
+  for (auto& worker : p.workers.own) {
+    p.workers.guards.push_back(asio::make_work_guard(*worker));
+    p.workers.threads.emplace_back([w = worker.get()] { w->run(); });
+  }
+  spdlog::info(
+      "chroma-ha {} listening on {}:{} (primary {}, {} replica(s), strategy {}, {} thread(s))",
+      CHROMA_HA_VERSION, p.config.listen_address, p.listener->port(),
+      p.config.instances.front().url, p.config.instances.size() - 1,
+      StrategyName(p.config.strategy), p.workers.all.size());
   return Status::Ok();
 }
 
@@ -240,6 +298,9 @@ void App::Shutdown(std::function<void()> done) {
   p.stopped = true;
   p.maintenance.cancel();
   p.listener->Shutdown(p.config.shutdown_grace, [&p, done = std::move(done)] {
+    for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
+      asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Stop(); });
+    }
     p.upstreams.Stop();
     done();
   });
@@ -248,6 +309,17 @@ void App::Shutdown(std::function<void()> done) {
 void App::Stop() {
   Parts& p = *parts_;
   p.stopped = true;
+  // The other event-loop threads; their sessions finished (or the grace passed) in Shutdown.
+  for (auto& worker : p.workers.own) worker->stop();
+  for (auto& thread : p.workers.threads) thread.join();
+  p.workers.threads.clear();
+  p.workers.guards.clear();
+  p.workers.beats.clear();  // their timers belong to the workers
+  // Pooled connections live on the workers: close them, then drop what is left queued there
+  // (coroutine frames of requests cut off by the grace period) while the parts they refer to
+  // still exist.
+  p.upstreams.Stop();
+  p.workers.own.clear();
   if (p.sync) p.sync->Stop();
   if (p.committer) p.committer->Stop();
   p.wal_threads.join();

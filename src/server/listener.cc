@@ -7,11 +7,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
+#include <array>
 #include <optional>
+#include <string_view>
 
 #include "upstream/upstream_pool.h"
 
@@ -22,6 +24,9 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// Read buffer reserved per connection: Beast reads at most max(512, free capacity) bytes per
+// call, so a small buffer costs one recv per 512 bytes of request.
+constexpr std::size_t kReadBufferBytes = 8192;
 
 namespace {
 
@@ -70,36 +75,75 @@ HttpRequest ToPlain(http::request<http::string_body>&& req) {
   return out;
 }
 
-http::response<http::string_body> FromPlain(HttpResponse&& plain, unsigned version,
-                                            bool keep_alive) {
-  http::response<http::string_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(plain.status));
-  for (auto& h : plain.headers) res.insert(h.name, h.value);
-  res.set(http::field::server, "chroma-ha");
-  res.body() = std::move(plain.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
+bool SameName(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
+    if (x != b[i]) return false;
+  }
+  return true;
+}
+
+// 1xx, 204 and 304 answers carry no body and no Content-Length.
+bool BodilessStatus(int status) { return status / 100 == 1 || status == 204 || status == 304; }
+
+// The response head, written directly (no Beast message: no per-header allocation) the way
+// Beast's keep_alive() and prepare_payload() would: the handler's headers in their order (minus
+// those chroma-ha sets itself), then Server, Connection when the default must be overridden, and
+// Content-Length.
+std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_alive) {
+  std::size_t size = 128;
+  for (const Header& h : plain.headers) size += h.name.size() + h.value.size() + 4;
+  std::string head;
+  head.reserve(size);
+  head.append("HTTP/").append(std::to_string(version / 10)).append(".");
+  head.append(std::to_string(version % 10)).append(" ");
+  head.append(std::to_string(plain.status)).append(" ");
+  const beast::string_view reason =
+      http::obsolete_reason(static_cast<http::status>(plain.status));
+  head.append(reason.data(), reason.size()).append("\r\n");
+  for (const Header& h : plain.headers) {
+    if (SameName(h.name, "content-length") || SameName(h.name, "server") ||
+        SameName(h.name, "connection") || SameName(h.name, "transfer-encoding")) {
+      continue;
+    }
+    head.append(h.name).append(": ").append(h.value).append("\r\n");
+  }
+  head.append("Server: chroma-ha\r\n");
+  if (version >= 11 && !keep_alive) head.append("Connection: close\r\n");
+  if (version < 11 && keep_alive) head.append("Connection: keep-alive\r\n");
+  if (!BodilessStatus(plain.status)) {
+    head.append("Content-Length: ").append(std::to_string(plain.body.size())).append("\r\n");
+  }
+  head.append("\r\n");
+  return head;
 }
 
 }  // namespace
 
-// One client connection. Lives inside Listener::Serve's coroutine frame.
+// One client connection. Lives inside Listener::Serve's coroutine frame. Concrete executor
+// types: Beast's composed operations then copy no type-erased executor.
 class Listener::Session {
  public:
-  explicit Session(tcp::socket socket)
+  using Executor = asio::io_context::executor_type;
+  explicit Session(Socket socket)
       : stream(std::move(socket)), header_timer(stream.get_executor()) {}
-  beast::tcp_stream stream;
+  beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy> stream;
   // The header deadline is kept apart from the stream's own (which closes the socket when it
   // passes) so that a late client can still be told 408.
-  asio::steady_timer header_timer;
+  asio::basic_waitable_timer<std::chrono::steady_clock,
+                             asio::wait_traits<std::chrono::steady_clock>, Executor>
+      header_timer;
   bool header_timed_out = false;
   std::atomic<bool> busy{false};  // a request is being handled
 };
 
-Listener::Listener(asio::io_context& ioc, const Config& config, RequestHandler& handler)
-    : ioc_(ioc), config_(config), handler_(handler), acceptor_(asio::make_strand(ioc)) {}
+Listener::Listener(std::vector<asio::io_context*> workers, const Config& config,
+                   RequestHandler& handler)
+    : workers_(std::move(workers)),
+      config_(config),
+      handler_(handler),
+      acceptor_(workers_.at(0)->get_executor()) {}
 
 Listener::~Listener() = default;
 
@@ -123,7 +167,8 @@ Status Listener::Start() {
 
 asio::awaitable<void> Listener::Accept() {
   while (!stopping_) {
-    auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ioc_), kTuple);
+    asio::io_context& worker = *workers_[next_worker_];
+    auto [ec, socket] = co_await acceptor_.async_accept(worker.get_executor(), kTuple);
     if (ec) {
       if (stopping_ || ec == asio::error::operation_aborted) break;
       spdlog::warn("accept failed: {}", ec.message());
@@ -133,8 +178,8 @@ asio::awaitable<void> Listener::Accept() {
       continue;
     }
     ++stats_.connections_accepted;
-    auto ex = socket.get_executor();
-    asio::co_spawn(ex, Serve(std::move(socket)), asio::detached);
+    next_worker_ = (next_worker_ + 1) % workers_.size();
+    asio::co_spawn(worker, Serve(std::move(socket)), asio::detached);
   }
 }
 
@@ -167,12 +212,13 @@ void Listener::ArmTimer(const std::shared_ptr<Session>& session,
   });
 }
 
-asio::awaitable<void> Listener::Serve(tcp::socket socket) {
+asio::awaitable<void> Listener::Serve(Socket socket) {
   // Shared with the header timer's handler, which may run after this coroutine ends.
   auto shared = std::make_shared<Session>(std::move(socket));
   Session& session = *shared;
   Register(&session);
   beast::flat_buffer buffer;
+  buffer.reserve(kReadBufferBytes);
   bool first = true;
   for (;;) {
     if (stopping_) break;
@@ -185,21 +231,28 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
     if (!first && buffer.size() == 0) {
       // Idle keep-alive connection: wait up to idle_timeout for the next request to start,
       // then give its header the (shorter) header_timeout like any other.
+      // Reading the first bytes here (rather than waiting for readability) saves a reactor
+      // round and a system call per request; the header parser starts from them.
       ArmTimer(shared, config_.idle_timeout);
-      auto [wec] = co_await session.stream.socket().async_wait(tcp::socket::wait_read, kTuple);
+      auto [wec, got] = co_await session.stream.socket().async_read_some(
+          buffer.prepare(std::max(kReadBufferBytes, buffer.capacity() - buffer.size())), kTuple);
       session.header_timer.cancel();
       if (wec) break;  // idle too long, or closed: close quietly
+      buffer.commit(got);
     }
     ArmTimer(shared, config_.header_timeout);
-    auto [ec, n] = co_await http::async_read_header(session.stream, buffer, parser, kTuple);
-    (void)n;
+    auto [ec, header_bytes] =
+        co_await http::async_read_header(session.stream, buffer, parser, kTuple);
     session.header_timer.cancel();
     if (ec == asio::error::operation_aborted && session.header_timed_out) {
       reject = JsonError(408, "RequestTimeout", "no complete request header in time");
     } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
                ec == asio::error::connection_reset || ec == asio::error::eof) {
       break;
-    } else if (ec == http::error::header_limit) {
+    } else if (ec == http::error::header_limit ||
+               (!ec && header_bytes > config_.max_header_bytes)) {
+      // Beast enforces header_limit only on what it has not parsed yet, so a header that
+      // arrives in large reads can pass it: the total is checked here too.
       reject = JsonError(431, "RequestHeaderFieldsTooLarge",
                          "request header is larger than " +
                              std::to_string(config_.max_header_bytes) + " bytes");
@@ -248,9 +301,12 @@ asio::awaitable<void> Listener::Serve(tcp::socket socket) {
       plain = co_await handler_.Handle(std::move(request));
       if (stopping_) keep_alive = false;
     }
-    auto res = FromPlain(std::move(plain), version, keep_alive);
+    const std::string head = ResponseHead(plain, version, keep_alive);
+    const std::array<asio::const_buffer, 2> out{
+        asio::buffer(head),
+        BodilessStatus(plain.status) ? asio::const_buffer() : asio::buffer(plain.body)};
     session.stream.expires_after(config_.request_timeout);
-    auto [wec, wn] = co_await http::async_write(session.stream, res, kTuple);
+    auto [wec, wn] = co_await asio::async_write(session.stream, out, kTuple);
     (void)wn;
     session.busy = false;
     if (wec || !keep_alive) break;
@@ -265,7 +321,8 @@ void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> d
   stopping_ = true;
   auto once = std::make_shared<std::once_flag>();
   // The grace timer; cancelled once everything closed, so it does not keep the loop busy.
-  auto timer = std::make_shared<asio::steady_timer>(ioc_, grace);
+  asio::io_context& home = *workers_.front();
+  auto timer = std::make_shared<asio::steady_timer>(home, grace);
   auto finish = [once, timer, done = std::move(done)] {
     std::call_once(*once, done);
     timer->cancel();
@@ -277,13 +334,13 @@ void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> d
   {
     std::lock_guard lock(mu_);
     if (sessions_.empty()) {
-      asio::post(ioc_, finish);
+      asio::post(home, finish);
       return;
     }
     on_drained_ = finish;
     for (Session* s : sessions_) {
       if (s->busy) continue;  // finishes its request, then closes (stopping_ is set)
-      // Runs on the session's strand, where Unregister also runs: check it is still alive.
+      // Runs on the session's worker, where Unregister also runs: check it is still alive.
       asio::post(s->stream.get_executor(), [this, s] {
         std::lock_guard inner(mu_);
         if (sessions_.count(s) != 0 && !s->busy) s->stream.socket().cancel();

@@ -9,6 +9,12 @@
 //   header block over max_header_bytes -> 431, close
 //   body over max_body_bytes -> 413, close (decided from Content-Length before the body is read)
 //   no complete header within header_timeout -> 408, close
+//
+// Threads: the listener serves a set of worker io_contexts, each run by exactly one thread (the
+// HAProxy/nginx model). The first worker accepts; each accepted connection is handed, round
+// robin, to one worker and its session runs there for its whole life, without strands, so that
+// the session, its upstream exchanges (per-worker pools, see upstream_pool.h) and their
+// completions all stay on one thread.
 #ifndef CHROMA_HA_SERVER_LISTENER_H_
 #define CHROMA_HA_SERVER_LISTENER_H_
 
@@ -20,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_set>
+#include <vector>
 
 #include "chroma_ha/config.h"
 #include "chroma_ha/status.h"
@@ -37,8 +44,13 @@ struct ListenerStats {
 
 class Listener {
  public:
-  // `ioc`, `config` and `handler` must outlive the Listener. Threads calling ioc.run() serve it.
-  Listener(boost::asio::io_context& ioc, const Config& config, RequestHandler& handler);
+  // `workers` (at least one), `config` and `handler` must outlive the Listener. Each worker must
+  // be run by exactly one thread (its sessions use no strand).
+  Listener(std::vector<boost::asio::io_context*> workers, const Config& config,
+           RequestHandler& handler);
+  // One worker.
+  Listener(boost::asio::io_context& ioc, const Config& config, RequestHandler& handler)
+      : Listener(std::vector<boost::asio::io_context*>{&ioc}, config, handler) {}
   ~Listener();
 
   // Binds and starts accepting on config.listen_address:config.port (port 0 picks a free one).
@@ -56,15 +68,18 @@ class Listener {
   class Session;  // one per connection; defined in listener.cc
 
  private:
+  using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
+                                                  boost::asio::io_context::executor_type>;
   boost::asio::awaitable<void> Accept();
-  boost::asio::awaitable<void> Serve(boost::asio::ip::tcp::socket socket);
+  boost::asio::awaitable<void> Serve(Socket socket);
   // Starts the session's header/idle timer: when it fires, the pending read is cancelled and
   // header_timed_out is set.
   static void ArmTimer(const std::shared_ptr<Session>& session, std::chrono::milliseconds timeout);
   void Register(Session* s);
   void Unregister(Session* s);
 
-  boost::asio::io_context& ioc_;
+  std::vector<boost::asio::io_context*> workers_;
+  std::size_t next_worker_ = 0;  // round robin; used by Accept() only
   const Config& config_;
   RequestHandler& handler_;
   boost::asio::ip::tcp::acceptor acceptor_;

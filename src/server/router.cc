@@ -137,7 +137,6 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
 boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const Route& route,
                                                      std::vector<std::size_t> order) {
   std::string last_error = "no instance is configured";
-  const std::string original_target = request.target;
   for (std::size_t attempt = 0; attempt < order.size(); ++attempt) {
     const std::size_t index = order[attempt];
     const bool last = attempt + 1 == order.size();
@@ -147,10 +146,12 @@ boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const 
       continue;
     }
     if (target.kind == CollectionResolver::Target::kAbsent && !last) continue;
-    HttpRequest outgoing = request;
-    outgoing.target = target.kind == CollectionResolver::Target::kReady ? target.target
-                                                                          : original_target;
-    auto result = co_await upstreams_.Send(index, std::move(outgoing), config_.request_timeout);
+    // Sent in place (no copy: the request stays here for the next attempt), to the instance's
+    // own target.
+    const std::string_view to = target.kind == CollectionResolver::Target::kReady
+                                    ? std::string_view(target.target)
+                                    : std::string_view(request.target);
+    auto result = co_await upstreams_.Relay(index, request, to, config_.request_timeout);
     if (!result.ok()) {
       last_error = upstreams_.Snapshot(index).name + ": " + result.status().message();
       continue;
