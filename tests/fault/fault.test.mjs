@@ -16,18 +16,20 @@
 // store was down got a 2xx or was applied; and after restarting chroma-ha and one more sync
 // interval, still converged with nothing changed.
 
+import { pinned } from './pin_binary.mjs'; // first: before the harness reads $CHROMA_HA_BIN
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { sleep } from '../e2e/harness.mjs';
+import { TD, sleep } from '../e2e/harness.mjs';
 import { Scenario, pgImmediateRestart, stopSharedPostgres } from './scenario.mjs';
-import { pickSeed } from './workload.mjs';
+import { pickSeed, send } from './workload.mjs';
 
 const FULL = process.env.FAULT_FULL === '1';
 const ONLY = process.env.FAULT_ONLY || '';
 const SEED = pickSeed();
 const CLIENTS = FULL ? 8 : 4;
 const OPS = FULL ? 150 : 40; // per client, the base figure; scenarios scale it
+const LONG = FULL ? OPS : OPS * 2; // scenarios whose fault needs the load to last a while
 const CONVERGE_S = FULL ? 60 : 30; // the stated bound: verify --wait
 const TIMEOUT_MS = FULL ? 240000 : 90000; // per scenario
 const results = [];
@@ -61,7 +63,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     const total = results.reduce((a, r) => ({ ops: a.ops + r.ops, ok: a.ok + r.ok, lost: a.lost + (r.lost ?? 0) }), { ops: 0, ok: 0, lost: 0 });
     console.log(`fault suite results (seed ${SEED}, ${((Date.now() - suiteStart) / 1000).toFixed(0)} s; ${total.ops} ops, ${total.ok} acknowledged, ${total.lost} lost):\n${lines.join('\n')}`);
     if (process.env.FAULT_REPORT) {
-      fs.writeFileSync(process.env.FAULT_REPORT, `${JSON.stringify({ seed: SEED, full: FULL, clients: CLIENTS, ops: OPS, seconds: (Date.now() - suiteStart) / 1000, results }, null, 2)}\n`);
+      fs.writeFileSync(process.env.FAULT_REPORT, `${JSON.stringify({ seed: SEED, full: FULL, binary_built: pinned?.mtime, clients: CLIENTS, ops: OPS, seconds: (Date.now() - suiteStart) / 1000, results }, null, 2)}\n`);
     }
   });
 
@@ -85,7 +87,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   // may get a 2xx then, nor be applied. Phase 3: unarmed.
   scenario('failpoint error actions, then the WAL store failing', {}, async (sc) => {
     await sc.restartHa('after_wal_commit=error@5,after_forward=error@9,after_replay_apply=error@7');
-    const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS * 2, tag: 'fperr', pauseMs: 20 });
+    const wl = sc.workload({ clients: CLIENTS, opsPerClient: LONG, tag: 'fperr', pauseMs: 20 });
     const running = wl.run();
     await waitOps(wl, Math.floor(wl.clients * wl.opsPerClient / 3));
     await sc.restartHa('during_group_commit=error');
@@ -104,7 +106,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   const kills = FULL ? 8 : 3;
   for (const store of FULL ? ['sqlite', 'postgres'] : ['postgres']) {
     scenario(`chroma-ha SIGKILL x${kills}`, { store }, async (sc) => {
-      const wl = sc.workload({ clients: CLIENTS, opsPerClient: FULL ? OPS : OPS * 2, tag: 'kill', pauseMs: 20 });
+      const wl = sc.workload({ clients: CLIENTS, opsPerClient: LONG, tag: 'kill', pauseMs: 20 });
       const running = wl.run();
       let n = 0;
       for (let i = 0; i < kills; i++) {
@@ -120,7 +122,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
 
   // (d) The primary SIGKILLed under load and restarted on the same data 2 s later.
   scenario('primary SIGKILL', {}, async (sc) => {
-    const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS * 2, tag: 'pk' });
+    const wl = sc.workload({ clients: CLIENTS, opsPerClient: LONG, tag: 'pk' });
     const running = wl.run();
     await sleep(1000);
     await sc.primary.kill('SIGKILL');
@@ -134,8 +136,10 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   // blackhole, delay and reset under load, then passes again.
   const relayCycle = [['blackhole', 6000], ['pass', 1000], ['delay', 3000], ['reset', 1500], ['pass', 500], ['blackhole', 2000]];
   for (const target of FULL ? ['replica', 'primary'] : ['replica']) {
-    scenario(`TCP relay to the ${target}: blackhole, delay, reset`, { relay: target }, async (sc) => {
-      const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS * 3, tag: 'relay' });
+    // Bound: the sync worker's replay backoff (exponential from WAL_RETRY_DELAY 1 s, capped at
+    // 60 s) may have grown during the cycle and runs out after the heal.
+    scenario(`TCP relay to the ${target}: blackhole, delay, reset`, { relay: target, convergeS: 90 }, async (sc) => {
+      const wl = sc.workload({ clients: CLIENTS, opsPerClient: FULL ? OPS : OPS * 3, tag: 'relay' });
       const running = wl.run();
       let faults = 0;
       const rounds = FULL ? 2 : 1;
@@ -160,7 +164,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   // retries recording its outcome: about 9 s, write_path.cc).
   scenario('PostgreSQL stopped -m immediate, restarted', { store: 'postgres-own' }, async (sc) => {
     await sc.createProbe();
-    const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS * 2, tag: 'pg' });
+    const wl = sc.workload({ clients: CLIENTS, opsPerClient: LONG, tag: 'pg' });
     const running = wl.run();
     let faults = 0;
     for (let i = 0; i < (FULL ? 3 : 1); i++) {
@@ -188,23 +192,37 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     await sc.heal(wl, { faults: 1 });
   });
 
-  scenario('replica down, the workload written as a backlog, then back', { full: true, convergeS: 120 }, async (sc) => {
+  // The replay is serial per collection (WAL order), one Chroma write at a time: on the loaded
+  // 2-core test machine about 20 entries/s (Chroma's own serial write latency, ~45 ms), so the
+  // bound here is 180 s for a backlog of about 1,200 entries.
+  scenario('replica down, the workload written as a backlog, then back', { full: true, convergeS: 180, timeout: 300000 }, async (sc) => {
     await sc.replica.kill('SIGKILL');
-    const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS * 2, tag: 'rd', pauseMs: 0 });
+    const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS, tag: 'rd', pauseMs: 0 });
     await wl.run();
     await sc.replica.start();
     await sc.heal(wl, { faults: 1 });
   });
 
+  // Also a collection created through chroma-ha just before the kill (its 2xx awaited, then both
+  // killed at once): it must exist on both afterwards with the primary's own UUID unchanged (a
+  // Chroma that lost it and had it re-created by the sync worker would show a new UUID).
   scenario('both instances SIGKILLed at once, restarted', { full: true }, async (sc) => {
     const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS, tag: 'bd' });
     const running = wl.run();
     await sleep(1000);
+    const late = await send(sc.ha.url, 'POST', `${TD}/collections`, { name: 'late-before-kill' });
     await Promise.all([sc.primary.kill('SIGKILL'), sc.replica.kill('SIGKILL')]);
     await sleep(2000);
     await Promise.all([sc.primary.start(), sc.replica.start()]);
     await running;
-    await sc.heal(wl, { faults: 1 });
+    await sc.heal(wl, { faults: 1, extra: { late_create: late.status } });
+    if (late.outcome === 'ok') {
+      const ids = await sc.instanceIds('late-before-kill');
+      assert.ok(!ids.primary.startsWith('(') && !ids.replica.startsWith('('), `a collection created with ${late.status} just before both instances were killed is missing: ${JSON.stringify(ids)}`);
+      const canonical = JSON.parse(late.text).id;
+      assert.ok(ids.primary === canonical || ids.replica === canonical, `the collection created just before the kill has new UUIDs on both (${JSON.stringify(ids)}, client was given ${canonical}): lost and re-created`);
+      console.log(`  late create (${late.status}, both killed right after): kept, UUIDs ${JSON.stringify(ids)}, client was given ${canonical}`);
+    }
   });
 });
 

@@ -54,7 +54,8 @@ function runVerify(primaryUrl, replicaUrl, waitS) {
     const args = ['verify', primaryUrl, replicaUrl];
     if (waitS) args.push('--wait', String(waitS));
     execFile(CHROMA_HA_BIN, args, { timeout: (waitS + 60) * 1000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (err.code ?? 1) : 0, out: `${stdout}${stderr}`.trim() });
+      const out = `${stdout}${stderr}`.trim();
+      resolve({ code: err ? (err.code ?? 1) : 0, out: err && !out ? `chroma-ha verify: ${err.message}` : out });
     });
   });
 }
@@ -73,6 +74,11 @@ async function records(url, name) {
   const m = new Map();
   r.json.ids.forEach((id, i) => m.set(id, { document: r.json.documents?.[i], metadata: r.json.metadatas?.[i] }));
   return m;
+}
+
+// A valid Chroma collection name (3-512 of [a-zA-Z0-9._-], alphanumeric at both ends).
+function collectionName(prefix, label) {
+  return `${prefix}-${label}`.replace(/[^a-zA-Z0-9_-]+/g, '-').slice(0, 60).replace(/[^a-zA-Z0-9]+$/, '');
 }
 
 function sameRecords(a, b) {
@@ -182,7 +188,7 @@ export class Scenario {
 
   // Creates the scenario's collection through chroma-ha and seeds the hot keys.
   async prepare() {
-    const name = `fault-${this.label}`.replace(/[^a-zA-Z0-9_-]/g, '-').slice(0, 60);
+    const name = collectionName('fault', this.label);
     const c = await send(this.ha.url, 'POST', `${TD}/collections`, { name });
     assert.equal(c.outcome, 'ok', `create ${name}: ${c.status} ${c.text ?? c.error}`);
     const id = JSON.parse(c.text).id;
@@ -194,12 +200,26 @@ export class Scenario {
     });
     assert.equal(u.outcome, 'ok', `seed upsert: ${u.status} ${u.text ?? u.error}`);
     this.col = { name, id, initial: new Set(HOT_KEYS.map((k) => `seed-${k}`)) };
+    this.col.ids = await this.instanceIds(name, { wait: true });
+  }
+
+  // The collection's own UUID on each instance, read directly: { primary, replica }. An instance
+  // that lost a collection (and had it re-created by the sync worker's heal) shows a new UUID.
+  async instanceIds(name, { wait = false } = {}) {
+    const read = async (inst) => {
+      const r = await http(`${inst.url}${TD}/collections/${name}`, { timeoutMs: 10000 });
+      return r.status === 200 ? r.json.id : `(${r.status})`;
+    };
+    const get = async () => ({ primary: await read(this.primary), replica: await read(this.replica) });
+    if (!wait) return get();
+    return waitFor(async () => { const ids = await get(); return !ids.primary.startsWith('(') && !ids.replica.startsWith('(') && ids; },
+      { timeoutMs: 20000, intervalMs: 50, what: `collection ${name} on both instances` });
   }
 
   // A second collection written to only while the WAL store is down (probeWhileDown), so that
   // its writes are not queued behind the workload's in-flight writes of the main collection.
   async createProbe() {
-    const name = `probe-${this.label}`.replace(/[^a-zA-Z0-9_-]/g, '-').slice(0, 60);
+    const name = collectionName('probe', this.label);
     const c = await send(this.ha.url, 'POST', `${TD}/collections`, { name });
     assert.equal(c.outcome, 'ok', `create ${name}: ${c.status} ${c.text ?? c.error}`);
     this.probe = { name, id: JSON.parse(c.text).id, ops: [] };
@@ -254,8 +274,20 @@ export class Scenario {
     if (this.relay) this.relay.setMode('pass');
     const v = await runVerify(this.primary.url, this.replica.url, this.convergeS);
     const convergeMs = Date.now() - healStart;
+    const ids = await this.instanceIds(this.col.name);
+    const idProblems = [];
+    for (const role of ['primary', 'replica']) {
+      if (ids[role] !== this.col.ids[role]) {
+        idProblems.push(`${role}: collection ${this.col.name} is ${ids[role]}, was ${this.col.ids[role]} before the faults (lost by the instance, or re-created by the sync worker's heal)`);
+      }
+    }
+    if (Object.values(ids).some((id) => id.startsWith('('))) {
+      const st = await walStatus(this.ha).catch((e) => e.message);
+      assert.fail(`${this.label} (seed ${this.seed}; data kept in ${this.dir}): ${idProblems.join('; ')}\nverify: ${v.out}\n/wal/status: ${JSON.stringify(st)}`);
+    }
     const [p, r] = await Promise.all([records(this.primary.url, this.col.name), records(this.replica.url, this.col.name)]);
     const problems = [
+      ...idProblems,
       ...checkRecords('primary', p, wl.ops, this.col.initial),
       ...checkRecords('replica', r, wl.ops, this.col.initial),
     ];
