@@ -25,6 +25,7 @@ struct SyncStats {
   int64_t failed = 0;              // permanent failures (each blocks a collection)
   int64_t conversions = 0;         // deletes by ids replayed (partly) by document_id
   int64_t collections_healed = 0;  // collections created on a target from the origin's copy
+  int64_t coalesced_requests = 0;  // requests that carried several adds/upserts (coalesce.h)
   int64_t last_sync_ms = 0;        // Unix ms when the last RunOnce finished; 0 = never
   std::vector<InstanceSyncStats> instances;  // index-aligned with config.instances
 };

@@ -7,6 +7,7 @@
 
 #include "failpoints/failpoints.h"
 #include "sync/backoff.h"
+#include "sync/coalesce.h"
 
 namespace chroma_ha {
 namespace {
@@ -76,9 +77,8 @@ Status SyncWorker::ReplayInstance(size_t index) {
     backlog = b->front().entries;
   }
 
-  Status result;
+  Round round{index, target, std::move(blocked), {}, {}};
   int64_t after_seq = 0;
-  std::vector<const WalEntry*> run;  // applied, not yet marked (points into `page`)
   while (!stopping_) {
     const int page_size = PageSize(backlog);
     {
@@ -87,64 +87,128 @@ Status SyncWorker::ReplayInstance(size_t index) {
     }
     Result<std::vector<WalEntry>> page = store_.PendingFor(name, after_seq, page_size);
     if (!page.ok()) return page.status();
-    for (const WalEntry& entry : *page) {
+    const std::vector<WalEntry>& entries = *page;
+    std::vector<bool> taken(entries.size());  // sent already, as part of an earlier group
+    for (size_t i = 0; i < entries.size(); ++i) {
       if (stopping_) break;
-      after_seq = entry.seq;
-      if (IsBlocked(blocked, entry)) continue;
-      const bool batchable = IsBatchableReplay(entry);
-      // Anything but a batchable write is re-applied only alone: mark the run before it first.
-      if (!batchable) {
-        if (Status s = MarkRun(index, run); !s.ok()) return s;
-      }
-      const ReplayOutcome out = replayer_.Apply(entry, target);
-      if (out.healed) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.collections_healed;
-      }
-      if (out.kind == ReplayOutcome::kTransient) {
-        spdlog::debug("sync: seq {} ({}) to {}: transient: {}", entry.seq, entry.kind, name,
-                      out.error);
-        if (Status s = MarkRun(index, run); !s.ok()) return s;
-        RecordTransient(index, out.error);  // after MarkRun, which ends the failure streak
-        return Status::Unavailable("replay to " + name + " stopped at seq " +
-                                   std::to_string(entry.seq) + ": " + out.error);
-      }
-      if (out.kind == ReplayOutcome::kPermanent) {
-        spdlog::info("sync: blocking {}/{}/{} on {} at seq {} ({}): {}", entry.tenant,
-                     entry.database, entry.collection, name, entry.seq, entry.kind, out.error);
-        blocked.insert({entry.tenant, entry.database, entry.collection});
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          ++stats_.failed;
-          stats_.instances[index].last_error = out.error;
+      after_seq = entries[i].seq;
+      if (taken[i] || IsBlocked(round.blocked, entries[i])) continue;
+      // Later adds/upserts of the same collection, up to the next barrier or the first entry
+      // of that collection that cannot join, go in the same request.
+      std::vector<const WalEntry*> group = {&entries[i]};
+      WriteCoalescer coalescer;
+      if (coalescer.Start(entries[i])) {
+        for (size_t j = i + 1; j < entries.size(); ++j) {
+          const WalEntry& next = entries[j];
+          if (IsReplayBarrier(next)) break;
+          if (taken[j] || next.tenant != entries[i].tenant ||
+              next.database != entries[i].database || next.collection != entries[i].collection) {
+            continue;
+          }
+          if (!coalescer.Add(next)) break;
+          group.push_back(&next);
+          taken[j] = true;
         }
-        BlockedCollection b{name,      entry.tenant,        entry.database, entry.collection,
-                            entry.seq, clock_.UnixMillis(), out.error};
-        if (Status s = store_.Block(b); !s.ok() && result.ok()) result = std::move(s);
-        continue;
       }
-      // Applied. Until its mark is stored, only batchable writes may follow it (a crash
-      // re-applies the unmarked run); on a store error stop here: the next round re-sends.
-      if (failpoints::Hit(failpoints::Point::kAfterReplayApply)) {
-        spdlog::debug("sync: seq {} applied on {} but not marked: failpoint", entry.seq, name);
-        return Status::Unavailable("failpoint");
-      }
-      spdlog::debug("sync: seq {} ({} {}/{}/{}) applied on {}{}", entry.seq, entry.kind,
-                    entry.tenant, entry.database, entry.collection, name,
-                    out.converted ? " (deletion converted)" : "");
-      if (out.converted) {
-        std::lock_guard<std::mutex> lock(mu_);
-        ++stats_.conversions;
-      }
-      run.push_back(&entry);
-      if (!batchable) {
-        if (Status s = MarkRun(index, run); !s.ok()) return s;
-      }
+      const Status s = group.size() > 1 ? ReplayGroup(round, group, coalescer.Body())
+                                        : ReplayOne(round, entries[i]);
+      if (!s.ok()) return s;
     }
-    if (Status s = MarkRun(index, run); !s.ok()) return s;  // before `page` goes away
-    if (stopping_ || static_cast<int>(page->size()) < page_size) break;
+    if (Status s = MarkRun(index, round.run); !s.ok()) return s;  // before `page` goes away
+    if (stopping_ || static_cast<int>(entries.size()) < page_size) break;
   }
-  return result;
+  return round.result;
+}
+
+Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
+  const std::string& name = round.target.name();
+  const bool batchable = IsBatchableReplay(entry);
+  // Anything but a batchable write is re-applied only alone: mark the run before it first.
+  if (!batchable) {
+    if (Status s = MarkRun(round.index, round.run); !s.ok()) return s;
+  }
+  const ReplayOutcome out = replayer_.Apply(entry, round.target);
+  if (out.healed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.collections_healed;
+  }
+  if (out.kind == ReplayOutcome::kTransient) return StopTransient(round, entry, out.error);
+  if (out.kind == ReplayOutcome::kPermanent) {
+    spdlog::info("sync: blocking {}/{}/{} on {} at seq {} ({}): {}", entry.tenant, entry.database,
+                 entry.collection, name, entry.seq, entry.kind, out.error);
+    round.blocked.insert({entry.tenant, entry.database, entry.collection});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.failed;
+      stats_.instances[round.index].last_error = out.error;
+    }
+    BlockedCollection b{name,      entry.tenant,        entry.database, entry.collection,
+                        entry.seq, clock_.UnixMillis(), out.error};
+    if (Status s = store_.Block(b); !s.ok() && round.result.ok()) round.result = std::move(s);
+    return Status::Ok();
+  }
+  // Applied. Until its mark is stored, only batchable writes may follow it (a crash re-applies
+  // the unmarked run); on a store error stop here: the next round re-sends.
+  if (failpoints::Hit(failpoints::Point::kAfterReplayApply)) {
+    spdlog::debug("sync: seq {} applied on {} but not marked: failpoint", entry.seq, name);
+    return Status::Unavailable("failpoint");
+  }
+  spdlog::debug("sync: seq {} ({} {}/{}/{}) applied on {}{}", entry.seq, entry.kind, entry.tenant,
+                entry.database, entry.collection, name,
+                out.converted ? " (deletion converted)" : "");
+  if (out.converted) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.conversions;
+  }
+  round.run.push_back(&entry);
+  if (!batchable) return MarkRun(round.index, round.run);
+  return Status::Ok();
+}
+
+Status SyncWorker::ReplayGroup(Round& round, const std::vector<const WalEntry*>& group,
+                               const std::string& body) {
+  const std::string& name = round.target.name();
+  WalEntry merged = *group.front();
+  merged.body = body;
+  const ReplayOutcome out = replayer_.Apply(merged, round.target);
+  if (out.healed) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.collections_healed;
+  }
+  if (out.kind == ReplayOutcome::kTransient) return StopTransient(round, merged, out.error);
+  if (out.kind == ReplayOutcome::kPermanent) {
+    // Find the entry at fault (and apply the ones before it): one by one, as without coalescing.
+    spdlog::debug("sync: seqs {}..{} ({} entries) refused together by {} ({}); one by one",
+                  group.front()->seq, group.back()->seq, group.size(), name, out.error);
+    for (const WalEntry* e : group) {
+      if (IsBlocked(round.blocked, *e)) continue;
+      if (Status s = ReplayOne(round, *e); !s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+  if (failpoints::Hit(failpoints::Point::kAfterReplayApply)) {
+    spdlog::debug("sync: seqs {}..{} applied on {} but not marked: failpoint",
+                  group.front()->seq, group.back()->seq, name);
+    return Status::Unavailable("failpoint");
+  }
+  spdlog::debug("sync: seqs {}..{} ({} {} entries, {}/{}/{}) applied on {} in one request",
+                group.front()->seq, group.back()->seq, group.size(), merged.kind, merged.tenant,
+                merged.database, merged.collection, name);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.coalesced_requests;
+  }
+  for (const WalEntry* e : group) round.run.push_back(e);  // adds/upserts: batchable
+  return Status::Ok();
+}
+
+Status SyncWorker::StopTransient(Round& round, const WalEntry& entry, const std::string& error) {
+  const std::string& name = round.target.name();
+  spdlog::debug("sync: seq {} ({}) to {}: transient: {}", entry.seq, entry.kind, name, error);
+  if (Status s = MarkRun(round.index, round.run); !s.ok()) return s;
+  RecordTransient(round.index, error);  // after MarkRun, which ends the failure streak
+  return Status::Unavailable("replay to " + name + " stopped at seq " + std::to_string(entry.seq) +
+                             ": " + error);
 }
 
 Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {

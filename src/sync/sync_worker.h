@@ -11,6 +11,12 @@
 // wal_store.h), or the one other entry in flight. The applied callback runs only after the mark
 // is durable (the write path's failback rule counts on it).
 //
+// Requests: a run of adds (or upserts) of one collection within a page goes to the target as
+// one request (sync/coalesce.h: same records, far fewer Chroma round trips when a backlog
+// drains); entries of other collections between them are sent after it, never across a tenant
+// or database operation or a rename. If the target refuses the merged request permanently, the
+// entries are sent one by one, so only the one at fault blocks its collection.
+//
 // Outcomes per entry and target: 2xx (or 409 on a create, 404 on a delete of a collection or
 // database) → applied. No answer, 5xx, 429 → transient: the instance backs off exponentially
 // with jitter (base config.wal_retry_delay, capped at 60 s, time from the Clock) and nothing
@@ -104,7 +110,24 @@ class SyncWorker {
  private:
   using BlockKey = std::tuple<std::string, std::string, std::string>;  // tenant, db, collection
 
+  // What one ReplayInstance call keeps between entries.
+  struct Round {
+    size_t index;
+    InstanceClient& target;
+    std::set<BlockKey> blocked;         // collections not to send to the target
+    std::vector<const WalEntry*> run;   // applied, not yet marked (points into the page)
+    Status result;                      // a store error to report, replay having gone on
+  };
+
   Status ReplayInstance(size_t index);
+  // Sends one entry and records the outcome. Non-OK: stop the round (transient failure, store
+  // error); a permanent failure blocks the collection and returns OK.
+  Status ReplayOne(Round& round, const WalEntry& entry);
+  // Sends a coalesced group (sync/coalesce.h) as one request with `body`; if the target refuses
+  // it permanently, replays its entries one by one to find the one at fault.
+  Status ReplayGroup(Round& round, const std::vector<const WalEntry*>& group,
+                     const std::string& body);
+  Status StopTransient(Round& round, const WalEntry& entry, const std::string& error);
   // Marks `run` (applied on instance `index`, in order) in one transaction, then counts the
   // entries and calls on_applied_; clears `run`. On a store error nothing is counted.
   Status MarkRun(size_t index, std::vector<const WalEntry*>& run);

@@ -109,7 +109,8 @@ TEST_F(SyncTest, StoreFaultLoopConverges) {
       std::vector<std::string> out;
       for (const auto& w : sim.writes()) {
         if (w.collection != c || w.op != "add") continue;
-        out.push_back(nlohmann::json::parse(w.body)["ids"][0]);
+        const nlohmann::json body = nlohmann::json::parse(w.body);
+        for (const auto& id : body["ids"]) out.push_back(id);
       }
       return out;
     };

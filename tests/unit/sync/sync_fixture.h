@@ -147,12 +147,14 @@ class SyncTest : public ::testing::Test {
     EXPECT_TRUE(backlog.ok());
     return backlog->front().entries;
   }
-  // The ids of the adds/upserts the replica applied to `collection`, in order.
+  // The ids of the adds/upserts the replica applied to `collection`, in order (every id of a
+  // coalesced request).
   std::vector<std::string> ReplicaAdds(const std::string& collection) const {
     std::vector<std::string> out;
     for (const auto& w : replica_sim_.writes()) {
       if (w.collection != collection || (w.op != "add" && w.op != "upsert")) continue;
-      out.push_back(nlohmann::json::parse(w.body)["ids"][0]);
+      const nlohmann::json body = nlohmann::json::parse(w.body);  // not a temporary in the for
+      for (const auto& id : body["ids"]) out.push_back(id);
     }
     return out;
   }

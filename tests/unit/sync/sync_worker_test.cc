@@ -12,9 +12,9 @@ using std::chrono::milliseconds;
 
 TEST_F(SyncTest, ReplaysInSeqOrderWithTargetsOwnId) {
   CollectionEverywhere("c1");
-  AppendAdd("c1", "a");
-  AppendAdd("c1", "b");
-  AppendCommitted("c1", "upsert", AddBody("c"));
+  AppendAdd("c1", "a");  // add, upsert, add: no two neighbours can share a request
+  AppendCommitted("c1", "upsert", AddBody("b"));
+  AppendAdd("c1", "c");
   ASSERT_TRUE(RunOnce().ok());
 
   EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a", "b", "c"}));
@@ -22,7 +22,7 @@ TEST_F(SyncTest, ReplaysInSeqOrderWithTargetsOwnId) {
   const auto sent = ReplicaWritesSent();
   ASSERT_EQ(sent.size(), 3u);
   EXPECT_EQ(sent[0].target, "/api/v2/tenants/t/databases/d/collections/" + id + "/add");
-  EXPECT_EQ(sent[2].target, "/api/v2/tenants/t/databases/d/collections/" + id + "/upsert");
+  EXPECT_EQ(sent[1].target, "/api/v2/tenants/t/databases/d/collections/" + id + "/upsert");
   EXPECT_EQ(FindHeader(sent[0].headers, "Content-Type").value_or(""), "application/json");
   EXPECT_EQ(sent[0].body, AddBody("a"));
   EXPECT_EQ(ids_.IdOn(kTenant, kDatabase, "c1", "replica"), id);  // learned by the lookup
@@ -69,8 +69,8 @@ TEST_F(SyncTest, KnownIdIsUsedWithoutLookup) {
 TEST_F(SyncTest, TransientFailureKeepsOrderAndBacksOff) {
   CollectionEverywhere("c1");
   ids_.Learn(kTenant, kDatabase, "c1", "replica", replica_sim_.IdOf("c1"));
-  AppendAdd("c1", "a");
-  AppendAdd("c1", "b");
+  AppendAdd("c1", "a");  // add, upsert, add: one request each (no coalescing)
+  AppendCommitted("c1", "upsert", AddBody("b"));
   AppendAdd("c1", "c");
   replica_.QueueResponse(201);
   replica_.QueueResponse(503);
@@ -137,10 +137,10 @@ TEST_F(SyncTest, PermanentFailureBlocksOnlyThatCollectionOnThatInstance) {
   CollectionEverywhere("c2");
   ids_.Learn(kTenant, kDatabase, "c1", "replica", replica_sim_.IdOf("c1"));
   ids_.Learn(kTenant, kDatabase, "c2", "replica", replica_sim_.IdOf("c2"));
-  const int64_t first = AppendAdd("c1", "a1");
+  const int64_t first = AppendAdd("c1", "a1");  // adds then upserts: one request each
   AppendAdd("c2", "b1");
-  AppendAdd("c1", "a2");
-  AppendAdd("c2", "b2");
+  AppendCommitted("c1", "upsert", AddBody("a2"));
+  AppendCommitted("c2", "upsert", AddBody("b2"));
   replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"bad dims"})");
   ASSERT_TRUE(RunOnce().ok());
 
@@ -172,7 +172,8 @@ TEST_F(SyncTest, SkipMarksTheFailedEntryAppliedWithoutSendingIt) {
   ids_.Learn(kTenant, kDatabase, "c1", "replica", replica_sim_.IdOf("c1"));
   const int64_t bad = AppendAdd("c1", "a1");
   AppendAdd("c1", "a2");
-  replica_.QueueResponse(422);
+  replica_.QueueResponse(422);  // the coalesced request [a1, a2]
+  replica_.QueueResponse(422);  // then a1 alone
   ASSERT_TRUE(RunOnce().ok());
   ASSERT_EQ(Blocked().size(), 1u);
 

@@ -1,0 +1,177 @@
+// Coalescing of replayed adds/upserts (sync/coalesce.h): which entries may share a request,
+// the merged body, and the worker sending one request per collection run.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "sync/coalesce.h"
+#include "sync_fixture.h"
+
+namespace chroma_ha {
+namespace {
+
+using nlohmann::json;
+
+WalEntry Write(const std::string& kind, const std::string& body,
+               const std::string& collection = "c1") {
+  WalEntry e;
+  e.tenant = "t";
+  e.database = "d";
+  e.collection = collection;
+  e.kind = kind;
+  e.method = "POST";
+  e.path = "/api/v2/tenants/t/databases/d/collections/{collection}/" + kind;
+  e.body = body;
+  e.state = EntryState::kCommitted;
+  e.origin = "primary";
+  return e;
+}
+
+TEST(WriteCoalescer, MergesColumnsInEntryOrder) {
+  WriteCoalescer c;
+  ASSERT_TRUE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1,2]],"documents":["x"]})")));
+  ASSERT_TRUE(c.Add(Write("add", R"({"ids":["b","c"],"embeddings":[[3,4],[5,6]],)"
+                                 R"("documents":["y","z"],"metadatas":null})")));
+  EXPECT_EQ(c.entries(), 2u);
+  EXPECT_EQ(json::parse(c.Body()),
+            json::parse(R"({"ids":["a","b","c"],"embeddings":[[1,2],[3,4],[5,6]],)"
+                        R"("documents":["x","y","z"]})"));
+}
+
+TEST(WriteCoalescer, RefusesWhatWouldChangeTheResult) {
+  const std::string base = R"({"ids":["a"],"embeddings":[[1,2]]})";
+  struct Case {
+    const char* why;
+    WalEntry next;
+  };
+  WalEntry other_path = Write("add", R"({"ids":["b"],"embeddings":[[1,2]]})");
+  other_path.path += "x";
+  WalEntry with_extra = Write("add", R"({"ids":["b"],"embeddings":[[1,2]]})");
+  with_extra.extra = "{}";
+  const Case kCases[] = {
+      {"same id again", Write("add", R"({"ids":["a"],"embeddings":[[3,4]]})")},
+      {"other columns", Write("add", R"({"ids":["b"],"embeddings":[[1,2]],"documents":["x"]})")},
+      {"fewer columns", Write("add", R"({"ids":["b"]})")},
+      {"other kind", Write("upsert", R"({"ids":["b"],"embeddings":[[1,2]]})")},
+      {"other collection", Write("add", R"({"ids":["b"],"embeddings":[[1,2]]})", "c2")},
+      {"other path", other_path},
+      {"extra", with_extra},
+      {"column length", Write("add", R"({"ids":["b","c"],"embeddings":[[1,2]]})")},
+      {"not a column", Write("add", R"({"ids":["b"],"embeddings":[[1,2]],"where":{}})")},
+      {"id not a string", Write("add", R"({"ids":[7],"embeddings":[[1,2]]})")},
+      {"duplicate inside", Write("add", R"({"ids":["b","b"],"embeddings":[[1,2],[1,2]]})")},
+      {"not json", Write("add", "nope")},
+  };
+  for (const Case& c : kCases) {
+    WriteCoalescer coalescer;
+    ASSERT_TRUE(coalescer.Start(Write("add", base)));
+    EXPECT_FALSE(coalescer.Add(c.next)) << c.why;
+    EXPECT_EQ(coalescer.entries(), 1u) << c.why;
+    EXPECT_EQ(json::parse(coalescer.Body()), json::parse(base)) << c.why;
+  }
+  WriteCoalescer small(base.size() + 10);
+  ASSERT_TRUE(small.Start(Write("add", base)));
+  EXPECT_FALSE(small.Add(Write("add", R"({"ids":["b"],"embeddings":[[1,2]]})"))) << "size cap";
+  for (const WalEntry& first : {Write("update", base), Write("delete", R"({"ids":["a"]})"),
+                                Write("add", R"({"ids":[]})"), Write("add", "[]")}) {
+    WriteCoalescer c;
+    EXPECT_FALSE(c.Start(first)) << first.kind << " " << first.body;
+    EXPECT_FALSE(c.Add(Write("add", base)));
+  }
+}
+
+TEST(WriteCoalescer, Barriers) {
+  EXPECT_TRUE(IsReplayBarrier(Write("create_database", "{}", "")));
+  EXPECT_TRUE(IsReplayBarrier(Write("modify_collection", R"({"new_name":"x"})")));
+  EXPECT_FALSE(IsReplayBarrier(Write("add", "{}")));
+  EXPECT_FALSE(IsReplayBarrier(Write("delete_collection", "")));
+}
+
+class CoalesceTest : public SyncTest {
+ protected:
+  CoalesceTest() {
+    for (const char* c : {"c1", "c2"}) {
+      CollectionEverywhere(c);
+      ids_.Learn(kTenant, kDatabase, c, "replica", replica_sim_.IdOf(c));
+    }
+  }
+  std::vector<std::string> ReplicaWriteOps() {
+    std::vector<std::string> out;
+    for (const auto& w : replica_sim_.writes()) out.push_back(w.collection + ":" + w.op);
+    return out;
+  }
+};
+
+TEST_F(CoalesceTest, EachCollectionsRunGoesInOneRequest) {
+  AppendAdd("c1", "a1");
+  AppendAdd("c2", "b1");
+  AppendAdd("c1", "a2");
+  AppendAdd("c2", "b2");
+  AppendAdd("c1", "a3");
+  ASSERT_TRUE(RunOnce().ok());
+  EXPECT_EQ(ReplicaWritesSent().size(), 2u);
+  EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_EQ(ReplicaAdds("c2"), (std::vector<std::string>{"b1", "b2"}));
+  EXPECT_EQ(Pending("replica"), 0);
+  EXPECT_EQ(worker().stats().replayed, 5);
+  EXPECT_EQ(worker().stats().coalesced_requests, 2);
+  EXPECT_EQ(applied_.size(), 5u);
+}
+
+TEST_F(CoalesceTest, RunsEndAtBarriersAndAtEntriesThatCannotJoin) {
+  AppendAdd("c1", "a1");
+  AppendCommitted("c2", "modify_collection", R"({"new_name":"c3"})");  // a barrier
+  AppendAdd("c1", "a2");
+  AppendAdd("c1", "a3");
+  AppendCommitted("c1", "update", AddBody("a2", "doc2"));  // same collection: ends the run
+  AppendAdd("c1", "a4");
+  AppendAdd("c1", "a4");  // an id already in the run: ends it
+  ASSERT_TRUE(RunOnce().ok());
+  EXPECT_EQ(ReplicaWriteOps(), (std::vector<std::string>{"c1:add", "c2:modify", "c1:add",
+                                                          "c1:update", "c1:add", "c1:add"}));
+  EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a1", "a2", "a3", "a4", "a4"}));
+  EXPECT_EQ(Pending("replica"), 0);
+  EXPECT_EQ(worker().stats().replayed, 7);
+}
+
+TEST_F(CoalesceTest, RefusedRequestIsReplayedOneByOne) {
+  AppendAdd("c1", "a1");
+  AppendAdd("c1", "a2");
+  AppendAdd("c1", "a3");
+  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"x"})");
+  ASSERT_TRUE(RunOnce().ok());
+  EXPECT_EQ(ReplicaWritesSent().size(), 4u);  // the merged request, then each entry
+  EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_TRUE(Blocked().empty());
+  EXPECT_EQ(Pending("replica"), 0);
+}
+
+TEST_F(CoalesceTest, OnlyTheEntryAtFaultBlocksItsCollection) {
+  const int64_t a1 = AppendAdd("c1", "a1");
+  AppendAdd("c2", "b1");
+  AppendAdd("c1", "a2");
+  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"merged"})");
+  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"a1"})");
+  ASSERT_TRUE(RunOnce().ok());
+  ASSERT_EQ(Blocked().size(), 1u);
+  EXPECT_EQ(Blocked()[0].collection, "c1");
+  EXPECT_EQ(Blocked()[0].seq, a1);
+  EXPECT_TRUE(ReplicaAdds("c1").empty());  // a2 is held back behind the blocked a1
+  EXPECT_EQ(ReplicaAdds("c2"), std::vector<std::string>{"b1"});
+  EXPECT_EQ(Pending("replica"), 2);
+}
+
+TEST_F(CoalesceTest, NoAnswerToTheRequestRetriesTheWholeRunLater) {
+  AppendAdd("c1", "a1");
+  AppendAdd("c1", "a2");
+  replica_.QueueFailure(Status::Timeout("no answer"));
+  EXPECT_FALSE(RunOnce().ok());
+  EXPECT_EQ(Pending("replica"), 2);
+  clock_.Advance(std::chrono::minutes(5));
+  ASSERT_TRUE(RunOnce().ok());
+  EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a1", "a2"}));
+  EXPECT_EQ(Pending("replica"), 0);
+}
+
+}  // namespace
+}  // namespace chroma_ha
