@@ -240,10 +240,22 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
       if (wec) break;  // idle too long, or closed: close quietly
       buffer.commit(got);
     }
-    ArmTimer(shared, config_.header_timeout);
-    auto [ec, header_bytes] =
-        co_await http::async_read_header(session.stream, buffer, parser, kTuple);
-    session.header_timer.cancel();
+    // A header already buffered (the usual case on a keep-alive connection) is parsed at once;
+    // only a missing part is waited for, within header_timeout.
+    beast::error_code ec;
+    std::size_t header_bytes = 0;
+    if (buffer.size() != 0) {
+      header_bytes = parser.put(buffer.data(), ec);
+      buffer.consume(header_bytes);
+      if (ec == http::error::need_more) ec = {};
+    }
+    if (!ec && !parser.is_header_done()) {
+      ArmTimer(shared, config_.header_timeout);
+      auto [rec, n] = co_await http::async_read_header(session.stream, buffer, parser, kTuple);
+      session.header_timer.cancel();
+      ec = rec;
+      header_bytes += n;
+    }
     if (ec == asio::error::operation_aborted && session.header_timed_out) {
       reject = JsonError(408, "RequestTimeout", "no complete request header in time");
     } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
@@ -269,9 +281,21 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
     session.busy = true;
 
     if (!reject) {
-      session.stream.expires_after(config_.request_timeout);
-      auto [bec, bn] = co_await http::async_read(session.stream, buffer, parser, kTuple);
-      (void)bn;
+      // The body usually came with the header: parse what is buffered at once (no
+      // asynchronous round, none at all for a bodiless request), then read the rest, if any,
+      // within the request deadline.
+      beast::error_code bec;
+      if (!parser.is_done() && buffer.size() != 0) {
+        parser.eager(true);
+        buffer.consume(parser.put(buffer.data(), bec));
+        if (bec == http::error::need_more) bec = {};
+      }
+      if (!bec && !parser.is_done()) {
+        session.stream.expires_after(config_.request_timeout);
+        auto [rec, rn] = co_await http::async_read(session.stream, buffer, parser, kTuple);
+        (void)rn;
+        bec = rec;
+      }
       if (bec == http::error::body_limit) {
         reject = JsonError(413, "PayloadTooLarge",
                            "request body is larger than " +

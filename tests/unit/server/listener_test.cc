@@ -252,6 +252,25 @@ TEST_F(ListenerTest, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_EQ(c.Read().body, "echo GET /2 ");
 }
 
+TEST_F(ListenerTest, BufferedRequestsWithBodiesAreParsedInPlace) {
+  // Everything after the first request is already buffered when its turn comes: headers and
+  // bodies (by length and chunked) are parsed from the buffer, and the limits still apply.
+  Start();
+  Client c(listener_->port());
+  c.Send("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+         "POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+         "POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "3\r\nabc\r\n0\r\n\r\n"
+         "POST /4 HTTP/1.1\r\nHost: x\r\nContent-Length: 1001\r\n\r\n");
+  EXPECT_EQ(c.Read().body, "echo GET /1 ");
+  EXPECT_EQ(c.Read().body, "echo POST /2 hello");
+  EXPECT_EQ(c.Read().body, "echo POST /3 abc");
+  Reply too_big = c.Read();
+  EXPECT_EQ(too_big.status, 413);
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handler_.calls, 3);
+}
+
 TEST_F(ListenerTest, ChunkedBodyWithinTheLimitIsAccepted) {
   Start();
   auto [r, closed] = Exchange(
