@@ -227,7 +227,9 @@ Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.replayed += static_cast<int64_t>(run.size());
     stats_.instances[index].consecutive_failures = 0;
-    stats_.instances[index].last_applied_seq = seqs.back();
+    // A run is in seq order per collection only (coalescing sends other collections' later).
+    stats_.instances[index].last_applied_seq = std::max(
+        stats_.instances[index].last_applied_seq, *std::max_element(seqs.begin(), seqs.end()));
   }
   if (on_applied_) {
     for (const WalEntry* e : run) on_applied_(*e, name);

@@ -116,6 +116,7 @@ TEST_F(CoalesceTest, EachCollectionsRunGoesInOneRequest) {
   EXPECT_EQ(worker().stats().replayed, 5);
   EXPECT_EQ(worker().stats().coalesced_requests, 2);
   EXPECT_EQ(applied_.size(), 5u);
+  EXPECT_EQ(ReplicaStats().last_applied_seq, 5);  // the highest, though c2's run came last
 }
 
 TEST_F(CoalesceTest, RunsEndAtBarriersAndAtEntriesThatCannotJoin) {
