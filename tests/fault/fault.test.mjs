@@ -72,7 +72,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
   for (const [point, k] of [['after_wal_commit', 7], ['after_forward', 11], ['after_replay_apply', 9], ['during_group_commit', 13]]) {
     scenario(`failpoint ${point}=crash@${k}`, {}, async (sc) => {
       await sc.restartHa(`${point}=crash@${k}`);
-      const wl = sc.workload({ clients: CLIENTS, opsPerClient: OPS, tag: point, pauseMs: 5 });
+      const wl = sc.workload({ clients: CLIENTS, opsPerClient: FULL ? OPS / 2 : OPS, tag: point, pauseMs: 5 });
       const running = wl.run();
       const crashes = await sc.superviseHa(running);
       await running;

@@ -36,6 +36,7 @@ export class Relay {
     this.server = null;
     this.port = null;
     this.conns = new Set();
+    this.sockets = new Set();
     this.stats = { accepted: 0, blackholed: 0, reset: 0, delayedChunks: 0, bytes: 0, modeChanges: 0 };
   }
 
@@ -72,7 +73,15 @@ export class Relay {
     }
   }
 
+  // Every socket of the relay until it has closed (close() destroys those left).
+  track(socket) {
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    return socket;
+  }
+
   accept(client) {
+    this.track(client);
     this.stats.accepted++;
     const c = { client, upstream: null, blackholed: false, queues: { up: Promise.resolve(), down: Promise.resolve() } };
     this.conns.add(c);
@@ -86,7 +95,7 @@ export class Relay {
       this.blackhole(c);
       return;
     }
-    const upstream = net.connect(this.targetPort, this.host);
+    const upstream = this.track(net.connect(this.targetPort, this.host));
     c.upstream = upstream;
     upstream.on('error', () => {});
     upstream.once('close', () => this.drop(c));
@@ -123,11 +132,9 @@ export class Relay {
     if (c.blackholed) return;
     c.blackholed = true;
     this.stats.blackholed++;
-    c.client.on('data', () => {}); // keep reading, drop everything
-    c.upstream?.on('data', () => {});
-    // A close by either side is not passed on; the socket that closed is simply gone.
-    c.client.removeAllListeners('end');
-    c.upstream?.removeAllListeners('end');
+    // Bytes keep being read and are dropped (forward() checks c.blackholed), and a close by
+    // either side is not passed on (after() and drop() check it); Node's own 'end' handling of
+    // each socket is left alone.
   }
 
   reset(c) {
@@ -153,8 +160,13 @@ export class Relay {
 
   async close() {
     for (const c of [...this.conns]) this.reset(c);
-    if (!this.server) return;
-    await new Promise((resolve) => this.server.close(() => resolve()));
+    const closing = [...this.sockets].map((s) => new Promise((resolve) => {
+      if (s.closed) resolve();
+      else s.once('close', resolve);
+      s.destroy();
+    }));
+    if (this.server) await new Promise((resolve) => this.server.close(() => resolve()));
+    await Promise.all(closing);
     this.server = null;
   }
 }
