@@ -137,6 +137,11 @@ void AddWalFamilies(const MetricsSources& s, const WalRead& read,
                                MetricType::Counter)
                      .Add(static_cast<double>(ss.collections_healed))
                      .Build());
+  out->push_back(FamilyBuilder("chroma_ha_wal_coalesced_requests_total",
+                               "Replay requests that carried several adds or upserts at once",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(ss.coalesced_requests))
+                     .Build());
   auto gc = s.committer->stats();
   out->push_back(FamilyBuilder("chroma_ha_wal_group_commits_total",
                                "Store transactions written by the group committer",

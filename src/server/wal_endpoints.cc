@@ -28,6 +28,7 @@ json StatsJson(const SyncStats& sync, const WriteStats& writes, const GroupCommi
           {"failed", sync.failed},
           {"deletion_conversions", sync.conversions},
           {"collections_healed", sync.collections_healed},
+          {"coalesced_requests", sync.coalesced_requests},
           {"group_commits", batches.batches},
           {"group_commit_entries", batches.entries},
           {"group_commit_max_batch", batches.max_batch_size}};

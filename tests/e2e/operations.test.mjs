@@ -329,6 +329,10 @@ describe('operations: tokens, metrics, secrets', () => {
     );
     m = await scrape(stack.ha);
     assert.ok(value(m, 'chroma_ha_wal_replays', {}, 'chroma_ha_wal_replays_total') >= 3);
+    // The three adds of one collection written while the replica was down went as fewer requests.
+    assert.ok(value(m, 'chroma_ha_wal_coalesced_requests', {}, 'chroma_ha_wal_coalesced_requests_total') >= 1, 'no coalesced replay request');
+    const stats = (await http(`${stack.ha.url}/wal/stats`, { headers: STATUS })).json;
+    assert.ok(stats.coalesced_requests >= 1, JSON.stringify(stats));
   });
 });
 
