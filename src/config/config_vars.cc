@@ -47,7 +47,9 @@ const std::vector<ConfigVariable> kVariables = {
 
     {kUpstream, "CONNECT_TIMEOUT_MS", "2000", "Deadline to connect to an instance."},
     {kUpstream, "REQUEST_TIMEOUT", "30", "Deadline for a forwarded request, in seconds."},
-    {kUpstream, "CONNECTION_POOL_SIZE", "32", "Idle keep-alive connections kept per instance."},
+    {kUpstream, "CONNECTION_POOL_SIZE", "32",
+     "Idle keep-alive connections kept per instance (split over the threads); more are kept "
+     "after a burst and closed once idle 5 s."},
     {kUpstream, "CHECK_INTERVAL", "2", "Health-check period, in seconds."},
     {kUpstream, "HEALTH_CHECK_INTERVAL_MS", "",
      "Health-check period in ms; overrides CHECK_INTERVAL."},
