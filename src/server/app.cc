@@ -314,16 +314,15 @@ void App::Stop() {
   for (auto& thread : p.workers.threads) thread.join();
   p.workers.threads.clear();
   p.workers.guards.clear();
-  p.workers.beats.clear();  // their timers belong to the workers
-  // Pooled connections live on the workers: close them, then drop what is left queued there
-  // (coroutine frames of requests cut off by the grace period) while the parts they refer to
-  // still exist.
-  p.upstreams.Stop();
-  p.workers.own.clear();
+  p.upstreams.Stop();  // closes the pooled connections, which live on the workers
   if (p.sync) p.sync->Stop();
   if (p.committer) p.committer->Stop();
-  p.wal_threads.join();
+  p.wal_threads.join();  // after this no blocking call can complete onto a worker
   if (p.alerts) p.alerts->Stop();
+  // Last, while the parts they refer to still exist: drop what is left queued on the other
+  // workers (coroutine frames of requests cut off by the grace period), and the workers.
+  p.workers.beats.clear();  // their timers belong to the workers
+  p.workers.own.clear();
 }
 
 uint16_t App::port() const { return parts_->listener ? parts_->listener->port() : 0; }
