@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 
 #include "proxy/path_rewrite.h"
@@ -61,11 +62,38 @@ std::vector<std::string> LenientSegments(std::string_view target) {
   return out;
 }
 
-// A path that is, or could be read by a lenient server as, reset or a tenant/database change.
-Guard LooksDangerous(std::string_view method, std::string_view target) {
-  const std::string m = Lower(std::string(method));
-  if (m == "get" || m == "head" || m == "options") return Guard::kOpen;
-  const std::vector<std::string> s = LenientSegments(target);
+bool IsReadMethod(std::string_view method) {
+  auto same = [&](std::string_view m) {
+    return std::equal(method.begin(), method.end(), m.begin(), m.end(),
+                      [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+  };
+  return same("get") || same("head") || same("options");
+}
+
+// True when every character of the path is one a lenient reading leaves alone (lower-case
+// letters, digits, '-', '_', '/'): then its segments are just the non-empty '/'-separated
+// parts, and no string needs to be built (the common case, on every request).
+bool PlainPath(std::string_view path) {
+  return std::all_of(path.begin(), path.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '/';
+  });
+}
+
+// The first segments of a path (all that GuardOfSegments reads) and how many there are.
+struct FirstSegments {
+  std::array<std::string_view, 5> first;
+  std::size_t count = 0;
+  void Push(std::string_view part) {
+    if (count < first.size()) first[count] = part;
+    ++count;
+  }
+  std::size_t size() const { return count; }
+  std::string_view operator[](std::size_t i) const { return first[i]; }
+};
+
+// Guard of a path from its (lenient) segments.
+template <typename Segments>
+Guard GuardOfSegments(const Segments& s) {
   if (s.size() < 3 || s[0] != "api") return Guard::kOpen;
   const std::size_t n = s.size() - 2;  // after /api/{version}
   if (n == 1 && s[2] == "reset") return Guard::kReset;
@@ -73,6 +101,23 @@ Guard LooksDangerous(std::string_view method, std::string_view target) {
   if (n <= 2) return Guard::kAdmin;                          // tenants, tenants/{t}
   if (s[4] == "databases" && n <= 4) return Guard::kAdmin;  // T/databases, T/databases/{d}
   return Guard::kOpen;
+}
+
+// A path that is, or could be read by a lenient server as, reset or a tenant/database change.
+Guard LooksDangerous(std::string_view method, std::string_view target) {
+  if (IsReadMethod(method)) return Guard::kOpen;
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (PlainPath(path)) {
+    FirstSegments parts;
+    std::size_t pos = 0;
+    while (pos <= path.size()) {
+      const std::size_t end = std::min(path.find('/', pos), path.size());
+      if (end > pos) parts.Push(path.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    return GuardOfSegments(parts);
+  }
+  return GuardOfSegments(LenientSegments(target));
 }
 
 HttpResponse Unauthorized(const std::string& message) {
