@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <nlohmann/json.hpp>
@@ -36,6 +38,15 @@ std::vector<std::string> Scopes(const std::string& tenant, const std::string& da
   keys.push_back(tenant + "/" + database);
   if (!collection.empty()) keys.push_back(tenant + "/" + database + "/" + collection);
   return keys;
+}
+
+// Waits for a write's turns and ends them at once (a write whose WAL append failed).
+boost::asio::awaitable<void> ReleaseTurns(Sequencer& forward, Sequencer& outcomes, std::string key,
+                                          uint64_t ticket, uint64_t outcome_ticket) {
+  co_await forward.WaitTurn(key, ticket);
+  forward.Done(key, ticket);
+  co_await outcomes.WaitTurn(key, outcome_ticket);
+  outcomes.Done(key, outcome_ticket);
 }
 
 }  // namespace
@@ -188,16 +199,19 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   }
   const uint64_t ticket = append.ticket;
   const uint64_t outcome_ticket = append.outcome_ticket;
-  co_await sequencer_.WaitTurn(seq_key, ticket);
   if (!append.status.ok()) {
-    sequencer_.Done(seq_key, ticket);
-    co_await outcomes_.WaitTurn(seq_key, outcome_ticket);
-    outcomes_.Done(seq_key, outcome_ticket);
+    // Nothing to forward or record: answer now and give the turns back in order in the
+    // background. Waiting for them first made every write of the collection wait behind an
+    // earlier write retrying its outcome (about 9 s each while the WAL store was down).
+    boost::asio::co_spawn(co_await boost::asio::this_coro::executor,
+                          ReleaseTurns(sequencer_, outcomes_, seq_key, ticket, outcome_ticket),
+                          boost::asio::detached);
     ++stats_.wal_failures;
     spdlog::error("WAL append failed, write refused: {}", append.status.ToString());
     co_return JsonError(503, "ServiceUnavailable",
                         "the write-ahead log is unavailable; the write was not applied");
   }
+  co_await sequencer_.WaitTurn(seq_key, ticket);
   const int64_t seq = append.seq;  // in in_flight_ since the append's callback
   ++stats_.appended;
   const bool fp_no_forward = failpoints::Hit(failpoints::Point::kAfterWalCommit);
