@@ -203,7 +203,8 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     // Nothing to forward or record: answer now and give the turns back in order in the
     // background. Waiting for them first made every write of the collection wait behind an
     // earlier write retrying its outcome (about 9 s each while the WAL store was down).
-    boost::asio::co_spawn(co_await boost::asio::this_coro::executor,
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(executor,
                           ReleaseTurns(sequencer_, outcomes_, seq_key, ticket, outcome_ticket),
                           boost::asio::detached);
     ++stats_.wal_failures;
@@ -228,82 +229,149 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   if (!fp_no_forward) fwd = co_await ForwardInOrder(request, route, collection);
   if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
 
-  // 7. Let the next write of this collection be forwarded, then record this one's outcome in
-  // its outcome turn. The other instances replay in WAL order only what is recorded as
-  // committed: outcomes are recorded in seq order, so a later write is never committed (and
-  // replayed) before an earlier one. A crash before the outcome is durable leaves this entry
-  // and every later one of the collection kPending; recovery re-sends them in seq order (a
-  // suffix of a collection's writes applied again in order leaves the same records).
-  EntryState state = EntryState::kPending;
-  std::string origin;
-  if (fwd.answered) {
-    origin = config_.instances[fwd.index].name;
-    state = Is2xx(fwd.response.status) ? EntryState::kCommitted : EntryState::kRejected;
-  } else if (fwd.not_applied) {
-    state = EntryState::kRejected;  // no instance took it: never replayed
-  }
-  // Count the entry as still to replay on the other instances before the sync worker can see
-  // it (it may apply it as soon as the outcome is recorded, and counts it down then).
-  WalEntry counted;
-  counted.tenant = route.tenant;
-  counted.database = route.database;
-  counted.collection = collection;
-  counted.kind = WriteKindName(route.write);
-  if (route.write == WriteKind::kModifyCollection) counted.body = request.body;
-  auto count_others = [&](int delta) {
-    for (const auto& inst : config_.instances) {
-      if (inst.name != origin) CountBacklog(counted, inst.name, delta);
-    }
-  };
-  if (state == EntryState::kCommitted) count_others(+1);
-  // The next write may go now: the backlog counts its instance choice depends on are up to date.
-  sequencer_.Done(seq_key, ticket);
-  co_await outcomes_.WaitTurn(seq_key, outcome_ticket);
-  if (state != EntryState::kPending) {
-    Status recorded;
-    auto delay = std::chrono::milliseconds(50);
-    for (int attempt = 1;; ++attempt) {
-      recorded = co_await RunBlocking(wal_threads_, [&, seq, state] {
-        return store_.SetOutcome(seq, state, origin, fwd.attempts, fwd.error);
-      });
-      if (recorded.ok() || !recorded.retryable() || attempt >= kOutcomeAttempts) break;
-      boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, delay);
-      co_await wait.async_wait(boost::asio::use_awaitable);
-      delay = std::min(delay * 2, std::chrono::milliseconds(2000));
-    }
-    if (!recorded.ok()) {
-      // The entry stays kPending; recovery re-sends it (one write applied twice in a row is
-      // the same as once) and records the outcome then.
-      spdlog::error("could not record the outcome of WAL entry {}: {}", seq, recorded.ToString());
-      if (state == EntryState::kCommitted) count_others(-1);  // recovery counts it again
-    }
-  }
-  outcomes_.Done(seq_key, outcome_ticket);
-  {
-    std::lock_guard lock(mu_);
-    in_flight_.erase(seq);
-  }
-  if (state == EntryState::kCommitted) {
-    ++stats_.committed;
-    if (fwd.index != 0) ++stats_.write_failovers;
-    if (notify_sync_) notify_sync_();
-  } else if (state == EntryState::kRejected) {
-    ++stats_.rejected;
-  } else {
+  Settling settling;
+  settling.seq_key = seq_key;
+  settling.ticket = ticket;
+  settling.outcome_ticket = outcome_ticket;
+  settling.seq = seq;
+  settling.counted.tenant = route.tenant;
+  settling.counted.database = route.database;
+  settling.counted.collection = collection;
+  settling.counted.kind = WriteKindName(route.write);
+  if (route.write == WriteKind::kModifyCollection) settling.counted.body = request.body;
+
+  if (!fwd.answered && !fwd.not_applied) {
+    // 7a. Outcome unknown (it may have been applied). The write keeps the collection's turns
+    // and is sent again in the background until an instance answers: resolving it later, after
+    // the collection's next writes, would apply it out of WAL order (an acknowledged later
+    // write of the same record would be undone). The client learns the outcome is unknown.
     ++stats_.unknown;
+    const std::string error = fwd.error;
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(executor,
+                          ResolveInBackground(std::move(request), route, collection,
+                                              std::move(settling), fwd.attempts),
+                          boost::asio::detached);
+    co_return JsonError(503, "ServiceUnavailable",
+                        "no instance answered; the write's outcome is unknown and will be "
+                        "resolved from the WAL: " + error);
   }
 
+  // 7. Record the outcome (see Settle).
+  co_await Settle(settling, fwd);
   if (!fwd.answered) {
-    co_return JsonError(503, "ServiceUnavailable",
-                        fwd.not_applied ? "no instance accepted the write: " + fwd.error
-                                        : "no instance answered; the write's outcome is unknown "
-                                          "and will be resolved from the WAL: " + fwd.error);
+    co_return JsonError(503, "ServiceUnavailable", "no instance accepted the write: " + fwd.error);
   }
   fwd.response.served_by = static_cast<int>(fwd.index);
   resolver_.OnResponse(request, route, fwd.index, fwd.response);
   co_return std::move(fwd.response);
 }
 
+boost::asio::awaitable<void> WritePath::ResolveInBackground(HttpRequest request, Route route,
+                                                            std::string collection,
+                                                            Settling settling, int attempts) {
+  auto delay = std::chrono::milliseconds(100);
+  Forwarded fwd;
+  for (;;) {
+    boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, delay);
+    co_await wait.async_wait(boost::asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+    fwd = co_await ForwardInOrder(request, route, collection);
+    attempts += fwd.attempts;
+    // A refusal now does not mean the first attempt was not applied: only an answer settles it.
+    if (fwd.answered) break;
+  }
+  fwd.attempts = attempts;
+  ++stats_.recovered;
+  spdlog::info("WAL entry {} ({}): outcome resolved by sending it again: {} from {}", settling.seq,
+               settling.counted.kind, fwd.response.status, config_.instances[fwd.index].name);
+  co_await Settle(settling, fwd);
+}
+
+boost::asio::awaitable<void> WritePath::Settle(const Settling& s, const Forwarded& fwd) {
+  // Let the next write of this collection be forwarded, then record this one's outcome in its
+  // outcome turn. The other instances replay in WAL order only what is recorded as committed:
+  // outcomes are recorded in seq order, so a later write is never committed (and replayed)
+  // before an earlier one. A crash before the outcome is durable leaves this entry and every
+  // later one of the collection kPending; recovery re-sends them in seq order (a suffix of a
+  // collection's writes applied again in order leaves the same records).
+  Outcome out;
+  out.state = EntryState::kRejected;  // no instance took it: never replayed
+  if (fwd.answered) {
+    out.origin = config_.instances[fwd.index].name;
+    out.state = Is2xx(fwd.response.status) ? EntryState::kCommitted : EntryState::kRejected;
+  }
+  out.index = fwd.index;
+  out.attempts = fwd.attempts;
+  out.error = fwd.error;
+  // Count the entry as still to replay on the other instances before the sync worker can see
+  // it (it may apply it as soon as the outcome is recorded, and counts it down then).
+  if (out.state == EntryState::kCommitted) CountOthers(s, out, +1);
+  // The next write may go now: the backlog counts its instance choice depends on are up to date.
+  sequencer_.Done(s.seq_key, s.ticket);
+  co_await outcomes_.WaitTurn(s.seq_key, s.outcome_ticket);
+  Status recorded = co_await RecordOutcome(s, out, kOutcomeAttempts);
+  if (!recorded.ok() && recorded.retryable()) {
+    // The store is unavailable. Keep the outcome turn (later outcomes of the collection wait)
+    // and go on trying in the background: given up, the entry would be re-sent by recovery
+    // after the collection's later writes, out of WAL order. The client is answered now.
+    spdlog::error("could not record the outcome of WAL entry {} yet: {}; still trying", s.seq,
+                  recorded.ToString());
+    auto executor = co_await boost::asio::this_coro::executor;
+    boost::asio::co_spawn(executor, KeepRecording(s, out), boost::asio::detached);
+    co_return;
+  }
+  FinishOutcome(s, out, recorded);
+}
+
+boost::asio::awaitable<void> WritePath::KeepRecording(Settling s, Outcome out) {
+  Status recorded = co_await RecordOutcome(s, out, /*attempts=*/0);
+  FinishOutcome(s, out, recorded);
+}
+
+boost::asio::awaitable<Status> WritePath::RecordOutcome(const Settling& s, const Outcome& out,
+                                                        int attempts) {
+  Status recorded;
+  auto delay = std::chrono::milliseconds(50);
+  for (int attempt = 1;; ++attempt) {
+    recorded = co_await RunBlocking(wal_threads_, [&] {
+      return store_.SetOutcome(s.seq, out.state, out.origin, out.attempts, out.error);
+    });
+    if (recorded.ok() || !recorded.retryable()) break;
+    if (attempts > 0 && attempt >= attempts) break;
+    boost::asio::steady_timer wait(co_await boost::asio::this_coro::executor, delay);
+    co_await wait.async_wait(boost::asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+  }
+  co_return recorded;
+}
+
+void WritePath::CountOthers(const Settling& s, const Outcome& out, int delta) {
+  for (const auto& inst : config_.instances) {
+    if (inst.name != out.origin) CountBacklog(s.counted, inst.name, delta);
+  }
+}
+
+void WritePath::FinishOutcome(const Settling& s, const Outcome& out, const Status& recorded) {
+  if (!recorded.ok()) {
+    // A permanent store error: the entry stays kPending; recovery re-sends it (one write
+    // applied twice in a row is the same as once) and records the outcome then.
+    spdlog::error("could not record the outcome of WAL entry {}: {}", s.seq, recorded.ToString());
+    if (out.state == EntryState::kCommitted) CountOthers(s, out, -1);  // recovery counts it
+  }
+  outcomes_.Done(s.seq_key, s.outcome_ticket);
+  {
+    std::lock_guard lock(mu_);
+    in_flight_.erase(s.seq);
+  }
+  if (out.state == EntryState::kCommitted) {
+    ++stats_.committed;
+    if (out.index != 0) ++stats_.write_failovers;
+    if (notify_sync_) notify_sync_();
+  } else {
+    ++stats_.rejected;
+  }
+}
 
 boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::string& seq_key,
                                                                      WalEntry entry) {

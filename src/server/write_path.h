@@ -79,6 +79,35 @@ class WritePath {
 
  private:
   struct Forwarded;
+  // What a forwarded write needs to finish: its turns, its entry, what its backlog counts.
+  struct Settling {
+    std::string seq_key;
+    uint64_t ticket = 0;
+    uint64_t outcome_ticket = 0;
+    int64_t seq = 0;
+    WalEntry counted;  // tenant, database, collection, kind (and a rename's body)
+  };
+  struct Outcome {
+    EntryState state = EntryState::kRejected;
+    std::string origin;
+    std::size_t index = 0;
+    int attempts = 0;
+    std::string error;
+  };
+  // Outcome unknown: sends the write again (after a back-off) until an instance answers, then
+  // settles it; holds the collection's turns meanwhile.
+  boost::asio::awaitable<void> ResolveInBackground(HttpRequest request, Route route,
+                                                   std::string collection, Settling settling,
+                                                   int attempts);
+  // Ends the forward turn, records the outcome in the outcome turn, ends it.
+  boost::asio::awaitable<void> Settle(const Settling& s, const Forwarded& fwd);
+  boost::asio::awaitable<void> KeepRecording(Settling s, Outcome out);
+  // SetOutcome, retried while the store is unavailable: `attempts` times (0: until it works
+  // or fails permanently).
+  boost::asio::awaitable<Status> RecordOutcome(const Settling& s, const Outcome& out,
+                                               int attempts);
+  void CountOthers(const Settling& s, const Outcome& out, int delta);
+  void FinishOutcome(const Settling& s, const Outcome& out, const Status& recorded);
   struct Appended {
     uint64_t ticket = 0;          // turn to forward (sequencer_)
     uint64_t outcome_ticket = 0;  // turn to record the outcome (outcomes_)

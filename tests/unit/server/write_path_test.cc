@@ -494,6 +494,37 @@ TEST_F(WritePathTest, NoAnswerAnywhereLeavesTheEntryPendingForRecovery) {
   EXPECT_EQ(h_.writes.stats().unknown, 1);
 }
 
+// A write whose outcome is unknown (no instance answered; it may have been applied) keeps its
+// collection's turn: it is sent again until an instance answers, and only then does the
+// collection's next write go. Resolved later (by recovery, after the next write), it would be
+// applied after a later acknowledged write of the same record and undo it, on every instance.
+TEST_F(WritePathTest, AnUnknownOutcomeIsResolvedBeforeTheCollectionsNextWrite) {
+  h_.ups.AlwaysFail(0, Status::Timeout("no answer"));
+  h_.ups.AlwaysFail(1, Status::Timeout("no answer"));
+  ExpectJsonError(h_.Add(kP1, "first"), 503);
+  auto second = h_.StartAdd(kP1, "second");
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.mem.size() == 2; }));
+  const std::size_t sent_before = h_.ups.request_count(0);
+  // The primary answers again: the first write is sent again and settled, then the second goes.
+  h_.ups.AlwaysRespond(0, 200);
+  EXPECT_EQ(testing::Await(h_.ioc, second).status, 200);
+  std::vector<std::string> sent;
+  auto requests = h_.ups.requests(0);
+  for (std::size_t i = sent_before; i < requests.size(); ++i) {
+    sent.push_back(json::parse(requests[i].body)["ids"][0].get<std::string>());
+  }
+  ASSERT_FALSE(sent.empty());
+  EXPECT_EQ(sent.back(), "second");
+  EXPECT_EQ(sent.front(), "first") << "the second write went before the first was resolved";
+  for (const auto& e : h_.mem.All()) EXPECT_EQ(e.state, EntryState::kCommitted) << e.body;
+  std::vector<std::string> replay;
+  for (const auto& e : h_.PendingFor("replica")) {
+    replay.push_back(json::parse(e.body)["ids"][0].get<std::string>());
+  }
+  EXPECT_EQ(replay, (std::vector<std::string>{"first", "second"}));
+  EXPECT_EQ(h_.writes.stats().recovered, 1);
+}
+
 // (k) Fail the nth store call, for every n, during a sequence of writes (two to the primary,
 // then two failed over to the replica). Afterwards: every write acknowledged with 2xx is in the
 // WAL, committed, with the instance that took it as origin; no write refused because its append
