@@ -231,12 +231,11 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     }
   });
 
-  // FULL only, and FAILING until the write path is fixed (docs/reliability.md, "Open bug"): a
-  // write whose outcome is unknown (no instance answered; here `after_wal_commit=error@1`) is left
-  // pending and re-sent by recovery 2 s later, after the collection's next write, which was
-  // acknowledged. Both instances end with the older value: the acknowledged write is undone and
-  // WAL order is not kept.
-  scenario('unknown-outcome write, then an acknowledged write of the same key', { full: true, timeout: 60000 }, async (sc) => {
+  // A write whose outcome is unknown (no instance answered; here `after_wal_commit=error@1`) must
+  // be resolved before the collection's next write goes. Before the fix it was left pending and
+  // re-sent by recovery 2 s later, after the next write, which was acknowledged: both instances
+  // ended with the older value (docs/reliability.md, "Bugs this suite found").
+  scenario('unknown-outcome write, then an acknowledged write of the same key', { timeout: 60000 }, async (sc) => {
     await sc.restartHa('after_wal_commit=error@1');
     const upsert = (v) => send(sc.ha.url, 'POST', `${TD}/collections/${sc.col.id}/upsert`, { ids: ['hot-0'], embeddings: [[0, 0, 1]], documents: [v], metadatas: [{ v }] });
     const a = await upsert('order-a');
@@ -252,7 +251,7 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     }
     results.push({ scenario: 'unknown-outcome write, then an acknowledged write of the same key', store: 'sqlite', seed: sc.seed, ops: 2, ok: 1, unknown: 1, faults: 1, values });
     assert.deepEqual(values, { primary: 'order-b', replica: 'order-b' },
-      'hot-0 must hold the acknowledged later write (order-b), not the earlier unknown-outcome one re-sent by recovery after it');
+      'hot-0 must hold the acknowledged later write (order-b), not the earlier unknown-outcome one re-sent after it');
   });
 });
 
