@@ -1,15 +1,49 @@
 #include "server/sequencer.h"
 
+#include <algorithm>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 namespace chroma_ha {
 
-uint64_t Sequencer::Take(const std::string& key,
+Footprint MakeFootprint(std::vector<std::string> ids) {
+  if (ids.empty()) return nullptr;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return std::make_shared<const std::vector<std::string>>(std::move(ids));
+}
+
+bool Sequencer::Overlap(const Footprint& a, const Footprint& b) {
+  if (!a || !b) return true;
+  auto i = a->begin();
+  auto j = b->begin();
+  while (i != a->end() && j != b->end()) {
+    if (*i == *j) return true;
+    if (*i < *j) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return false;
+}
+
+bool Sequencer::MayGo(const Line& line, uint64_t ticket) {
+  auto self = line.open.find(ticket);
+  if (self == line.open.end()) return true;
+  for (auto it = line.open.begin(); it != self; ++it) {
+    if (Overlap(it->second.footprint, self->second.footprint)) return false;
+  }
+  return true;
+}
+
+uint64_t Sequencer::Take(const std::string& key, Footprint footprint,
                          const std::function<void(uint64_t ticket)>& under_lock) {
   std::lock_guard lock(mu_);
-  uint64_t ticket = lines_[key].next++;
+  Line& line = lines_[key];
+  const uint64_t ticket = line.next++;
+  line.open[ticket].footprint = std::move(footprint);
   if (under_lock) under_lock(ticket);
   return ticket;
 }
@@ -19,7 +53,7 @@ boost::asio::awaitable<void> Sequencer::WaitTurn(const std::string& key, uint64_
       [this, &key, ticket](auto handler) {
         std::unique_lock lock(mu_);
         Line& line = lines_[key];
-        if (line.served == ticket) {
+        if (MayGo(line, ticket)) {
           lock.unlock();
           auto ex = boost::asio::get_associated_executor(handler);
           boost::asio::post(ex, std::move(handler));
@@ -27,32 +61,32 @@ boost::asio::awaitable<void> Sequencer::WaitTurn(const std::string& key, uint64_
         }
         // Wake-up: resume the waiter on its own executor.
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        line.waiting.emplace(ticket, [h] {
+        line.open[ticket].wake = [h] {
           auto ex = boost::asio::get_associated_executor(*h);
           boost::asio::post(ex, [h]() mutable { std::move (*h)(); });
-        });
+        };
       },
       boost::asio::use_awaitable);
 }
 
 void Sequencer::Done(const std::string& key, uint64_t ticket) {
-  std::function<void()> wake;
+  std::vector<std::function<void()>> wakes;
   {
     std::lock_guard lock(mu_);
     auto it = lines_.find(key);
     if (it == lines_.end()) return;
     Line& line = it->second;
-    // Every ticket waits for its turn before finishing, so tickets finish in order.
-    line.served = ticket + 1;
-    auto next = line.waiting.find(line.served);
-    if (next != line.waiting.end()) {
-      wake = std::move(next->second);
-      line.waiting.erase(next);
-    } else if (line.waiting.empty() && line.served == line.next) {
-      lines_.erase(it);  // idle: forget the key
+    line.open.erase(ticket);
+    // Wake every waiter that no earlier unfinished ticket overlaps now.
+    for (auto& [t, waiting] : line.open) {
+      if (waiting.wake && MayGo(line, t)) {
+        wakes.push_back(std::move(waiting.wake));
+        waiting.wake = nullptr;
+      }
     }
+    if (line.open.empty()) lines_.erase(it);  // idle: forget the key
   }
-  if (wake) wake();
+  for (auto& wake : wakes) wake();
 }
 
 std::size_t Sequencer::active_keys() const {

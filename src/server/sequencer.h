@@ -1,7 +1,15 @@
-// Per-key ordering for writes (DESIGN.md §3 step 3): writes to one collection are forwarded one
-// at a time, in the order their WAL entries were appended. A writer takes a ticket (in the same
-// critical section as its WAL append is queued, so ticket order == seq order), waits for its
-// turn, forwards, and finishes the turn. Different keys never wait for each other.
+// Per-key ordering for writes (DESIGN.md §3 step 3): writes to one collection are forwarded in
+// the order their WAL entries were appended, as far as they conflict. A writer takes a ticket
+// (in the same critical section as its WAL append is queued, so ticket order == seq order)
+// together with its footprint: the record ids it writes, or the whole key. It waits for its
+// turn, forwards, and finishes the turn. A turn comes once every earlier unfinished ticket of
+// the key is disjoint from it: two writes of different ids commute (applied in either order
+// they leave the same records), so they may be in flight together, while a write that shares an
+// id with an earlier one, or covers the whole key, waits for it. Different keys never wait for
+// each other.
+//
+// Thread-safety: every member may be called from any thread. Wake-ups are posted to the waiter's
+// own executor.
 #ifndef CHROMA_HA_SERVER_SEQUENCER_H_
 #define CHROMA_HA_SERVER_SEQUENCER_H_
 
@@ -9,18 +17,32 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace chroma_ha {
 
+// The record ids a write touches, sorted and unique; a null footprint is the whole key.
+using Footprint = std::shared_ptr<const std::vector<std::string>>;
+
+// A footprint for `ids` (sorted, duplicates removed); null when `ids` is empty.
+Footprint MakeFootprint(std::vector<std::string> ids);
+
 class Sequencer {
  public:
-  // Takes the next ticket for `key` and runs `under_lock` (e.g. queueing the WAL append) while
-  // no other writer of any key can take a ticket. Returns the ticket.
-  uint64_t Take(const std::string& key, const std::function<void(uint64_t ticket)>& under_lock);
-  // Completes when every earlier ticket of `key` has called Done.
+  // Takes the next ticket for `key` with `footprint` (null: the whole key) and runs `under_lock`
+  // (e.g. queueing the WAL append) while no other writer of any key can take a ticket. Returns
+  // the ticket.
+  uint64_t Take(const std::string& key, Footprint footprint,
+                const std::function<void(uint64_t ticket)>& under_lock);
+  // The whole key: turns strictly in ticket order.
+  uint64_t Take(const std::string& key, const std::function<void(uint64_t ticket)>& under_lock) {
+    return Take(key, nullptr, under_lock);
+  }
+  // Completes when every earlier ticket of `key` that overlaps this one has called Done.
   boost::asio::awaitable<void> WaitTurn(const std::string& key, uint64_t ticket);
   // Ends `ticket`'s turn. Must be called exactly once per ticket, after WaitTurn completed for
   // it (also when the writer gives up, e.g. its append failed).
@@ -29,11 +51,17 @@ class Sequencer {
   std::size_t active_keys() const;
 
  private:
-  struct Line {
-    uint64_t next = 0;    // next ticket to hand out
-    uint64_t served = 0;  // tickets below this are done
-    std::map<uint64_t, std::function<void()>> waiting;  // ticket -> wake-up
+  struct Ticket {
+    Footprint footprint;
+    std::function<void()> wake;  // set while its writer waits
   };
+  struct Line {
+    uint64_t next = 0;                 // next ticket to hand out
+    std::map<uint64_t, Ticket> open;   // taken, not done
+  };
+  static bool Overlap(const Footprint& a, const Footprint& b);
+  static bool MayGo(const Line& line, uint64_t ticket);
+
   mutable std::mutex mu_;
   std::unordered_map<std::string, Line> lines_;
 };

@@ -15,6 +15,7 @@
 #include "server/async_util.h"
 #include "server/request_handler.h"
 #include "server/router.h"
+#include "server/write_footprint.h"
 
 namespace chroma_ha {
 
@@ -136,8 +137,9 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
 
   // 1. Reject bad input before anything is logged.
   // Only creates and deletes need fields of the body here; the other writes (adds of
-  // hundreds of embeddings) are validated without building a document.
+  // hundreds of embeddings) are validated in one streaming pass that also reads their ids.
   nlohmann::json body;
+  Footprint footprint;  // null: the whole collection
   if (request.method != "DELETE") {
     const bool needs_fields =
         route.write == WriteKind::kCreateCollection || route.write == WriteKind::kDelete;
@@ -145,8 +147,11 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
     if (needs_fields) {
       body = nlohmann::json::parse(request.body, nullptr, /*allow_exceptions=*/false);
       valid = !body.is_discarded();
-    } else {
-      valid = nlohmann::json::accept(request.body);
+    }
+    if (valid && route.write != WriteKind::kCreateCollection) {
+      ScannedBody scanned = ScanWriteBody(request.body, route.write);
+      valid = scanned.valid_json;
+      footprint = std::move(scanned.footprint);
     }
     if (!valid) {
       co_return JsonError(400, "InvalidArgumentError",
@@ -192,7 +197,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   // 4. Append durably, in ticket order for this collection; then wait for our turn.
   const std::string seq_key = route.tenant + "/" + route.database + "/" + collection;
   const auto append_start = std::chrono::steady_clock::now();
-  Appended append = co_await AppendInOrder(seq_key, std::move(entry));
+  Appended append = co_await AppendInOrder(seq_key, footprint, std::move(entry));
   if (metrics_ != nullptr) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - append_start;
     metrics_->ObserveAppend(took.count(), append.status.ok());
@@ -374,12 +379,13 @@ void WritePath::FinishOutcome(const Settling& s, const Outcome& out, const Statu
 }
 
 boost::asio::awaitable<WritePath::Appended> WritePath::AppendInOrder(const std::string& seq_key,
+                                                                     const Footprint& footprint,
                                                                      WalEntry entry) {
   co_return co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
                                                   void(Appended)>(
-      [this, &seq_key](auto handler, WalEntry e) {
+      [this, &seq_key, &footprint](auto handler, WalEntry e) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        sequencer_.Take(seq_key, [&](uint64_t ticket) {
+        sequencer_.Take(seq_key, footprint, [&](uint64_t ticket) {
           // Under the forward sequencer's lock: both lines hand out tickets in the same order.
           const uint64_t outcome_ticket = outcomes_.Take(seq_key, nullptr);
           committer_.Append(std::move(e), [this, shared, ticket, outcome_ticket](Status status,

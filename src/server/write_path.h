@@ -116,7 +116,8 @@ class WritePath {
   };
   // Takes both tickets for `seq_key` and queues the append in one step (ticket order == seq
   // order), then waits for the group commit.
-  boost::asio::awaitable<Appended> AppendInOrder(const std::string& seq_key, WalEntry entry);
+  boost::asio::awaitable<Appended> AppendInOrder(const std::string& seq_key,
+                                                 const Footprint& footprint, WalEntry entry);
   boost::asio::awaitable<HttpResponse> HandleReset(HttpRequest request);
   boost::asio::awaitable<Forwarded> ForwardInOrder(const HttpRequest& request, const Route& route,
                                                    const std::string& collection);
@@ -135,10 +136,11 @@ class WritePath {
   GroupCommitter& committer_;
   boost::asio::thread_pool& wal_threads_;
   std::function<void()> notify_sync_;
-  // A collection's writes go through two turns, both in WAL order: forwarding (sequencer_), then
-  // recording the outcome (outcomes_). The next write is forwarded while this one's outcome is
-  // being made durable; outcomes are still recorded in seq order, so the sync worker never sees
-  // a later entry of a collection committed before an earlier one.
+  // A collection's writes go through two turns: forwarding (sequencer_: in WAL order between
+  // writes that share a record id or cover the whole collection; writes of disjoint ids commute
+  // and are forwarded together), then recording the outcome (outcomes_: strictly in WAL order,
+  // so the sync worker never sees a later entry of a collection committed before an earlier
+  // one). The next write is forwarded while this one's outcome is being made durable.
   Sequencer sequencer_;
   Sequencer outcomes_;
   mutable WriteStats stats_;  // counters; FreshReadOrder (const) counts redirects

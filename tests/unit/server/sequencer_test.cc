@@ -137,6 +137,38 @@ TEST_F(SequencerTest, AnIdleKeyIsForgottenAndStartsAgainAtZero) {
   EXPECT_EQ(Ran(), (Strings{"a:0", "a:0"}));
 }
 
+// Footprints: writes of disjoint ids go together; one that shares an id, or covers the whole
+// key, waits for every earlier overlapping ticket; a later disjoint one may pass a waiting one.
+TEST_F(SequencerTest, DisjointFootprintsGoTogetherOverlappingOnesWait) {
+  const uint64_t a = seq_.Take("c", MakeFootprint({"x", "y"}), nullptr);
+  const uint64_t b = seq_.Take("c", MakeFootprint({"z"}), nullptr);
+  const uint64_t c = seq_.Take("c", MakeFootprint({"y", "q"}), nullptr);  // shares y with a
+  const uint64_t d = seq_.Take("c", MakeFootprint({"w"}), nullptr);
+  const uint64_t e = seq_.Take("c", nullptr, nullptr);  // the whole collection
+  const uint64_t f = seq_.Take("c", MakeFootprint({"v"}), nullptr);  // after a whole-key write
+  for (uint64_t t : {a, b, c, d, e, f}) Wait("c", t);
+  EXPECT_EQ(Ran(), (Strings{"c:0", "c:1", "c:3"}));  // a, b, d in flight together
+  seq_.Done("c", b);
+  EXPECT_EQ(Ran().size(), 3u);  // c still waits for a
+  seq_.Done("c", a);
+  EXPECT_EQ(Ran(), (Strings{"c:0", "c:1", "c:3", "c:2"}));
+  seq_.Done("c", c);
+  EXPECT_EQ(Ran().size(), 4u);  // e waits for d too
+  seq_.Done("c", d);
+  EXPECT_EQ(Ran().back(), "c:4");
+  seq_.Done("c", e);
+  EXPECT_EQ(Ran().back(), "c:5");
+  seq_.Done("c", f);
+  EXPECT_EQ(seq_.active_keys(), 0u);
+}
+
+TEST(FootprintTest, SortedUniqueAndEmptyMeansWholeKey) {
+  EXPECT_EQ(MakeFootprint({}), nullptr);
+  auto f = MakeFootprint({"b", "a", "b"});
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(*f, (std::vector<std::string>{"a", "b"}));
+}
+
 // Many keys, many tickets, waiters on a multi-threaded pool: each key's turns run in order.
 TEST(SequencerStressTest, OrderPerKeyOnManyThreads) {
   constexpr int kKeys = 8;

@@ -53,6 +53,12 @@ std::string AddBody(const std::string& id) {
   return json{{"ids", {id}}, {"embeddings", {{1.0, 2.0, 3.0}}}}.dump();
 }
 
+// An upsert of `id` and of the record "shared": every such write conflicts with the others, so
+// they are forwarded one at a time in WAL order.
+std::string SharedBody(const std::string& id) {
+  return json{{"ids", {id, "shared"}}, {"embeddings", {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}}}.dump();
+}
+
 // A WalStore that forwards to another, except that SetOutcome of one chosen seq waits until the
 // test opens the gate (to look at the WAL while that outcome is being recorded).
 class GatedStore final : public WalStore {
@@ -177,6 +183,11 @@ struct Harness {
                                      const std::string& record_id) {
     return Start("POST", std::string(kDb) + "/collections/" + collection_id + "/add",
                  AddBody(record_id));
+  }
+  std::future<HttpResponse> StartShared(const std::string& collection_id,
+                                        const std::string& record_id) {
+    return Start("POST", std::string(kDb) + "/collections/" + collection_id + "/upsert",
+                 SharedBody(record_id));
   }
   std::vector<WalEntry> PendingFor(const std::string& instance) {
     auto r = mem.PendingFor(instance, 0, 1000);
@@ -327,7 +338,7 @@ TEST_F(WritePathTest, UnknownCollectionIdIs404AndNothingIsAppended) {
 
 // (g) Writes of one collection reach the primary one at a time, in seq order, even when the
 // fake answers the most recent request first; another collection is not held up behind them.
-TEST_F(WritePathTest, OneCollectionIsForwardedInSeqOrder) {
+TEST_F(WritePathTest, ConflictingWritesOfOneCollectionAreForwardedInSeqOrder) {
   constexpr int kWrites = 6;
   std::mutex mu;
   std::vector<std::string> applied;  // record ids, in the order the primary applied them
@@ -338,7 +349,7 @@ TEST_F(WritePathTest, OneCollectionIsForwardedInSeqOrder) {
   });
   h_.ups.Hold(0, true);
   std::vector<std::future<HttpResponse>> futures;
-  for (int i = 0; i < kWrites; ++i) futures.push_back(h_.StartAdd(kP1, "r" + std::to_string(i)));
+  for (int i = 0; i < kWrites; ++i) futures.push_back(h_.StartShared(kP1, "r" + std::to_string(i)));
   auto all_done = [&] {
     return std::all_of(futures.begin(), futures.end(),
                        [](const auto& f) { return testing::Ready(f); });
@@ -365,8 +376,8 @@ TEST_F(WritePathTest, OneCollectionIsForwardedInSeqOrder) {
 
 TEST_F(WritePathTest, AnotherCollectionIsNotBlockedBehindAHeldOne) {
   h_.ups.Hold(0, true);
-  auto c_first = h_.StartAdd(kP1, "c-1");
-  auto c_second = h_.StartAdd(kP1, "c-2");
+  auto c_first = h_.StartShared(kP1, "c-1");
+  auto c_second = h_.StartShared(kP1, "c-2");
   ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) == 1 && h_.mem.size() == 2; }));
   auto other = h_.StartAdd(kP2, "c2-1");
   ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) == 2; }));
@@ -379,6 +390,25 @@ TEST_F(WritePathTest, AnotherCollectionIsNotBlockedBehindAHeldOne) {
   h_.ups.ReleaseAll(0);
   EXPECT_EQ(testing::Await(h_.ioc, c_first).status, 200);
   EXPECT_EQ(testing::Await(h_.ioc, c_second).status, 200);
+}
+
+// Writes of one collection whose ids are disjoint commute: they are forwarded together (each
+// keeps its own WAL entry; outcomes are still recorded in seq order).
+TEST_F(WritePathTest, DisjointWritesOfOneCollectionAreForwardedTogether) {
+  h_.ups.Hold(0, true);
+  std::vector<std::future<HttpResponse>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(h_.StartAdd(kP1, "d" + std::to_string(i)));
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.held(0) == 4; }))
+      << "held: " << h_.ups.held(0);
+  h_.ups.Hold(0, false);
+  while (h_.ups.ReleaseOne(0, /*newest=*/true)) {
+  }
+  for (auto& f : futures) EXPECT_EQ(testing::Await(h_.ioc, f).status, 200);
+  std::vector<std::string> replay;
+  for (const auto& e : h_.PendingFor("replica")) {
+    replay.push_back(json::parse(e.body)["ids"][0].get<std::string>());
+  }
+  EXPECT_EQ(replay, (std::vector<std::string>{"d0", "d1", "d2", "d3"}));
 }
 
 // (h)
@@ -501,8 +531,9 @@ TEST_F(WritePathTest, NoAnswerAnywhereLeavesTheEntryPendingForRecovery) {
 TEST_F(WritePathTest, AnUnknownOutcomeIsResolvedBeforeTheCollectionsNextWrite) {
   h_.ups.AlwaysFail(0, Status::Timeout("no answer"));
   h_.ups.AlwaysFail(1, Status::Timeout("no answer"));
-  ExpectJsonError(h_.Add(kP1, "first"), 503);
-  auto second = h_.StartAdd(kP1, "second");
+  auto first = h_.StartShared(kP1, "first");
+  ExpectJsonError(testing::Await(h_.ioc, first), 503);
+  auto second = h_.StartShared(kP1, "second");
   ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.mem.size() == 2; }));
   const std::size_t sent_before = h_.ups.request_count(0);
   // The primary answers again: the first write is sent again and settled, then the second goes.
@@ -574,9 +605,9 @@ TEST(WritePathFaultLoopTest, EveryAcknowledgedWriteIsCommittedAndNoRefusedWriteI
 // opposite order from the one the primary applied.
 TEST_F(WritePathTest, NextWriteIsForwardedWhileThePreviousOutcomeIsRecordedAndCommitsAfterIt) {
   h_.gated.GateSetOutcome(1);  // the first entry's outcome is slow to record
-  auto first = h_.StartAdd(kP1, "first");
+  auto first = h_.StartShared(kP1, "first");
   ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.gated.entered(); }));
-  auto second = h_.StartAdd(kP1, "second");
+  auto second = h_.StartShared(kP1, "second");
   ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.ups.request_count(0) == 2; }))
       << "the second write waited for the first one's outcome to be recorded";
   // Give the second write's outcome every chance to overtake (bounded: it never may).
@@ -586,8 +617,8 @@ TEST_F(WritePathTest, NextWriteIsForwardedWhileThePreviousOutcomeIsRecordedAndCo
     h_.ioc.run_one_for(std::chrono::milliseconds(20));
   }
   EXPECT_FALSE(testing::Ready(second)) << "acknowledged before the earlier write's outcome";
-  ASSERT_TRUE(h_.EntryWithBody(AddBody("second")).has_value());
-  EXPECT_EQ(h_.EntryWithBody(AddBody("second"))->state, EntryState::kPending);
+  ASSERT_TRUE(h_.EntryWithBody(SharedBody("second")).has_value());
+  EXPECT_EQ(h_.EntryWithBody(SharedBody("second"))->state, EntryState::kPending);
   EXPECT_TRUE(h_.PendingFor("replica").empty()) << "a later entry is replayable before an earlier";
   h_.gated.OpenGate();
   EXPECT_EQ(testing::Await(h_.ioc, first).status, 200);

@@ -1,0 +1,52 @@
+// ScanWriteBody: validates a write body in one streaming pass and reads the ids it touches.
+#include "server/write_footprint.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace chroma_ha {
+namespace {
+
+using Ids = std::vector<std::string>;
+
+Ids IdsOf(const ScannedBody& s) { return s.footprint ? *s.footprint : Ids{"<whole>"}; }
+
+TEST(WriteFootprintTest, RecordWritesByIdsHaveTheirIds) {
+  const std::string add = R"({"ids":["b","a"],"embeddings":[[1,2],[3,4]],"metadatas":[{"ids":["z"]},null]})";
+  for (WriteKind k : {WriteKind::kAdd, WriteKind::kUpsert, WriteKind::kUpdate, WriteKind::kDelete}) {
+    ScannedBody s = ScanWriteBody(add, k);
+    EXPECT_TRUE(s.valid_json);
+    EXPECT_EQ(IdsOf(s), (Ids{"a", "b"}));  // nested "ids" keys are not the record ids
+  }
+  EXPECT_EQ(IdsOf(ScanWriteBody(R"({"ids":["a"],"where":null})", WriteKind::kDelete)), Ids{"a"});
+}
+
+TEST(WriteFootprintTest, AnythingElseCoversTheWholeCollection) {
+  const std::vector<std::string> bodies = {
+      R"({"ids":["a"],"where":{"k":1}})",           // a delete by ids AND where
+      R"({"ids":["a"],"where_document":{"$contains":"x"}})",
+      R"({"where":{"k":1}})",                         // no ids
+      R"({"ids":[]})",                                // empty
+      R"({"ids":["a",1]})",                           // a non-string id
+      R"({"ids":["a",["b"]]})",                       // nested
+      R"({"ids":"a"})",                               // not an array
+      R"(["a"])",                                     // not an object
+  };
+  for (const auto& b : bodies) {
+    ScannedBody s = ScanWriteBody(b, WriteKind::kDelete);
+    EXPECT_TRUE(s.valid_json) << b;
+    EXPECT_EQ(s.footprint, nullptr) << b;
+  }
+  EXPECT_EQ(ScanWriteBody(R"({"ids":["a"]})", WriteKind::kModifyCollection).footprint, nullptr);
+}
+
+TEST(WriteFootprintTest, InvalidJsonIsReported) {
+  for (const std::string b : {"", "{", R"({"ids":["a"]} x)", "{\"ids\":[\"\xff\"]}"}) {
+    EXPECT_FALSE(ScanWriteBody(b, WriteKind::kAdd).valid_json) << b;
+  }
+}
+
+}  // namespace
+}  // namespace chroma_ha
