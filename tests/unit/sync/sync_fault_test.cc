@@ -59,15 +59,8 @@ TEST_F(BatchTest, HighVolumeBacklog) {
 TEST_F(SyncTest, StoreFaultLoopConverges) {
   for (int64_t n = 0;; ++n) {
     SCOPED_TRACE("failing store call " + std::to_string(n));
-    MemoryWalStore memory;
-    FaultStore fault(&memory);
-    MapIds ids;
-    FakeInstance primary("primary"), replica("replica");
-    SimChroma primary_sim("p"), replica_sim("r");
-    primary_sim.Attach(primary);
-    replica_sim.Attach(replica);
-    primary_sim.Create("c1");
-    replica_sim.Create("c1");
+    SimulatedPair pair;
+    auto& [memory, fault, ids, primary, replica, primary_sim, replica_sim] = pair;
     // c2 exists only on the primary: the first replay heals it.
     primary_sim.Create("c2");
 

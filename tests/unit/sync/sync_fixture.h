@@ -53,6 +53,24 @@ class MapIds final : public CollectionIds {
   std::map<std::tuple<std::string, std::string, std::string, std::string>, std::string> ids_;
 };
 
+// A primary and a replica simulated by SimChroma behind FakeInstances, both holding collection
+// "c1", and a memory WAL behind a fault-injecting wrapper: one fresh world per fault-loop step.
+struct SimulatedPair {
+  SimulatedPair() {
+    primary_sim.Attach(primary);
+    replica_sim.Attach(replica);
+    primary_sim.Create("c1");
+    replica_sim.Create("c1");
+  }
+  MemoryWalStore memory;
+  FaultStore fault{&memory};
+  MapIds ids;
+  FakeInstance primary{"primary"};
+  FakeInstance replica{"replica"};
+  SimChroma primary_sim{"p"};
+  SimChroma replica_sim{"r"};
+};
+
 class SyncTest : public ::testing::Test {
  protected:
   SyncTest() {

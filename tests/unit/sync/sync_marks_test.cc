@@ -86,15 +86,8 @@ TEST_F(SyncTest, OnlyReapplySafeWritesShareAMark) {
   const std::vector<int64_t> pending_after_failed_mark = {8, 6, 5, 4, 3};
   for (int64_t n = 0; n <= static_cast<int64_t>(pending_after_failed_mark.size()); ++n) {
     SCOPED_TRACE("failing mark " + std::to_string(n));
-    MemoryWalStore memory;
-    FaultStore fault(&memory);
-    MapIds ids;
-    FakeInstance primary("primary"), replica("replica");
-    SimChroma primary_sim("p"), replica_sim("r");
-    primary_sim.Attach(primary);
-    replica_sim.Attach(replica);
-    primary_sim.Create("c1");
-    replica_sim.Create("c1");
+    SimulatedPair pair;
+    auto& [memory, fault, ids, primary, replica, primary_sim, replica_sim] = pair;
     const auto entry = [](const std::string& kind, const std::string& body) {
       WalEntry e;
       e.tenant = kTenant;
