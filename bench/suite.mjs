@@ -56,7 +56,7 @@ const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,micro').split(','));
 const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_bench'));
 const CFG = QUICK
   ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
-  : { rounds: 3, secs: 8, writeSecs: 8, records: 10000, lagSecs: 20, backlog: 10000, backlogSecs: 75, drainSecs: 240, microMin: 1, microReps: 3 };
+  : { rounds: 3, secs: 8, writeSecs: 8, records: 10000, lagSecs: 20, backlog: 10000, backlogSecs: 240, drainSecs: 240, microMin: 1, microReps: 3 };
 const DIM = 384;
 const MAX_NODE_REQUESTS = 200000; // Node-driven loads stop at this count even before their time
 const HA_ENV = { LOG_LEVEL: 'warn', HEALTH_CHECK_INTERVAL_MS: undefined, FAILURE_THRESHOLD: undefined, HEALTHY_THRESHOLD: undefined };
@@ -81,7 +81,12 @@ if (MERGE) {
   // Re-running some parts: keep the others from the earlier run, and say so.
   for (const [k, v] of Object.entries(MERGE.parts ?? {})) if (!PARTS.has(k)) results.parts[k] = v;
   results.merged = { from: MERGE.started, loadavgStart: MERGE.machine?.loadavgStart, loadavgEnd: MERGE.machine?.loadavgEnd, parts: Object.keys(MERGE.parts ?? {}).filter((k) => !PARTS.has(k)) };
-  results.notes.push(`parts ${results.merged.parts.join(', ')} are from the run of ${MERGE.started.slice(0, 16).replace('T', ' ')} UTC; ${[...PARTS].join(', ')} re-run at ${results.started.slice(0, 16).replace('T', ' ')} UTC`);
+  // When each part was measured (carried over through successive partial re-runs).
+  results.partStarted = {};
+  for (const k of results.merged.parts) results.partStarted[k] = MERGE.partStarted?.[k] ?? MERGE.started;
+  for (const k of PARTS) results.partStarted[k] = results.started;
+  const at = (iso) => `${iso.slice(0, 16).replace('T', ' ')} UTC`;
+  results.notes.push(`parts measured at different times: ${Object.entries(results.partStarted).map(([k, t]) => `${k} ${at(t)}`).join(', ')}`);
   for (const n of MERGE.notes ?? []) if (!n.startsWith('parts ') && !results.notes.includes(n)) results.notes.push(n);
 }
 const cleanups = []; // run in reverse at the end
