@@ -152,6 +152,18 @@ fs.rmSync(tmp, { recursive: true, force: true });
 
 const md = [];
 const w = (s = '') => md.push(s);
+// A perf profile (by library, then top symbols) under its title, when the part has one.
+function writeProfile(title, profile) {
+  if (!profile) return;
+  w(title);
+  w();
+  w('```');
+  for (const l of profile.byDso ?? []) w(l);
+  w('');
+  for (const l of profile.top ?? [profile.error]) w(l);
+  w('```');
+  w();
+}
 const targets = [];
 
 w('# Benchmarks');
@@ -202,16 +214,7 @@ if (P.proxy) {
   w();
   w(`![proxy p99](${relPng}/proxy-p99.png)`);
   w();
-  if (p.profile) {
-    w('Profile of chroma-ha under POST 2 KB at 64 connections (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):');
-    w();
-    w('```');
-    for (const l of p.profile.byDso ?? []) w(l);
-    w('');
-    for (const l of p.profile.top ?? [p.profile.error]) w(l);
-    w('```');
-    w();
-  }
+  writeProfile('Profile of chroma-ha under POST 2 KB at 64 connections (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):', p.profile);
   const g64 = p.haVsHaproxy['GET c64'];
   const p64 = p.haVsHaproxy['POST 2KB c64'];
   const worst = Math.min(g64.rpsRatio, p64.rpsRatio);
@@ -291,16 +294,7 @@ if (P.writes) {
   w();
   w(`![real Chroma writes](${relPng}/chroma-writes.png)`);
   w();
-  if (p.profile) {
-    w('Profile of chroma-ha (SQLite WAL) under add 100 at 8 connections, replay to the replica included (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):');
-    w();
-    w('```');
-    for (const l of p.profile.byDso ?? []) w(l);
-    w('');
-    for (const l of p.profile.top ?? [p.profile.error]) w(l);
-    w('```');
-    w();
-  }
+  writeProfile('Profile of chroma-ha (SQLite WAL) under add 100 at 8 connections, replay to the replica included (`perf record -g -F 499`, 3 s; self time by library, then symbols ≥ 0.7 %):', p.profile);
   const pg = names.find((n) => n.includes('postgres'));
   if (pg) {
     const r10 = s['add 10 c8'][pg].ratio;

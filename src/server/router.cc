@@ -11,12 +11,11 @@
 #include "server/admin_auth.h"
 #include "server/own_endpoints.h"
 #include "server/write_path.h"
+#include "sync/chroma_api.h"
 
 namespace chroma_ha {
 
 namespace {
-
-bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
 
 // Healthy instances first (keeping their order), then the unhealthy ones.
 std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,

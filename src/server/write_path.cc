@@ -16,6 +16,7 @@
 #include "server/request_handler.h"
 #include "server/router.h"
 #include "server/write_footprint.h"
+#include "sync/chroma_api.h"
 
 namespace chroma_ha {
 
@@ -23,9 +24,6 @@ namespace {
 
 // Tries to record a forward's outcome while the store is unavailable (about 10 s in all).
 constexpr int kOutcomeAttempts = 10;
-
-bool Is2xx(int status) { return status >= 200 && status < 300; }
-bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
 
 // Scope keys an entry or a route touches: tenant, database, collection.
 std::vector<std::string> Scopes(const std::string& tenant, const std::string& database,

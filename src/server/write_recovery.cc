@@ -15,8 +15,6 @@ namespace {
 // Pending entries younger than this are never resolved by recovery (see ResolveUnresolved).
 constexpr int64_t kRecoveryMinAgeMs = 2000;
 
-bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
-
 }  // namespace
 
 Status WritePath::Load() {

@@ -42,6 +42,8 @@ std::string ErrorSummary(const HttpResponse& response);
 std::string ErrorName(const HttpResponse& response);
 
 inline bool Is2xx(int status) { return status >= 200 && status < 300; }
+// 502/503/504: a gateway's answer, not the instance's own.
+inline bool IsGatewayError(int status) { return status == 502 || status == 503 || status == 504; }
 // No usable answer that may change later: 5xx and 429.
 inline bool IsTransientStatus(int status) { return status >= 500 || status == 429; }
 
