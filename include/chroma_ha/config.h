@@ -36,7 +36,12 @@ struct Config {
   std::chrono::milliseconds header_timeout{10000};   // HEADER_TIMEOUT_MS
   std::chrono::milliseconds idle_timeout{60000};     // IDLE_TIMEOUT_MS
   std::chrono::milliseconds shutdown_grace{10000};   // SHUTDOWN_GRACE_MS
-  int max_concurrent_requests = 0;                   // MAX_CONCURRENT_REQUESTS; 0 = no cap
+  // MAX_CONCURRENT_REQUESTS: proxied requests served at once (more: 503 + Retry-After);
+  // default 128 per core; 0 = no cap.
+  int max_concurrent_requests = 0;
+  // MAX_CONNECTIONS: client connections open at once (more: 503 + Retry-After, then closed);
+  // default 4096; 0 = no cap.
+  int max_connections = 4096;
 
   // Instances: instances[0] is the primary, the rest are replicas.
   std::vector<InstanceConfig> instances;  // PRIMARY_URL, REPLICA_URL | REPLICA_URLS
@@ -67,6 +72,11 @@ struct Config {
   int wal_retention_hours = 24;      // WAL_RETENTION_HOURS
   int wal_retry_attempts = 3;        // WAL_RETRY_ATTEMPTS: forward retries on no answer
   std::chrono::milliseconds wal_retry_delay{1000};  // WAL_RETRY_DELAY (seconds): backoff base
+  // WAL_APPEND_TIMEOUT_MS: a write whose WAL append is not durable by then is answered 503.
+  std::chrono::milliseconds wal_append_timeout{2000};
+  int wal_queue_limit = 10000;  // WAL_QUEUE_LIMIT: appends waiting for the WAL writer; more: 503
+  // WAL_STORE_TIMEOUT_MS: PostgreSQL statement_timeout, tcp_user_timeout and connect deadline.
+  std::chrono::milliseconds wal_store_timeout{5000};
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <optional>
 #include <string_view>
+#include <thread>
 
 #include "config/config_vars.h"
 #include "config/url.h"
@@ -235,7 +236,10 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadMillis(env, "HEADER_TIMEOUT_MS", 1, 3600000, &c.header_timeout);
   ReadMillis(env, "IDLE_TIMEOUT_MS", 1, 86400000, &c.idle_timeout);
   ReadMillis(env, "SHUTDOWN_GRACE_MS", 0, 3600000, &c.shutdown_grace);
+  c.max_concurrent_requests =
+      128 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ReadInt(env, "MAX_CONCURRENT_REQUESTS", 0, 1000000, &c.max_concurrent_requests);
+  ReadInt(env, "MAX_CONNECTIONS", 0, 1000000, &c.max_connections);
 
   c.instances = ReadInstances(env, &notes);
   ReadEnum<Strategy>(env, "LOAD_BALANCE_STRATEGY",
@@ -282,6 +286,9 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadInt(env, "WAL_RETENTION_HOURS", 1, 87600, &c.wal_retention_hours);
   ReadInt(env, "WAL_RETRY_ATTEMPTS", 0, 100, &c.wal_retry_attempts);
   ReadSeconds(env, "WAL_RETRY_DELAY", 0, 3600, &c.wal_retry_delay);
+  ReadMillis(env, "WAL_APPEND_TIMEOUT_MS", 1, 600000, &c.wal_append_timeout);
+  ReadInt(env, "WAL_QUEUE_LIMIT", 1, 10000000, &c.wal_queue_limit);
+  ReadMillis(env, "WAL_STORE_TIMEOUT_MS", 100, 600000, &c.wal_store_timeout);
 
   if (auto v = env.Get("ADMIN_TOKEN")) c.admin_token = *v;
   if (auto v = env.Get("STATUS_TOKEN")) c.status_token = *v;

@@ -30,7 +30,11 @@ const std::vector<ConfigVariable> kVariables = {
     {kListener, "HEADER_TIMEOUT_MS", "10000", "Time to receive a request's headers; then 408."},
     {kListener, "IDLE_TIMEOUT_MS", "60000", "Idle keep-alive connections are closed after this."},
     {kListener, "SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, time for requests in flight to end."},
-    {kListener, "MAX_CONCURRENT_REQUESTS", "0", "Requests served at once; 0 = no cap."},
+    {kListener, "MAX_CONCURRENT_REQUESTS", "128 x cores",
+     "Proxied requests served at once; more get 503 with Retry-After. 0 = no cap. Own "
+     "endpoints (/health, /status, ...) are not counted."},
+    {kListener, "MAX_CONNECTIONS", "4096",
+     "Client connections open at once; more get 503 with Retry-After and are closed. 0 = no cap."},
 
     {kInstances, "PRIMARY_URL", "http://127.0.0.1:8001",
      "Primary Chroma server, http(s)://host[:port]. Required when a replica is set; when "
@@ -66,6 +70,13 @@ const std::vector<ConfigVariable> kVariables = {
      true},
     {kWal, "WAL_PATH", "data/wal.sqlite3", "SQLite WAL file when DATABASE_URL is unset."},
     {kWal, "WAL_BATCH_SIZE", "100", "Entries replayed per batch."},
+    {kWal, "WAL_APPEND_TIMEOUT_MS", "2000",
+     "A write whose WAL append is not durable within this is answered 503 (not applied)."},
+    {kWal, "WAL_QUEUE_LIMIT", "10000",
+     "Writes waiting for the WAL writer at once; more get 503 with Retry-After."},
+    {kWal, "WAL_STORE_TIMEOUT_MS", "5000",
+     "PostgreSQL WAL: statement_timeout, tcp_user_timeout and connect deadline; a silent "
+     "database fails a call after about this long (then reconnects)."},
     {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},
     {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
     {kWal, "WAL_DELETION_CONVERSION", "true",

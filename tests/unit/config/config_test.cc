@@ -52,6 +52,12 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.wal_sync_interval, milliseconds(10000));
   EXPECT_TRUE(c.admin_token.empty());
   EXPECT_EQ(c.log_level, "info");
+  // Bounded by default (issue 10): every wait and queue has a limit unless turned off.
+  EXPECT_GT(c.max_concurrent_requests, 0);
+  EXPECT_EQ(c.max_connections, 4096);
+  EXPECT_EQ(c.wal_append_timeout, milliseconds(2000));
+  EXPECT_EQ(c.wal_queue_limit, 10000);
+  EXPECT_EQ(c.wal_store_timeout, milliseconds(5000));
   // Empty values count as unset.
   EXPECT_EQ(Load({{"PORT", ""}, {"PRIMARY_URL", "  "}}).port, 8000);
 }
@@ -73,6 +79,12 @@ const std::vector<VarCase>& VarCases() {
       {"IDLE_TIMEOUT_MS", "700", [](auto& c) { return c.idle_timeout == milliseconds(700); }},
       {"SHUTDOWN_GRACE_MS", "0", [](auto& c) { return c.shutdown_grace == milliseconds(0); }},
       {"MAX_CONCURRENT_REQUESTS", "30", [](auto& c) { return c.max_concurrent_requests == 30; }},
+      {"MAX_CONNECTIONS", "0", [](auto& c) { return c.max_connections == 0; }},
+      {"WAL_APPEND_TIMEOUT_MS", "250",
+       [](auto& c) { return c.wal_append_timeout == milliseconds(250); }},
+      {"WAL_QUEUE_LIMIT", "7", [](auto& c) { return c.wal_queue_limit == 7; }},
+      {"WAL_STORE_TIMEOUT_MS", "1500",
+       [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
       {"PRIMARY_URL", "https://Primary.example.com/",
        [](auto& c) {
          return c.instances.size() == 1 && c.instances[0].url == "https://Primary.example.com" &&
@@ -185,6 +197,10 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"IDLE_TIMEOUT_MS", "1.5"},
       {"SHUTDOWN_GRACE_MS", "-5"},
       {"MAX_CONCURRENT_REQUESTS", "lots"},
+      {"MAX_CONNECTIONS", "-1"},
+      {"WAL_APPEND_TIMEOUT_MS", "0"},
+      {"WAL_QUEUE_LIMIT", "0"},
+      {"WAL_STORE_TIMEOUT_MS", "10"},
       {"PRIMARY_URL", "ftp://x"},
       {"PRIMARY_URL", "http://"},
       {"PRIMARY_URL", "http://h:0"},
