@@ -12,7 +12,8 @@ namespace {
 
 constexpr int kCount = static_cast<int>(Point::kCount);
 constexpr std::array<std::string_view, kCount> kNames = {
-    "after_wal_commit", "after_forward", "after_replay_apply", "during_group_commit"};
+    "after_wal_commit", "after_forward",      "after_replay_apply",
+    "during_group_commit", "commit_ack_lost", "before_wal_append", "request"};
 
 struct Arm {
   std::atomic<int> action{0};  // Action
@@ -61,6 +62,7 @@ bool HitSlow(Point p) {
     (void)!::write(2, kMsg, sizeof(kMsg) - 1);
     ::_exit(137);
   }
+  if (action == Action::kThrow) throw Injected(kNames[i]);
   return true;
 }
 }  // namespace detail
@@ -106,6 +108,8 @@ bool Configure(std::string_view spec, std::string* error) {
       a = Action::kCrash;
     } else if (action == "error") {
       a = Action::kError;
+    } else if (action == "throw") {
+      a = Action::kThrow;
     } else if (action == "off") {
       a = Action::kNone;
     } else {

@@ -78,6 +78,16 @@ TEST_F(FailpointsTest, FromEnvironment) {
   EXPECT_FALSE(Hit(Point::kAfterForward));
 }
 
+TEST_F(FailpointsTest, ThrowActionThrowsInjectedOnTheNthHit) {
+  ASSERT_TRUE(Configure("request=throw@2, before_wal_append=error, commit_ack_lost=throw"));
+  EXPECT_FALSE(Hit(Point::kRequest));
+  EXPECT_THROW(Hit(Point::kRequest), Injected);
+  EXPECT_FALSE(Hit(Point::kRequest));
+  EXPECT_TRUE(Hit(Point::kBeforeWalAppend));
+  EXPECT_THROW(Hit(Point::kCommitAckLost), Injected);
+  EXPECT_EQ(HitCount(Point::kRequest), 3);
+}
+
 TEST_F(FailpointsTest, CrashExitsWith137OnTheNthHit) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_EXIT(
