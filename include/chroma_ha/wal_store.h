@@ -6,7 +6,11 @@
 // Calls are blocking and thread-safe (implementations serialise internally). They must never
 // be called on an event-loop thread: the proxy runs them on the WAL threads.
 // Every call returns a Status instead of throwing; kUnavailable means the database could not
-// be reached (retryable), anything else is permanent.
+// be reached or did not answer in time (retryable: nothing was changed), kTimeout means a
+// change was sent but its commit was never acknowledged (retryable, outcome unknown: it may
+// or may not be durable); anything else is permanent. A store that can go silent (PostgreSQL)
+// bounds every call by its store timeout (WAL_STORE_TIMEOUT_MS): no call blocks for longer,
+// whatever the network does.
 //
 // ## The entry format (version 1)
 //
@@ -131,6 +135,10 @@ class WalStore {
 
   // Appends all entries in one durable transaction (committed and synced before it returns OK),
   // assigning each a `seq` (in vector order) and `created_ms` if it is 0. All or nothing.
+  //
+  // kTimeout: the commit's outcome is unknown (in doubt: the entries may be durable, all of
+  // them or none); entries[i].seq then holds the seq the store assigned to entries[i], or 0 if
+  // it assigned none. Any other error means nothing was written (seqs untouched).
   virtual Status Append(std::vector<WalEntry>* entries) = 0;
 
   // Records the forward's outcome: state, origin instance, attempts and last error. With
@@ -142,7 +150,13 @@ class WalStore {
   virtual Status SetExtra(int64_t seq, const std::string& extra) = 0;
 
   // Marks the entry applied on `instance` (idempotent). kNotFound for an unknown seq.
-  virtual Status MarkApplied(int64_t seq, const std::string& instance) = 0;
+  // When `was_pending` is not null, *was_pending is set to true iff this call removed the
+  // entry's replay work on `instance` (it was committed, `instance` is registered and not its
+  // origin, and it was not yet marked applied there), false otherwise (already applied, the
+  // origin, not committed). Of concurrent calls for one (seq, instance), at most one sees true,
+  // so a caller may count exactly the backlog changes the store made.
+  virtual Status MarkApplied(int64_t seq, const std::string& instance,
+                             bool* was_pending = nullptr) = 0;
 
   // Marks every entry of `seqs` applied on `instance` in ONE durable transaction, all or
   // nothing (kNotFound, and nothing marked, if any seq is unknown). An empty list is OK.
@@ -166,6 +180,13 @@ class WalStore {
 
   // Entries still kPending, in seq order (crash recovery).
   virtual Result<std::vector<WalEntry>> Unresolved() = 0;
+
+  // The smallest seq greater than entry.seq of an entry with the same tenant, database and
+  // collection whose state is kCommitted or kRejected; 0 if there is none. Only entry.seq,
+  // tenant, database and collection are read (the entry itself need not exist). Recovery uses
+  // it: a pending entry must never be sent after a later write of its collection was resolved.
+  // Costs a scan of the resolved entries after entry.seq (cheap for recent entries).
+  virtual Result<int64_t> ResolvedAfter(const WalEntry& entry) = 0;
 
   // One entry by seq; kNotFound if absent.
   virtual Result<WalEntry> Get(int64_t seq) = 0;

@@ -88,14 +88,21 @@ inline constexpr Prepared kSetOutcome = {
 inline constexpr Prepared kSetExtra = {"set_extra",
                                        "UPDATE wal_entries SET extra = $1 WHERE seq = $2"};
 // $1 a bigint[] literal ("{1,2,3}"), $2 instance. Returns one row: how many distinct seqs of
-// $1 exist (all of them are then marked applied); the caller rolls back when one is missing.
+// $1 exist (all of them are then marked applied; the caller rolls back when one is missing),
+// and how many todo rows (replay work) were removed.
 inline constexpr Prepared kMarkApplied = {
     "mark_applied",
     "WITH e AS (SELECT seq FROM wal_entries WHERE seq = ANY ($1::bigint[])), "
     "ins AS (INSERT INTO wal_applied (seq, instance) SELECT seq, $2::text FROM e "
     "  ON CONFLICT DO NOTHING), "
-    "del AS (DELETE FROM wal_todo t WHERE t.instance = $2::text AND t.seq IN (SELECT seq FROM e)) "
-    "SELECT COUNT(*) FROM e"};
+    "del AS (DELETE FROM wal_todo t WHERE t.instance = $2::text AND t.seq IN (SELECT seq FROM e) "
+    "  RETURNING t.seq) "
+    "SELECT (SELECT COUNT(*) FROM e), (SELECT COUNT(*) FROM del)"};
+// $1 seq, $2 tenant, $3 database, $4 collection.
+inline constexpr Prepared kSelectResolvedAfter = {
+    "resolved_after",
+    "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > $1 "
+    "AND tenant = $2 AND database_name = $3 AND collection = $4"};
 inline constexpr Prepared kSelectPendingFor = {
     "pending_for",
     "SELECT " CHROMA_HA_E_ENTRY_COLUMNS " FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
@@ -160,7 +167,7 @@ inline constexpr Prepared kAllPrepared[] = {
     kBackfillTodo,     kInsertTodo,
     kLockAppends,      kInsertEntry,       kInsertApplied,       kSetOutcome,
     kSetExtra,         kMarkApplied,       kSelectPendingFor,    kSelectUnresolved,
-    kSelectEntry,      kSelectBacklog,     kCountByState,        kPrune,
+    kSelectEntry,      kSelectResolvedAfter, kSelectBacklog,     kCountByState,        kPrune,
     kDeleteCollection, kInsertCollection,  kInsertCollectionId,  kSelectCollections,
     kSelectCollectionIds, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
 };

@@ -128,26 +128,42 @@ Status PostgresWalStore::SetExtra(int64_t seq, const std::string& extra) {
   return updated == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
 }
 
-Status PostgresWalStore::MarkApplied(int64_t seq, const std::string& instance) {
-  return MarkAppliedBatch({seq}, instance);
+Status PostgresWalStore::MarkApplied(int64_t seq, const std::string& instance,
+                                     bool* was_pending) {
+  int64_t removed = 0;
+  const Status s = MarkAppliedImpl({seq}, instance, &removed);
+  if (s.ok() && was_pending != nullptr) *was_pending = removed > 0;
+  return s;
 }
 
 Status PostgresWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
                                           const std::string& instance) {
+  int64_t removed = 0;
+  return MarkAppliedImpl(seqs, instance, &removed);
+}
+
+Status PostgresWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
+                                         const std::string& instance, int64_t* todo_removed) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   if (seqs.empty()) return Status::Ok();
   std::vector<int64_t> distinct = seqs;
   std::sort(distinct.begin(), distinct.end());
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   int64_t found = 0;
+  int64_t removed = 0;
   Status s = Run("mark applied", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
-    found = w.exec_prepared1(kMarkApplied.name, BigintArray(distinct), instance)[0].as<int64_t>();
+    const pqxx::row r = w.exec_prepared1(kMarkApplied.name, BigintArray(distinct), instance);
+    found = r[0].as<int64_t>();
+    removed = r[1].as<int64_t>();
     if (found == static_cast<int64_t>(distinct.size())) w.commit();  // else: rolled back
   });
   if (!s.ok()) return s;
-  if (found == static_cast<int64_t>(distinct.size())) return Status::Ok();
-  return Status::NotFound("a WAL entry of seqs " + BigintArray(distinct) + " does not exist");
+  if (found != static_cast<int64_t>(distinct.size())) {
+    return Status::NotFound("a WAL entry of seqs " + BigintArray(distinct) + " does not exist");
+  }
+  *todo_removed = removed;
+  return Status::Ok();
 }
 
 Result<std::vector<WalEntry>> PostgresWalStore::PendingFor(const std::string& instance,
@@ -171,6 +187,18 @@ Result<std::vector<WalEntry>> PostgresWalStore::Unresolved() {
   });
   if (!s.ok()) return s;
   return out;
+}
+
+Result<int64_t> PostgresWalStore::ResolvedAfter(const WalEntry& entry) {
+  int64_t seq = 0;
+  Status s = Run("resolved after", [&](pqxx::connection_base& c) {
+    pqxx::read_transaction t(c);
+    seq = t.exec_prepared1(kSelectResolvedAfter.name, entry.seq, entry.tenant, entry.database,
+                           entry.collection)[0]
+              .as<int64_t>();
+  });
+  if (!s.ok()) return s;
+  return seq;
 }
 
 Result<WalEntry> PostgresWalStore::Get(int64_t seq) {

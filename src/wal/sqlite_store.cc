@@ -47,6 +47,10 @@ constexpr const char* kSelectPendingFor =
     "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
 constexpr const char* kSelectUnresolved =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE state = 0 ORDER BY seq";
+// ?1 seq, ?2 tenant, ?3 database, ?4 collection.
+constexpr const char* kSelectResolvedAfter =
+    "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "
+    "AND tenant = ?2 AND database_name = ?3 AND collection = ?4";
 constexpr const char* kSelectEntry =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = ?";
 constexpr const char* kSelectBacklog =
@@ -201,16 +205,29 @@ Status SqliteWalStore::SetExtra(int64_t seq, const std::string& extra) {
   return Status::Ok();
 }
 
-Status SqliteWalStore::MarkApplied(int64_t seq, const std::string& instance) {
-  return MarkAppliedBatch({seq}, instance);
+Status SqliteWalStore::MarkApplied(int64_t seq, const std::string& instance,
+                                   bool* was_pending) {
+  int64_t removed = 0;
+  const Status s = MarkAppliedImpl({seq}, instance, &removed);
+  if (s.ok() && was_pending != nullptr) *was_pending = removed > 0;
+  return s;
 }
 
 Status SqliteWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
                                         const std::string& instance) {
+  int64_t removed = 0;
+  return MarkAppliedImpl(seqs, instance, &removed);
+}
+
+// Marks `seqs` applied on `instance` in one transaction; *todo_removed counts the replay-work
+// rows this removed.
+Status SqliteWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
+                                       const std::string& instance, int64_t* todo_removed) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   if (seqs.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
   if (Status s = BeginLocked(); !s.ok()) return s;
+  int64_t removed = 0;
   for (const int64_t seq : seqs) {
     Result<bool> exists = EntryExistsLocked(seq);
     CHROMA_HA_OR_ROLLBACK(exists.status());
@@ -225,9 +242,11 @@ Status SqliteWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
         CHROMA_HA_OR_ROLLBACK(Status::NotFound(NotFoundMessage(seq)));
       }
       if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "mark applied"));
+      if (sql == kDeleteTodo) removed += sqlite3_changes(db_);
     }
   }
   CHROMA_HA_COMMIT();
+  *todo_removed = removed;
   return Status::Ok();
 }
 
@@ -270,6 +289,15 @@ Result<std::vector<WalEntry>> SqliteWalStore::Unresolved() {
   std::lock_guard<std::mutex> lock(mu_);
   CHROMA_HA_PREPARE(stmt, kSelectUnresolved);
   return QueryEntriesLocked(stmt);
+}
+
+Result<int64_t> SqliteWalStore::ResolvedAfter(const WalEntry& entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CHROMA_HA_PREPARE(stmt, kSelectResolvedAfter);
+  const int rc =
+      stmt.Int(entry.seq).Text(entry.tenant).Text(entry.database).Text(entry.collection).Step();
+  if (rc != SQLITE_ROW) return ErrorLocked(rc, "resolved after");
+  return stmt.ColumnInt(0);
 }
 
 Result<WalEntry> SqliteWalStore::Get(int64_t seq) {

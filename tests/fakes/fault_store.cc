@@ -26,6 +26,7 @@ const char* WalOpName(WalOp op) {
     case WalOp::kUnblock: return "Unblock";
     case WalOp::kListBlocked: return "ListBlocked";
     case WalOp::kClear: return "Clear";
+    case WalOp::kResolvedAfter: return "ResolvedAfter";
   }
   return "Unknown";
 }
@@ -124,11 +125,25 @@ Status FaultStore::Append(std::vector<WalEntry>* entries) {
     }
   }
   if (!crash.has_value()) return base_->Append(entries);
-  if (*crash == CrashMode::kDurable) {
-    std::vector<WalEntry> copy = *entries;
-    if (Status s = base_->Append(&copy); !s.ok()) return s;
+  switch (*crash) {
+    case CrashMode::kLost:
+      return Status::Unavailable("crashed between append and commit (injected)");
+    case CrashMode::kDurable: {
+      std::vector<WalEntry> copy = *entries;
+      if (Status s = base_->Append(&copy); !s.ok()) return s;
+      return Status::Unavailable("crashed between append and commit (injected)");
+    }
+    case CrashMode::kInDoubtLost:
+      for (WalEntry& e : *entries) e.seq = 0;
+      return Status::Timeout("commit acknowledgement lost (injected; nothing was stored)");
+    case CrashMode::kInDoubtDurable: {
+      std::vector<WalEntry> copy = *entries;
+      if (Status s = base_->Append(&copy); !s.ok()) return s;
+      for (size_t i = 0; i < entries->size(); ++i) (*entries)[i].seq = copy[i].seq;
+      return Status::Timeout("commit acknowledgement lost (injected; the entries are durable)");
+    }
   }
-  return Status::Unavailable("crashed between append and commit (injected)");
+  return Status::Internal("unknown crash mode");
 }
 
 Status FaultStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
@@ -142,9 +157,9 @@ Status FaultStore::SetExtra(int64_t seq, const std::string& extra) {
   return base_->SetExtra(seq, extra);
 }
 
-Status FaultStore::MarkApplied(int64_t seq, const std::string& instance) {
+Status FaultStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending) {
   if (Status s = Enter(WalOp::kMarkApplied); !s.ok()) return s;
-  return base_->MarkApplied(seq, instance);
+  return base_->MarkApplied(seq, instance, was_pending);
 }
 
 Status FaultStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
@@ -162,6 +177,11 @@ Result<std::vector<WalEntry>> FaultStore::PendingFor(const std::string& instance
 Result<std::vector<WalEntry>> FaultStore::Unresolved() {
   if (Status s = Enter(WalOp::kUnresolved); !s.ok()) return s;
   return base_->Unresolved();
+}
+
+Result<int64_t> FaultStore::ResolvedAfter(const WalEntry& entry) {
+  if (Status s = Enter(WalOp::kResolvedAfter); !s.ok()) return s;
+  return base_->ResolvedAfter(entry);
 }
 
 Result<WalEntry> FaultStore::Get(int64_t seq) {

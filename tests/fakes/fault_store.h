@@ -5,10 +5,14 @@
 //    kUnavailable) without reaching the wrapped store.
 //  - FailNthCallOf(op, n): the same, counting only calls of one method.
 //  - SetDown(true): every call fails with kUnavailable until SetDown(false).
-//  - CrashOnAppend(mode): the next Append "crashes" between append and commit: it returns
-//    kUnavailable, and the entries either never reach the store (kLost) or do reach it durably
-//    (kDurable: the commit happened but the acknowledgement was lost). Either way the caller's
-//    vector is left as it was passed in (seq/created_ms not filled in).
+//  - CrashOnAppend(mode): the next Append "crashes" between append and commit. kLost and
+//    kDurable return kUnavailable and leave the caller's vector as it was passed in; the
+//    entries either never reach the store (kLost) or do reach it durably (kDurable: an old-style
+//    store that misreports a lost acknowledgement; it breaks WalStore's contract that any error
+//    but kTimeout means nothing was written, which is what robustness tests want to see).
+//    kInDoubtLost and kInDoubtDurable follow the contract: Append returns kTimeout (outcome
+//    unknown) and either nothing was stored (every seq 0) or every entry was stored durably
+//    (each seq filled in with the seq it was stored under; created_ms untouched).
 //
 // Thread-safe (the counters and faults are guarded by a mutex; the wrapped store serialises
 // itself). The wrapped store must outlive this wrapper unless it was passed as a unique_ptr.
@@ -31,7 +35,7 @@ namespace chroma_ha {
 enum class WalOp {
   kOpen, kRegisterInstances, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kMarkAppliedBatch,
   kPendingFor, kUnresolved, kGet, kBacklog, kCountByState, kPrune, kPutCollection,
-  kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear,
+  kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear, kResolvedAfter,
 };
 
 const char* WalOpName(WalOp op);
@@ -41,6 +45,8 @@ class FaultStore final : public WalStore {
   enum class CrashMode {
     kLost,     // the transaction never committed: nothing was stored
     kDurable,  // it committed, but the caller never heard: entries are stored
+    kInDoubtLost,     // kTimeout, nothing stored, seqs 0
+    kInDoubtDurable,  // kTimeout, entries stored, seqs filled in
   };
 
   explicit FaultStore(WalStore* base);                 // not owned; must outlive this
@@ -69,11 +75,13 @@ class FaultStore final : public WalStore {
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkApplied(int64_t seq, const std::string& instance,
+                     bool* was_pending = nullptr) override;
   Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
+  Result<int64_t> ResolvedAfter(const WalEntry& entry) override;
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;

@@ -83,10 +83,16 @@ Status MemoryWalStore::SetExtra(int64_t seq, const std::string& extra) {
   return Status::Ok();
 }
 
-Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance) {
+Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance,
+                                   bool* was_pending) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
-  if (entries_.count(seq) == 0) return Status::NotFound(NotFoundMessage(seq));
+  auto it = entries_.find(seq);
+  if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
+  if (was_pending != nullptr) {
+    // The real stores keep replay work for registered instances only.
+    *was_pending = registered_.count(instance) != 0 && PendingOnLocked(it->second, instance);
+  }
   applied_[seq].insert(instance);
   return Status::Ok();
 }
@@ -129,6 +135,19 @@ Result<std::vector<WalEntry>> MemoryWalStore::Unresolved() {
     if (e.state == EntryState::kPending) out.push_back(e);
   }
   return out;
+}
+
+Result<int64_t> MemoryWalStore::ResolvedAfter(const WalEntry& entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto it = entries_.upper_bound(entry.seq); it != entries_.end(); ++it) {
+    const WalEntry& e = it->second;
+    if (e.state == EntryState::kPending) continue;
+    if (e.tenant == entry.tenant && e.database == entry.database &&
+        e.collection == entry.collection) {
+      return it->first;
+    }
+  }
+  return int64_t{0};
 }
 
 Result<WalEntry> MemoryWalStore::Get(int64_t seq) {

@@ -93,8 +93,8 @@ class GatedStore final : public WalStore {
     return base_->SetOutcome(seq, state, origin, attempts, last_error);
   }
   Status SetExtra(int64_t seq, const std::string& x) override { return base_->SetExtra(seq, x); }
-  Status MarkApplied(int64_t seq, const std::string& i) override {
-    return base_->MarkApplied(seq, i);
+  Status MarkApplied(int64_t seq, const std::string& i, bool* was_pending = nullptr) override {
+    return base_->MarkApplied(seq, i, was_pending);
   }
   Status MarkAppliedBatch(const std::vector<int64_t>& s, const std::string& i) override {
     return base_->MarkAppliedBatch(s, i);
@@ -106,6 +106,7 @@ class GatedStore final : public WalStore {
     return base_->PendingFor(i, a, l);
   }
   Result<std::vector<WalEntry>> Unresolved() override { return base_->Unresolved(); }
+  Result<int64_t> ResolvedAfter(const WalEntry& e) override { return base_->ResolvedAfter(e); }
   Result<WalEntry> Get(int64_t seq) override { return base_->Get(seq); }
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& i) override {
     return base_->Backlog(i);
