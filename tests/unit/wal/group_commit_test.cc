@@ -24,95 +24,10 @@
 #include "wal/postgres_store.h"
 #include "wal/sqlite_store.h"
 #include "fakes/test_database.h"
+#include "unit/wal/group_commit_fixture.h"
 
-namespace chroma_ha {
+namespace chroma_ha::group_commit_test {
 namespace {
-
-WalEntry Entry(const std::string& body) {
-  WalEntry e;
-  e.tenant = "t";
-  e.database = "d";
-  e.collection = "c";
-  e.kind = "add";
-  e.method = "POST";
-  e.path = "/x";
-  e.body = body;
-  return e;
-}
-
-// Collects completions and lets a test wait for N of them (no sleeping).
-class Completions {
- public:
-  GroupCommitter::Callback Callback(int id) {
-    return [this, id](Status s, int64_t seq) {
-      std::lock_guard<std::mutex> lock(mu_);
-      results_[id] = {s, seq};
-      order_.push_back(seq);
-      cv_.notify_all();
-    };
-  }
-  void WaitFor(size_t n) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return results_.size() >= n; });
-  }
-  std::map<int, std::pair<Status, int64_t>> results() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return results_;
-  }
-  std::vector<int64_t> order() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return order_;
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<int, std::pair<Status, int64_t>> results_;
-  std::vector<int64_t> order_;  // seqs in callback order
-};
-
-// A gate the first callback waits on, so that requests pile up behind the writer.
-class Gate {
- public:
-  void Wait() {
-    std::unique_lock<std::mutex> lock(mu_);
-    entered_ = true;
-    cv_.notify_all();
-    cv_.wait(lock, [&] { return open_; });
-  }
-  void WaitEntered() {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return entered_; });
-  }
-  void Open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool entered_ = false;
-  bool open_ = false;
-};
-
-class GroupCommitTest : public ::testing::Test {
- protected:
-  // Submits one request whose callback holds the writer until gate_.Open(); returns once the
-  // writer is held.
-  void HoldWriter(GroupCommitter& committer) {
-    committer.Append(Entry("hold"), [this](Status s, int64_t) {
-      EXPECT_TRUE(s.ok()) << s.ToString();
-      gate_.Wait();
-    });
-    gate_.WaitEntered();
-  }
-
-  MemoryWalStore memory_;
-  FaultStore store_{&memory_};
-  Gate gate_;
-};
 
 TEST_F(GroupCommitTest, AppendCompletesWithTheStoredSeq) {
   GroupCommitter committer(&store_, 10);
@@ -202,6 +117,7 @@ TEST_F(GroupCommitTest, StoreFailureFailsTheWholeBatch) {
   const GroupCommitStats stats = committer.stats();
   EXPECT_EQ(stats.failed_batches, 1);
   EXPECT_EQ(stats.failed_entries, 5);
+  EXPECT_EQ(stats.isolated_batches, 0);  // retryable: not one entry's fault
   Completions after;
   committer.Append(Entry("after"), after.Callback(0));
   after.WaitFor(1);
@@ -347,4 +263,4 @@ TEST(GroupCommitThroughput, PostgresWhenConfigured) {
 }
 
 }  // namespace
-}  // namespace chroma_ha
+}  // namespace chroma_ha::group_commit_test
