@@ -4,12 +4,14 @@
 #include "wal/postgres_store.h"
 
 #include <algorithm>
+#include <cctype>
 #include <pqxx/pqxx>
 #include <set>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "wal/postgres_errors.h"
 #include "wal/postgres_sql.h"
 #include "wal/text_check.h"
 
@@ -81,6 +83,7 @@ CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
+// + the server-side deadlines (SessionSetup()).
 constexpr const char* kSessionSetup = "SET client_min_messages TO WARNING";
 constexpr const char* kLockAdvisory = "SELECT pg_advisory_xact_lock(";  // + key + ")"
 constexpr const char* kCreateVersionTable =
@@ -90,21 +93,39 @@ constexpr const char* kInsertVersion = "INSERT INTO schema_version (version) VAL
 
 constexpr std::chrono::milliseconds kMinBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{5000};
-constexpr int kConnectTimeoutSeconds = 5;
+
+// libpq's connect_timeout is in whole seconds, and it treats 1 as 2.
+int64_t ConnectTimeoutSeconds(std::chrono::milliseconds timeout) {
+  return std::max<int64_t>(2, (timeout.count() + 999) / 1000);
+}
+
+std::string SessionSetup(std::chrono::milliseconds timeout) {
+  const std::string ms = std::to_string(timeout.count());
+  return std::string(kSessionSetup) + "; SET statement_timeout = " + ms +
+         "; SET idle_in_transaction_session_timeout = " + ms;
+}
 
 bool IsUri(const std::string& url) {
   return url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0;
 }
 
-// Adds connection options we rely on unless the URL sets them already.
-std::string WithDefaults(const std::string& url) {
+// Adds connection options we rely on unless the URL sets them already: the connect deadline,
+// TCP keepalives that find a dead peer in about T/2 + 3 s, and tcp_user_timeout (unacknowledged
+// data for T ms drops the connection).
+std::string WithDefaults(const std::string& url, std::chrono::milliseconds timeout) {
   std::string out = url;
+  const int64_t idle_s = std::max<int64_t>(1, timeout.count() / 2000);
   const std::pair<const char*, std::string> options[] = {
-      {"connect_timeout", std::to_string(kConnectTimeoutSeconds)},
+      {"connect_timeout", std::to_string(ConnectTimeoutSeconds(timeout))},
       {"application_name", "chroma-ha"},
+      {"keepalives", "1"},
+      {"keepalives_idle", std::to_string(idle_s)},
+      {"keepalives_interval", "1"},
+      {"keepalives_count", "3"},
+      {"tcp_user_timeout", std::to_string(timeout.count())},
   };
   for (const auto& [key, value] : options) {
-    if (url.find(key) != std::string::npos) continue;
+    if (url.find(std::string(key) + "=") != std::string::npos) continue;
     if (IsUri(out)) {
       out += (out.find('?') == std::string::npos ? "?" : "&");
       out += std::string(key) + "=" + value;
@@ -145,12 +166,17 @@ struct PostgresWalStore::Connection {
   pqxx::connection c;
 };
 
-PostgresWalStore::PostgresWalStore(std::string url)
-    : url_(WithDefaults(url)), password_(ExtractPassword(url)) {}
+PostgresWalStore::PostgresWalStore(std::string url, std::chrono::milliseconds timeout)
+    : timeout_(std::max(timeout, std::chrono::milliseconds(1))),
+      url_(WithDefaults(url, timeout_)),
+      password_(ExtractPassword(url)) {}
 
 PostgresWalStore::~PostgresWalStore() = default;
 
 std::string PostgresWalStore::Redact(std::string message) const {
+  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
+    message.pop_back();  // libpq ends its messages with a newline
+  }
   if (password_.empty()) return message;
   for (size_t p; (p = message.find(password_)) != std::string::npos;) {
     message.replace(p, password_.size(), "***");
@@ -159,11 +185,11 @@ std::string PostgresWalStore::Redact(std::string message) const {
 }
 
 void PostgresWalStore::DisconnectForTesting() {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::timed_mutex> lock(mu_);
   conn_.reset();
 }
 
-Status PostgresWalStore::ConnectLocked() {
+Status PostgresWalStore::ConnectLocked(std::chrono::steady_clock::time_point deadline) {
   const auto now = std::chrono::steady_clock::now();
   if (now < retry_at_) {
     return Status::Unavailable(
@@ -172,74 +198,76 @@ Status PostgresWalStore::ConnectLocked() {
             std::chrono::duration_cast<std::chrono::milliseconds>(retry_at_ - now).count()) +
         " ms");
   }
+  std::string error;
   try {
-    auto conn = std::make_unique<Connection>(url_);
-    pqxx::nontransaction(conn->c).exec(kSessionSetup);
-    for (const Prepared& p : kAllPrepared) conn->c.prepare(p.name, p.sql);
-    conn_ = std::move(conn);
-    backoff_ = std::chrono::milliseconds(0);
-    retry_at_ = {};
-    return Status::Ok();
+    auto conn = std::make_unique<Connection>(url_);  // bounded by connect_timeout
+    SocketWatchdog::Armed armed(watchdog_, conn->c.sock(), deadline);
+    try {
+      pqxx::nontransaction(conn->c).exec(SessionSetup(timeout_));
+      for (const Prepared& p : kAllPrepared) conn->c.prepare(p.name, p.sql);
+    } catch (const std::exception& e) {
+      error = armed.Disarm() ? "no answer within " + std::to_string(timeout_.count()) +
+                                   " ms (WAL_STORE_TIMEOUT_MS)"
+                             : e.what();
+    }
+    if (error.empty() && !armed.Disarm()) {
+      conn_ = std::move(conn);
+      backoff_ = std::chrono::milliseconds(0);
+      retry_at_ = {};
+      return Status::Ok();
+    }
   } catch (const std::exception& e) {
-    backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
-    retry_at_ = now + backoff_;
-    return Status::Unavailable(Redact(std::string("postgres connect: ") + e.what()));
+    error = e.what();
   }
+  if (error.empty()) error = "no answer within the store timeout";
+  backoff_ = std::clamp(backoff_ * 2, kMinBackoff, kMaxBackoff);
+  // From the failure, not the attempt: an attempt can last the whole connect timeout.
+  retry_at_ = std::chrono::steady_clock::now() + backoff_;
+  return Status::Unavailable(Redact("postgres connect: " + error));
 }
 
-Status PostgresWalStore::TranslateCurrentException(const char* what) {
-  const std::string prefix = std::string("postgres ") + what + ": ";
-  try {
-    throw;
-  } catch (const pqxx::broken_connection& e) {
-    conn_.reset();
-    return Status::Unavailable(Redact(prefix + e.what()));
-  } catch (const pqxx::in_doubt_error& e) {
-    conn_.reset();
-    return Status::Unavailable(Redact(prefix + "commit outcome unknown: " + e.what()));
-  } catch (const pqxx::transaction_rollback& e) {
-    return Status::Unavailable(Redact(prefix + e.what()));
-  } catch (const pqxx::integrity_constraint_violation& e) {
-    return Status::InvalidArgument(Redact(prefix + e.what()));
-  } catch (const pqxx::data_exception& e) {
-    return Status::InvalidArgument(Redact(prefix + e.what()));
-  } catch (const pqxx::sql_error& e) {
-    const std::string& state = e.sqlstate();
-    // 08: connection exception; 57P: operator intervention (shutdown); 53: out of resources.
-    if (state.rfind("08", 0) == 0 || state.rfind("57P", 0) == 0 || state.rfind("53", 0) == 0) {
-      conn_.reset();
-      return Status::Unavailable(Redact(prefix + e.what()));
-    }
-    if (state == "22021") return Status::InvalidArgument(Redact(prefix + e.what()));
-    return Status::Internal(Redact(prefix + e.what()));
-  } catch (const std::exception& e) {
-    if (conn_ != nullptr && !conn_->c.is_open()) {
-      conn_.reset();
-      return Status::Unavailable(Redact(prefix + e.what()));
-    }
-    return Status::Internal(Redact(prefix + e.what()));
-  } catch (...) {
-    return Status::Internal(prefix + "unknown exception");
-  }
+void PostgresWalStore::CommitLocked(pqxx::transaction_base& t) {
+  committing_ = true;
+  t.commit();
 }
 
 Status PostgresWalStore::Run(const char* what,
                              const std::function<void(pqxx::connection_base&)>& body) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (conn_ == nullptr) {
-    if (Status s = ConnectLocked(); !s.ok()) return s;
+  const auto deadline = std::chrono::steady_clock::now() + timeout_;
+  // The server's statement_timeout (T) answers a live but blocked server first, keeping the
+  // connection; the watchdog cuts a silent one a little later.
+  const auto cut = deadline + std::min(timeout_ / 4, std::chrono::milliseconds(1000));
+  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  if (!lock.try_lock_until(deadline)) {
+    return Status::Unavailable(std::string("postgres ") + what + ": store busy (no turn within " +
+                               std::to_string(timeout_.count()) +
+                               " ms, WAL_STORE_TIMEOUT_MS: the database is slow or silent)");
   }
+  if (conn_ == nullptr) {
+    if (Status s = ConnectLocked(cut); !s.ok()) return s;
+  }
+  committing_ = false;
+  SocketWatchdog::Armed armed(watchdog_, conn_->c.sock(), cut);
   try {
     body(conn_->c);
-    return Status::Ok();
   } catch (...) {
-    return TranslateCurrentException(what);
+    PgCallContext context;
+    context.committing = committing_;
+    context.deadline_expired = armed.Disarm();
+    context.connection_open = conn_->c.is_open();
+    context.timeout_ms = timeout_.count();
+    PgTranslated t = TranslatePgException(std::current_exception(), what, context);
+    if (t.drop_connection || context.deadline_expired) conn_.reset();
+    return StatusWithCode(t.status.code(), Redact(t.status.message()));
   }
+  // It fired as the call finished: the result stands, but the socket is shut down.
+  if (armed.Disarm()) conn_.reset();
+  return Status::Ok();
 }
 
 Status PostgresWalStore::Open() {
   std::set<std::string> registered;
-  Status s = Run("open", [&registered](pqxx::connection_base& c) {
+  Status s = Run("open", [this, &registered](pqxx::connection_base& c) {
     pqxx::work w(c);
     w.exec(kLockAdvisory + std::to_string(kMigrationLockKey) + ")");
     w.exec(kCreateVersionTable);
@@ -257,7 +285,7 @@ Status PostgresWalStore::Open() {
     for (const pqxx::row& r : w.exec_prepared(kSelectInstances.name)) {
       registered.insert(r[0].as<std::string>());
     }
-    w.commit();
+    CommitLocked(w);
   });
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> lock(registered_mu_);
@@ -276,7 +304,7 @@ Status PostgresWalStore::RegisterInstances(const std::vector<std::string>& insta
       if (w.exec_prepared(kInsertInstance.name, instance).empty()) continue;  // known already
       w.exec_prepared(kBackfillTodo.name, instance);
     }
-    w.commit();
+    CommitLocked(w);
   });
   if (!s.ok()) return s;
   std::lock_guard<std::mutex> lock(registered_mu_);

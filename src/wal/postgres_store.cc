@@ -88,8 +88,12 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
         w.exec_prepared(kInsertTodo.name, seqs.back(), e.origin);
       }
     }
-    w.commit();
+    CommitLocked(w);
   });
+  if (s.code() == StatusCode::kTimeout) {  // in doubt: report the seqs the commit would keep
+    const bool all = seqs.size() == entries->size();
+    for (size_t i = 0; i < entries->size(); ++i) (*entries)[i].seq = all ? seqs[i] : 0;
+  }
   if (!s.ok()) return s;
   for (size_t i = 0; i < entries->size(); ++i) {
     WalEntry& e = (*entries)[i];
@@ -110,7 +114,7 @@ Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::st
     updated = w.exec_prepared1(kSetOutcome.name, static_cast<int>(state), origin, attempts,
                                SanitizeText(last_error), seq)[0]
                   .as<int64_t>();
-    w.commit();
+    CommitLocked(w);
   });
   if (!s.ok()) return s;
   return updated == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
@@ -122,7 +126,7 @@ Status PostgresWalStore::SetExtra(int64_t seq, const std::string& extra) {
   Status s = Run("set extra", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
     updated = w.exec_prepared(kSetExtra.name, extra, seq).affected_rows();
-    w.commit();
+    CommitLocked(w);
   });
   if (!s.ok()) return s;
   return updated == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
@@ -156,7 +160,7 @@ Status PostgresWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
     const pqxx::row r = w.exec_prepared1(kMarkApplied.name, BigintArray(distinct), instance);
     found = r[0].as<int64_t>();
     removed = r[1].as<int64_t>();
-    if (found == static_cast<int64_t>(distinct.size())) w.commit();  // else: rolled back
+    if (found == static_cast<int64_t>(distinct.size())) CommitLocked(w);  // else: rolled back
   });
   if (!s.ok()) return s;
   if (found != static_cast<int64_t>(distinct.size())) {
@@ -249,7 +253,7 @@ Result<int64_t> PostgresWalStore::Prune(int64_t before_ms,
   Status s = Run("prune", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
     pruned = w.exec_prepared(kPrune.name, before_ms, JsonStringArray(instances)).affected_rows();
-    w.commit();
+    CommitLocked(w);
   });
   if (!s.ok()) return s;
   return pruned;
@@ -264,7 +268,7 @@ Status PostgresWalStore::PutCollection(const CollectionIdentity& c) {
     for (const auto& [instance, id] : c.ids) {
       w.exec_prepared(kInsertCollectionId.name, c.tenant, c.database, c.name, instance, id);
     }
-    w.commit();
+    CommitLocked(w);
   });
 }
 
@@ -273,7 +277,7 @@ Status PostgresWalStore::RemoveCollection(const std::string& tenant, const std::
   return Run("remove collection", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
     w.exec_prepared(kDeleteCollection.name, tenant, database, name);
-    w.commit();
+    CommitLocked(w);
   });
 }
 
@@ -307,7 +311,7 @@ Status PostgresWalStore::Block(const BlockedCollection& b) {
     pqxx::work w(c);
     w.exec_prepared(kUpsertBlocked.name, b.instance, b.tenant, b.database, b.collection, b.seq,
                     b.since_ms, SanitizeText(b.error));
-    w.commit();
+    CommitLocked(w);
   });
 }
 
@@ -316,7 +320,7 @@ Status PostgresWalStore::Unblock(const std::string& instance, const std::string&
   return Run("unblock", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
     w.exec_prepared(kDeleteBlocked.name, instance, tenant, database, collection);
-    w.commit();
+    CommitLocked(w);
   });
 }
 
@@ -335,10 +339,10 @@ Result<std::vector<BlockedCollection>> PostgresWalStore::ListBlocked() {
 }
 
 Status PostgresWalStore::Clear() {
-  return Run("clear", [](pqxx::connection_base& c) {
+  return Run("clear", [this](pqxx::connection_base& c) {
     pqxx::work w(c);
     w.exec(kClear);
-    w.commit();
+    CommitLocked(w);
   });
 }
 

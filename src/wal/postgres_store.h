@@ -9,14 +9,30 @@
 // One connection per store object, guarded by a mutex: calls are thread-safe and serialised.
 // Statements are prepared once per connection. Bodies are `bytea`, byte-exact (NUL included).
 //
+// Deadlines (T = the store timeout, WAL_STORE_TIMEOUT_MS): no call waits without bound, even
+// when the server goes silent with its connections left open (SIGSTOP, a partition, a
+// blackholing proxy: TCP still looks alive, so only a client-side deadline helps).
+//  - Each call waits at most until T after it began for the store's mutex ("store busy",
+//    kUnavailable). Each statement is bounded by the server's statement_timeout = T (57014,
+//    kUnavailable, the connection is kept); a server that does not answer at all is cut by a
+//    watchdog at T + min(T/4, 1 s) after the call began (kUnavailable, or kTimeout if it was
+//    cut during COMMIT; the connection is dropped).
+//  - A call that has to reconnect first is bounded by libpq's connect_timeout (T rounded up to
+//    whole seconds, at least 2 s, libpq's minimum) for the connection itself.
+//  - The server side also gets idle_in_transaction_session_timeout = T (a session orphaned
+//    mid-transaction behind a partition releases its locks); TCP keepalives (idle T/2, interval 1 s, 3 probes) and
+//    tcp_user_timeout = T find a dead peer that stopped ACKing.
+//
 // Connection loss: the call that finds the connection broken returns kUnavailable and drops it;
 // the next call reconnects. While reconnecting fails, attempts back off exponentially
 // (100 ms doubling to 5 s) and calls inside the back-off window return kUnavailable at once.
 //
-// Errors: kUnavailable (connection refused/broken, commit outcome unknown, serialisation failure,
-// server shutting down or out of resources: retryable), kInvalidArgument (constraint or data
-// errors, text that is not UTF-8), kNotFound (unknown seq), kInternal (anything else, with the
-// server's message). Nothing throws; no message ever contains the password.
+// Errors (postgres_errors.h): kUnavailable (connection refused/broken/cut at the deadline,
+// serialisation failure, deadlock, lock not available, statement timeout, server shutting down
+// or out of resources: retryable), kTimeout (a COMMIT whose acknowledgement was lost: in doubt;
+// Append then reports the seqs it assigned), kInvalidArgument (constraint or data errors, text
+// that is not UTF-8), kNotFound (unknown seq), kInternal (anything else, with the server's
+// message). Nothing throws; no message ever contains the password.
 //
 // Implementation: postgres_schema.cc (connection, schema and migrations, instance
 // registration), postgres_store.cc (queries), postgres_sql.h (their prepared statements).
@@ -33,16 +49,22 @@
 
 #include "chroma_ha/wal_store.h"
 
+#include "wal/socket_watchdog.h"
+
 namespace pqxx {
 class connection_base;
+class transaction_base;
 }
 
 namespace chroma_ha {
 
 class PostgresWalStore final : public WalStore {
  public:
-  // `url`: a libpq connection URI or keyword/value string. Nothing connects before Open().
-  explicit PostgresWalStore(std::string url);
+  static constexpr std::chrono::milliseconds kDefaultTimeout{5000};
+
+  // `url`: a libpq connection URI or keyword/value string. `timeout`: the store timeout T
+  // (WAL_STORE_TIMEOUT_MS, see above). Nothing connects before Open().
+  explicit PostgresWalStore(std::string url, std::chrono::milliseconds timeout = kDefaultTimeout);
   ~PostgresWalStore() override;
   PostgresWalStore(const PostgresWalStore&) = delete;
   PostgresWalStore& operator=(const PostgresWalStore&) = delete;
@@ -79,18 +101,23 @@ class PostgresWalStore final : public WalStore {
   void DisconnectForTesting();
 
  private:
-  // Runs `body` on a live connection with the mutex held; translates every exception.
+  // Runs `body` on a live connection with the mutex held, within the call's deadline;
+  // translates every exception.
   Status Run(const char* what, const std::function<void(pqxx::connection_base&)>& body);
-  Status ConnectLocked();
-  Status TranslateCurrentException(const char* what);  // call only inside a catch block
+  Status ConnectLocked(std::chrono::steady_clock::time_point deadline);
+  // Commits `t`, noting that an error from here on leaves the outcome unknown.
+  void CommitLocked(pqxx::transaction_base& t);
   std::string Redact(std::string message) const;
   bool Registered(const std::string& instance) const;
   Status MarkAppliedImpl(const std::vector<int64_t>& seqs, const std::string& instance,
                          int64_t* todo_removed);
 
-  const std::string url_;       // with connect_timeout/application_name added
+  const std::chrono::milliseconds timeout_;
+  const std::string url_;       // with connect_timeout, keepalives, ... added
   const std::string password_;  // scrubbed from every message; empty when none
-  std::mutex mu_;
+  std::timed_mutex mu_;
+  SocketWatchdog watchdog_;
+  bool committing_ = false;  // the current call is committing (mu_ held)
   struct Connection;  // a pqxx::connection (an alias in libpqxx 6, so not forward-declarable)
   std::unique_ptr<Connection> conn_;
   std::chrono::milliseconds backoff_{0};

@@ -8,7 +8,7 @@ namespace chroma_ha {
 Result<std::unique_ptr<WalStore>> OpenWalStore(const Config& config) {
   std::unique_ptr<WalStore> store;
   if (!config.database_url.empty()) {
-    store = std::make_unique<PostgresWalStore>(config.database_url);
+    store = std::make_unique<PostgresWalStore>(config.database_url, config.wal_store_timeout);
   } else {
     store = std::make_unique<SqliteWalStore>(config.wal_path);
   }
