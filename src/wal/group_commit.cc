@@ -35,9 +35,9 @@ uint64_t GroupCommitter::Append(WalEntry entry, Callback done) {
       refused = Status::Unavailable("WAL writer is stopped");
     } else if (queue_limit_ > 0 && queue_.size() >= queue_limit_) {
       ++stats_.rejected_full;
-      refused = Status::Unavailable("the WAL queue is full: " + std::to_string(queue_.size()) +
-                                    " appends are waiting (WAL_QUEUE_LIMIT=" +
-                                    std::to_string(queue_limit_) + ")");
+      refused = Status::Unavailable(
+          "the WAL queue is full: " + std::to_string(queue_.size()) +
+          " appends are waiting (WAL_QUEUE_LIMIT=" + std::to_string(queue_limit_) + ")");
     } else {
       const uint64_t id = next_id_++;
       queue_.push_back({id, std::move(entry), std::move(done)});

@@ -46,15 +46,15 @@ namespace chroma_ha {
 inline constexpr std::array<int64_t, 8> kBatchSizeBounds = {1, 2, 4, 8, 16, 32, 64, 128};
 
 struct GroupCommitStats {
-  int64_t batches = 0;          // store Append calls made
-  int64_t entries = 0;          // entries durably written (successful batches)
-  int64_t failed_batches = 0;   // store Append calls that failed
-  int64_t failed_entries = 0;   // requests answered with an error
-  int64_t last_batch_size = 0;  // size of the most recent batch
-  int64_t max_batch_size = 0;   // largest batch so far
-  int64_t queued = 0;           // requests waiting for the writer now
-  int64_t rejected_full = 0;    // Appends refused because the queue held queue_limit requests
-  int64_t cancelled = 0;        // requests removed from the queue by Cancel()
+  int64_t batches = 0;           // store Append calls made
+  int64_t entries = 0;           // entries durably written (successful batches)
+  int64_t failed_batches = 0;    // store Append calls that failed
+  int64_t failed_entries = 0;    // requests answered with an error
+  int64_t last_batch_size = 0;   // size of the most recent batch
+  int64_t max_batch_size = 0;    // largest batch so far
+  int64_t queued = 0;            // requests waiting for the writer now
+  int64_t rejected_full = 0;     // Appends refused because the queue held queue_limit requests
+  int64_t cancelled = 0;         // requests removed from the queue by Cancel()
   int64_t isolated_batches = 0;  // failed batches written again entry by entry
   // size_histogram[i]: batches of size <= kBatchSizeBounds[i] (and above the previous bound);
   // the last element counts batches larger than every bound.

@@ -27,13 +27,20 @@ PgTranslated Lost(const std::string& prefix, const std::string& detail,
 
 Status StatusWithCode(StatusCode code, std::string message) {
   switch (code) {
-    case StatusCode::kOk: return Status::Ok();
-    case StatusCode::kInvalidArgument: return Status::InvalidArgument(std::move(message));
-    case StatusCode::kNotFound: return Status::NotFound(std::move(message));
-    case StatusCode::kUnavailable: return Status::Unavailable(std::move(message));
-    case StatusCode::kTimeout: return Status::Timeout(std::move(message));
-    case StatusCode::kCorruption: return Status::Corruption(std::move(message));
-    case StatusCode::kInternal: break;
+    case StatusCode::kOk:
+      return Status::Ok();
+    case StatusCode::kInvalidArgument:
+      return Status::InvalidArgument(std::move(message));
+    case StatusCode::kNotFound:
+      return Status::NotFound(std::move(message));
+    case StatusCode::kUnavailable:
+      return Status::Unavailable(std::move(message));
+    case StatusCode::kTimeout:
+      return Status::Timeout(std::move(message));
+    case StatusCode::kCorruption:
+      return Status::Corruption(std::move(message));
+    case StatusCode::kInternal:
+      break;
   }
   return Status::Internal(std::move(message));
 }

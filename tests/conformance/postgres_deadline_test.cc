@@ -51,8 +51,8 @@ struct UrlParts {
 bool ParseUrl(const std::string& url, UrlParts* out) {
   const size_t scheme = url.find("://");
   if (scheme == std::string::npos) return false;
-  const size_t start = url.find('@', scheme) != std::string::npos ? url.find('@', scheme) + 1
-                                                                   : scheme + 3;
+  const size_t start =
+      url.find('@', scheme) != std::string::npos ? url.find('@', scheme) + 1 : scheme + 3;
   const size_t slash = url.find('/', start);
   const size_t colon = url.rfind(':', slash);
   if (slash == std::string::npos || colon == std::string::npos || colon < start) return false;
@@ -137,8 +137,8 @@ TEST(PostgresDeadline, BlackholedServerFailsEveryCallInTimeThenRecovers) {
     EXPECT_TRUE(t.status.retryable()) << t.status.ToString();
     EXPECT_LT(t.elapsed, kTimeout + milliseconds(750)) << t.status.ToString();
     busy = busy || t.status.message().find("store busy") != std::string::npos;
-    std::cout << "[ deadline ] blackholed, open connection: " << t.elapsed.count() << " ms: "
-              << t.status.ToString() << "\n";
+    std::cout << "[ deadline ] blackholed, open connection: " << t.elapsed.count()
+              << " ms: " << t.status.ToString() << "\n";
   }
   EXPECT_TRUE(busy) << "one of two concurrent calls should have waited for the other";
   // The next calls must reconnect through the blackhole: bounded by connect_timeout (2 s,
@@ -149,8 +149,8 @@ TEST(PostgresDeadline, BlackholedServerFailsEveryCallInTimeThenRecovers) {
     EXPECT_TRUE(t.status.retryable()) << t.status.ToString();
     EXPECT_LT(t.elapsed, milliseconds(2000) + milliseconds(750)) << t.status.ToString();
     longest = std::max(longest, t.elapsed);
-    std::cout << "[ deadline ] blackholed, reconnecting: " << t.elapsed.count() << " ms: "
-              << t.status.ToString() << "\n";
+    std::cout << "[ deadline ] blackholed, reconnecting: " << t.elapsed.count()
+              << " ms: " << t.status.ToString() << "\n";
   }
 
   relay.SetBlackhole(false);
@@ -202,8 +202,8 @@ TEST(PostgresDeadline, BlockedStatementTimesOutOnTheServerAndKeepsTheConnection)
       << blocked.status.ToString();
   EXPECT_GE(blocked.elapsed, kTimeout - milliseconds(50));
   EXPECT_LT(blocked.elapsed, kTimeout + milliseconds(750));
-  std::cout << "[ deadline ] append behind a held lock: " << blocked.elapsed.count() << " ms: "
-            << blocked.status.ToString() << "\n";
+  std::cout << "[ deadline ] append behind a held lock: " << blocked.elapsed.count()
+            << " ms: " << blocked.status.ToString() << "\n";
   ASSERT_TRUE(AppendOne(store, "two").ok());
   EXPECT_EQ(backend_pid(), pid_before);  // the same session: nothing was reconnected
 }

@@ -24,10 +24,10 @@ TEST_P(WalStoreConformance, ResolvedAfterFindsTheFirstLaterResolvedWriteOfTheCol
   pending.seq = Append(pending);
   EXPECT_EQ(ResolvedAfterOr(*store_, pending), 0);  // nothing after it
 
-  const int64_t still_pending = Append("c");       // later, but not resolved: does not count
+  const int64_t still_pending = Append("c");  // later, but not resolved: does not count
   const int64_t other_collection = Append("other");
   WalEntry elsewhere = Entry("c");
-  elsewhere.database = "other_database";           // same name, another database
+  elsewhere.database = "other_database";  // same name, another database
   const int64_t other_database = Append(elsewhere);
   WalEntry other_tenant_entry = Entry("c");
   other_tenant_entry.tenant = "other_tenant";

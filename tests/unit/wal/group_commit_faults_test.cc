@@ -192,7 +192,7 @@ TEST_F(GroupCommitTest, CancelRemovesAQueuedRequestOnly) {
   EXPECT_TRUE(a > hold && b > a && c > b);
   EXPECT_FALSE(committer->Cancel(hold));  // being written: its callback runs
   EXPECT_TRUE(committer->Cancel(b));
-  EXPECT_FALSE(committer->Cancel(b));     // already cancelled
+  EXPECT_FALSE(committer->Cancel(b));        // already cancelled
   EXPECT_FALSE(committer->Cancel(c + 100));  // unknown
   EXPECT_EQ(committer->stats().queued, 2);
   EXPECT_EQ(committer->stats().cancelled, 1);

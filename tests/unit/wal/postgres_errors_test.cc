@@ -16,31 +16,31 @@ TEST(PostgresErrors, SqlStateTable) {
     bool drop;
   };
   constexpr Case kCases[] = {
-      {"08000", StatusCode::kUnavailable, true},   // connection_exception
-      {"08006", StatusCode::kUnavailable, true},   // connection_failure
-      {"08P01", StatusCode::kUnavailable, true},   // protocol_violation
-      {"40001", StatusCode::kUnavailable, false},  // serialization_failure
-      {"40P01", StatusCode::kUnavailable, false},  // deadlock_detected
-      {"53000", StatusCode::kUnavailable, false},  // insufficient_resources
-      {"53100", StatusCode::kUnavailable, false},  // disk_full
-      {"53300", StatusCode::kUnavailable, false},  // too_many_connections
-      {"55P03", StatusCode::kUnavailable, false},  // lock_not_available
-      {"57014", StatusCode::kUnavailable, false},  // query_canceled (statement_timeout)
-      {"57P01", StatusCode::kUnavailable, true},   // admin_shutdown
-      {"57P02", StatusCode::kUnavailable, true},   // crash_shutdown
-      {"57P03", StatusCode::kUnavailable, true},   // cannot_connect_now
-      {"40003", StatusCode::kTimeout, false},      // statement_completion_unknown
+      {"08000", StatusCode::kUnavailable, true},       // connection_exception
+      {"08006", StatusCode::kUnavailable, true},       // connection_failure
+      {"08P01", StatusCode::kUnavailable, true},       // protocol_violation
+      {"40001", StatusCode::kUnavailable, false},      // serialization_failure
+      {"40P01", StatusCode::kUnavailable, false},      // deadlock_detected
+      {"53000", StatusCode::kUnavailable, false},      // insufficient_resources
+      {"53100", StatusCode::kUnavailable, false},      // disk_full
+      {"53300", StatusCode::kUnavailable, false},      // too_many_connections
+      {"55P03", StatusCode::kUnavailable, false},      // lock_not_available
+      {"57014", StatusCode::kUnavailable, false},      // query_canceled (statement_timeout)
+      {"57P01", StatusCode::kUnavailable, true},       // admin_shutdown
+      {"57P02", StatusCode::kUnavailable, true},       // crash_shutdown
+      {"57P03", StatusCode::kUnavailable, true},       // cannot_connect_now
+      {"40003", StatusCode::kTimeout, false},          // statement_completion_unknown
       {"22021", StatusCode::kInvalidArgument, false},  // character_not_in_repertoire
       {"22P02", StatusCode::kInvalidArgument, false},  // invalid_text_representation
       {"23505", StatusCode::kInvalidArgument, false},  // unique_violation
       {"23503", StatusCode::kInvalidArgument, false},  // foreign_key_violation
-      {"40002", StatusCode::kInternal, false},     // integrity_constraint_violation (in 40)
-      {"42P01", StatusCode::kInternal, false},     // undefined_table
-      {"42601", StatusCode::kInternal, false},     // syntax_error
-      {"57000", StatusCode::kInternal, false},     // operator_intervention, not one of ours
-      {"57P04", StatusCode::kInternal, false},     // database_dropped
-      {"55000", StatusCode::kInternal, false},     // object_not_in_prerequisite_state
-      {"XX000", StatusCode::kInternal, false},     // internal_error
+      {"40002", StatusCode::kInternal, false},         // integrity_constraint_violation (in 40)
+      {"42P01", StatusCode::kInternal, false},         // undefined_table
+      {"42601", StatusCode::kInternal, false},         // syntax_error
+      {"57000", StatusCode::kInternal, false},         // operator_intervention, not one of ours
+      {"57P04", StatusCode::kInternal, false},         // database_dropped
+      {"55000", StatusCode::kInternal, false},         // object_not_in_prerequisite_state
+      {"XX000", StatusCode::kInternal, false},         // internal_error
       {"", StatusCode::kInternal, false},
   };
   for (const Case& c : kCases) {
@@ -96,8 +96,8 @@ TEST(PostgresErrors, BrokenConnectionBeforeCommitIsRetryable) {
 }
 
 TEST(PostgresErrors, ServerErrorsByClass) {
-  PgTranslated t = Translate(Make<pqxx::sql_error>("canceling statement due to statement timeout",
-                                                   "SELECT", "57014"));
+  PgTranslated t = Translate(
+      Make<pqxx::sql_error>("canceling statement due to statement timeout", "SELECT", "57014"));
   EXPECT_EQ(t.status.code(), StatusCode::kUnavailable);
   EXPECT_FALSE(t.drop_connection);  // the session is fine: keep it
   t = Translate(Make<pqxx::sql_error>("terminating connection", "SELECT", "57P01"));
