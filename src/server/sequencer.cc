@@ -29,21 +29,16 @@ bool Sequencer::Overlap(const Footprint& a, const Footprint& b) {
   return false;
 }
 
-bool Sequencer::MayGo(const Line& line, uint64_t ticket) {
-  auto self = line.open.find(ticket);
-  if (self == line.open.end()) return true;
-  for (auto it = line.open.begin(); it != self; ++it) {
-    if (Overlap(it->second.footprint, self->second.footprint)) return false;
-  }
-  return true;
-}
-
 uint64_t Sequencer::Take(const std::string& key, Footprint footprint,
                          const std::function<void(uint64_t ticket)>& under_lock) {
   std::lock_guard lock(mu_);
   Line& line = lines_[key];
   const uint64_t ticket = line.next++;
-  line.open[ticket].footprint = std::move(footprint);
+  std::size_t blockers = 0;
+  for (const auto& [t, open] : line.open) blockers += Overlap(open.footprint, footprint) ? 1 : 0;
+  Ticket& self = line.open[ticket];
+  self.footprint = std::move(footprint);
+  self.blockers = blockers;
   if (under_lock) under_lock(ticket);
   return ticket;
 }
@@ -52,8 +47,12 @@ boost::asio::awaitable<void> Sequencer::WaitTurn(const std::string& key, uint64_
   co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void()>(
       [this, &key, ticket](auto handler) {
         std::unique_lock lock(mu_);
-        Line& line = lines_[key];
-        if (MayGo(line, ticket)) {
+        Ticket* self = nullptr;  // set when the turn has not come yet
+        if (auto line = lines_.find(key); line != lines_.end()) {
+          auto t = line->second.open.find(ticket);
+          if (t != line->second.open.end() && t->second.blockers > 0) self = &t->second;
+        }
+        if (self == nullptr) {
           lock.unlock();
           auto ex = boost::asio::get_associated_executor(handler);
           boost::asio::post(ex, std::move(handler));
@@ -61,7 +60,7 @@ boost::asio::awaitable<void> Sequencer::WaitTurn(const std::string& key, uint64_
         }
         // Wake-up: resume the waiter on its own executor.
         auto h = std::make_shared<decltype(handler)>(std::move(handler));
-        line.open[ticket].wake = [h] {
+        self->wake = [h] {
           auto ex = boost::asio::get_associated_executor(*h);
           boost::asio::post(ex, [h]() mutable { std::move (*h)(); });
         };
@@ -76,10 +75,14 @@ void Sequencer::Done(const std::string& key, uint64_t ticket) {
     auto it = lines_.find(key);
     if (it == lines_.end()) return;
     Line& line = it->second;
-    line.open.erase(ticket);
-    // Wake every waiter that no earlier unfinished ticket overlaps now.
-    for (auto& [t, waiting] : line.open) {
-      if (waiting.wake && MayGo(line, t)) {
+    auto self = line.open.find(ticket);
+    if (self == line.open.end()) return;
+    const Footprint footprint = std::move(self->second.footprint);
+    // Only later tickets can have counted this one as a blocker.
+    for (auto later = line.open.erase(self); later != line.open.end(); ++later) {
+      Ticket& waiting = later->second;
+      if (!Overlap(footprint, waiting.footprint)) continue;
+      if (--waiting.blockers == 0 && waiting.wake) {
         wakes.push_back(std::move(waiting.wake));
         waiting.wake = nullptr;
       }

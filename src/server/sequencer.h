@@ -8,6 +8,10 @@
 // id with an earlier one, or covers the whole key, waits for it. Different keys never wait for
 // each other.
 //
+// Cost: each ticket counts, when taken, the earlier open tickets of its key that it overlaps
+// (its blockers); Done visits only the later tickets of the same key. Both are O(open tickets
+// of the key), never a scan of every waiter against every other.
+//
 // Thread-safety: every member may be called from any thread. Wake-ups are posted to the waiter's
 // own executor.
 #ifndef CHROMA_HA_SERVER_SEQUENCER_H_
@@ -21,6 +25,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace chroma_ha {
@@ -44,8 +49,8 @@ class Sequencer {
   }
   // Completes when every earlier ticket of `key` that overlaps this one has called Done.
   boost::asio::awaitable<void> WaitTurn(const std::string& key, uint64_t ticket);
-  // Ends `ticket`'s turn. Must be called exactly once per ticket, after WaitTurn completed for
-  // it (also when the writer gives up, e.g. its append failed).
+  // Ends `ticket`'s turn, or gives it up before it came (a writer whose append failed): later
+  // tickets no longer wait for it. Must be called exactly once per ticket; use Turn below.
   void Done(const std::string& key, uint64_t ticket);
   // Keys with tickets outstanding (diagnostics).
   std::size_t active_keys() const;
@@ -53,6 +58,7 @@ class Sequencer {
  private:
   struct Ticket {
     Footprint footprint;
+    std::size_t blockers = 0;    // earlier open tickets of the key that overlap this one
     std::function<void()> wake;  // set while its writer waits
   };
   struct Line {
@@ -60,10 +66,48 @@ class Sequencer {
     std::map<uint64_t, Ticket> open;   // taken, not done
   };
   static bool Overlap(const Footprint& a, const Footprint& b);
-  static bool MayGo(const Line& line, uint64_t ticket);
 
   mutable std::mutex mu_;
   std::unordered_map<std::string, Line> lines_;
+};
+
+// A ticket's turn, ended (Sequencer::Done) exactly once by whoever holds it last: by Release(),
+// or when it is destroyed (an early co_return, a throw, a coroutine frame dropped at shutdown,
+// which may come after the sequencer's owner is gone: the turn shares the sequencer).
+// Movable, not copyable.
+class Turn {
+ public:
+  Turn() = default;
+  Turn(std::shared_ptr<Sequencer> sequencer, std::string key, uint64_t ticket)
+      : sequencer_(std::move(sequencer)), key_(std::move(key)), ticket_(ticket) {}
+  Turn(Turn&& other) noexcept { *this = std::move(other); }
+  Turn& operator=(Turn&& other) noexcept {
+    if (this != &other) {
+      Release();
+      sequencer_ = std::move(other.sequencer_);
+      key_ = std::move(other.key_);
+      ticket_ = other.ticket_;
+    }
+    return *this;
+  }
+  Turn(const Turn&) = delete;
+  Turn& operator=(const Turn&) = delete;
+  ~Turn() { Release(); }
+
+  bool held() const { return sequencer_ != nullptr; }
+  uint64_t ticket() const { return ticket_; }
+  const std::string& key() const { return key_; }
+  // Waits for the turn (see Sequencer::WaitTurn).
+  boost::asio::awaitable<void> Wait() { return sequencer_->WaitTurn(key_, ticket_); }
+  // Ends the turn now (idempotent).
+  void Release() {
+    if (sequencer_ != nullptr) std::exchange(sequencer_, nullptr)->Done(key_, ticket_);
+  }
+
+ private:
+  std::shared_ptr<Sequencer> sequencer_;
+  std::string key_;
+  uint64_t ticket_ = 0;
 };
 
 }  // namespace chroma_ha

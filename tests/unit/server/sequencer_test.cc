@@ -162,6 +162,50 @@ TEST_F(SequencerTest, DisjointFootprintsGoTogetherOverlappingOnesWait) {
   EXPECT_EQ(seq_.active_keys(), 0u);
 }
 
+// A writer whose append failed gives its ticket up before its turn came: later tickets of the key
+// no longer wait for it, and nothing is woken twice.
+TEST_F(SequencerTest, ATicketGivenUpBeforeItsTurnNoLongerHoldsLaterOnes) {
+  const uint64_t a = Take("c");
+  const uint64_t b = Take("c");
+  const uint64_t c = Take("c");
+  Wait("c", a);
+  Wait("c", c);
+  EXPECT_EQ(Ran(), (Strings{"c:0"}));
+  seq_.Done("c", b);  // given up while a still runs
+  EXPECT_EQ(Ran(), (Strings{"c:0"}));
+  seq_.Done("c", a);
+  EXPECT_EQ(Ran(), (Strings{"c:0", "c:2"}));
+  seq_.Done("c", c);
+  EXPECT_EQ(seq_.active_keys(), 0u);
+}
+
+// Turn: the guard that ends a ticket exactly once, on Release or when it goes out of scope (an
+// early return or a throw), and moves with its owner.
+TEST(TurnTest, EndsItsTicketExactlyOnceWhateverTheExit) {
+  asio::io_context ioc;
+  auto seq = std::make_shared<Sequencer>();
+  Log log;
+  const uint64_t first = seq->Take("c", nullptr);
+  const uint64_t second = seq->Take("c", nullptr);
+  asio::co_spawn(ioc, Waiter(*seq, "c", second, &log, /*finish=*/true), asio::detached);
+  try {
+    Turn turn(seq, "c", first);
+    Turn moved = std::move(turn);
+    EXPECT_FALSE(turn.held());  // NOLINT: checking the moved-from state on purpose
+    EXPECT_TRUE(moved.held());
+    throw std::runtime_error("a bug on the request path");
+  } catch (const std::runtime_error&) {
+  }
+  testing::RunReady(ioc);
+  EXPECT_EQ(log.Get(), (Strings{"c:1"})) << "the thrown-away turn was not given back";
+  EXPECT_EQ(seq->active_keys(), 0u);
+
+  Turn released(seq, "c", seq->Take("c", nullptr));
+  released.Release();
+  released.Release();  // idempotent
+  EXPECT_EQ(seq->active_keys(), 0u);
+}
+
 TEST(FootprintTest, SortedUniqueAndEmptyMeansWholeKey) {
   EXPECT_EQ(MakeFootprint({}), nullptr);
   auto f = MakeFootprint({"b", "a", "b"});
