@@ -286,8 +286,11 @@ Status SyncWorker::Skip(const std::string& instance, int64_t seq) {
     return Status::InvalidArgument("entry " + std::to_string(seq) + " is " +
                                    EntryStateName(entry->state) + ", not committed");
   }
-  if (Status s = store_.MarkApplied(seq, instance); !s.ok()) return s;
-  if (on_applied_) on_applied_(*entry, instance);
+  // Count down the fresh-read backlog only if the store says the entry was still to replay
+  // there: skipping twice, or skipping an entry already applied, changes nothing.
+  bool was_pending = false;
+  if (Status s = store_.MarkApplied(seq, instance, &was_pending); !s.ok()) return s;
+  if (was_pending && on_applied_) on_applied_(*entry, instance);
   if (Status s = store_.Unblock(instance, entry->tenant, entry->database, entry->collection);
       !s.ok()) {
     return s;

@@ -190,6 +190,22 @@ TEST_F(SyncTest, SkipMarksTheFailedEntryAppliedWithoutSendingIt) {
             StatusCode::kInvalidArgument);
 }
 
+// Item 6 of issue 10: the fresh-read backlog is counted down only for what the store says was
+// still to replay. Skipping an entry twice, or one already applied, must not count it down
+// again (that made a stale replica serve "fresh" reads of the collection).
+TEST_F(SyncTest, SkipCountsDownOnlyWhatTheStoreStillHadToReplay) {
+  CollectionEverywhere("c1");
+  ids_.Learn(kTenant, kDatabase, "c1", "replica", replica_sim_.IdOf("c1"));
+  const int64_t bad = AppendAdd("c1", "a1");
+  replica_.QueueResponse(422);
+  ASSERT_TRUE(RunOnce().ok());
+  ASSERT_EQ(Blocked().size(), 1u);
+  ASSERT_TRUE(worker().Skip("replica", bad).ok());
+  EXPECT_EQ(applied_.size(), 1u);
+  ASSERT_TRUE(worker().Skip("replica", bad).ok());  // again: nothing left to replay
+  EXPECT_EQ(applied_.size(), 1u) << "a second skip counted the entry down again";
+}
+
 TEST_F(SyncTest, BlockedDatabaseHoldsBackItsCollections) {
   CollectionEverywhere("c1");
   AppendCommitted("", "create_database", R"({"name":"d"})");
