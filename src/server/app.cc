@@ -111,6 +111,7 @@ struct App::Parts {
         clock(clock),
         workers(ioc, EventLoopThreads(config)),
         wal_threads(2),
+        recovery_thread(1),
         persist_strand(asio::make_strand(wal_threads)),
         upstreams(ioc.get_executor(), config, clock, workers.all),
         resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
@@ -145,7 +146,9 @@ struct App::Parts {
   const Config& config;
   const Clock& clock;
   Workers workers;  // first: destroyed last, after everything that has sockets on them
-  asio::thread_pool wal_threads;
+  asio::thread_pool wal_threads;  // blocking store calls of the request path (outcomes, ...)
+  // Recovery's blocking HTTP to the instances: never on the threads that record outcomes.
+  asio::thread_pool recovery_thread;
   asio::strand<asio::thread_pool::executor_type> persist_strand;
   std::unique_ptr<WalStore> store;
   std::unique_ptr<GroupCommitter> committer;
@@ -180,7 +183,8 @@ Status App::StartWal() {
   p.store = std::move(store).value();
   spdlog::info("WAL: {} store open ({})", p.store->Kind(),
                config.database_url.empty() ? config.wal_path : RedactUrl(config.database_url));
-  p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size);
+  p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
+                                               config.wal_queue_limit);
 
   std::vector<InstanceClient*> raw;
   for (const auto& inst : config.instances) {
@@ -221,8 +225,9 @@ asio::awaitable<void> App::Maintenance() {
     p.maintenance.expires_after(p.config.wal_sync_interval);
     auto [ec] = co_await p.maintenance.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || p.stopped) break;
-    Status s = co_await RunBlocking(p.wal_threads, [&] { return p.writes->ResolveUnresolved(raw); });
-    if (!s.ok()) spdlog::debug("WAL recovery: {}", s.ToString());
+    Status s =
+        co_await RunBlocking(p.recovery_thread, [&] { return p.writes->ResolveUnresolved(raw); });
+    if (!s.ok()) spdlog::warn("WAL recovery: {}", s.ToString());
     const int64_t now = p.clock.UnixMillis();
     if (now - last_prune_ms > 60'000) {
       last_prune_ms = now;
@@ -317,6 +322,7 @@ void App::Stop() {
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
   if (p.sync) p.sync->Stop();
   if (p.committer) p.committer->Stop();
+  p.recovery_thread.join();
   p.wal_threads.join();  // after this no blocking call can complete onto a worker
   if (p.alerts) p.alerts->Stop();
   // Last, while the parts they refer to still exist: drop what is left queued on the other

@@ -1,8 +1,16 @@
 // WritePath at start-up and in recovery: loading the identity map and the replay backlog counts
 // from the WAL, and resolving entries whose forward's outcome was never recorded.
+//
+// The rule for a pending entry (README "In-doubt writes"): it is sent again only while no later
+// write of its collection has been resolved; otherwise it is recorded as rejected (counted as
+// `superseded`), because applying it then would undo a later, acknowledged write. The write path
+// keeps outcomes in seq order per collection, so a pending entry normally has only pending
+// entries after it; the check covers what order alone cannot (an append whose commit was in
+// doubt, a store that lost an outcome, a second process).
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <set>
 
 #include "proxy/path_rewrite.h"
 #include "server/write_path.h"
@@ -14,6 +22,23 @@ namespace {
 
 // Pending entries younger than this are never resolved by recovery (see ResolveUnresolved).
 constexpr int64_t kRecoveryMinAgeMs = 2000;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The scopes an entry orders against, widest first: "t", "t/d", "t/d/c".
+std::vector<std::string> EntryScopes(const WalEntry& e) {
+  std::vector<std::string> scopes;
+  if (e.tenant.empty()) return scopes;
+  scopes.push_back(e.tenant);
+  if (e.database.empty()) return scopes;
+  scopes.push_back(e.tenant + "/" + e.database);
+  if (!e.collection.empty()) scopes.push_back(scopes.back() + "/" + e.collection);
+  return scopes;
+}
 
 }  // namespace
 
@@ -41,46 +66,143 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
   if (!pending.ok()) return pending.status();
   // An entry appended this instant may not be marked in flight yet (the store commits before
   // the append's callback runs): leave young entries to their writer.
-  const int64_t young = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count() -
-                        (at_start ? 0 : kRecoveryMinAgeMs);
+  const int64_t now = NowMs();
+  const int64_t young = now - (at_start ? 0 : kRecoveryMinAgeMs);
+  // Scopes with an earlier entry left unresolved in this round: their later entries (and those
+  // of the collections inside them) wait; every other collection goes on.
+  std::set<std::string> held;
+  auto is_held = [&](const std::vector<std::string>& scopes) {
+    for (const auto& s : scopes) {
+      if (held.count(s) != 0) return true;
+    }
+    return false;
+  };
+  Status first_error;
+  std::set<int64_t> still_pending;
   for (const auto& e : *pending) {
-    if (e.created_ms > young) continue;
-    {
-      std::lock_guard lock(mu_);
-      if (in_flight_.count(e.seq) != 0) continue;
+    still_pending.insert(e.seq);
+    const auto scopes = EntryScopes(e);
+    if (scopes.empty() || is_held(scopes)) continue;
+    if (e.created_ms > young || in_flight_->Contains(e.seq)) {
+      held.insert(scopes.back());
+      continue;
     }
-    HttpRequest req;
-    req.method = e.method;
-    req.headers.push_back({"content-type", "application/json"});
-    req.body = e.body;
-    bool resolved = false;
-    for (std::size_t i = 0; i < clients.size() && !resolved; ++i) {
-      const std::string& name = config_.instances[i].name;
-      req.target = e.path;
-      if (e.path.find(kCollectionPlaceholder) != std::string::npos) {
-        auto id = resolver_.map().IdOn({e.tenant, e.database, e.collection}, name);
-        if (!id) continue;
-        req.target = ExpandCollectionTemplate(e.path, *id);
-      }
-      auto result = clients[i]->Send(req);
-      if (!result.ok() || IsGatewayError(result->status)) continue;
-      EntryState state = Is2xx(result->status) ? EntryState::kCommitted : EntryState::kRejected;
-      if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, ""); !s.ok()) return s;
-      if (state == EntryState::kCommitted) {
-        for (const auto& inst : config_.instances) {
-          if (inst.name != name) CountBacklog(e, inst.name, +1);
-        }
-      }
-      ++stats_.recovered;
-      resolved = true;
-      spdlog::info("recovered WAL entry {} ({}): {} on {}", e.seq, e.kind,
-                   EntryStateName(state), name);
+    Status s = ResolveOne(e, clients);
+    std::lock_guard lock(mu_);
+    if (s.ok()) {
+      unresolved_.erase(e.seq);
+      still_pending.erase(e.seq);
+      continue;
     }
-    if (!resolved) return Status::Unavailable("WAL entry " + std::to_string(e.seq) +
-                                              " could not be resolved yet");
+    held.insert(scopes.back());
+    UnresolvedEntry& u = unresolved_[e.seq];
+    if (u.seq == 0) {
+      u = {e.seq, e.tenant, e.database, e.collection, e.kind, now, 0, ""};
+      spdlog::error("WAL recovery: entry {} ({} of {}/{}/{}) cannot be resolved: {}", e.seq, e.kind,
+                    e.tenant, e.database, e.collection, s.message());
+    }
+    ++u.attempts;
+    u.error = s.message();
+    if (first_error.ok()) first_error = s;
   }
+  {
+    // Resolved elsewhere (an admin, a writer): no longer a problem.
+    std::lock_guard lock(mu_);
+    std::erase_if(unresolved_, [&](const auto& kv) { return still_pending.count(kv.first) == 0; });
+  }
+  return first_error;
+}
+
+Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients) {
+  auto later = store_.ResolvedAfter(e);
+  if (!later.ok()) return later.status();
+  if (*later > 0) {
+    const std::string why = "in doubt: a later write of its collection (seq " +
+                            std::to_string(*later) +
+                            ") was already resolved; never applied after it";
+    if (Status s = store_.SetOutcome(e.seq, EntryState::kRejected, "", e.attempts, why); !s.ok()) {
+      return s;
+    }
+    ++stats_.superseded;
+    spdlog::warn("WAL recovery: entry {} ({}) rejected: {}", e.seq, e.kind, why);
+    return Status::Ok();
+  }
+  HttpRequest req;
+  req.method = e.method;
+  req.headers.push_back({"content-type", "application/json"});
+  req.body = e.body;
+  std::string error = "no instance is configured";
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    const std::string& name = config_.instances[i].name;
+    req.target = e.path;
+    if (e.path.find(kCollectionPlaceholder) != std::string::npos) {
+      auto id = IdOn(e, i, *clients[i]);
+      if (!id) {
+        error = name + ": the collection's id there is not known";
+        continue;
+      }
+      req.target = ExpandCollectionTemplate(e.path, *id);
+    }
+    auto result = clients[i]->Send(req);
+    if (!result.ok()) {
+      error = name + ": " + result.status().message();
+      continue;
+    }
+    if (IsGatewayError(result->status)) {
+      error = name + " answered " + std::to_string(result->status);
+      continue;
+    }
+    EntryState state = Is2xx(result->status) ? EntryState::kCommitted : EntryState::kRejected;
+    if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, ""); !s.ok()) return s;
+    if (state == EntryState::kCommitted) CountOthers(e, name, +1);
+    ++stats_.recovered;
+    spdlog::info("recovered WAL entry {} ({}): {} on {}", e.seq, e.kind, EntryStateName(state),
+                 name);
+    return Status::Ok();
+  }
+  return Status::Unavailable(error);
+}
+
+std::optional<std::string> WritePath::IdOn(const WalEntry& e, std::size_t index,
+                                           InstanceClient& client) {
+  const CollectionKey key{e.tenant, e.database, e.collection};
+  const std::string& name = config_.instances[index].name;
+  if (auto id = resolver_.map().IdOn(key, name)) return id;
+  // Not in memory (learned by another process, or lost): ask the instance by name, as the sync
+  // worker does.
+  HttpRequest get;
+  get.method = "GET";
+  get.target = CollectionPath(e.tenant, e.database, e.collection);
+  auto answer = client.Send(get);
+  if (!answer.ok() || !Is2xx(answer->status)) return std::nullopt;
+  auto id = CollectionIdOf(answer->body);
+  if (id) (void)resolver_.map().Learn(key, name, *id);
+  return id;
+}
+
+std::vector<UnresolvedEntry> WritePath::Unresolved() const {
+  std::lock_guard lock(mu_);
+  std::vector<UnresolvedEntry> out;
+  for (const auto& [seq, u] : unresolved_) out.push_back(u);
+  return out;
+}
+
+Status WritePath::RejectPending(int64_t seq, const std::string& why) {
+  auto entry = store_.Get(seq);
+  if (!entry.ok()) return entry.status();
+  if (entry->state != EntryState::kPending) {
+    return Status::InvalidArgument("entry " + std::to_string(seq) + " is " +
+                                   EntryStateName(entry->state) + ", not pending");
+  }
+  if (in_flight_->Contains(seq)) {
+    return Status::InvalidArgument("entry " + std::to_string(seq) + " is being forwarded now");
+  }
+  if (Status s = store_.SetOutcome(seq, EntryState::kRejected, "", entry->attempts, why); !s.ok()) {
+    return s;
+  }
+  std::lock_guard lock(mu_);
+  unresolved_.erase(seq);
+  spdlog::warn("WAL entry {} ({}) rejected by an admin: {}", seq, entry->kind, why);
   return Status::Ok();
 }
 
