@@ -26,6 +26,7 @@ struct WritePath::AppendWait {
   bool done = false;
   Status status;
   int64_t seq = 0;
+  std::string body;  // the entry's body, handed back by the committer (one buffer per write)
   boost::asio::steady_timer wake;
 
   bool Done() {
@@ -90,7 +91,7 @@ boost::asio::awaitable<WritePath::Appended> WritePath::Append(const std::string&
     // Under the forward sequencer's lock: both lines hand out tickets in the same order.
     out.forward = Turn(sequencer_, seq_key, ticket);
     out.outcome = Turn(outcomes_, seq_key, outcomes_->Take(seq_key, nullptr));
-    id = committer_.Append(std::move(entry), on_commit);
+    id = committer_.Append(std::move(entry), on_commit, &wait->body);
   });
 
   const auto deadline = std::chrono::steady_clock::now() + config_.wal_append_timeout;
@@ -112,6 +113,7 @@ boost::asio::awaitable<WritePath::Appended> WritePath::Append(const std::string&
   std::lock_guard lock(wait->mu);
   out.status = wait->status;
   out.seq = wait->seq;
+  out.body = std::move(wait->body);
   if (out.status.code() == StatusCode::kTimeout) {
     out.in_doubt = true;
     out.wait = wait;

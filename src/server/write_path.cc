@@ -208,10 +208,11 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   entry.method = request.method;
   entry.path = route.ref == CollectionRef::kId ? CollectionPathTemplate(request.target)
                                                : request.target;
-  entry.body = request.body;
   if (Status storable = CheckEntries({entry}); !storable.ok()) {
     co_return JsonError(400, "InvalidArgumentError", storable.message());
   }
+  // One buffer: the body goes to the WAL and comes back for the forward (never copied).
+  entry.body = std::move(request.body);
 
   // 3. Append durably, taking the collection's turns in WAL order.
   const std::string seq_key = route.tenant + "/" + route.database + "/" + collection;
@@ -238,6 +239,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
                                     append.status.message() + ")");
   }
   ++stats_.appended;
+  request.body = std::move(append.body);
 
   // 4-7. Order, forward and record in a task of its own; the client waits with deadlines.
   Write write;

@@ -148,6 +148,7 @@ class WritePath {
   struct Appended {
     Status status;
     int64_t seq = 0;
+    std::string body;  // the request body, back from the WAL append (when it was tried)
     bool in_doubt = false;
     Turn forward;  // the collection's turn to forward (sequencer_)
     Turn outcome;  // its turn to record the outcome (outcomes_)

@@ -27,7 +27,7 @@ GroupCommitter::GroupCommitter(WalStore* store, int max_batch_size, int queue_li
 
 GroupCommitter::~GroupCommitter() { Stop(); }
 
-uint64_t GroupCommitter::Append(WalEntry entry, Callback done) {
+uint64_t GroupCommitter::Append(WalEntry entry, Callback done, std::string* body_back) {
   Status refused;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -40,7 +40,7 @@ uint64_t GroupCommitter::Append(WalEntry entry, Callback done) {
           " appends are waiting (WAL_QUEUE_LIMIT=" + std::to_string(queue_limit_) + ")");
     } else {
       const uint64_t id = next_id_++;
-      queue_.push_back({id, std::move(entry), std::move(done)});
+      queue_.push_back({id, std::move(entry), std::move(done), body_back});
       cv_.notify_one();
       return id;
     }
@@ -130,7 +130,7 @@ void GroupCommitter::Isolate(std::vector<Request>& batch, std::vector<WalEntry>&
     one.push_back(std::move(entries[i]));
     const Status s = StoreAppend(&one);
     Record(1, s.ok(), s.ok() ? 0 : 1);
-    batch[i].done(s, SeqFor(s, one[0]));
+    batch[i].Finish(s, SeqFor(s, one[0]), one[0]);
   }
 }
 
@@ -152,7 +152,7 @@ void GroupCommitter::Commit(std::vector<Request>& batch) {
     return;
   }
   Record(size, s.ok(), s.ok() ? 0 : size);
-  for (size_t i = 0; i < batch.size(); ++i) batch[i].done(s, SeqFor(s, entries[i]));
+  for (size_t i = 0; i < batch.size(); ++i) batch[i].Finish(s, SeqFor(s, entries[i]), entries[i]);
 }
 
 void GroupCommitter::Run() {

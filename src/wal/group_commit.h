@@ -34,6 +34,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -77,7 +78,12 @@ class GroupCommitter {
   // (> 0). Never blocks on I/O. Refused at once when the queue holds queue_limit requests
   // already, or after Stop(): then `done` has run on the calling thread with kUnavailable
   // before this returns 0.
-  uint64_t Append(WalEntry entry, Callback done);
+  //
+  // `body_back` (optional): once the store has the entry (written, failed or in doubt), and
+  // before `done` runs, the entry's body is moved into *body_back, so the caller can forward the
+  // same buffer it logged instead of a copy. It must stay valid until `done` runs (e.g. owned by
+  // state the callback holds); it is left untouched when the request is refused or cancelled.
+  uint64_t Append(WalEntry entry, Callback done, std::string* body_back = nullptr);
 
   // Removes request `id` if it is still queued (not yet taken into a batch): its entry is never
   // written and its callback never runs; returns true. Otherwise (being written, done, refused,
@@ -99,6 +105,12 @@ class GroupCommitter {
     uint64_t id = 0;
     WalEntry entry;
     Callback done;
+    std::string* body_back = nullptr;
+    // Hands the entry's body back (see Append), then runs the callback.
+    void Finish(const Status& status, int64_t seq, WalEntry& written) {
+      if (body_back != nullptr) *body_back = std::move(written.body);
+      done(status, seq);
+    }
   };
 
   void Run();
