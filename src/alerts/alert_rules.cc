@@ -91,6 +91,27 @@ void AlertRules::ObserveBlocked(const std::vector<AlertObservation::Blocked>& bl
   }
 }
 
+void AlertRules::ObserveUnresolved(const std::vector<AlertObservation::Unresolved>& unresolved) {
+  std::set<std::string> now;
+  for (const auto& u : unresolved) {
+    const std::string key = "wal_unresolved/" + std::to_string(u.seq);
+    now.insert(key);
+    Set(key, true, AlertSeverity::kCritical,
+        "WAL entry " + std::to_string(u.seq) + " cannot be resolved",
+        "The " + u.kind + " of " + u.tenant + "/" + u.database + "/" + u.collection +
+            " was logged but its outcome is unknown and recovery cannot resolve it: " + u.error +
+            ". Later writes of that collection wait behind it until it is resolved or an admin "
+            "rejects it (POST /admin/wal/skip {\"seq\": " + std::to_string(u.seq) + "}).");
+  }
+  for (auto& [key, firing] : firing_) {
+    if (firing && key.rfind("wal_unresolved/", 0) == 0 && now.count(key) == 0) {
+      Set(key, false, AlertSeverity::kCritical,
+          "WAL entry " + key.substr(sizeof("wal_unresolved/") - 1) + " resolved",
+          "The entry was resolved or rejected.");
+    }
+  }
+}
+
 void AlertRules::ObserveBacklog(const std::vector<AlertObservation::Backlog>& backlog) {
   for (const auto& b : backlog) {
     const bool big = b.entries > thresholds_.backlog_entries;
@@ -127,6 +148,7 @@ void AlertRules::Observe(const AlertObservation& o) {
     for (const auto& i : *o.instances) SetInstance(i.name, i.healthy, i.detail);
   }
   ObserveStore(o);
+  if (o.unresolved) ObserveUnresolved(*o.unresolved);
   if (o.store_readable.value_or(false)) {
     if (o.blocked) ObserveBlocked(*o.blocked);
     if (o.backlog) ObserveBacklog(*o.backlog);

@@ -11,6 +11,8 @@
 //                               last observation / the store reads and no new failures critical
 //   replication_blocked/<instance>/<tenant>/<database>/<collection>
 //                               a collection's replay is blocked / no longer listed   critical
+//   wal_unresolved/<seq>        a pending WAL entry recovery cannot resolve (its collection's
+//                               later writes wait) / resolved or rejected              critical
 //   wal_backlog/<instance>      entries not applied there > backlog_entries / <=      warning
 //   replication_lag/<instance>  age of the oldest of them > lag_seconds / <=          warning
 //   memory, cpu                 process use over the threshold (percent) / not        warning
@@ -51,6 +53,10 @@ struct AlertObservation {
     std::string instance, tenant, database, collection, error;
     int64_t seq = 0;
   };
+  struct Unresolved {
+    int64_t seq = 0;
+    std::string tenant, database, collection, kind, error;
+  };
   struct Backlog {
     std::string instance;
     int64_t entries = 0;
@@ -65,6 +71,7 @@ struct AlertObservation {
   std::optional<int64_t> wal_append_failures;  // cumulative count of failed appends
   std::optional<std::vector<Blocked>> blocked;  // only meaningful when store_readable
   std::optional<std::vector<Backlog>> backlog;  // likewise
+  std::optional<std::vector<Unresolved>> unresolved;  // recovery's stuck entries
   std::optional<double> memory_percent;
   std::optional<double> cpu_percent;
 };
@@ -90,6 +97,7 @@ class AlertRules {
   void ObserveStore(const AlertObservation& o);
   void ObserveBlocked(const std::vector<AlertObservation::Blocked>& blocked);
   void ObserveBacklog(const std::vector<AlertObservation::Backlog>& backlog);
+  void ObserveUnresolved(const std::vector<AlertObservation::Unresolved>& unresolved);
 
   const AlertThresholds thresholds_;
   AlertSink& sink_;

@@ -22,8 +22,10 @@ std::function<void(std::size_t, bool)> ProxyAlerts::HealthListener() {
 }
 
 Status ProxyAlerts::Tick(WalStore* store, const std::atomic<int64_t>* wal_append_failures,
-                         PressureGauge* pressure) {
+                         PressureGauge* pressure,
+                         std::optional<std::vector<AlertObservation::Unresolved>> unresolved) {
   AlertObservation o;
+  o.unresolved = std::move(unresolved);
   Status read = Status::Ok();
   if (store != nullptr) {
     auto backlog = store->Backlog(names_);

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,10 +39,12 @@ class ProxyAlerts {
   std::function<void(std::size_t index, bool healthy)> HealthListener();
 
   // Reads the WAL store (backlog, blocks) and the process's memory/CPU, and lets the rules judge
-  // them with the count of failed WAL appends. Null arguments are skipped. Returns the store
-  // read status (an unreadable store has already raised the "wal_store" alert).
+  // them with the count of failed WAL appends and the pending entries recovery cannot resolve.
+  // Null (or absent) arguments are skipped. Returns the store read status (an unreadable store
+  // has already raised the "wal_store" alert).
   Status Tick(WalStore* store, const std::atomic<int64_t>* wal_append_failures,
-              PressureGauge* pressure);
+              PressureGauge* pressure,
+              std::optional<std::vector<AlertObservation::Unresolved>> unresolved = std::nullopt);
 
   const AlertStats& stats() const { return alerting_.stats(); }
   const AlertRules& rules() const { return rules_; }

@@ -236,8 +236,13 @@ asio::awaitable<void> App::Maintenance() {
                                          [&] { return p.store->Prune(before, names); });
       if (pruned.ok() && *pruned > 0) spdlog::info("WAL: pruned {} old entries", *pruned);
     }
+    std::vector<AlertObservation::Unresolved> unresolved;
+    for (const auto& u : p.writes->Unresolved()) {
+      unresolved.push_back({u.seq, u.tenant, u.database, u.collection, u.kind, u.error});
+    }
     Status alerted = co_await RunBlocking(p.wal_threads, [&] {
-      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures, p.pressure.get());
+      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures, p.pressure.get(),
+                            std::move(unresolved));
     });
     if (!alerted.ok()) spdlog::debug("alerts: WAL store read failed: {}", alerted.ToString());
   }

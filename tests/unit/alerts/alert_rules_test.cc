@@ -201,6 +201,28 @@ TEST_F(AlertRulesTest, BlockedCollectionAlertsOnceAndResolvesWhenCleared) {
   EXPECT_EQ(SentFor(key)[1]["resolved"], true);
 }
 
+// Issue 10 item 5: a pending entry recovery cannot resolve is a sticky, visible problem.
+TEST_F(AlertRulesTest, UnresolvedWalEntryAlertsOnceAndResolvesWhenGone) {
+  AlertObservation o;
+  o.unresolved.emplace();
+  o.unresolved->push_back({17, "t", "d", "docs", "add", "replica answered 503"});
+  rules_->Observe(o);
+  rules_->Observe(o);
+  Deliver();
+  const std::string key = "wal_unresolved/17";
+  ASSERT_EQ(SentFor(key).size(), 1u);
+  EXPECT_NE(SentFor(key)[0]["text"].get<std::string>().find("/admin/wal/skip"),
+            std::string::npos);
+  rules_->Observe(AlertObservation{});  // not observed: unchanged
+  Advance(seconds(61));
+  EXPECT_EQ(SentFor(key).size(), 1u);
+  o.unresolved->clear();
+  rules_->Observe(o);
+  Deliver();
+  ASSERT_EQ(SentFor(key).size(), 2u);
+  EXPECT_EQ(SentFor(key)[1]["resolved"], true);
+}
+
 TEST_F(AlertRulesTest, BacklogAndLagThresholds) {
   AlertObservation o = Store(true);
   o.backlog->push_back({"replica", 100, 30});  // at the thresholds: fine
