@@ -37,10 +37,11 @@ const std::vector<ConfigVariable> kVariables = {
      "Client connections open at once; more get 503 with Retry-After and are closed. 0 = no cap."},
 
     {kInstances, "PRIMARY_URL", "http://127.0.0.1:8001",
-     "Primary Chroma server, http(s)://host[:port]. Required when a replica is set; when "
+     "Primary Chroma server, http://host[:port] (http:// only: https:// instances are refused "
+     "at start, TLS to instances is not implemented yet). Required when a replica is set; when "
      "PRIMARY_URL and REPLICA_URL(S) are all unset, the local defaults shown here are used."},
     {kInstances, "REPLICA_URL", "http://127.0.0.1:8002",
-     "Replica Chroma server (named \"replica\")."},
+     "Replica Chroma server (named \"replica\"), http://host[:port]."},
     {kInstances, "REPLICA_URLS", "",
      "Comma-separated replicas (\"replica\", \"replica2\", ...); instead of REPLICA_URL."},
     {kInstances, "LOAD_BALANCE_STRATEGY", "optimized_read_replica",
@@ -107,7 +108,8 @@ const std::vector<ConfigVariable> kVariables = {
      "Alert when an instance's oldest unreplayed entry is older than this."},
 
     {kMonitor, "PROXY_URL", "http://127.0.0.1:8000",
-     "chroma-ha's URL, polled by the monitor (/health, /wal/status); host:port means http://."},
+     "chroma-ha's URL, polled by the monitor (/health, /wal/status); http:// only; host:port "
+     "means http://."},
     {kMonitor, "MONITOR_INTERVAL", "30",
      "Seconds between the monitor's checks of chroma-ha and of every instance's heartbeat."},
 
