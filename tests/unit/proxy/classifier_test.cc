@@ -191,21 +191,21 @@ TEST(ClassifierTest, NonUtf8OrNulNameSegmentsAreInvalid) {
       {"POST", "/api/v2/tenants/{}/databases/d/collections/c/add"},
   };
   const std::string kBad[] = {
-      "%FF%FE",                         // not UTF-8 at all (the hostile neighbour's segment)
-      "ab%FF",                          // a stray byte after good ones
-      "%80",                            // a lone continuation byte
-      "%C3",                            // a sequence cut short
-      "%E2%82",                         // a three-byte sequence cut short
-      "%C3%28",                         // a lead byte without its continuation
-      "%C0%AF",                         // overlong '/'
-      "%E0%80%AF",                      // overlong, three bytes
-      "%ED%A0%80",                      // a UTF-16 surrogate (U+D800)
-      "%F4%90%80%80",                   // past U+10FFFF
-      "%F8%88%80%80%80",                // five-byte form
-      "a%00",                           // NUL
-      "%00",                            // NUL alone
-      "\xFF\xFE",                       // raw bytes, not percent-encoded
-      "caf\xC3",                        // raw, cut short
+      "%FF%FE",           // not UTF-8 at all (the hostile neighbour's segment)
+      "ab%FF",            // a stray byte after good ones
+      "%80",              // a lone continuation byte
+      "%C3",              // a sequence cut short
+      "%E2%82",           // a three-byte sequence cut short
+      "%C3%28",           // a lead byte without its continuation
+      "%C0%AF",           // overlong '/'
+      "%E0%80%AF",        // overlong, three bytes
+      "%ED%A0%80",        // a UTF-16 surrogate (U+D800)
+      "%F4%90%80%80",     // past U+10FFFF
+      "%F8%88%80%80%80",  // five-byte form
+      "a%00",             // NUL
+      "%00",              // NUL alone
+      "\xFF\xFE",         // raw bytes, not percent-encoded
+      "caf\xC3",          // raw, cut short
   };
   for (const auto& [method, pattern] : kRoutes) {
     const std::size_t at = pattern.find("{}");
