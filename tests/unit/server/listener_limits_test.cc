@@ -1,5 +1,6 @@
 // Listener over real loopback sockets: what bounds it and what survives a bug. The exception
-// barrier (a handler that throws: 500 JSON, the session released, shutdown unharmed), the
+// barriers (a handler that throws: 500 JSON, the session released, shutdown unharmed; the real
+// router with failpoint `request=throw`), the
 // connection cap (MAX_CONNECTIONS: 503 + Retry-After, nothing read, the count released however a
 // session ends) and `Expect: 100-continue`.
 #include <gtest/gtest.h>
@@ -18,8 +19,15 @@
 #include <string>
 #include <thread>
 
+#include "collections/collection_map.h"
+#include "failpoints/failpoints.h"
+#include "fakes/fake_clock.h"
+#include "fakes/fake_upstreams.h"
 #include "raw_client.h"
+#include "server/collection_resolver.h"
 #include "server/listener.h"
+#include "server/own_endpoints.h"
+#include "server/router.h"
 
 namespace chroma_ha {
 namespace {
@@ -215,6 +223,56 @@ TEST_F(ListenerLimitsTest, ExpectContinueWithABodyOverTheLimitIs413WithoutThe100
   EXPECT_TRUE(IsJsonError(r, "PayloadTooLarge")) << r.body;
   EXPECT_TRUE(c.Closed());
   EXPECT_EQ(handler_.calls, 0);
+}
+
+// The real listener in front of the real router, failpoint `request=throw@1` (what
+// CHROMA_HA_FAILPOINTS=request=throw@1 arms in the binary): the router's barrier answers 500 JSON
+// on a connection that stays usable, and nothing the request held is left behind.
+TEST(ListenerRouterBarrierTest, FailpointThrowIs500AndEverythingIsReleased) {
+  struct Disarm {
+    ~Disarm() { (void)failpoints::Configure(""); }
+  } disarm;
+  Config config;
+  config.listen_address = "127.0.0.1";
+  config.port = 0;
+  config.max_concurrent_requests = 1;
+  config.instances.push_back({"primary", "http://p:1", "p", 1, false, true});
+  config.instances.push_back({"replica", "http://r:2", "r", 2, false, false});
+  FakeUpstreams ups({"primary", "replica"});
+  CollectionMap map;
+  CollectionResolver resolver(config, ups, map, nullptr);
+  FakeClock clock;
+  OwnEndpoints own(config, ups, clock);
+  Router router(config, ups, resolver, own, nullptr);
+  asio::io_context ioc;
+  auto work = asio::make_work_guard(ioc);
+  Listener listener(ioc, config, router);
+  ASSERT_TRUE(listener.Start().ok());
+  std::thread thread([&] { ioc.run(); });
+  ASSERT_TRUE(failpoints::Configure("request=throw@1"));
+  {
+    Client c(listener.port());
+    c.Send("GET /api/v2/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n");
+    Reply r = c.Read();
+    EXPECT_EQ(r.status, 500);
+    EXPECT_TRUE(IsJsonError(r, "InternalError")) << r.body;
+    EXPECT_FALSE(r.connection_close);  // answered by the router's barrier: the session is sound
+    c.Send("GET /api/v2/heartbeat HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(c.Read().status, 200);  // same connection, and the only slot is free again
+  }
+  Client fresh(listener.port());
+  fresh.Send("GET /api/v2/heartbeat HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(fresh.Read().status, 200);
+  EXPECT_EQ(router.in_flight(), 0);
+  EXPECT_EQ(router.stats().internal_errors, 1);
+  EXPECT_EQ(listener.stats().handler_exceptions, 0);
+  std::promise<void> done;
+  listener.Shutdown(std::chrono::seconds(20), [&] { done.set_value(); });
+  EXPECT_EQ(done.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(listener.stats().connections_open, 0);
+  work.reset();
+  ioc.stop();
+  thread.join();
 }
 
 }  // namespace
