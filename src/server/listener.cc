@@ -441,6 +441,9 @@ asio::awaitable<void> Listener::RefuseOverCapacity(Session& session) {
   auto [ec, n] = co_await asio::async_write(session.stream, out, kTuple);
   (void)ec;
   (void)n;
+  // The Registration then closes the connection. Whatever the client sent is left unread: on
+  // Linux the answer, already sent, stays readable for it even if the close resets the
+  // connection (tested), and lingering to drain it would hold a place under the cap.
 }
 
 void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {

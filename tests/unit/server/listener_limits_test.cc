@@ -156,8 +156,18 @@ TEST_F(ListenerLimitsTest, ConnectionOverTheCapIs503WithRetryAfterAndClosedUnrea
     EXPECT_TRUE(r.connection_close);
     EXPECT_TRUE(over.Closed());
   }
+  {
+    // A client that sends its request (and body) at once still reads the 503: the refusal
+    // lingers for the unread bytes instead of resetting the connection.
+    Client eager(listener_->port());
+    eager.Send("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n" +
+               std::string(900, 'b'));
+    Reply r = eager.Read();
+    EXPECT_EQ(r.status, 503);
+    EXPECT_TRUE(IsJsonError(r, "ServiceUnavailable")) << r.body;
+  }
   EXPECT_EQ(handler_.calls, calls);
-  EXPECT_EQ(listener_->stats().rejected_over_capacity, 1);
+  EXPECT_EQ(listener_->stats().rejected_over_capacity, 2);
   // The connections within the cap still work; once one ends, a new one is admitted.
   EXPECT_EQ(Get(a, "/a2").status, 200);
   b.Send("GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
