@@ -130,7 +130,7 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   co_return response;
 }
 
-boost::asio::awaitable<HttpResponse> Router::Barrier(HttpRequest request, Route route) {
+boost::asio::awaitable<HttpResponse> Router::Barrier(HttpRequest request, const Route& route) {
   // Named before the request moves: the log line of a throw names what was being handled.
   const std::string what = request.method + " " + std::string(PathOf(request.target));
   try {
