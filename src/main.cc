@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -64,11 +65,20 @@ int main(int argc, char** argv) {
 
   chroma_ha::SystemClock clock;
   boost::asio::io_context ioc;
-  chroma_ha::App app(ioc, config, clock);
-  if (auto s = app.Start(); !s.ok()) {
-    spdlog::error("chroma-ha could not start: {}", s.ToString());
-    return 1;
+  // Building the parts checks what LoadConfig cannot (e.g. an instance the upstream pool cannot
+  // serve): a ConfigError there is a configuration error too, never an uncaught exception.
+  std::unique_ptr<chroma_ha::App> owned;
+  try {
+    owned = std::make_unique<chroma_ha::App>(ioc, config, clock);
+    if (auto s = owned->Start(); !s.ok()) {
+      spdlog::error("chroma-ha could not start: {}", s.ToString());
+      return 1;
+    }
+  } catch (const chroma_ha::ConfigError& e) {
+    std::fprintf(stderr, "chroma-ha: configuration error: %s\n", e.what());
+    return 2;
   }
+  chroma_ha::App& app = *owned;
 
   boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int sig) {

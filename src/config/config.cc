@@ -153,6 +153,12 @@ uint16_t ParsePort(const Env& env, const char* name, const std::string& v) {
   return static_cast<uint16_t>(n);
 }
 
+// Until TLS to the instances exists, an https:// instance (or PROXY_URL) is a configuration
+// error here, at start, rather than a throw from the upstream pool once the program runs.
+constexpr const char* kNoTlsToInstances =
+    "is an https:// URL: https:// instances are not supported yet (TLS to instances is not "
+    "implemented); use http://";
+
 // A webhook URL: http(s)://host[:port] followed by any path. A secret: never quoted.
 std::string ParseWebhook(const Env& env, const char* name, const std::string& v) {
   std::string error;
@@ -169,6 +175,7 @@ InstanceConfig ParseInstance(const Env& env, const char* var, const std::string&
   std::string error;
   auto inst = ParseInstanceUrl(value, &error);
   if (!inst) env.Fail(var, value, error);
+  if (inst->tls) env.Fail(var, value, kNoTlsToInstances);
   inst->name = std::move(name);
   inst->is_primary = primary;
   return *inst;
@@ -309,6 +316,7 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
     std::string error;
     auto proxy = ParseInstanceUrl(*v, &error);
     if (!proxy) env.Fail("PROXY_URL", *v, error);
+    if (proxy->tls) env.Fail("PROXY_URL", *v, kNoTlsToInstances);
     c.monitor_proxy_url = proxy->url;
   }
   ReadSeconds(env, "MONITOR_INTERVAL", 0.1, 86400, &c.monitor_interval);

@@ -25,22 +25,25 @@ const std::vector<ConfigVariable> kVariables = {
     {kListener, "LISTEN_ADDRESS", "0.0.0.0", "Address to listen on."},
     {kListener, "PORT", "8000", "Port to listen on (1-65535)."},
     {kListener, "THREADS", "0", "Event-loop threads; 0 = number of cores."},
-    {kListener, "MAX_BODY_BYTES", "41943040", "Largest request body (<= 40 MiB); larger: 413."},
+    {kListener, "MAX_BODY_BYTES", "41943040",
+     "Largest request body (<= 40 MiB); larger: 413, before the body is read (no 100 Continue)."},
     {kListener, "MAX_HEADER_BYTES", "16384", "Largest request header block; larger: 431."},
     {kListener, "HEADER_TIMEOUT_MS", "10000", "Time to receive a request's headers; then 408."},
     {kListener, "IDLE_TIMEOUT_MS", "60000", "Idle keep-alive connections are closed after this."},
     {kListener, "SHUTDOWN_GRACE_MS", "10000", "On SIGTERM, time for requests in flight to end."},
     {kListener, "MAX_CONCURRENT_REQUESTS", "128 x cores",
      "Proxied requests served at once; more get 503 with Retry-After. 0 = no cap. Own "
-     "endpoints (/health, /status, ...) are not counted."},
+     "endpoints (/health, /status, ...) and invalid requests (400) are not counted."},
     {kListener, "MAX_CONNECTIONS", "4096",
-     "Client connections open at once; more get 503 with Retry-After and are closed. 0 = no cap."},
+     "Client connections open at once; more get 503 with Retry-After and are closed without "
+     "their request being read. 0 = no cap."},
 
     {kInstances, "PRIMARY_URL", "http://127.0.0.1:8001",
-     "Primary Chroma server, http(s)://host[:port]. Required when a replica is set; when "
+     "Primary Chroma server, http://host[:port] (http:// only: https:// instances are refused "
+     "at start, TLS to instances is not implemented yet). Required when a replica is set; when "
      "PRIMARY_URL and REPLICA_URL(S) are all unset, the local defaults shown here are used."},
     {kInstances, "REPLICA_URL", "http://127.0.0.1:8002",
-     "Replica Chroma server (named \"replica\")."},
+     "Replica Chroma server (named \"replica\"), http://host[:port]."},
     {kInstances, "REPLICA_URLS", "",
      "Comma-separated replicas (\"replica\", \"replica2\", ...); instead of REPLICA_URL."},
     {kInstances, "LOAD_BALANCE_STRATEGY", "optimized_read_replica",
@@ -107,7 +110,8 @@ const std::vector<ConfigVariable> kVariables = {
      "Alert when an instance's oldest unreplayed entry is older than this."},
 
     {kMonitor, "PROXY_URL", "http://127.0.0.1:8000",
-     "chroma-ha's URL, polled by the monitor (/health, /wal/status); host:port means http://."},
+     "chroma-ha's URL, polled by the monitor (/health, /wal/status); http:// only; host:port "
+     "means http://."},
     {kMonitor, "MONITOR_INTERVAL", "30",
      "Seconds between the monitor's checks of chroma-ha and of every instance's heartbeat."},
 

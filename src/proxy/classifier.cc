@@ -9,6 +9,10 @@
 // - A known path with the wrong method is kUnknown, with tenant/database/collection/ref filled in
 //   when the path has them (so the router can still translate a collection id).
 // - A trailing slash on an /api/v2 path is not an empty segment: it is an unknown route.
+// - On /api/v2 paths every decoded segment must be valid UTF-8 (no overlong forms, surrogates or
+//   code points past U+10FFFF) without control bytes: tenant, database and collection names are
+//   stored as text in the WAL, which cannot hold anything else, so such a request is refused here
+//   (kInvalid, 400) before it can reach a batch of other clients' writes (DESIGN.md §7).
 #include <string>
 #include <string_view>
 #include <vector>
@@ -33,6 +37,44 @@ bool HasControl(std::string_view s) {
     if (IsControl(static_cast<unsigned char>(c))) return true;
   }
   return false;
+}
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when the bytes there are not one.
+std::size_t Utf8SequenceLength(std::string_view s, std::size_t i) {
+  const auto byte = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char b0 = byte(i);
+  if (b0 < 0x80) return 1;
+  std::size_t len = 0;
+  char32_t cp = 0;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2;
+    cp = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3;
+    cp = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4;
+    cp = b0 & 0x07;
+  } else {
+    return 0;  // a continuation byte, or 0xF8..0xFF
+  }
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (byte(i + k) & 0x3F);
+  }
+  static constexpr char32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+bool IsUtf8(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = Utf8SequenceLength(s, i);
+    if (n == 0) return false;
+    i += n;
+  }
+  return true;
 }
 
 std::vector<std::string_view> SplitPath(std::string_view path) {
@@ -174,6 +216,7 @@ Route Classify(std::string_view method, std::string_view target) {
     if (dec[i] == "." || dec[i] == "..") return Invalid("dot-segment in path");
     if (HasControl(dec[i])) return Invalid("encoded control character in path");
     if (!api_v2) continue;
+    if (!IsUtf8(dec[i])) return Invalid("path segment is not valid UTF-8");
     if (raw[i].empty() && i + 1 != raw.size()) return Invalid("empty segment in path");
     if (dec[i].find('/') != std::string::npos) {
       return Invalid("encoded slash (%2F) in a path segment");

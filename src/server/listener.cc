@@ -119,6 +119,14 @@ std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_
   return head;
 }
 
+// True when the request asks for `100 Continue` before it sends its body (HTTP/1.1 only).
+bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
+  const auto& req = parser.get();
+  if (req.version() < 11) return false;
+  auto it = req.find(http::field::expect);
+  return it != req.end() && beast::iequals(it->value(), "100-continue");
+}
+
 }  // namespace
 
 // One client connection. Lives inside Listener::Serve's coroutine frame. Concrete executor
@@ -138,14 +146,52 @@ class Listener::Session {
   std::atomic<bool> busy{false};  // a request is being handled
 };
 
+// A session's registration with its listener, and its socket. Constructed first thing in
+// Serve; its destructor (Serve's end, however it ends: a return, an exception, a destroyed
+// coroutine frame) closes the socket and unregisters, so sessions_ never holds a Session that no
+// longer exists and the connection count always comes back down.
+class Listener::Registration {
+ public:
+  Registration(Listener& listener, std::shared_ptr<Session> session)
+      : liveness_(listener.liveness_),
+        session_(std::move(session)),
+        admitted_(listener.Register(session_.get())) {}
+  Registration(const Registration&) = delete;
+  Registration& operator=(const Registration&) = delete;
+  ~Registration() {
+    beast::error_code ignored;
+    session_->header_timer.cancel();
+    session_->stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    session_->stream.close();
+    std::function<void()> drained;
+    {
+      std::lock_guard lock(liveness_->mu);
+      if (liveness_->listener != nullptr) drained = liveness_->listener->Unregister(session_.get());
+    }
+    if (drained) drained();  // outside the lock: it may end in the Listener's destruction
+  }
+  // False when the connection is over MAX_CONNECTIONS.
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::shared_ptr<Liveness> liveness_;
+  std::shared_ptr<Session> session_;
+  bool admitted_;
+};
+
 Listener::Listener(std::vector<asio::io_context*> workers, const Config& config,
                    RequestHandler& handler)
     : workers_(std::move(workers)),
       config_(config),
       handler_(handler),
-      acceptor_(workers_.at(0)->get_executor()) {}
+      acceptor_(workers_.at(0)->get_executor()) {
+  liveness_->listener = this;
+}
 
-Listener::~Listener() = default;
+Listener::~Listener() {
+  std::lock_guard lock(liveness_->mu);
+  liveness_->listener = nullptr;
+}
 
 Status Listener::Start() {
   beast::error_code ec;
@@ -179,25 +225,37 @@ asio::awaitable<void> Listener::Accept() {
     }
     ++stats_.connections_accepted;
     next_worker_ = (next_worker_ + 1) % workers_.size();
-    asio::co_spawn(worker, Serve(std::move(socket)), asio::detached);
+    asio::co_spawn(worker, Serve(std::move(socket)), [](std::exception_ptr e) {
+      // Serve's own code does not throw (the handler is behind Answer's barrier); should
+      // anything still escape, it is logged, never lost silently (the Registration has
+      // already closed the connection and unregistered the session).
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        spdlog::error("connection ended by an exception: {}", x.what());
+      } catch (...) {
+        spdlog::error("connection ended by an unknown exception");
+      }
+    });
   }
 }
 
-void Listener::Register(Session* s) {
+bool Listener::Register(Session* s) {
   std::lock_guard lock(mu_);
+  const bool admitted = config_.max_connections <= 0 ||
+                        sessions_.size() < static_cast<std::size_t>(config_.max_connections);
   sessions_.insert(s);
   ++stats_.connections_open;
+  return admitted;
 }
 
-void Listener::Unregister(Session* s) {
-  std::function<void()> done;
-  {
-    std::lock_guard lock(mu_);
-    sessions_.erase(s);
-    --stats_.connections_open;
-    if (stopping_ && sessions_.empty()) done = std::move(on_drained_);
-  }
-  if (done) done();
+std::function<void()> Listener::Unregister(Session* s) {
+  std::lock_guard lock(mu_);
+  sessions_.erase(s);
+  --stats_.connections_open;
+  if (stopping_ && sessions_.empty()) return std::move(on_drained_);
+  return nullptr;
 }
 
 void Listener::ArmTimer(const std::shared_ptr<Session>& session,
@@ -216,7 +274,11 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
   // Shared with the header timer's handler, which may run after this coroutine ends.
   auto shared = std::make_shared<Session>(std::move(socket));
   Session& session = *shared;
-  Register(&session);
+  const Registration registration(*this, shared);
+  if (!registration.admitted()) {
+    co_await RefuseOverCapacity(session);
+    co_return;
+  }
   beast::flat_buffer buffer;
   buffer.reserve(kReadBufferBytes);
   bool first = true;
@@ -290,6 +352,16 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
         buffer.consume(parser.put(buffer.data(), bec));
         if (bec == http::error::need_more) bec = {};
       }
+      if (!bec && !parser.is_done() && ExpectsContinue(parser)) {
+        // The client waits for this before it sends the body (the header passed every check,
+        // the announced size included).
+        static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+        session.stream.expires_after(config_.request_timeout);
+        auto [cec, cn] = co_await asio::async_write(
+            session.stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+        (void)cn;
+        if (cec) break;
+      }
       if (!bec && !parser.is_done()) {
         session.stream.expires_after(config_.request_timeout);
         auto [rec, rn] = co_await http::async_read(session.stream, buffer, parser, kTuple);
@@ -322,8 +394,9 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
       auto req = parser.release();
       keep_alive = req.keep_alive();
       HttpRequest request = ToPlain(std::move(req));  // a named local: see router.cc
-      plain = co_await handler_.Handle(std::move(request));
-      if (stopping_) keep_alive = false;
+      bool close = false;
+      plain = co_await Answer(std::move(request), &close);
+      if (stopping_ || close) keep_alive = false;
     }
     const std::string head = ResponseHead(plain, version, keep_alive);
     const std::array<asio::const_buffer, 2> out{
@@ -335,10 +408,42 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
     session.busy = false;
     if (wec || !keep_alive) break;
   }
-  beast::error_code ignored;
-  session.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  session.stream.close();
-  Unregister(&session);
+  // The Registration closes the connection and unregisters the session.
+}
+
+asio::awaitable<HttpResponse> Listener::Answer(HttpRequest request, bool* close) {
+  try {
+    co_return co_await handler_.Handle(std::move(request));
+  } catch (const std::exception& e) {
+    spdlog::error("request handler threw: {}", e.what());
+  } catch (...) {
+    spdlog::error("request handler threw an unknown exception");
+  }
+  // Whatever the handler held is released by its own guards; the connection is closed after
+  // this answer, as its state (e.g. a half-sent upstream exchange) is not known.
+  ++stats_.handler_exceptions;
+  *close = true;
+  co_return JsonError(500, "InternalError",
+                      "chroma-ha failed while handling this request (logged at error level)");
+}
+
+asio::awaitable<void> Listener::RefuseOverCapacity(Session& session) {
+  ++stats_.rejected_over_capacity;
+  spdlog::debug("connection refused: more than {} open (MAX_CONNECTIONS)", config_.max_connections);
+  HttpResponse plain = JsonError(
+      503, "ServiceUnavailable",
+      "too many connections (MAX_CONNECTIONS=" + std::to_string(config_.max_connections) + ")");
+  plain.headers.push_back({"retry-after", "1"});
+  // Nothing of the request is read: the version is unknown, and 1.1 is what clients speak.
+  const std::string head = ResponseHead(plain, 11, /*keep_alive=*/false);
+  const std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(plain.body)};
+  session.stream.expires_after(std::min(config_.header_timeout, config_.request_timeout));
+  auto [ec, n] = co_await asio::async_write(session.stream, out, kTuple);
+  (void)ec;
+  (void)n;
+  // The Registration then closes the connection. Whatever the client sent is left unread: on
+  // Linux the answer, already sent, stays readable for it even if the close resets the
+  // connection (tested), and lingering to drain it would hold a place under the cap.
 }
 
 void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {

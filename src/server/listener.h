@@ -9,6 +9,13 @@
 //   header block over max_header_bytes -> 431, close
 //   body over max_body_bytes -> 413, close (decided from Content-Length before the body is read)
 //   no complete header within header_timeout -> 408, close
+//   more than max_connections connections open -> 503 + Retry-After: 1, close (nothing read)
+// `Expect: 100-continue` is answered `100 Continue` once the header is accepted (never for a
+// body over the limit: that is 413 at once), before the body is read.
+//
+// Exception barrier: a throw out of the handler is answered 500 JSON, logged at error level, and
+// the connection closed; a session's registration (sessions_, the connection count) is held by a
+// guard, so it ends with the session whichever way the session ends.
 //
 // Threads: the listener serves a set of worker io_contexts, each run by exactly one thread (the
 // HAProxy/nginx model). The first worker accepts; each accepted connection is handed, round
@@ -39,7 +46,9 @@ struct ListenerStats {
   std::atomic<int64_t> connections_accepted{0};
   std::atomic<int64_t> connections_open{0};
   std::atomic<int64_t> requests{0};
-  std::atomic<int64_t> rejected_bad_request{0};  // 400 / 431 / 413 / 408 from the listener itself
+  std::atomic<int64_t> rejected_bad_request{0};    // 400 / 431 / 413 / 408 from the listener itself
+  std::atomic<int64_t> rejected_over_capacity{0};  // 503: more than max_connections open
+  std::atomic<int64_t> handler_exceptions{0};      // 500: the handler threw
 };
 
 class Listener {
@@ -68,6 +77,13 @@ class Listener {
   class Session;  // one per connection; defined in listener.cc
 
  private:
+  class Registration;  // a session's registration, released by its destructor
+  // Shared by the Listener and every Registration: a session's coroutine frame destroyed after
+  // the Listener (an io_context torn down with sessions still in it) finds it gone here.
+  struct Liveness {
+    std::mutex mu;
+    Listener* listener = nullptr;  // guarded by mu; null once the Listener is destroyed
+  };
   using Socket = boost::asio::basic_stream_socket<boost::asio::ip::tcp,
                                                   boost::asio::io_context::executor_type>;
   boost::asio::awaitable<void> Accept();
@@ -75,8 +91,16 @@ class Listener {
   // Starts the session's header/idle timer: when it fires, the pending read is cancelled and
   // header_timed_out is set.
   static void ArmTimer(const std::shared_ptr<Session>& session, std::chrono::milliseconds timeout);
-  void Register(Session* s);
-  void Unregister(Session* s);
+  // Adds `s` to sessions_; false when it is over config_.max_connections (it is registered all
+  // the same, so that Shutdown waits for its refusal to be written).
+  bool Register(Session* s);
+  // Removes `s`; returns the drain callback to call (outside any lock) when it was the last
+  // session of a shutdown.
+  std::function<void()> Unregister(Session* s);
+  // Answers 503 (too many connections) on a session over the cap, reading nothing.
+  boost::asio::awaitable<void> RefuseOverCapacity(Session& session);
+  // The handler's answer, or 500 JSON when it throws (*close is then set).
+  boost::asio::awaitable<HttpResponse> Answer(HttpRequest request, bool* close);
 
   std::vector<boost::asio::io_context*> workers_;
   std::size_t next_worker_ = 0;  // round robin; used by Accept() only
@@ -89,6 +113,7 @@ class Listener {
   std::mutex mu_;
   std::unordered_set<Session*> sessions_;  // guarded by mu_
   std::function<void()> on_drained_;       // guarded by mu_
+  std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
 };
 
 }  // namespace chroma_ha

@@ -7,6 +7,7 @@
 #include <random>
 #include <string_view>
 
+#include "failpoints/failpoints.h"
 #include "metrics/metrics.h"
 #include "server/admin_auth.h"
 #include "server/own_endpoints.h"
@@ -16,6 +17,9 @@
 namespace chroma_ha {
 
 namespace {
+
+// The path of a request target, without its query string (which may carry anything).
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
 // Healthy instances first (keeping their order), then the unhealthy ones.
 std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,
@@ -66,6 +70,35 @@ std::vector<bool> Router::HealthVector() const {
   return healthy;
 }
 
+namespace {
+
+// One MAX_CONCURRENT_REQUESTS slot, held from admission until the request is answered, and
+// released by the destructor on every path (an early return, an exception, a cancelled
+// coroutine frame).
+class ConcurrencySlot {
+ public:
+  ConcurrencySlot() = default;
+  ConcurrencySlot(const ConcurrencySlot&) = delete;
+  ConcurrencySlot& operator=(const ConcurrencySlot&) = delete;
+  ~ConcurrencySlot() {
+    if (counter_ != nullptr) counter_->fetch_sub(1);
+  }
+  // Takes a slot of `counter` if fewer than `cap` are taken; false (nothing held) otherwise.
+  bool TryAcquire(std::atomic<int>& counter, int cap) {
+    if (counter.fetch_add(1) >= cap) {
+      counter.fetch_sub(1);
+      return false;
+    }
+    counter_ = &counter;
+    return true;
+  }
+
+ private:
+  std::atomic<int>* counter_ = nullptr;
+};
+
+}  // namespace
+
 boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   const auto start = std::chrono::steady_clock::now();
   const Route route = Classify(request.method, request.target);
@@ -74,28 +107,45 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   const Guard guard = GuardFor(request.method, request.target, route);
   std::optional<HttpResponse> denied = CheckAccess(config_, guard, request);
   if (route.cls != RouteClass::kOwn) StripOwnCredentials(request.headers);
-  // MAX_CONCURRENT_REQUESTS caps proxied requests; own endpoints (health checks) always answer.
-  const bool capped = config_.max_concurrent_requests > 0 && route.cls != RouteClass::kOwn;
+  // MAX_CONCURRENT_REQUESTS caps proxied requests; own endpoints (health checks) always answer,
+  // and so do invalid requests (answered here, without any I/O).
+  const bool capped = config_.max_concurrent_requests > 0 && route.cls != RouteClass::kOwn &&
+                      route.cls != RouteClass::kInvalid;
+  ConcurrencySlot slot;
   if (denied) {
-    spdlog::info("{} {}: refused ({})", request.method,
-                 std::string_view(request.target).substr(0, request.target.find('?')),
-                 denied->status);
+    spdlog::info("{} {}: refused ({})", request.method, PathOf(request.target), denied->status);
     response = std::move(*denied);
-  } else if (capped && in_flight_.fetch_add(1) >= config_.max_concurrent_requests) {
-    in_flight_.fetch_sub(1);
+  } else if (capped && !slot.TryAcquire(in_flight_, config_.max_concurrent_requests)) {
     ++stats_.unavailable;
     response = JsonError(503, "ServiceUnavailable",
                          "too many concurrent requests (MAX_CONCURRENT_REQUESTS)");
     response.headers.push_back({"retry-after", "1"});
   } else {
-    response = co_await Dispatch(std::move(request), route);
-    if (capped) in_flight_.fetch_sub(1);
+    response = co_await Barrier(std::move(request), route);
   }
   if (metrics_ != nullptr) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics_->ObserveRequest(route.cls, response.served_by, response.status, took.count());
   }
   co_return response;
+}
+
+boost::asio::awaitable<HttpResponse> Router::Barrier(HttpRequest request, const Route& route) {
+  // Named before the request moves: the log line of a throw names what was being handled.
+  const std::string what = request.method + " " + std::string(PathOf(request.target));
+  try {
+    if (failpoints::Hit(failpoints::Point::kRequest)) {
+      co_return JsonError(500, "InternalError", "failpoint request: injected error");
+    }
+    co_return co_await Dispatch(std::move(request), route);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: exception while handling the request: {}", what, e.what());
+  } catch (...) {
+    spdlog::error("{}: unknown exception while handling the request", what);
+  }
+  ++stats_.internal_errors;
+  co_return JsonError(500, "InternalError",
+                      "chroma-ha failed while handling this request (logged at error level)");
 }
 
 boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const Route& route) {

@@ -1,6 +1,9 @@
 // The router: classifies each request, checks access (admin_auth.h: admin and status tokens)
 // before anything else, answers own endpoints, sends reads to an instance by
 // strategy and health (failing over on no answer), and hands writes to the write path.
+// Everything after admission runs behind an exception barrier: a throw anywhere below (write
+// path, own endpoints, forwarding) is answered 500 JSON and logged; the MAX_CONCURRENT_REQUESTS
+// slot is held by a guard, so nothing a request holds here outlives it.
 // Collection ids in paths are translated per instance and ids in responses made canonical
 // through the CollectionResolver.
 #ifndef CHROMA_HA_SERVER_ROUTER_H_
@@ -28,8 +31,9 @@ struct RouterStats {
   std::atomic<int64_t> writes{0};
   std::atomic<int64_t> unknown_routes{0};
   std::atomic<int64_t> invalid_requests{0};
-  std::atomic<int64_t> read_failovers{0};  // a read answered by another instance than planned
-  std::atomic<int64_t> unavailable{0};     // answered 503: no instance could serve
+  std::atomic<int64_t> read_failovers{0};   // a read answered by another instance than planned
+  std::atomic<int64_t> unavailable{0};      // answered 503: no instance could serve
+  std::atomic<int64_t> internal_errors{0};  // answered 500: an exception reached the barrier
 };
 
 // Which instances to try for a read, in order. Pure: exposed for tests.
@@ -65,9 +69,14 @@ class Router final : public RequestHandler {
                                                std::vector<std::size_t> order);
 
   const RouterStats& stats() const { return stats_; }
+  // Proxied requests holding a MAX_CONCURRENT_REQUESTS slot now.
+  int in_flight() const { return in_flight_.load(); }
 
  private:
   std::vector<bool> HealthVector() const;
+  // The exception barrier: Dispatch, with any exception (a bug, failpoint `request=throw`)
+  // logged at error level and answered 500 JSON. Also where failpoint `request` is hit.
+  boost::asio::awaitable<HttpResponse> Barrier(HttpRequest request, const Route& route);
   boost::asio::awaitable<HttpResponse> Dispatch(HttpRequest request, const Route& route);
 
   const Config& config_;

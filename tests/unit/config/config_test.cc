@@ -85,11 +85,11 @@ const std::vector<VarCase>& VarCases() {
       {"WAL_QUEUE_LIMIT", "7", [](auto& c) { return c.wal_queue_limit == 7; }},
       {"WAL_STORE_TIMEOUT_MS", "1500",
        [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
-      {"PRIMARY_URL", "https://Primary.example.com/",
+      {"PRIMARY_URL", "HTTP://Primary.example.com/",
        [](auto& c) {
-         return c.instances.size() == 1 && c.instances[0].url == "https://Primary.example.com" &&
-                c.instances[0].host == "Primary.example.com" && c.instances[0].port == 443 &&
-                c.instances[0].tls;
+         return c.instances.size() == 1 && c.instances[0].url == "http://Primary.example.com" &&
+                c.instances[0].host == "Primary.example.com" && c.instances[0].port == 80 &&
+                !c.instances[0].tls;
        }},
       {"REPLICA_URL", "http://r:1",  // PRIMARY_URL is added by the test
        [](auto& c) { return c.instances.size() == 2 && c.instances[1].port == 1; }},
@@ -211,6 +211,10 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"PRIMARY_URL", "://h:8000"},
       {"PRIMARY_URL", "http://[::1"},
       {"PRIMARY_URL", "http://bad host"},
+      {"PRIMARY_URL", "https://p:8443"},  // no TLS to instances yet
+      {"REPLICA_URL", "HTTPS://r"},
+      {"REPLICA_URLS", "http://r:1,https://r2", "https://r2"},
+      {"PROXY_URL", "https://lb.example.com"},
       {"REPLICA_URL", "http://p:8001"},  // same server as the primary
       {"REPLICA_URLS", "http://r:1,ftp://nope", "ftp://nope"},
       {"LOAD_BALANCE_STRATEGY", "random"},
@@ -283,11 +287,25 @@ TEST(ConfigTest, InstanceRules) {
   EXPECT_EQ(c.instances.size(), 1u);
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("REPLICA_URL"), std::string::npos);
-  c = Load({{"PRIMARY_URL", "HTTP://p"}, {"REPLICA_URL", "https://r"}});
+  c = Load({{"PRIMARY_URL", "HTTP://p"}, {"REPLICA_URL", "r:9"}});
   EXPECT_EQ(c.instances[0].url, "http://p");
   EXPECT_EQ(c.instances[0].port, 80);
-  EXPECT_EQ(c.instances[1].port, 443);
-  EXPECT_TRUE(c.instances[1].tls);
+  EXPECT_EQ(c.instances[1].url, "http://r:9");
+  EXPECT_FALSE(c.instances[1].tls);
+}
+
+// TLS to the instances is not implemented: an https:// instance URL is a configuration error
+// naming its variable (it used to pass here and abort the program later, in the upstream pool).
+// Alert webhooks may still be https.
+TEST(ConfigTest, HttpsInstancesAreRefusedUntilTlsExists) {
+  EXPECT_EQ(ErrorOf({{"PRIMARY_URL", "https://p:8443"}, {"REPLICA_URL", "http://r:1"}}),
+            "PRIMARY_URL: \"https://p:8443\" is an https:// URL: https:// instances are not "
+            "supported yet (TLS to instances is not implemented); use http://");
+  EXPECT_EQ(ErrorOf({{"PRIMARY_URL", "http://p:1"}, {"REPLICA_URL", "https://r"}})
+                .rfind("REPLICA_URL: \"https://r\" is an https:// URL", 0),
+            0u);
+  Config c = Load({{"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"}});
+  EXPECT_EQ(c.slack_webhook_url, "https://hooks.slack.com/services/T/B/X");
 }
 
 TEST(ConfigTest, OverridesAndOldNames) {

@@ -161,6 +161,80 @@ TEST(ClassifierTest, InvalidTargets) {
   }
 }
 
+// Tenant, database and collection segments are stored as text in the WAL: after decoding they
+// must be valid UTF-8 without NUL, on every route that has them (a hostile segment must be
+// refused here, not by the store inside a batch of other clients' writes).
+TEST(ClassifierTest, NonUtf8OrNulNameSegmentsAreInvalid) {
+  // {} stands for the segment under test.
+  const std::pair<std::string, std::string> kRoutes[] = {
+      {"GET", "/api/v2/tenants/{}"},
+      {"GET", "/api/v2/tenants/{}/databases"},
+      {"POST", "/api/v2/tenants/{}/databases"},
+      {"GET", "/api/v2/tenants/{}/databases/d"},
+      {"DELETE", "/api/v2/tenants/{}/databases/d"},
+      {"DELETE", "/api/v2/tenants/t/databases/{}"},
+      {"GET", "/api/v2/tenants/t/databases/{}/collections"},
+      {"POST", "/api/v2/tenants/t/databases/{}/collections"},
+      {"GET", "/api/v2/tenants/t/databases/{}/collections_count"},
+      {"GET", TD("/collections/{}")},
+      {"DELETE", TD("/collections/{}")},
+      {"PUT", TD("/collections/{}")},
+      {"POST", TD("/collections/{}/add")},
+      {"POST", TD("/collections/{}/upsert")},
+      {"POST", TD("/collections/{}/update")},
+      {"POST", TD("/collections/{}/delete")},
+      {"POST", TD("/collections/{}/fork")},
+      {"POST", TD("/collections/{}/get")},
+      {"POST", TD("/collections/{}/query")},
+      {"GET", TD("/collections/{}/count")},
+      {"PATCH", TD("/collections/{}/add")},  // unknown method: still refused
+      {"POST", "/api/v2/tenants/{}/databases/d/collections/c/add"},
+  };
+  const std::string kBad[] = {
+      "%FF%FE",           // not UTF-8 at all (the hostile neighbour's segment)
+      "ab%FF",            // a stray byte after good ones
+      "%80",              // a lone continuation byte
+      "%C3",              // a sequence cut short
+      "%E2%82",           // a three-byte sequence cut short
+      "%C3%28",           // a lead byte without its continuation
+      "%C0%AF",           // overlong '/'
+      "%E0%80%AF",        // overlong, three bytes
+      "%ED%A0%80",        // a UTF-16 surrogate (U+D800)
+      "%F4%90%80%80",     // past U+10FFFF
+      "%F8%88%80%80%80",  // five-byte form
+      "a%00",             // NUL
+      "%00",              // NUL alone
+      "\xFF\xFE",         // raw bytes, not percent-encoded
+      "caf\xC3",          // raw, cut short
+  };
+  for (const auto& [method, pattern] : kRoutes) {
+    const std::size_t at = pattern.find("{}");
+    ASSERT_NE(at, std::string::npos) << pattern;
+    for (const std::string& bad : kBad) {
+      std::string target = pattern;
+      target.replace(at, 2, bad);
+      Route r = Classify(method, target);
+      EXPECT_EQ(r.cls, RC::kInvalid) << method << " " << target;
+      EXPECT_FALSE(r.error.empty()) << method << " " << target;
+    }
+  }
+  // Valid UTF-8, encoded or raw, passes (and is decoded).
+  const std::pair<std::string, std::string> kGood[] = {
+      {"d%C3%A9j%C3%A0", "d\xC3\xA9j\xC3\xA0"},
+      {"%E2%82%AC", "\xE2\x82\xAC"},
+      {"%F0%9F%98%80", "\xF0\x9F\x98\x80"},
+      {"%F4%8F%BF%BF", "\xF4\x8F\xBF\xBF"},  // U+10FFFF, the last code point
+      {"caf\xC3\xA9", "caf\xC3\xA9"},
+  };
+  for (const auto& [segment, decoded] : kGood) {
+    Route r = Classify("DELETE", TD("/collections/" + segment));
+    EXPECT_EQ(r.cls, RC::kWrite) << segment << " " << r.error;
+    EXPECT_EQ(r.collection, decoded) << segment;
+  }
+  // Outside /api/v2 the segments are not names: forwarded as unknown routes, as before.
+  EXPECT_EQ(Classify("GET", "/other/%FF").cls, RC::kUnknown);
+}
+
 TEST(ClassifierTest, DecodesSegments) {
   Route r = Classify("POST",
                      "/api/v2/tenants/my%20tenant/databases/d%C3%A9/collections/"

@@ -7,11 +7,13 @@
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "co_run.h"
 #include "collections/collection_map.h"
+#include "failpoints/failpoints.h"
 #include "fakes/fake_clock.h"
 #include "fakes/fake_upstreams.h"
 #include "server/collection_resolver.h"
@@ -300,6 +302,59 @@ TEST_F(RouterTest, InvalidPathIs400JsonAndNotForwarded) {
   }
   EXPECT_EQ(ups_.request_count(0) + ups_.request_count(1), 0u);
   EXPECT_EQ(router_.stats().invalid_requests, 3);
+}
+
+// --- MAX_CONCURRENT_REQUESTS and the exception barrier ----------------------------------------
+
+TEST_F(RouterTest, OverTheConcurrencyCapIs503WithRetryAfter) {
+  config_.max_concurrent_requests = 1;
+  ups_.Hold(1, true);
+  HttpRequest held{"GET", "/api/v2/heartbeat", {}, ""};
+  auto first = testing::Spawn(ioc_, router_.Handle(std::move(held)));
+  ASSERT_TRUE(testing::RunUntil(ioc_, [&] { return ups_.held(1) == 1; }));
+  EXPECT_EQ(router_.in_flight(), 1);
+  HttpResponse over = Get("/api/v2/heartbeat");
+  ExpectJsonError(over, 503);
+  EXPECT_EQ(FindHeader(over.headers, "retry-after").value_or(""), "1");
+  // An invalid request is answered without I/O: it takes no slot and is not refused for one.
+  ExpectJsonError(Get("/api/v2/tenants/%FF"), 400);
+  ups_.ReleaseAll(1);
+  EXPECT_EQ(testing::Await(ioc_, first).status, 200);
+  EXPECT_EQ(router_.in_flight(), 0);
+}
+
+TEST_F(RouterTest, AThrowWhileHandlingIs500JsonAndReleasesTheSlot) {
+  config_.max_concurrent_requests = 1;
+  for (std::size_t i : {0u, 1u}) {
+    ups_.SetHandler(i, [](const HttpRequest&) -> Result<HttpResponse> {
+      throw std::runtime_error("a bug while forwarding");
+    });
+  }
+  HttpResponse r = Get("/api/v2/heartbeat");
+  ExpectJsonError(r, 500);
+  EXPECT_EQ(json::parse(r.body)["error"], "InternalError");
+  EXPECT_EQ(router_.stats().internal_errors, 1);
+  EXPECT_EQ(router_.in_flight(), 0);
+  // The slot came back: with a cap of 1, the next request is served, not refused with 503.
+  ups_.AlwaysRespond(1, 200, "{}");
+  EXPECT_EQ(Get("/api/v2/heartbeat").status, 200);
+  EXPECT_EQ(router_.in_flight(), 0);
+}
+
+// Failpoint `request` (CHROMA_HA_FAILPOINTS=request=throw@1): hit just before dispatch.
+TEST_F(RouterTest, FailpointRequestThrowOrErrorIs500AndTheNextRequestIsServed) {
+  struct Disarm {
+    ~Disarm() { (void)failpoints::Configure(""); }
+  } disarm;
+  config_.max_concurrent_requests = 1;
+  for (const char* spec : {"request=throw@1", "request=error@1"}) {
+    ASSERT_TRUE(failpoints::Configure(spec)) << spec;
+    ExpectJsonError(Get("/api/v2/heartbeat"), 500);
+    EXPECT_EQ(router_.in_flight(), 0) << spec;
+    EXPECT_EQ(Get("/api/v2/heartbeat").status, 200) << spec;
+    EXPECT_EQ(failpoints::HitCount(failpoints::Point::kRequest), 2) << spec;
+  }
+  EXPECT_EQ(ups_.request_count(1), 2u);  // the failed requests were not forwarded
 }
 
 TEST_F(RouterTest, HealthIs200WhileAnInstanceCanServe) {
