@@ -151,12 +151,12 @@ bool PressureGauge::UnderPressure() {
                        .count();
   std::lock_guard lock(mu_);
   if (s.memory_limit_bytes > 0) {
-    last_memory_percent_ = 100.0 * static_cast<double>(s.resident_bytes) /
-                           static_cast<double>(s.memory_limit_bytes);
+    last_memory_percent_ =
+        100.0 * static_cast<double>(s.resident_bytes) / static_cast<double>(s.memory_limit_bytes);
   }
   if (last_cpu_seconds_ >= 0 && now_ns > last_ns_) {
-    last_cpu_percent_ =
-        100.0 * (s.cpu_seconds - last_cpu_seconds_) / (static_cast<double>(now_ns - last_ns_) / 1e9);
+    last_cpu_percent_ = 100.0 * (s.cpu_seconds - last_cpu_seconds_) /
+                        (static_cast<double>(now_ns - last_ns_) / 1e9);
   }
   last_cpu_seconds_ = s.cpu_seconds;
   last_ns_ = now_ns;

@@ -13,7 +13,7 @@ namespace chroma_ha {
 
 // Where the cgroup files are; tests point these at sample files in a temp dir.
 struct CgroupPaths {
-  std::string root = "/sys/fs/cgroup";        // the cgroup file system (v2, or v1's parent)
+  std::string root = "/sys/fs/cgroup";            // the cgroup file system (v2, or v1's parent)
   std::string self_cgroup = "/proc/self/cgroup";  // this process's cgroup per hierarchy
 };
 
