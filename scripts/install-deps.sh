@@ -2,7 +2,12 @@
 # Installs what chroma-ha's build, run and test commands need, on Debian 12. Idempotent: when
 # everything is present it only checks (well under a second) and changes nothing.
 #
-#   bash scripts/install-deps.sh
+#   bash scripts/install-deps.sh                # everything: build, run, unit and end-to-end tests
+#   bash scripts/install-deps.sh --build-only   # only the C++ build and its GoogleTest suites
+#
+# --build-only (Dockerfile.loadbalancer's build stage): the compiler, CMake, Ninja and the
+# libraries of scripts/build.sh with GoogleTest; no Node.js/npm, PostgreSQL, chromium or Python
+# (those serve the local run, the PostgreSQL WAL-store tests and the end-to-end suite).
 #
 # - apt packages (as root; `apt-get update` only when something is missing). Node.js and npm are
 #   taken as present when `node` and `npm` are on PATH, whichever package provides them (for
@@ -13,12 +18,29 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-APT_PACKAGES=(
+BUILD_ONLY=0
+for arg in "$@"; do
+  case "$arg" in
+    --build-only) BUILD_ONLY=1 ;;
+    *)
+      echo "install-deps: unknown argument '$arg' (only --build-only)" >&2
+      exit 2
+      ;;
+  esac
+done
+
+# What scripts/build.sh needs to build chroma-ha and its GoogleTest suites.
+BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config libboost1.81-dev libpqxx-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
+)
+# The local run, the PostgreSQL WAL-store tests, the deployment checks and the end-to-end suite.
+RUN_AND_TEST_PACKAGES=(
   postgresql-15 curl ca-certificates python3 python3-yaml
   python3-prometheus-client chromium
 )
+APT_PACKAGES=("${BUILD_PACKAGES[@]}")
+((BUILD_ONLY)) || APT_PACKAGES+=("${RUN_AND_TEST_PACKAGES[@]}")
 
 missing=()
 # One dpkg-query call; a package counts as present only with status "install ok installed".
@@ -29,8 +51,10 @@ done < <(dpkg-query -W -f='${Package}\t${Status}\n' "${APT_PACKAGES[@]}" 2>/dev/
 for p in "${APT_PACKAGES[@]}"; do
   [[ -n "${installed[$p]:-}" ]] || missing+=("$p")
 done
-command -v node >/dev/null 2>&1 || missing+=(nodejs)
-command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((!BUILD_ONLY)); then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+fi
 
 if ((${#missing[@]} > 0)); then
   echo "install-deps: installing ${missing[*]}"
@@ -42,6 +66,8 @@ if ((${#missing[@]} > 0)); then
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 fi
+
+((BUILD_ONLY)) && exit 0
 
 # chromadb 3.5.0 declares engines.node ">=20". Its CLI and client use only what Node 18 has
 # (global fetch/Headers/Request/btoa, N-API 4 in the native server module), so Debian 12's

@@ -312,11 +312,18 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   c.alert_backlog_entries = backlog;
   ReadDouble(env, "ALERT_LAG_SECONDS", 0, 31536000, "is not a number of seconds (0..31536000)",
              &c.alert_lag_seconds);
-  if (auto v = env.Get("PROXY_URL")) {
+  // The monitor's target: PROXY_URL, else the old monitor's LOAD_BALANCER_URL (same meaning).
+  auto proxy_url = env.Get("PROXY_URL");
+  auto lb_url = env.Get("LOAD_BALANCER_URL");
+  const char* proxy_var = proxy_url ? "PROXY_URL" : "LOAD_BALANCER_URL";
+  if (proxy_url && lb_url && *proxy_url != *lb_url) {
+    notes.push_back("LOAD_BALANCER_URL is ignored: PROXY_URL is set and wins");
+  }
+  if (auto v = proxy_url ? proxy_url : lb_url) {
     std::string error;
     auto proxy = ParseInstanceUrl(*v, &error);
-    if (!proxy) env.Fail("PROXY_URL", *v, error);
-    if (proxy->tls) env.Fail("PROXY_URL", *v, kNoTlsToInstances);
+    if (!proxy) env.Fail(proxy_var, *v, error);
+    if (proxy->tls) env.Fail(proxy_var, *v, kNoTlsToInstances);
     c.monitor_proxy_url = proxy->url;
   }
   ReadSeconds(env, "MONITOR_INTERVAL", 0.1, 86400, &c.monitor_interval);

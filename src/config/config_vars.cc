@@ -112,6 +112,8 @@ const std::vector<ConfigVariable> kVariables = {
     {kMonitor, "PROXY_URL", "http://127.0.0.1:8000",
      "chroma-ha's URL, polled by the monitor (/health, /wal/status); http:// only; host:port "
      "means http://."},
+    {kMonitor, "LOAD_BALANCER_URL", "",
+     "The old monitor's name for PROXY_URL, read when PROXY_URL is unset (PROXY_URL wins)."},
     {kMonitor, "MONITOR_INTERVAL", "30",
      "Seconds between the monitor's checks of chroma-ha and of every instance's heartbeat."},
 

@@ -178,6 +178,7 @@ std::string MonitorHelpText() {
          "/ ALERT_LAG_SECONDS; and again when each recovers. Alerts go to SLACK_WEBHOOK_URL\n"
          "(on unless SLACK_ALERTS_ENABLED=false) and/or ALERT_WEBHOOK_URL, rate limited by\n"
          "ALERT_MIN_INTERVAL_SECONDS and ALERT_MAX_PER_MINUTE. STATUS_TOKEN is sent when set.\n"
+         "LOAD_BALANCER_URL (the old monitor's name) is read when PROXY_URL is unset.\n"
          "Stops on SIGTERM or SIGINT. The variables are those of `chroma-ha --help`.\n";
 }
 
@@ -204,7 +205,7 @@ int RunMonitor(const std::vector<std::string>& args,
     }
     std::string error;
     auto proxy_inst = ParseInstanceUrl(config.monitor_proxy_url, &error);
-    if (!proxy_inst) throw ConfigError("PROXY_URL: " + error);
+    if (!proxy_inst) throw ConfigError("PROXY_URL/LOAD_BALANCER_URL: " + error);
     proxy_inst->name = "chroma-ha";
     proxy = std::make_unique<BlockingInstanceClient>(*proxy_inst, config.connect_timeout,
                                                      kProxyTimeout, 1);

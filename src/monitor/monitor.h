@@ -1,7 +1,8 @@
 // `chroma-ha monitor`: the same binary as a worker (Render's chroma-monitor) that watches a
 // deployment from outside and alerts through the same rules and senders as the proxy.
 //
-// Every MONITOR_INTERVAL seconds it polls chroma-ha at PROXY_URL (GET /health, GET /wal/status)
+// Every MONITOR_INTERVAL seconds it polls chroma-ha at PROXY_URL (or, when that is unset, the old
+// Python monitor's LOAD_BALANCER_URL) (GET /health, GET /wal/status)
 // and every instance of PRIMARY_URL / REPLICA_URL(S) (GET /api/v2/heartbeat), and feeds what it
 // saw to AlertRules: chroma-ha unreachable (proxy_down), chroma-ha not "healthy"
 // (proxy_degraded), an instance not answering (instance_down/<name>), the WAL store unreadable

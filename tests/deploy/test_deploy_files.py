@@ -8,9 +8,13 @@ Needs python3-yaml (Debian) and a built binary: $CHROMA_HA_BIN, else $BUILD_DIR/
 build/chroma-ha. Nothing is skipped: a missing binary, tool or file is a failure.
 
 What is checked: render.yaml (services, database, wiring, env keys against `chroma-ha --help`, no
-literal secrets, paths, the wired values accepted by the binary), Dockerfile.loadbalancer (stages,
-install script and tests in the build stage, non-root user, HEALTHCHECK, EXPOSE = PORT, every
-runtime library of `ldd chroma-ha` provided by a package of the runtime stage), the Chroma image
+literal secrets, paths, the wired values accepted by the binary; the Chroma servers private
+services reached by their private host:port, only the load balancer public, the monitor on the
+load balancer's image, no client token while client auth does not exist), Dockerfile.loadbalancer
+(stages; the build stage installs with `install-deps.sh --build-only`, which installs and calls no
+Node.js/npm/PostgreSQL/chromium, before any source is copied; the tests it leaves to CI are exactly
+those needing PostgreSQL; non-root user, HEALTHCHECK, EXPOSE = PORT, every runtime library of
+`ldd chroma-ha` provided by a package of the runtime stage), the Chroma image
 (pinned chromadb 3.5.0 / bindings 1.0.5, config), docker/docker-compose.yml, config/*.env.example,
 config/prometheus.yml and config/alerts.yml (metric names exported by the running binary).
 """
@@ -236,6 +240,32 @@ def apt_packages(instructions):
     return pkgs
 
 
+def install_deps_packages(array):
+    """The words of the bash array `array`=( ... ) in scripts/install-deps.sh."""
+    m = re.search(rf"^{array}=\(([^)]*)\)", read("scripts/install-deps.sh"), re.M)
+    if not m:
+        raise AssertionError(f"scripts/install-deps.sh has no {array}=( ... )")
+    return [w for line in m.group(1).splitlines() for w in line.split("#")[0].split()]
+
+
+def gtest_names_by_postgres_use(dirs):
+    """({Suite.Name of TESTs calling TestDatabaseUrlOrNull()}, {the other TEST names})."""
+    needs, others = set(), set()
+    header = re.compile(r"^TEST(?:_F)?\((\w+),\s*(\w+)\)", re.M)
+    for d in dirs:
+        for base, _, files in os.walk(os.path.join(ROOT, d)):
+            for f in files:
+                if not f.endswith("_test.cc"):
+                    continue
+                text = read(os.path.relpath(os.path.join(base, f), ROOT))
+                heads = list(header.finditer(text))
+                for k, h in enumerate(heads):
+                    body = text[h.end():heads[k + 1].start() if k + 1 < len(heads) else None]
+                    name = f"{h.group(1)}.{h.group(2)}"
+                    (needs if "TestDatabaseUrlOrNull()" in body else others).add(name)
+    return needs, others
+
+
 def env_of(instructions):
     env = {}
     for instr, args in instructions:
@@ -336,9 +366,11 @@ class RenderBlueprint(unittest.TestCase):
         persist = load_yaml("docker/chroma-config.yaml")["persist_path"]
         for name in ("chroma-primary", "chroma-replica"):
             s = self.services[name]
-            self.assertEqual(s["type"], "web", name)
+            # Private service: no public URL. The servers have no authentication.
+            self.assertEqual(s["type"], "pserv", f"{name} must be private (no public URL)")
             self.assertEqual(os.path.normpath(s["dockerfilePath"]), "docker/chroma.Dockerfile")
-            self.assertEqual(s.get("healthCheckPath"), "/api/v2/heartbeat", name)
+            # Render's HTTP health checks are for web services only.
+            self.assertNotIn("healthCheckPath", s, name)
             self.assertIn("disk", s, f"{name} needs a persistent disk")
             self.assertEqual(s["disk"]["mountPath"], persist, f"{name}: disk not at persist_path")
             self.assertTrue(s["disk"].get("name"), name)
@@ -356,8 +388,9 @@ class RenderBlueprint(unittest.TestCase):
             fs = env[key].get("fromService")
             self.assertIsNotNone(fs, f"{key} must be wired with fromService")
             self.assertEqual(fs.get("name"), target)
-            self.assertEqual(fs.get("type"), "web")
-            self.assertIn(fs.get("property"), ("hostport", "host"), key)
+            self.assertEqual(fs.get("type"), "pserv")
+            # The private host and port; a private service has no public URL to point at.
+            self.assertEqual(fs.get("property"), "hostport", key)
         self.assertEqual(env["DATABASE_URL"].get("fromDatabase"),
                          {"name": "chroma-metadata", "property": "connectionString"})
         self.assertIs(env["ADMIN_TOKEN"].get("generateValue"), True)
@@ -369,10 +402,29 @@ class RenderBlueprint(unittest.TestCase):
             self.assertNotIn(key, ignored, f"{key} has no effect in chroma-ha")
             self.assertIn(key, effective, f"{key} is not listed by chroma-ha --help")
 
+    def test_only_the_load_balancer_is_public(self):
+        public = sorted(n for n, s in self.services.items() if s["type"] == "web")
+        self.assertEqual(public, ["chroma-load-balancer"])
+        for name, s in self.services.items():
+            for e in s.get("envVars", []):
+                for v in strings_in(e):
+                    self.assertNotIn("onrender.com", v, f"{name}.{e.get('key')}: a public URL")
+
+    def test_no_client_token_until_auth_exists(self):
+        # Client auth is not implemented: a generated client token would look like protection.
+        for name, s in self.services.items():
+            for key in self.env(name):
+                self.assertFalse(key.startswith("CHROMA_SERVER_AUTHN"), f"{name}.{key}")
+        self.assertRegex(read("render.yaml"), r"no client authentication yet")
+
     def test_monitor(self):
         s = self.services["chroma-monitor"]
         self.assertEqual(s["type"], "worker")
         self.assertEqual(s["dockerfilePath"], "./Dockerfile.loadbalancer")
+        # The same image as the load balancer: same Dockerfile and context, no other build input.
+        lb = self.services["chroma-load-balancer"]
+        for key in ("runtime", "dockerfilePath", "dockerContext"):
+            self.assertEqual(s.get(key), lb.get(key), key)
         self.assertEqual(s.get("dockerCommand", "").split(), ["chroma-ha", "monitor"])
         env = self.env("chroma-monitor")
         for key in ("PROXY_URL", "PRIMARY_URL", "REPLICA_URL", "SLACK_WEBHOOK_URL"):
@@ -460,10 +512,68 @@ class LoadBalancerDockerfile(unittest.TestCase):
 
     def test_build_stage_installs_builds_and_tests(self):
         runs = self.runs(self.build)
-        self.assertIn("scripts/install-deps.sh", runs)
+        self.assertIn("scripts/install-deps.sh --build-only", runs)
         self.assertIn("scripts/build.sh", runs)
-        self.assertRegex(runs, r"ctest --test-dir build|scripts/test\.sh")
+        self.assertRegex(runs, r"ctest --test-dir build")
         self.assertTrue(any(i == "COPY" for i, _ in self.build[1]))
+
+    def test_build_stage_installs_no_runtime_or_e2e_toolchain(self):
+        forbidden = re.compile(r"\b(node(js)?|npm|postgresql(-\d+)?|chromium)\b")
+        for instr, args in self.build[1]:
+            if instr == "RUN":
+                self.assertNotRegex(args, r"npm |apt-get\s+install.*" + forbidden.pattern, args)
+        for pkg in install_deps_packages("BUILD_PACKAGES"):
+            self.assertNotRegex(pkg, forbidden, "a --build-only package")
+        for pkg in ("g++", "cmake", "ninja-build", "libgtest-dev", "libgmock-dev"):
+            self.assertIn(pkg, install_deps_packages("BUILD_PACKAGES"))
+
+    def test_install_deps_build_only_calls_no_node_npm_or_apt(self):
+        # Stubs shadow node, npm and apt-get and record any call; every build package is installed
+        # on this machine (it built the binary), so --build-only must only check and exit 0.
+        stubs = tempfile.mkdtemp(prefix="chroma-ha-stubs.")
+        log = os.path.join(stubs, "calls")
+        try:
+            for tool in ("node", "npm", "apt-get"):
+                path = os.path.join(stubs, tool)
+                with open(path, "w") as f:
+                    f.write(f"#!/bin/sh\necho {tool} >> '{log}'\nexit 1\n")
+                os.chmod(path, 0o755)
+            env = dict(os.environ, PATH=stubs + ":/usr/sbin:/usr/bin:/sbin:/bin")
+            r = subprocess.run(["bash", os.path.join(ROOT, "scripts/install-deps.sh"),
+                                "--build-only"], env=env, capture_output=True, text=True,
+                               timeout=60)
+            calls = open(log).read().split() if os.path.exists(log) else []
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(calls, [], "install-deps.sh --build-only called " + ", ".join(calls))
+        finally:
+            shutil.rmtree(stubs)
+
+    def test_dependencies_are_installed_before_the_source_is_copied(self):
+        instrs = self.build[1]
+        install = next(n for n, (i, a) in enumerate(instrs)
+                       if i == "RUN" and "scripts/install-deps.sh" in a)
+        copies = [(n, a) for n, (i, a) in enumerate(instrs) if i == "COPY"]
+        for n, args in copies:
+            sources = [w for w in args.split()[:-1] if not w.startswith("--")]
+            if n < install:
+                self.assertEqual(sources, ["scripts/install-deps.sh"],
+                                 f"COPY {args} before the package install invalidates its layer")
+            self.assertNotIn(".", sources, "COPY . copies everything: no layer survives an edit")
+        copy_src = [n for n, a in copies if a.split()[0] == "src"]
+        self.assertTrue(copy_src, "no COPY src in the build stage")
+        self.assertLess(install, copy_src[0])
+
+    def test_tests_left_to_ci_are_exactly_those_needing_postgres(self):
+        m = re.search(r'^ARG CTEST_NEEDS_POSTGRES="([^"]+)"', read("Dockerfile.loadbalancer"), re.M)
+        self.assertIsNotNone(m, "no ARG CTEST_NEEDS_POSTGRES")
+        self.assertIn('-E "$CTEST_NEEDS_POSTGRES"', self.runs(self.build))
+        excluded = re.compile(m.group(1))
+        needs, others = gtest_names_by_postgres_use(("tests/unit", "tests/conformance"))
+        self.assertTrue(needs)
+        self.assertEqual(sorted(n for n in needs if not excluded.search(n)), [],
+                         "tests that need PostgreSQL would pass vacuously in the image build")
+        self.assertEqual(sorted(n for n in others if excluded.search(n)), [],
+                         "tests that need no server are left out of the image build")
 
     def test_final_stage(self):
         instrs = self.final[1]
@@ -564,6 +674,10 @@ class Compose(unittest.TestCase):
         self.assertEqual(os.path.basename(self.svc["chroma-ha"]["build"]["dockerfile"]),
                          "Dockerfile.loadbalancer")
         self.assertEqual(self.svc["chroma-monitor"]["command"], ["chroma-ha", "monitor"])
+        # One build: the monitor runs the image chroma-ha builds and never pulls it.
+        self.assertNotIn("build", self.svc["chroma-monitor"])
+        self.assertEqual(self.svc["chroma-monitor"]["image"], self.svc["chroma-ha"]["image"])
+        self.assertEqual(self.svc["chroma-monitor"].get("pull_policy"), "never")
         self.assertRegex(self.svc["chroma-ha"]["environment"]["DATABASE_URL"],
                          r"^postgres(ql)?://[^@]+@postgres:5432/")
 

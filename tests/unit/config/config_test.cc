@@ -144,6 +144,8 @@ const std::vector<VarCase>& VarCases() {
       {"ALERT_BACKLOG_ENTRIES", "50", [](auto& c) { return c.alert_backlog_entries == 50; }},
       {"ALERT_LAG_SECONDS", "5", [](auto& c) { return c.alert_lag_seconds == 5; }},
       {"PROXY_URL", "lb:8000", [](auto& c) { return c.monitor_proxy_url == "http://lb:8000"; }},
+      {"LOAD_BALANCER_URL", "lb:8000",
+       [](auto& c) { return c.monitor_proxy_url == "http://lb:8000"; }},
       {"MONITOR_INTERVAL", "2", [](auto& c) { return c.monitor_interval.count() == 2000; }},
       {"LOG_LEVEL", "WARNING", [](auto& c) { return c.log_level == "warn"; }},
       {"LOG_FORMAT", "json", [](auto& c) { return c.log_format == LogFormat::kJson; }},
