@@ -240,6 +240,7 @@ asio::awaitable<void> App::Maintenance() {
 
 Status App::Start() {
   Parts& p = *parts_;
+  p.resolver.EnableUnknownIdCache(p.clock);  // 5 s, 10,000 ids (server/unknown_ids.h)
   p.alerts = std::make_unique<ProxyAlerts>(p.config, p.clock);
   p.alerts->Start();
   // One listener slot: alerts see every change; the sync worker is woken when an instance is
