@@ -157,22 +157,35 @@ bool StoreSnapshotCache::Covered(uint64_t demand) const {
 }
 
 asio::awaitable<StoreSnapshot> StoreSnapshotCache::Fresh(milliseconds budget) {
+  bool wait = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (in_flight_ && clock_.Now() - started_ > budget) co_return MarkLocked();
+    if (in_flight_ && clock_.Now() - started_ > budget) wait = false;  // looks hung: answer now
   }
-  auto executor = co_await asio::this_coro::executor;
-  auto timer = std::make_shared<asio::steady_timer>(executor, budget);
-  // The wake runs on the refresh thread: cancel the timer on its own executor. (Posted before
-  // the wait below starts on a one-thread executor, it still runs after it; on a pool it may
-  // come too early, and the wait then lasts the budget: late, never longer.)
-  const uint64_t demand =
-      Demand([timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
-  if (!Covered(demand)) {
-    (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+  bool covered = false;
+  if (wait) {
+    auto executor = co_await asio::this_coro::executor;
+    auto timer = std::make_shared<asio::steady_timer>(executor, budget);
+    // The wake runs on the refresh thread: cancel the timer on its own executor. (Posted
+    // before the wait below starts on a one-thread executor, it still runs after it; on a pool
+    // it may come too early, and the wait then lasts the budget: late, never longer.)
+    const uint64_t demand =
+        Demand([timer] { asio::post(timer->get_executor(), [timer] { timer->cancel(); }); });
+    if (!Covered(demand)) {
+      (void)co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    Forget(demand);
+    covered = Covered(demand);
   }
-  Forget(demand);
-  co_return Get();
+  StoreSnapshot snapshot = Get();
+  if (!covered) {  // older than the request: a poller must not take it for current
+    snapshot.stale = true;
+    if (snapshot.error.empty()) {
+      snapshot.error = "no WAL store read finished within " + std::to_string(budget.count()) +
+                       " ms of this request";
+    }
+  }
+  co_return snapshot;
 }
 
 }  // namespace chroma_ha

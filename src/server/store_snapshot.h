@@ -9,7 +9,8 @@
 // that starts after it arrived and waits a short budget for it).
 //
 // Marking: a snapshot is stale when its data is older than `stale_after`, when the last
-// refresh failed, or when the refresh in flight has run past `deadline` (a store call cannot be
+// refresh failed, when Fresh() could not get one newer than its call, or when the refresh in
+// flight has run past `deadline` (a store call cannot be
 // abandoned; the store's own statement timeout ends it eventually: WAL_STORE_TIMEOUT_MS). The
 // data of a stale snapshot is the last good one.
 //
@@ -82,8 +83,9 @@ class StoreSnapshotCache {
   // The latest snapshot, marked as of now.
   StoreSnapshot Get() const;
   // Asks for a refresh that starts after this call and waits up to `budget` for it; returns
-  // the latest snapshot either way. Does not wait at all when the refresh in flight has already
-  // run past `budget` (the store looks hung: answer now).
+  // the latest snapshot either way, marked stale (with an error saying so) when it is older
+  // than the call. Does not wait at all when the refresh in flight has already run past
+  // `budget` (the store looks hung: answer now).
   boost::asio::awaitable<StoreSnapshot> Fresh(std::chrono::milliseconds budget);
 
  private:

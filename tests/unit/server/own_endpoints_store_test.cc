@@ -201,8 +201,8 @@ TEST_F(OwnEndpointsStoreTest, EveryOwnEndpointAnswersAtOnceWhileTheStoreHangs) {
   FreezeAfterFirstRead();
   clock_.Advance(milliseconds(5000));  // the hung refresh is past its deadline, the data old
 
-  for (const char* path : {"/health", "/status", "/wal/status", "/wal/stats", "/metrics",
-                           "/dashboard"}) {
+  for (const char* path :
+       {"/health", "/status", "/wal/status", "/wal/stats", "/metrics", "/dashboard"}) {
     Timed t = Get(path);
     EXPECT_EQ(t.response.status, 200) << path << ": " << t.response.body;
     EXPECT_LT(t.ms, 100.0) << path << " took " << t.ms << " ms with the store frozen";
@@ -242,6 +242,11 @@ TEST_F(OwnEndpointsStoreTest, AHungRefreshHoldsBackTheNextOnesInsteadOfStackingT
     (void)Get("/wal/status");
     (void)Get("/metrics");
   }
+  // Hung for 100 ms only (data < 3 s old, the read < 2 s): still not shown as current.
+  json status = GetJson("/wal/status");
+  EXPECT_EQ(status["store_snapshot"]["stale"], true) << status.dump();
+  EXPECT_NE(status["store_snapshot"]["error"].get<std::string>().find("50 ms"), std::string::npos)
+      << status.dump();
   Status direct = cache_.RefreshOnce();
   EXPECT_EQ(direct.code(), StatusCode::kUnavailable) << direct.ToString();
   EXPECT_EQ(blocking_.calls(), calls);
@@ -305,7 +310,8 @@ TEST_F(OwnEndpointsStoreTest, NeverReadAnswers503AtOnce) {
 }
 
 TEST_F(OwnEndpointsStoreTest, TextThatIsNotUtf8NeverBreaksStatusOrHealth) {
-  own_.AddStatusSection("x", [] { return json("cut \xC3"); }, /*in_health=*/true);
+  own_.AddStatusSection(
+      "x", [] { return json("cut \xC3"); }, /*in_health=*/true);
   for (const char* path : {"/status", "/health"}) {
     Timed t = Get(path);
     EXPECT_EQ(t.response.status, 200) << path;

@@ -50,8 +50,10 @@ Route ById(const std::string& id) {
 
 class UnknownIdsTest : public ::testing::Test {
  protected:
-  UnknownIdsTest() : config_(MakeConfig()), ups_({"primary", "replica"}),
-                     resolver_(config_, ups_, map_, nullptr) {
+  UnknownIdsTest()
+      : config_(MakeConfig()),
+        ups_({"primary", "replica"}),
+        resolver_(config_, ups_, map_, nullptr) {
     for (std::size_t i = 0; i < 2; ++i) ups_.AlwaysRespond(i, 200, "[]");  // empty databases
     UnknownIdCache::Options options;
     options.ttl = milliseconds(5000);
@@ -145,7 +147,7 @@ TEST_F(UnknownIdsTest, TheCacheIsBounded) {
   UnknownIdCache cache(clock_, options);
   for (int i = 0; i < 3; ++i) cache.Remember("t", "d", std::to_string(i));
   clock_.Advance(milliseconds(5000));  // all three expired
-  cache.Remember("t", "d", "3");         // full: the expired ones go
+  cache.Remember("t", "d", "3");       // full: the expired ones go
   EXPECT_EQ(cache.size(), 1u);
   for (int i = 4; i < 6; ++i) cache.Remember("t", "d", std::to_string(i));
   cache.Remember("t", "d", "6");  // full of live entries: cleared

@@ -79,7 +79,7 @@ TEST_F(SyncTest, BackoffGrowsWhileRoundsKeepFailingOnTheStore) {
 
 TEST_F(SyncTest, TheRunningWorkerRetriesAStoreErrorWithoutAWakeUp) {
   faulty_ = true;
-  config_.wal_retry_delay = milliseconds(20);  // the retry comes after 10-20 ms
+  config_.wal_retry_delay = milliseconds(20);         // the retry comes after 10-20 ms
   config_.wal_sync_interval = std::chrono::hours(1);  // so only the retry can apply it
   CollectionEverywhere("c1");
   ids_.Learn(kTenant, kDatabase, "c1", "replica", replica_sim_.IdOf("c1"));
