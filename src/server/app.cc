@@ -9,7 +9,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
 
@@ -20,10 +19,12 @@
 #include "server/async_util.h"
 #include "server/collection_resolver.h"
 #include "server/dashboard.h"
+#include "server/identity_persister.h"
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
 #include "server/router.h"
+#include "server/store_snapshot.h"
 #include "server/wal_endpoints.h"
 #include "server/write_path.h"
 #include "sync/collection_ids.h"
@@ -112,7 +113,6 @@ struct App::Parts {
         workers(ioc, EventLoopThreads(config)),
         wal_threads(2),
         recovery_thread(1),
-        persist_strand(asio::make_strand(wal_threads)),
         upstreams(ioc.get_executor(), config, clock, workers.all),
         resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
         own(config, upstreams, clock),
@@ -126,21 +126,10 @@ struct App::Parts {
     return names;
   }
 
-  // Writes identity-map changes to the store, in order, off the event loop.
+  // Queues identity-map changes for the store: written off the event loop (and off the WAL
+  // threads) by the persister's thread, and kept, retried, until the store takes them.
   void Persist(const MapChange& change) {
-    if (!store) return;
-    asio::post(persist_strand, [this, change] {
-      for (const auto& identity : change.put) {
-        if (auto s = store->PutCollection(identity); !s.ok()) {
-          spdlog::warn("could not persist collection identity: {}", s.ToString());
-        }
-      }
-      for (const auto& key : change.removed) {
-        if (auto s = store->RemoveCollection(key.tenant, key.database, key.name); !s.ok()) {
-          spdlog::warn("could not persist collection removal: {}", s.ToString());
-        }
-      }
-    });
+    if (identities) (void)identities->Enqueue(change);  // a refusal is counted and logged
   }
 
   const Config& config;
@@ -149,8 +138,9 @@ struct App::Parts {
   asio::thread_pool wal_threads;  // blocking store calls of the request path (outcomes, ...)
   // Recovery's blocking HTTP to the instances: never on the threads that record outcomes.
   asio::thread_pool recovery_thread;
-  asio::strand<asio::thread_pool::executor_type> persist_strand;
   std::unique_ptr<WalStore> store;
+  std::unique_ptr<IdentityPersister> identities;  // identity-map writes (Persist)
+  std::unique_ptr<StoreSnapshotCache> snapshot;   // what /wal/status and /metrics show
   std::unique_ptr<GroupCommitter> committer;
   UpstreamSet upstreams;
   CollectionMap map;
@@ -185,6 +175,10 @@ Status App::StartWal() {
                config.database_url.empty() ? config.wal_path : RedactUrl(config.database_url));
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
                                                config.wal_queue_limit);
+  p.identities = std::make_unique<IdentityPersister>(*p.store);
+  p.identities->Start();
+  p.snapshot = std::make_unique<StoreSnapshotCache>(*p.store, Parts::InstanceNames(config),
+                                                    p.clock);
 
   std::vector<InstanceClient*> raw;
   for (const auto& inst : config.instances) {
@@ -207,8 +201,18 @@ Status App::StartWal() {
   if (auto s = p.writes->ResolveUnresolved(raw, /*at_start=*/true); !s.ok()) {
     spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());
   }
-  RegisterWalEndpoints(p.own, config, *p.store, *p.sync, *p.writes, *p.committer, p.wal_threads,
-                       p.clock);
+  WalEndpointSources wal;
+  wal.config = &config;
+  wal.store = p.store.get();
+  wal.sync = p.sync.get();
+  wal.writes = p.writes.get();
+  wal.committer = p.committer.get();
+  wal.snapshot = p.snapshot.get();
+  wal.identities = p.identities.get();
+  wal.wal_threads = &p.wal_threads;
+  wal.clock = &p.clock;
+  RegisterWalEndpoints(p.own, wal);
+  p.snapshot->Start();
   p.sync->Start();
   asio::co_spawn(ioc_, Maintenance(), asio::detached);
   return Status::Ok();
@@ -250,6 +254,7 @@ asio::awaitable<void> App::Maintenance() {
 
 Status App::Start() {
   Parts& p = *parts_;
+  p.resolver.EnableUnknownIdCache(p.clock);  // 5 s, 10,000 ids (server/unknown_ids.h)
   p.alerts = std::make_unique<ProxyAlerts>(p.config, p.clock);
   p.alerts->Start();
   // One listener slot: alerts see every change; the sync worker is woken when an instance is
@@ -278,10 +283,11 @@ Status App::Start() {
   sources.router = &p.router->stats();
   sources.listener = &p.listener->stats();
   sources.store = p.store.get();
+  sources.snapshot = p.snapshot.get();
+  sources.identities = p.identities.get();
   sources.sync = p.sync.get();
   sources.writes = p.writes.get();
   sources.committer = p.committer.get();
-  sources.wal_threads = &p.wal_threads;
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   RegisterMetricsEndpoint(p.own, sources);
@@ -326,6 +332,8 @@ void App::Stop() {
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
   if (p.sync) p.sync->Stop();
+  if (p.snapshot) p.snapshot->Stop();
+  if (p.identities) p.identities->Stop();
   if (p.committer) p.committer->Stop();
   p.recovery_thread.join();
   p.wal_threads.join();  // after this no blocking call can complete onto a worker

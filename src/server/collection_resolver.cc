@@ -36,10 +36,18 @@ const std::string& CollectionResolver::InstanceName(std::size_t index) const {
   return config_.instances.at(index).name;
 }
 
+void CollectionResolver::EnableUnknownIdCache(const Clock& clock, UnknownIdCache::Options options) {
+  unknown_ = std::make_unique<UnknownIdCache>(clock, options);
+}
+
 std::string CollectionResolver::Learn(const CollectionKey& key, std::size_t index,
                                       const std::string& id) {
   auto learned = map_.Learn(key, InstanceName(index), id);
   if (learned.changed && persist_) persist_(learned.change);
+  if (unknown_) {  // known now (the map is asked first anyway; this keeps the cache small)
+    unknown_->Forget(key.tenant, key.database, id);
+    unknown_->Forget(key.tenant, key.database, learned.canonical_id);
+  }
   return learned.canonical_id;
 }
 
@@ -54,14 +62,25 @@ boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(
   }
   if (route.ref != CollectionRef::kId) co_return std::nullopt;
   if (auto key = map_.FindById(route.collection)) co_return key;
-  co_await Discover(route.tenant, route.database);
-  co_return map_.FindById(route.collection);
+  if (unknown_ && unknown_->IsUnknown(route.tenant, route.database, route.collection)) {
+    co_return std::nullopt;
+  }
+  const bool complete = co_await Discover(route.tenant, route.database);
+  auto key = map_.FindById(route.collection);
+  if (!key && complete && unknown_) {
+    unknown_->Remember(route.tenant, route.database, route.collection);
+  }
+  co_return key;
 }
 
-boost::asio::awaitable<void> CollectionResolver::Discover(const std::string& tenant,
+boost::asio::awaitable<bool> CollectionResolver::Discover(const std::string& tenant,
                                                           const std::string& database) {
+  bool asked = false;
+  bool complete = true;
   for (std::size_t index = 0; index < upstreams_.size(); ++index) {
     if (!upstreams_.Healthy(index)) continue;
+    asked = true;
+    bool listed = false;
     for (int page = 0; page < kMaxListPages; ++page) {
       HttpRequest list;
       list.method = "GET";
@@ -72,9 +91,14 @@ boost::asio::awaitable<void> CollectionResolver::Discover(const std::string& ten
       if (!result.ok() || result->status != 200) break;
       auto seen = FindCollections(result->body);
       for (const auto& c : seen) Learn({c.tenant, c.database, c.name}, index, c.id);
-      if (static_cast<int>(seen.size()) < kListPageSize) break;
+      if (static_cast<int>(seen.size()) < kListPageSize) {
+        listed = true;
+        break;
+      }
     }
+    complete = complete && listed;
   }
+  co_return asked&& complete;
 }
 
 boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::TargetFor(

@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -17,6 +18,7 @@
 #include "chroma_ha/route.h"
 #include "chroma_ha/wal_store.h"
 #include "collections/collection_map.h"
+#include "server/unknown_ids.h"
 #include "upstream/upstream.h"
 
 namespace chroma_ha {
@@ -43,8 +45,15 @@ class CollectionResolver {
   boost::asio::awaitable<Target> TargetFor(const HttpRequest& request, const Route& route,
                                            std::size_t index);
 
+  // Remembers ids that a complete lookup round did not find (server/unknown_ids.h), so that
+  // repeated requests for them do not list the database again within `options.ttl`. Off until
+  // called. Call before serving; `clock` must outlive the resolver.
+  void EnableUnknownIdCache(const Clock& clock, UnknownIdCache::Options options = {});
+  const UnknownIdCache* unknown_ids() const { return unknown_.get(); }
+
   // The (tenant, database, name) of the collection the route names, resolving an unknown id by
-  // listing the collections of the route's database on every healthy instance.
+  // listing the collections of the route's database on every healthy instance (unless the
+  // unknown-id cache says that was done recently and found nothing).
   boost::asio::awaitable<std::optional<CollectionKey>> KeyOf(const Route& route);
 
   // After instance `index` answered `response` (any status) to `request`: on 2xx, learns the
@@ -56,7 +65,9 @@ class CollectionResolver {
   CollectionMap& map() { return map_; }
 
  private:
-  boost::asio::awaitable<void> Discover(const std::string& tenant, const std::string& database);
+  // Lists the database on every healthy instance and learns what it finds. True when the round
+  // was complete: at least one instance was asked and every one asked answered every page.
+  boost::asio::awaitable<bool> Discover(const std::string& tenant, const std::string& database);
   // GET .../collections/{name} on instance `index`; kReady carries the instance's id.
   boost::asio::awaitable<Target> LookUp(const CollectionKey& key, std::size_t index);
   std::string Learn(const CollectionKey& key, std::size_t index, const std::string& id);
@@ -67,6 +78,7 @@ class CollectionResolver {
   Upstreams& upstreams_;
   CollectionMap& map_;
   PersistFn persist_;
+  std::unique_ptr<UnknownIdCache> unknown_;  // null: off
 };
 
 }  // namespace chroma_ha

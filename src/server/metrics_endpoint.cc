@@ -2,8 +2,8 @@
 
 #include "alerts/alert_stats.h"
 #include "metrics/process_stats.h"
-#include "server/async_util.h"
 #include "server/listener.h"
+#include "server/wal_endpoints.h"
 #include "server/router.h"
 #include "server/write_path.h"
 #include "sync/sync_worker.h"
@@ -14,11 +14,6 @@ namespace chroma_ha {
 namespace {
 
 using prometheus::MetricType;
-
-struct WalRead {
-  Result<std::vector<InstanceBacklog>> backlog = Status::Internal("not read");
-  Result<std::vector<BlockedCollection>> blocked = Status::Internal("not read");
-};
 
 void AddUpstreamFamilies(const MetricsSources& s, std::vector<prometheus::MetricFamily>* out) {
   FamilyBuilder healthy("chroma_ha_upstream_healthy", "1 when the instance is healthy",
@@ -77,10 +72,52 @@ void AddRouterFamilies(const MetricsSources& s, std::vector<prometheus::MetricFa
                      .Build());
 }
 
-void AddWalFamilies(const MetricsSources& s, const WalRead& read,
+void AddStoreFamilies(const MetricsSources& s, const StoreSnapshot& snap, const SyncStats& sync,
+                      std::vector<prometheus::MetricFamily>* out) {
+  out->push_back(FamilyBuilder("chroma_ha_wal_store_up",
+                               "1 when the last WAL store read succeeded and is recent",
+                               MetricType::Gauge)
+                     .Add(snap.stale ? 0 : 1)
+                     .Build());
+  out->push_back(FamilyBuilder("chroma_ha_wal_store_snapshot_age_seconds",
+                               "Age of the WAL store read shown by /wal/status and here "
+                               "(-1: never read)",
+                               MetricType::Gauge)
+                     .Add(snap.age_ms < 0 ? -1.0 : snap.age_ms / 1000.0)
+                     .Build());
+  FamilyBuilder errors("chroma_ha_wal_store_errors_total",
+                       "WAL store calls that failed outside the write path, by operation "
+                       "(each is retried)",
+                       MetricType::Counter);
+  std::map<std::string, int64_t> by_op;  // every known operation, so the series exist at 0
+  for (const char* op : {"list_blocked", "backlog", "pending_for", "mark_applied_batch", "block",
+                         "put_collection", "remove_collection", "snapshot"}) {
+    by_op[op] = 0;
+  }
+  for (const auto& [op, n] : StoreErrorCounts(sync, s.identities, snap)) by_op[op] = n;
+  for (const auto& [op, n] : by_op) errors.Add(static_cast<double>(n), {{"op", op}});
+  out->push_back(std::move(errors).Build());
+  if (s.identities != nullptr) {
+    const IdentityPersistStats ids = s.identities->stats();
+    out->push_back(FamilyBuilder("chroma_ha_identity_persist_pending",
+                                 "Collection identity changes waiting for the WAL store",
+                                 MetricType::Gauge)
+                       .Add(static_cast<double>(ids.pending))
+                       .Build());
+    out->push_back(FamilyBuilder("chroma_ha_identity_persist_failures_total",
+                                 "Failed writes of collection identities (each is retried)",
+                                 MetricType::Counter)
+                       .Add(static_cast<double>(ids.failures))
+                       .Build());
+  }
+}
+
+void AddWalFamilies(const MetricsSources& s, const StoreSnapshot& read,
                     std::vector<prometheus::MetricFamily>* out) {
   const int64_t now = s.clock->UnixMillis();
-  if (read.backlog.ok()) {
+  auto ss = s.sync->stats();
+  AddStoreFamilies(s, read, ss, out);
+  if (read.has_data) {
     FamilyBuilder backlog("chroma_ha_wal_backlog_entries",
                           "Committed entries not yet applied on the instance", MetricType::Gauge);
     FamilyBuilder oldest("chroma_ha_wal_oldest_pending_age_seconds",
@@ -88,7 +125,7 @@ void AddWalFamilies(const MetricsSources& s, const WalRead& read,
                          MetricType::Gauge);
     FamilyBuilder lag("chroma_ha_wal_replication_lag_seconds",
                       "How far the instance is behind the WAL, in seconds", MetricType::Gauge);
-    for (const auto& b : *read.backlog) {
+    for (const auto& b : read.backlog) {
       double age = b.entries > 0 ? (now - b.oldest_created_ms) / 1000.0 : 0.0;
       backlog.Add(static_cast<double>(b.entries), {{"instance", b.instance}});
       oldest.Add(age, {{"instance", b.instance}});
@@ -96,18 +133,13 @@ void AddWalFamilies(const MetricsSources& s, const WalRead& read,
     }
     for (auto* f : {&backlog, &oldest, &lag}) out->push_back(std::move(*f).Build());
   }
-  if (read.blocked.ok()) {
+  if (read.has_data) {
     out->push_back(FamilyBuilder("chroma_ha_wal_blocked_collections",
                                  "Collections whose replay stopped on a permanent failure",
                                  MetricType::Gauge)
-                       .Add(static_cast<double>(read.blocked->size()))
+                       .Add(static_cast<double>(read.blocked.size()))
                        .Build());
   }
-  out->push_back(FamilyBuilder("chroma_ha_wal_store_up", "1 when the WAL store answered",
-                               MetricType::Gauge)
-                     .Add(read.backlog.ok() ? 1 : 0)
-                     .Build());
-  auto ss = s.sync->stats();
   const auto& w = s.writes->stats();
   out->push_back(FamilyBuilder("chroma_ha_wal_entries_total", "WAL entries by outcome",
                                MetricType::Counter)
@@ -202,16 +234,8 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
     std::vector<prometheus::MetricFamily> extra;
     AddUpstreamFamilies(s, &extra);
     AddRouterFamilies(s, &extra);
-    if (s.store != nullptr) {
-      std::vector<std::string> names;
-      for (const auto& inst : s.config->instances) names.push_back(inst.name);
-      WalRead read = co_await RunBlocking(*s.wal_threads, [&] {
-        WalRead r;
-        r.backlog = s.store->Backlog(names);
-        r.blocked = s.store->ListBlocked();
-        return r;
-      });
-      AddWalFamilies(s, read, &extra);
+    if (s.store != nullptr && s.snapshot != nullptr) {
+      AddWalFamilies(s, co_await s.snapshot->Fresh(kSnapshotBudget), &extra);
     }
     if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
     AddProcessFamilies(s, &extra);

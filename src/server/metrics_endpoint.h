@@ -1,16 +1,17 @@
 // GET /metrics: the Prometheus text exposition. Request-path instruments come from Metrics;
-// everything else is read from the components' own counters at scrape time (one WAL store read
-// for the backlog, off the event loop).
+// everything else is read from the components' own counters at scrape time; the WAL backlog and
+// blocked collections come from the StoreSnapshotCache (never a store call on the request: the
+// scrape answers while the store hangs, with chroma_ha_wal_store_up 0 and the snapshot's age).
 #ifndef CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 #define CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
-
-#include <boost/asio/thread_pool.hpp>
 
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
 #include "chroma_ha/wal_store.h"
 #include "metrics/metrics.h"
+#include "server/identity_persister.h"
 #include "server/own_endpoints.h"
+#include "server/store_snapshot.h"
 #include "upstream/upstream.h"
 
 namespace chroma_ha {
@@ -32,10 +33,11 @@ struct MetricsSources {
   const RouterStats* router = nullptr;
   const ListenerStats* listener = nullptr;
   WalStore* store = nullptr;
+  StoreSnapshotCache* snapshot = nullptr;  // set when `store` is
+  const IdentityPersister* identities = nullptr;
   const SyncWorker* sync = nullptr;
   const WritePath* writes = nullptr;
   const GroupCommitter* committer = nullptr;
-  boost::asio::thread_pool* wal_threads = nullptr;
   const AlertStats* alerts = nullptr;  // null: no alert counters
   int64_t start_ms = 0;
 };

@@ -8,6 +8,10 @@
 
 namespace chroma_ha {
 
+std::string DumpJson(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 OwnEndpoints::OwnEndpoints(const Config& config, const Upstreams& upstreams, const Clock& clock)
     : config_(config), upstreams_(upstreams), clock_(clock), started_ms_(clock.UnixMillis()) {}
 
@@ -89,9 +93,9 @@ boost::asio::awaitable<HttpResponse> OwnEndpoints::Handle(HttpRequest request) {
   if (auto it = handlers_.find(key); it != handlers_.end()) co_return co_await it->second(request);
   if (request.method == "GET" && path == "/health") {
     auto [code, body] = Health();
-    co_return JsonResponse(code, body.dump());
+    co_return JsonResponse(code, DumpJson(body));
   }
-  if (request.method == "GET" && path == "/status") co_return JsonResponse(200, Status().dump());
+  if (request.method == "GET" && path == "/status") co_return JsonResponse(200, DumpJson(Status()));
   for (const auto& [k, h] : handlers_) {
     if (k.substr(k.find(' ') + 1) == path) {
       co_return JsonError(405, "MethodNotAllowed", request.method + " is not allowed on " +

@@ -19,6 +19,11 @@ namespace chroma_ha {
 struct RouterStats;
 struct ListenerStats;
 
+// `j` as compact JSON text that never throws: strings that are not valid UTF-8 (error bodies of
+// instances, names from request paths, store errors: text from outside) get U+FFFD in place of
+// their invalid bytes. Every own endpoint serialises with this, never with a bare dump().
+std::string DumpJson(const nlohmann::json& j);
+
 class OwnEndpoints {
  public:
   // A handler for one own path. Runs on an event-loop thread: it must not block.

@@ -11,9 +11,109 @@ namespace chroma_ha {
 namespace {
 
 using nlohmann::json;
+namespace asio = boost::asio;
 
-json StatsJson(const SyncStats& sync, const WriteStats& writes, const GroupCommitter& committer) {
-  auto batches = committer.stats();
+json InstancesJson(const WalEndpointSources& s, const StoreSnapshot& snap, const SyncStats& ss) {
+  const int64_t now = s.clock->UnixMillis();
+  json instances = json::array();
+  for (std::size_t i = 0; i < snap.backlog.size(); ++i) {
+    const auto& b = snap.backlog[i];
+    double oldest_s = b.entries > 0 ? (now - b.oldest_created_ms) / 1000.0 : 0.0;
+    json item = {{"name", b.instance},
+                 {"pending_entries", b.entries},
+                 {"oldest_pending_age_seconds", oldest_s},
+                 {"lag_seconds", oldest_s}};
+    if (i < ss.instances.size()) {
+      const auto& is = ss.instances[i];
+      item["consecutive_failures"] = is.consecutive_failures;
+      item["backoff_until_ms"] = is.backoff_until_ms;
+      item["last_error"] = is.last_error;
+      item["batch_size"] = is.batch_size;
+    }
+    instances.push_back(item);
+  }
+  return instances;
+}
+
+asio::awaitable<HttpResponse> WalStatus(const WalEndpointSources& s) {
+  const StoreSnapshot snap = co_await s.snapshot->Fresh(kSnapshotBudget);
+  if (!snap.has_data) {
+    co_return JsonError(503, "ServiceUnavailable",
+                        "the WAL store has not been read yet: " +
+                            (snap.error.empty() ? std::string("no answer so far") : snap.error));
+  }
+  const Config& config = *s.config;
+  SyncStats ss = s.sync->stats();
+  json blocked = json::array();
+  for (const auto& b : snap.blocked) {
+    blocked.push_back({{"instance", b.instance},
+                       {"tenant", b.tenant},
+                       {"database", b.database},
+                       {"collection", b.collection},
+                       {"seq", b.seq},
+                       {"since_ms", b.since_ms},
+                       {"error", b.error}});
+  }
+  // Entries whose forward has no recorded outcome yet (in flight, or left by a crash or a
+  // forward that got no answer: recovery resends them).
+  int64_t unresolved = 0;
+  if (auto it = snap.states.find(EntryState::kPending); it != snap.states.end()) {
+    unresolved = it->second;
+  }
+  json body = {{"store", s.store->Kind()},
+               {"store_snapshot", SnapshotJson(snap)},
+               {"unresolved_entries", unresolved},
+               {"instances", InstancesJson(s, snap, ss)},
+               {"blocked", blocked},
+               {"last_sync_ms", ss.last_sync_ms},
+               {"sync_interval_seconds", config.wal_sync_interval.count() / 1000.0},
+               {"batch_size", config.wal_batch_size},
+               {"high_volume_batch_size", config.wal_high_volume_batch_size},
+               {"deletion_conversion", config.wal_deletion_conversion}};
+  co_return JsonResponse(200, DumpJson(body));
+}
+
+// Admin check: 403 when admin actions are off, 401 when the token is missing or wrong.
+std::optional<HttpResponse> RequireAdmin(const Config& config, const HttpRequest& request) {
+  if (config.admin_token.empty()) {
+    return JsonError(403, "Forbidden", "admin actions are off: ADMIN_TOKEN is not set");
+  }
+  if (!HasAdminToken(config, request)) {
+    return JsonError(401, "Unauthorized", "a valid admin token is required");
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+json SnapshotJson(const StoreSnapshot& snap) {
+  return {{"as_of_ms", snap.as_of_ms},
+          {"age_ms", snap.age_ms},
+          {"stale", snap.stale},
+          {"error", snap.error.empty() ? json(nullptr) : json(snap.error)},
+          {"refreshing_for_ms", snap.refreshing_for_ms},
+          {"refresh_failures", snap.refresh_failures}};
+}
+
+std::map<std::string, int64_t> StoreErrorCounts(const SyncStats& sync,
+                                                const IdentityPersister* identities,
+                                                const StoreSnapshot& snapshot) {
+  std::map<std::string, int64_t> out = sync.store_errors;
+  if (identities != nullptr) {
+    for (const auto& [op, n] : identities->stats().errors_by_op) out[op] += n;
+  }
+  if (snapshot.refresh_failures > 0) out["snapshot"] += snapshot.refresh_failures;
+  return out;
+}
+
+json WalStatsJson(const WalEndpointSources& s) {
+  const SyncStats sync = s.sync->stats();
+  const WriteStats& writes = s.writes->stats();
+  auto batches = s.committer->stats();
+  const auto errors = StoreErrorCounts(sync, s.identities, s.snapshot->Get());
+  int64_t errors_total = 0;
+  for (const auto& [op, n] : errors) errors_total += n;
+  const IdentityPersistStats ids = s.identities ? s.identities->stats() : IdentityPersistStats{};
   return {{"appended", writes.appended.load()},
           {"committed", writes.committed.load()},
           {"rejected", writes.rejected.load()},
@@ -31,136 +131,76 @@ json StatsJson(const SyncStats& sync, const WriteStats& writes, const GroupCommi
           {"coalesced_requests", sync.coalesced_requests},
           {"group_commits", batches.batches},
           {"group_commit_entries", batches.entries},
-          {"group_commit_max_batch", batches.max_batch_size}};
+          {"group_commit_max_batch", batches.max_batch_size},
+          {"store_errors", errors},
+          {"store_errors_total", errors_total},
+          {"identity_persist_failures", ids.failures},
+          {"identity_persist_pending", ids.pending},
+          {"identity_persist_dropped", ids.dropped}};
 }
 
-// Admin check: 403 when admin actions are off, 401 when the token is missing or wrong.
-std::optional<HttpResponse> RequireAdmin(const Config& config, const HttpRequest& request) {
-  if (config.admin_token.empty()) {
-    return JsonError(403, "Forbidden", "admin actions are off: ADMIN_TOKEN is not set");
-  }
-  if (!HasAdminToken(config, request)) {
-    return JsonError(401, "Unauthorized", "a valid admin token is required");
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
-void RegisterWalEndpoints(OwnEndpoints& own, const Config& config, WalStore& store,
-                          SyncWorker& sync, WritePath& writes, GroupCommitter& committer,
-                          boost::asio::thread_pool& wal_threads, const Clock& clock) {
-  std::vector<std::string> names;
-  for (const auto& inst : config.instances) names.push_back(inst.name);
-
-  own.Register("GET", "/wal/stats", [&](const HttpRequest&) -> boost::asio::awaitable<HttpResponse> {
-    co_return JsonResponse(200, StatsJson(sync.stats(), writes.stats(), committer).dump());
+void RegisterWalEndpoints(OwnEndpoints& own, WalEndpointSources s) {
+  own.Register("GET", "/wal/stats", [s](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+    co_return JsonResponse(200, DumpJson(WalStatsJson(s)));
   });
 
-  own.Register("GET", "/wal/status", [&, names](const HttpRequest&)
-                                         -> boost::asio::awaitable<HttpResponse> {
-    struct Read {
-      Result<std::vector<InstanceBacklog>> backlog = Status::Internal("not read");
-      Result<std::vector<BlockedCollection>> blocked = Status::Internal("not read");
-      Result<std::map<EntryState, int64_t>> states = Status::Internal("not read");
-    };
-    Read read = co_await RunBlocking(wal_threads, [&] {
-      Read r;
-      r.backlog = store.Backlog(names);
-      r.blocked = store.ListBlocked();
-      r.states = store.CountByState();
-      return r;
-    });
-    if (!read.backlog.ok() || !read.blocked.ok()) {
-      Status s = read.backlog.ok() ? read.blocked.status() : read.backlog.status();
-      co_return JsonError(503, "ServiceUnavailable", "the WAL store cannot be read: " + s.message());
-    }
-    const int64_t now = clock.UnixMillis();
-    SyncStats ss = sync.stats();
-    json instances = json::array();
-    for (std::size_t i = 0; i < read.backlog->size(); ++i) {
-      const auto& b = (*read.backlog)[i];
-      double oldest_s = b.entries > 0 ? (now - b.oldest_created_ms) / 1000.0 : 0.0;
-      json item = {{"name", b.instance},
-                   {"pending_entries", b.entries},
-                   {"oldest_pending_age_seconds", oldest_s},
-                   {"lag_seconds", oldest_s}};
-      if (i < ss.instances.size()) {
-        const auto& is = ss.instances[i];
-        item["consecutive_failures"] = is.consecutive_failures;
-        item["backoff_until_ms"] = is.backoff_until_ms;
-        item["last_error"] = is.last_error;
-        item["batch_size"] = is.batch_size;
-      }
-      instances.push_back(item);
-    }
-    json blocked = json::array();
-    for (const auto& b : *read.blocked) {
-      blocked.push_back({{"instance", b.instance}, {"tenant", b.tenant}, {"database", b.database},
-                         {"collection", b.collection}, {"seq", b.seq}, {"since_ms", b.since_ms},
-                         {"error", b.error}});
-    }
-    // Entries whose forward has no recorded outcome yet (in flight, or left by a crash or a
-    // forward that got no answer: recovery resends them).
-    int64_t unresolved = 0;
-    if (read.states.ok() && read.states->count(EntryState::kPending) != 0) {
-      unresolved = read.states->at(EntryState::kPending);
-    }
-    json body = {{"store", store.Kind()},
-                 {"unresolved_entries", unresolved},
-                 {"instances", instances},
-                 {"blocked", blocked},
-                 {"last_sync_ms", ss.last_sync_ms},
-                 {"sync_interval_seconds", config.wal_sync_interval.count() / 1000.0},
-                 {"batch_size", config.wal_batch_size},
-                 {"high_volume_batch_size", config.wal_high_volume_batch_size},
-                 {"deletion_conversion", config.wal_deletion_conversion}};
-    co_return JsonResponse(200, body.dump());
+  own.Register("GET", "/wal/status", [s](const HttpRequest&) -> asio::awaitable<HttpResponse> {
+    co_return co_await WalStatus(s);
   });
 
   // POST /admin/wal/retry {"instance","tenant","database","collection"}
-  own.Register("POST", "/admin/wal/retry", [&](const HttpRequest& req)
-                                               -> boost::asio::awaitable<HttpResponse> {
-    if (auto denied = RequireAdmin(config, req)) co_return *denied;
-    json b = json::parse(req.body, nullptr, false);
-    if (!b.is_object() || !b.value("instance", json()).is_string()) {
-      co_return JsonError(400, "InvalidArgumentError",
-                          "body must be {\"instance\", \"tenant\", \"database\", \"collection\"}");
-    }
-    Status s = co_await RunBlocking(wal_threads, [&] {
-      return sync.Retry(b.value("instance", ""), b.value("tenant", ""), b.value("database", ""),
-                        b.value("collection", ""));
-    });
-    if (!s.ok()) co_return JsonError(400, "InvalidArgumentError", s.message());
-    co_return JsonResponse(200, R"({"ok":true})");
-  });
+  own.Register(
+      "POST", "/admin/wal/retry",
+      [&config = *s.config, &sync = *s.sync, &wal_threads = *s.wal_threads,
+       snapshot = s.snapshot](const HttpRequest& req) -> boost::asio::awaitable<HttpResponse> {
+        if (auto denied = RequireAdmin(config, req)) co_return *denied;
+        json b = json::parse(req.body, nullptr, false);
+        if (!b.is_object() || !b.value("instance", json()).is_string()) {
+          co_return JsonError(
+              400, "InvalidArgumentError",
+              "body must be {\"instance\", \"tenant\", \"database\", \"collection\"}");
+        }
+        Status s = co_await RunBlocking(wal_threads, [&] {
+          return sync.Retry(b.value("instance", ""), b.value("tenant", ""), b.value("database", ""),
+                            b.value("collection", ""));
+        });
+        if (!s.ok()) co_return JsonError(400, "InvalidArgumentError", s.message());
+        snapshot->RequestRefresh();  // /wal/status shows the unblock soon
+        co_return JsonResponse(200, R"({"ok":true})");
+      });
 
   // POST /admin/wal/skip {"instance", "seq"}
-  own.Register("POST", "/admin/wal/skip", [&](const HttpRequest& req)
-                                              -> boost::asio::awaitable<HttpResponse> {
-    if (auto denied = RequireAdmin(config, req)) co_return *denied;
-    json b = json::parse(req.body, nullptr, false);
-    if (!b.is_object() || !b.value("instance", json()).is_string() ||
-        !b.value("seq", json()).is_number_integer()) {
-      co_return JsonError(400, "InvalidArgumentError", "body must be {\"instance\", \"seq\"}");
-    }
-    Status s = co_await RunBlocking(wal_threads, [&] {
-      return sync.Skip(b["instance"].get<std::string>(), b["seq"].get<int64_t>());
-    });
-    if (!s.ok()) {
-      co_return JsonError(s.code() == StatusCode::kNotFound ? 404 : 400, "InvalidArgumentError",
-                          s.message());
-    }
-    co_return JsonResponse(200, R"({"ok":true})");
-  });
+  own.Register(
+      "POST", "/admin/wal/skip",
+      [&config = *s.config, &sync = *s.sync, &wal_threads = *s.wal_threads,
+       snapshot = s.snapshot](const HttpRequest& req) -> boost::asio::awaitable<HttpResponse> {
+        if (auto denied = RequireAdmin(config, req)) co_return *denied;
+        json b = json::parse(req.body, nullptr, false);
+        if (!b.is_object() || !b.value("instance", json()).is_string() ||
+            !b.value("seq", json()).is_number_integer()) {
+          co_return JsonError(400, "InvalidArgumentError", "body must be {\"instance\", \"seq\"}");
+        }
+        Status s = co_await RunBlocking(wal_threads, [&] {
+          return sync.Skip(b["instance"].get<std::string>(), b["seq"].get<int64_t>());
+        });
+        if (!s.ok()) {
+          co_return JsonError(s.code() == StatusCode::kNotFound ? 404 : 400, "InvalidArgumentError",
+                              s.message());
+        }
+        snapshot->RequestRefresh();
+        co_return JsonResponse(200, R"({"ok":true})");
+      });
 
-  own.AddStatusSection("wal", [&] {
-    auto ss = sync.stats();
-    return json{{"enabled", true},
-                {"store", store.Kind()},
-                {"stats", StatsJson(ss, writes.stats(), committer)},
-                {"last_sync_ms", ss.last_sync_ms}};
-  }, /*in_health=*/true);
+  own.AddStatusSection(
+      "wal",
+      [s] {
+        return json{{"enabled", true},
+                    {"store", s.store->Kind()},
+                    {"store_snapshot", SnapshotJson(s.snapshot->Get())},
+                    {"stats", WalStatsJson(s)},
+                    {"last_sync_ms", s.sync->stats().last_sync_ms}};
+      },
+      /*in_health=*/true);
 }
 
 }  // namespace chroma_ha

@@ -52,6 +52,17 @@ std::optional<std::string> CollectionIdOf(std::string_view body) {
   return id;
 }
 
+std::string Utf8Prefix(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return std::string(s);
+  size_t cut = max_bytes;
+  // Back over at most three continuation bytes (10xxxxxx) to the start of the character.
+  for (int i = 0; i < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++i) {
+    --cut;
+  }
+  if ((static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) cut = max_bytes;  // not UTF-8 anyway
+  return std::string(s.substr(0, cut));
+}
+
 std::string ErrorName(const HttpResponse& response) {
   std::string out = "HTTP " + std::to_string(response.status);
   const nlohmann::json doc =
@@ -71,7 +82,7 @@ std::string ErrorSummary(const HttpResponse& response) {
     auto it = doc.find("message");
     if (it != doc.end() && it->is_string()) {
       std::string message = it->get<std::string>();
-      if (message.size() > kMaxErrorMessage) message = message.substr(0, kMaxErrorMessage) + "...";
+      if (message.size() > kMaxErrorMessage) message = Utf8Prefix(message, kMaxErrorMessage) + "...";
       out += ": " + message;
     }
   }

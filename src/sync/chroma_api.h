@@ -36,8 +36,13 @@ HttpRequest JsonRequest(std::string method, std::string target, std::string body
 // The "id" string of a collection object in a response body, if any.
 std::optional<std::string> CollectionIdOf(std::string_view body);
 
-// "HTTP 400 InvalidArgumentError: <message>" (message cut to a few hundred bytes), for block
-// records. ErrorName() is the short form for logs: "HTTP 400 InvalidArgumentError".
+// The longest prefix of `s` of at most `max_bytes` bytes that does not end inside a UTF-8
+// sequence (text from outside is cut for logs and status pages; a cut character would make the
+// text invalid UTF-8). Bytes that were already invalid are left as they are.
+std::string Utf8Prefix(std::string_view s, size_t max_bytes);
+
+// "HTTP 400 InvalidArgumentError: <message>" (message cut to a few hundred bytes on a character
+// boundary), for block records. ErrorName() is the short form for logs: "HTTP 400 InvalidArgumentError".
 std::string ErrorSummary(const HttpResponse& response);
 std::string ErrorName(const HttpResponse& response);
 

@@ -4,6 +4,7 @@
 #define CHROMA_HA_SYNC_SYNC_STATS_H_
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,12 @@ struct SyncStats {
   int64_t collections_healed = 0;  // collections created on a target from the origin's copy
   int64_t coalesced_requests = 0;  // requests that carried several adds/upserts (coalesce.h)
   int64_t last_sync_ms = 0;        // Unix ms when the last RunOnce finished; 0 = never
+  // WAL store calls of replay rounds that failed, by operation ("pending_for", "list_blocked",
+  // "backlog", "mark_applied_batch", "block"). A round that had one is run again after a
+  // backoff (store_retry_at_ms), without waiting for new writes or the sync interval.
+  std::map<std::string, int64_t> store_errors;
+  int consecutive_store_errors = 0;  // rounds in a row that ended with a store error
+  int64_t store_retry_at_ms = 0;     // Unix ms of that retry; 0 = none scheduled
   std::vector<InstanceSyncStats> instances;  // index-aligned with config.instances
 };
 

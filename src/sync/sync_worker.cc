@@ -38,15 +38,44 @@ SyncWorker::~SyncWorker() { Stop(); }
 
 Status SyncWorker::RunOnce() {
   std::lock_guard<std::mutex> run(run_mu_);
+  round_store_error_ = false;
   Status first;
   for (size_t i = 0; i < instances_.size() && !stopping_; ++i) {
     if (instances_[i] == nullptr || BackingOff(i)) continue;
     Status s = ReplayInstance(i);
     if (!s.ok() && first.ok()) first = std::move(s);
   }
+  ScheduleStoreRetry(round_store_error_);
   std::lock_guard<std::mutex> lock(mu_);
   stats_.last_sync_ms = clock_.UnixMillis();
   return first;
+}
+
+Status SyncWorker::StoreError(const char* op, Status status) {
+  round_store_error_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++stats_.store_errors[op];
+  }
+  spdlog::warn("sync: WAL store {} failed; the round is retried after a backoff: {}", op,
+               status.ToString());
+  return status;
+}
+
+void SyncWorker::ScheduleStoreRetry(bool had_store_error) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!had_store_error) {
+    stats_.consecutive_store_errors = 0;
+    stats_.store_retry_at_ms = 0;
+    store_retry_at_ = {};
+    return;
+  }
+  ++stats_.consecutive_store_errors;
+  const double unit = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  const std::chrono::milliseconds delay =
+      JitteredBackoff(config_.wal_retry_delay, stats_.consecutive_store_errors, unit);
+  store_retry_at_ = clock_.Now() + delay;
+  stats_.store_retry_at_ms = clock_.UnixMillis() + delay.count();
 }
 
 int SyncWorker::PageSize(int64_t backlog) const {
@@ -67,13 +96,15 @@ Status SyncWorker::ReplayInstance(size_t index) {
   const std::string& name = target.name();
 
   Result<std::vector<BlockedCollection>> listed = store_.ListBlocked();
-  if (!listed.ok()) return listed.status();
+  if (!listed.ok()) return StoreError("list_blocked", listed.status());
   std::set<BlockKey> blocked;
   for (const BlockedCollection& b : *listed) {
     if (b.instance == name) blocked.insert({b.tenant, b.database, b.collection});
   }
   int64_t backlog = 0;  // best effort: a failed count just means normal pages
-  if (Result<std::vector<InstanceBacklog>> b = store_.Backlog({name}); b.ok() && !b->empty()) {
+  if (Result<std::vector<InstanceBacklog>> b = store_.Backlog({name}); !b.ok()) {
+    (void)StoreError("backlog", b.status());
+  } else if (!b->empty()) {
     backlog = b->front().entries;
   }
 
@@ -86,7 +117,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
       stats_.instances[index].batch_size = page_size;
     }
     Result<std::vector<WalEntry>> page = store_.PendingFor(name, after_seq, page_size);
-    if (!page.ok()) return page.status();
+    if (!page.ok()) return StoreError("pending_for", page.status());
     const std::vector<WalEntry>& entries = *page;
     std::vector<bool> taken(entries.size());  // sent already, as part of an earlier group
     for (size_t i = 0; i < entries.size(); ++i) {
@@ -144,7 +175,10 @@ Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
     }
     BlockedCollection b{name,      entry.tenant,        entry.database, entry.collection,
                         entry.seq, clock_.UnixMillis(), out.error};
-    if (Status s = store_.Block(b); !s.ok() && round.result.ok()) round.result = std::move(s);
+    if (Status s = store_.Block(b); !s.ok()) {
+      s = StoreError("block", std::move(s));
+      if (round.result.ok()) round.result = std::move(s);
+    }
     return Status::Ok();
   }
   // Applied. Until its mark is stored, only batchable writes may follow it (a crash re-applies
@@ -218,10 +252,10 @@ Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
   seqs.reserve(run.size());
   for (const WalEntry* e : run) seqs.push_back(e->seq);
   if (Status s = store_.MarkAppliedBatch(seqs, name); !s.ok()) {
-    spdlog::debug("sync: seqs {}..{} applied on {} but not marked: {}", seqs.front(),
-                  seqs.back(), name, s.ToString());
+    spdlog::warn("sync: seqs {}..{} applied on {} but not marked (re-sent by the retry)",
+                 seqs.front(), seqs.back(), name);
     run.clear();
-    return s;
+    return StoreError("mark_applied_batch", std::move(s));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -348,7 +382,9 @@ void SyncWorker::Stop() {
 std::chrono::milliseconds SyncWorker::WaitTime() const {
   std::chrono::milliseconds wait = std::max(config_.wal_sync_interval, kMinWait);
   const auto now = clock_.Now();
-  for (const auto& until : backoff_until_) {
+  std::vector<std::chrono::steady_clock::time_point> deadlines = backoff_until_;
+  deadlines.push_back(store_retry_at_);
+  for (const auto& until : deadlines) {
     if (until <= now) continue;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(until - now);
     wait = std::min(wait, std::max(left, kMinWait));

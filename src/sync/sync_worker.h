@@ -25,6 +25,12 @@
 // later entries of other collections continue. A block of a database-level entry (collection
 // "") holds back every later entry of that database; a tenant-level one, of that tenant.
 //
+// Store errors: every failed store call of a round is counted (stats().store_errors, by
+// operation) and logged at warn level; a round that had one is run again after a backoff
+// (JitteredBackoff from config.wal_retry_delay, capped at 60 s), and the backoff grows while
+// rounds keep failing. Entries applied but not marked are re-sent by that round (harmless: see
+// the marks above).
+//
 // Threads: Start() runs one thread that calls RunOnce() on Notify() and at least every
 // config.wal_sync_interval (sooner when a backoff ends). RunOnce(), Retry(), Skip() block on
 // the store and the network: never call them on an event-loop thread. stats(), Notify() and
@@ -135,6 +141,10 @@ class SyncWorker {
   bool BackingOff(size_t index) const;
   void RecordTransient(size_t index, const std::string& error);
   static bool IsBlocked(const std::set<BlockKey>& blocked, const WalEntry& e);
+  // Counts and logs a failed store call of the current round; returns `status`.
+  Status StoreError(const char* op, Status status);
+  // After a round: schedules (or clears) the store retry.
+  void ScheduleStoreRetry(bool had_store_error);
   int IndexOf(const std::string& instance) const;
   std::chrono::milliseconds WaitTime() const;  // mu_ held
   void Loop();
@@ -156,6 +166,8 @@ class SyncWorker {
   std::thread thread_;
   SyncStats stats_;
   std::vector<std::chrono::steady_clock::time_point> backoff_until_;  // per instance
+  std::chrono::steady_clock::time_point store_retry_at_{};  // a round after a store error
+  bool round_store_error_ = false;  // the round in progress had a store error (run_mu_ held)
   std::mt19937_64 rng_;
 };
 

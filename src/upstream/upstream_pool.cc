@@ -22,6 +22,8 @@
 #include <string>
 #include <utility>
 
+#include "sync/chroma_api.h"  // Utf8Prefix
+
 namespace chroma_ha {
 
 namespace asio = boost::asio;
@@ -481,7 +483,7 @@ void UpstreamSet::Account(std::size_t index, const Result<HttpResponse>& result,
   if (!result.ok()) {
     error = result.status().ToString();
   } else if (result->status >= 500 && result->status != 501) {
-    error = "HTTP " + std::to_string(result->status) + ": " + result->body.substr(0, 200);
+    error = "HTTP " + std::to_string(result->status) + ": " + Utf8Prefix(result->body, 200);
   }
   if (!error.empty()) ++counters_[index].failures;
   tracker_->ReportPassive(index, !error.empty(), error);
