@@ -16,56 +16,18 @@
 // store was down got a 2xx or was applied; and after restarting chroma-ha and one more sync
 // interval, still converged with nothing changed.
 
-import { pinned } from './pin_binary.mjs'; // first: before the harness reads $CHROMA_HA_BIN
+import './pin_binary.mjs'; // first: before the harness reads $CHROMA_HA_BIN
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { TD, http, sleep, waitFor, walStatus } from '../e2e/harness.mjs';
-import { Scenario, pgImmediateRestart, stopSharedPostgres } from './scenario.mjs';
-import { pickSeed, send } from './workload.mjs';
+import { pgImmediateRestart } from './scenario.mjs';
+import { CLIENTS, FULL, LONG, OPS, SEED, makeSuite } from './suite.mjs';
+import { send } from './workload.mjs';
 
-const FULL = process.env.FAULT_FULL === '1';
-const ONLY = process.env.FAULT_ONLY || '';
-const SEED = pickSeed();
-const CLIENTS = FULL ? 8 : 4;
-const OPS = FULL ? 150 : 40; // per client, the base figure; scenarios scale it
-const LONG = FULL ? OPS : OPS * 2; // scenarios whose fault needs the load to last a while
-const CONVERGE_S = FULL ? 60 : 30; // the stated bound: verify --wait
-const TIMEOUT_MS = FULL ? 240000 : 90000; // per scenario
-const results = [];
-const suiteStart = Date.now();
-
-console.log(`fault suite: seed ${SEED} (FAULT_SEED=${SEED} to repeat), ${FULL ? 'FULL' : 'short'}: ${CLIENTS} clients, base ${OPS} ops per client`);
-
-// A scenario: its own stack, `body(sc)` injects the fault and heals; the stack is stopped after
-// (its data kept if it failed). `full` = only with FAULT_FULL=1 (then not defined at all).
-let scenarioNo = 0;
-function scenario(name, { full = false, store = 'sqlite', relay = null, env = {}, convergeS = CONVERGE_S, timeout = TIMEOUT_MS } = {}, body) {
-  const seed = (SEED + ++scenarioNo) >>> 0;
-  if (full && !FULL) return;
-  if (ONLY && !ONLY.split(',').some((part) => name.includes(part))) return;
-  test(`${name} [${store}]`, { timeout }, async () => {
-    const sc = await Scenario.start(name, { seed, store, relay, env, convergeS, results });
-    let ok = false;
-    try {
-      await body(sc);
-      ok = true;
-    } finally {
-      await sc.stop({ keep: !ok });
-    }
-  });
-}
+const { scenario, results, report } = makeSuite({ name: 'fault suite' });
 
 describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
-  after(() => {
-    stopSharedPostgres();
-    const lines = results.map((r) => JSON.stringify(r));
-    const total = results.reduce((a, r) => ({ ops: a.ops + r.ops, ok: a.ok + r.ok, lost: a.lost + (r.lost ?? 0) }), { ops: 0, ok: 0, lost: 0 });
-    console.log(`fault suite results (seed ${SEED}, ${((Date.now() - suiteStart) / 1000).toFixed(0)} s; ${total.ops} ops, ${total.ok} acknowledged, ${total.lost} lost):\n${lines.join('\n')}`);
-    if (process.env.FAULT_REPORT) {
-      fs.writeFileSync(process.env.FAULT_REPORT, `${JSON.stringify({ seed: SEED, full: FULL, binary_built: pinned?.mtime, clients: CLIENTS, ops: OPS, seconds: (Date.now() - suiteStart) / 1000, results }, null, 2)}\n`);
-    }
-  });
+  after(report);
 
   // (a) Each failpoint armed in turn with `crash@K`: chroma-ha exits there, is restarted on the
   // same WAL (unarmed) and the workload continues.

@@ -9,9 +9,9 @@
 // Each scenario has its own stack: two fresh Chroma servers, build/chroma-ha with its own WAL
 // (SQLite in the scenario directory; or a fresh database on a PostgreSQL server: the test one
 // ($CHROMA_HA_TEST_DATABASE_URL) or one the suite starts, or a PostgreSQL the scenario starts for
-// itself), and optionally a TCP relay (relay.mjs) in front of the replica or the primary. So
-// `chroma-ha verify`, which compares whole instances, sees only this scenario's data, and one
-// diverging scenario cannot fail the next.
+// itself), and optionally a TCP relay (relay.mjs) in front of the replica, the primary or its own
+// PostgreSQL. So `chroma-ha verify`, which compares whole instances, sees only this scenario's
+// data, and one diverging scenario cannot fail the next.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -93,7 +93,8 @@ function drained(st) {
 }
 
 export class Scenario {
-  // opts: seed, store ('sqlite' | 'postgres' | 'postgres-own'), relay ('replica' | 'primary'),
+  // opts: seed, store ('sqlite' | 'postgres' | 'postgres-own'), relay ('replica' | 'primary' |
+  // 'postgres': between chroma-ha and the scenario's own PostgreSQL, with store 'postgres-own'),
   // env (extra chroma-ha environment), convergeS (verify --wait bound), results (array).
   static async start(label, opts) {
     const sc = new Scenario(label, opts);
@@ -153,12 +154,20 @@ export class Scenario {
     if (this.store === 'postgres-own') {
       this.pg = await PostgresServer.start('fault-own-pg');
       env.DATABASE_URL = this.pg.url;
+      if (this.relayFor === 'postgres') {
+        // chroma-ha reaches its PostgreSQL through the relay only.
+        this.relay = await Relay.start(this.pg.port);
+        const u = new URL(this.pg.url);
+        u.port = String(this.relay.port);
+        env.DATABASE_URL = u.toString();
+      }
     } else if (this.store === 'postgres') {
       this.database = createTestDatabase(await sharedPostgresAdminUrl(), 'fault');
       env.DATABASE_URL = this.database;
     } else if (this.store !== 'sqlite') {
       throw new Error(`unknown store ${this.store}`);
     }
+    if (this.relayFor === 'postgres' && !this.relay) throw new Error('a relay to PostgreSQL needs store postgres-own');
     this.ha = await startChromaHa({ dir: this.dir, primaryUrl, replicaUrl, env });
     await this.ha.waitAllHealthy({ timeoutMs: 20000 });
     await this.prepare();
@@ -267,8 +276,9 @@ export class Scenario {
   }
 
   // Convergence within convergeS, the promise's checks, then the re-run. Records a result row and
-  // throws (assert) listing every problem found.
-  async heal(wl, { faults, extra = {} }) {
+  // throws (assert) listing every problem found. `check({ primary, replica })`, if given, returns
+  // more problems from the scenario collection's records on each instance (read once converged).
+  async heal(wl, { faults, extra = {}, check = null }) {
     const healStart = Date.now();
     if (!this.ha.alive()) await this.restartHa(null);
     if (this.relay) this.relay.setMode('pass');
@@ -291,6 +301,7 @@ export class Scenario {
       ...checkRecords('primary', p, wl.ops, this.col.initial),
       ...checkRecords('replica', r, wl.ops, this.col.initial),
     ];
+    if (check) problems.push(...check({ primary: p, replica: r }));
     const down = storeDownProblems(wl.ops, this.storeDown, { primary: p, replica: r });
     problems.push(...down.problems);
     if (this.probe) {

@@ -62,6 +62,17 @@ export async function send(url, method, path, body, timeoutMs = 10000) {
   }
 }
 
+// The "message" of a non-2xx JSON answer (what the client was told), else undefined.
+export function errorMessage(res) {
+  if (res.outcome === 'ok' || !res.text) return undefined;
+  try {
+    const m = JSON.parse(res.text)?.message;
+    return typeof m === 'string' ? m.slice(0, 300) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function vec(rand) {
   return [Math.round(rand() * 1000) / 1000, Math.round(rand() * 1000) / 1000, 1];
 }
@@ -75,7 +86,7 @@ export class Workload {
     this.opsPerClient = opsPerClient;
     this.tag = tag;
     this.pauseMs = pauseMs;
-    this.ops = []; // { client, n, kind, ids, value, outcome, status, error, t0 (sent), t (answered) }
+    this.ops = []; // { client, n, kind, ids, value, outcome, status, error, message, t0 (sent), t (answered) }
     this.stopped = false;
   }
 
@@ -115,7 +126,7 @@ export class Workload {
       }
       const t0 = Date.now();
       const res = await send(this.url, 'POST', op.path, op.body);
-      this.ops.push({ client: c, n, kind: op.kind, ids: op.ids, value: op.value ?? value, outcome: res.outcome, status: res.status, error: res.error, t0, t: Date.now() });
+      this.ops.push({ client: c, n, kind: op.kind, ids: op.ids, value: op.value ?? value, outcome: res.outcome, status: res.status, error: res.error, message: errorMessage(res), t0, t: Date.now() });
       if (op.kind === 'add' && res.outcome === 'ok') added.push(op.ids[0]);
       if (res.outcome === 'refused' || res.outcome === 'unknown') await sleep(50 + Math.floor(rand() * 50));
       else if (this.pauseMs > 0) await sleep(this.pauseMs);
