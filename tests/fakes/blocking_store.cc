@@ -54,8 +54,8 @@ Status BlockingStore::SetOutcome(int64_t seq, EntryState state, const std::strin
 Status BlockingStore::SetExtra(int64_t seq, const std::string& extra) {
   return Gate(), base_->SetExtra(seq, extra);
 }
-Status BlockingStore::MarkApplied(int64_t seq, const std::string& instance) {
-  return Gate(), base_->MarkApplied(seq, instance);
+Status BlockingStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending) {
+  return Gate(), base_->MarkApplied(seq, instance, was_pending);
 }
 Status BlockingStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
                                        const std::string& instance) {
@@ -66,6 +66,9 @@ Result<std::vector<WalEntry>> BlockingStore::PendingFor(const std::string& insta
   return Gate(), base_->PendingFor(instance, after_seq, limit);
 }
 Result<std::vector<WalEntry>> BlockingStore::Unresolved() { return Gate(), base_->Unresolved(); }
+Result<int64_t> BlockingStore::ResolvedAfter(const WalEntry& entry) {
+  return Gate(), base_->ResolvedAfter(entry);
+}
 Result<WalEntry> BlockingStore::Get(int64_t seq) { return Gate(), base_->Get(seq); }
 Result<std::vector<InstanceBacklog>> BlockingStore::Backlog(
     const std::vector<std::string>& instances) {

@@ -39,11 +39,13 @@ class BlockingStore final : public WalStore {
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance) override;
+  Status MarkApplied(int64_t seq, const std::string& instance,
+                     bool* was_pending = nullptr) override;
   Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
+  Result<int64_t> ResolvedAfter(const WalEntry& entry) override;
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;
