@@ -66,9 +66,19 @@ void AddRouterFamilies(const MetricsSources& s, std::vector<prometheus::MetricFa
                      .Add(static_cast<double>(l.connections_open.load()))
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_http_rejected_total",
-                               "Requests rejected by the listener (400/408/413/431)",
+                               "Requests refused by the listener: bad_request (400/408/413/431), "
+                               "over_capacity (503, MAX_CONNECTIONS)",
                                MetricType::Counter)
-                     .Add(static_cast<double>(l.rejected_bad_request.load()))
+                     .Add(static_cast<double>(l.rejected_bad_request.load()),
+                          {{"reason", "bad_request"}})
+                     .Add(static_cast<double>(l.rejected_over_capacity.load()),
+                          {{"reason", "over_capacity"}})
+                     .Build());
+  out->push_back(FamilyBuilder("chroma_ha_internal_errors_total",
+                               "Requests answered 500 because an exception reached a barrier",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(r.internal_errors.load() +
+                                              l.handler_exceptions.load()))
                      .Build());
 }
 
@@ -152,6 +162,25 @@ void AddWalFamilies(const MetricsSources& s, const StoreSnapshot& read,
                                "Writes refused with 503 because the WAL could not be written",
                                MetricType::Counter)
                      .Add(static_cast<double>(w.wal_failures.load()))
+                     .Build());
+  out->push_back(
+      FamilyBuilder("chroma_ha_wal_write_faults_total",
+                    "Write-path faults: append_timeout (not durable within "
+                    "WAL_APPEND_TIMEOUT_MS), in_doubt (commit unconfirmed: recorded rejected), "
+                    "turn_timeout (503 while queued behind an unresolved write), outcome_retry "
+                    "(an outcome record tried again), superseded (a pending entry rejected by "
+                    "recovery because a later write of its collection was resolved)",
+                    MetricType::Counter)
+          .Add(static_cast<double>(w.append_timeouts.load()), {{"kind", "append_timeout"}})
+          .Add(static_cast<double>(w.in_doubt.load()), {{"kind", "in_doubt"}})
+          .Add(static_cast<double>(w.turn_timeouts.load()), {{"kind", "turn_timeout"}})
+          .Add(static_cast<double>(w.outcome_retries.load()), {{"kind", "outcome_retry"}})
+          .Add(static_cast<double>(w.superseded.load()), {{"kind", "superseded"}})
+          .Build());
+  out->push_back(FamilyBuilder("chroma_ha_wal_recovery_failures",
+                               "Pending WAL entries recovery has not been able to resolve",
+                               MetricType::Gauge)
+                     .Add(static_cast<double>(s.writes->Unresolved().size()))
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_wal_replays_total", "Replay attempts by result",
                                MetricType::Counter)

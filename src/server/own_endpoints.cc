@@ -75,12 +75,15 @@ nlohmann::json OwnEndpoints::Status() const {
                         {"unknown_routes", router_->unknown_routes.load()},
                         {"invalid", router_->invalid_requests.load()},
                         {"read_failovers", router_->read_failovers.load()},
-                        {"unavailable", router_->unavailable.load()}};
+                        {"unavailable", router_->unavailable.load()},
+                        {"internal_errors", router_->internal_errors.load()}};
   }
   if (listener_ != nullptr) {
     body["connections"] = {{"accepted", listener_->connections_accepted.load()},
                            {"open", listener_->connections_open.load()},
-                           {"rejected_bad_request", listener_->rejected_bad_request.load()}};
+                           {"rejected_bad_request", listener_->rejected_bad_request.load()},
+                           {"rejected_over_capacity", listener_->rejected_over_capacity.load()},
+                           {"handler_exceptions", listener_->handler_exceptions.load()}};
   }
   for (const auto& [key, entry] : sections_) body[key] = entry.first();
   return body;

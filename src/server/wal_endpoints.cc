@@ -60,9 +60,22 @@ asio::awaitable<HttpResponse> WalStatus(const WalEndpointSources& s) {
   if (auto it = snap.states.find(EntryState::kPending); it != snap.states.end()) {
     unresolved = it->second;
   }
+  // Pending entries recovery failed to resolve (sticky until resolved or rejected by an admin).
+  json recovery_failures = json::array();
+  for (const auto& u : s.writes->Unresolved()) {
+    recovery_failures.push_back({{"seq", u.seq},
+                                 {"tenant", u.tenant},
+                                 {"database", u.database},
+                                 {"collection", u.collection},
+                                 {"kind", u.kind},
+                                 {"since_ms", u.since_ms},
+                                 {"attempts", u.attempts},
+                                 {"error", u.error}});
+  }
   json body = {{"store", s.store->Kind()},
                {"store_snapshot", SnapshotJson(snap)},
                {"unresolved_entries", unresolved},
+               {"recovery_failures", recovery_failures},
                {"instances", InstancesJson(s, snap, ss)},
                {"blocked", blocked},
                {"last_sync_ms", ss.last_sync_ms},
@@ -123,6 +136,11 @@ json WalStatsJson(const WalEndpointSources& s) {
           {"write_failovers", writes.write_failovers.load()},
           {"recovered", writes.recovered.load()},
           {"fresh_reads_redirected", writes.fresh_reads_redirected.load()},
+          {"append_timeouts", writes.append_timeouts.load()},
+          {"in_doubt", writes.in_doubt.load()},
+          {"turn_timeouts", writes.turn_timeouts.load()},
+          {"outcome_retries", writes.outcome_retries.load()},
+          {"superseded", writes.superseded.load()},
           {"replayed", sync.replayed},
           {"retried", sync.retried},
           {"failed", sync.failed},
@@ -169,19 +187,27 @@ void RegisterWalEndpoints(OwnEndpoints& own, WalEndpointSources s) {
         co_return JsonResponse(200, R"({"ok":true})");
       });
 
-  // POST /admin/wal/skip {"instance", "seq"}
+  // POST /admin/wal/skip {"instance", "seq"}: a committed entry is marked applied there.
+  // POST /admin/wal/skip {"seq"}: a pending entry recovery cannot resolve is rejected.
   own.Register(
       "POST", "/admin/wal/skip",
-      [&config = *s.config, &sync = *s.sync, &wal_threads = *s.wal_threads,
+      [&config = *s.config, &sync = *s.sync, &writes = *s.writes, &wal_threads = *s.wal_threads,
        snapshot = s.snapshot](const HttpRequest& req) -> boost::asio::awaitable<HttpResponse> {
         if (auto denied = RequireAdmin(config, req)) co_return *denied;
         json b = json::parse(req.body, nullptr, false);
-        if (!b.is_object() || !b.value("instance", json()).is_string() ||
+        const bool has_instance = b.is_object() && b.contains("instance");
+        if (!b.is_object() || (has_instance && !b["instance"].is_string()) ||
             !b.value("seq", json()).is_number_integer()) {
-          co_return JsonError(400, "InvalidArgumentError", "body must be {\"instance\", \"seq\"}");
+          co_return JsonError(400, "InvalidArgumentError",
+                              "body must be {\"instance\", \"seq\"} (a committed entry) or "
+                              "{\"seq\"} (a pending entry)");
         }
+        const int64_t seq = b["seq"].get<int64_t>();
         Status s = co_await RunBlocking(wal_threads, [&] {
-          return sync.Skip(b["instance"].get<std::string>(), b["seq"].get<int64_t>());
+          if (!has_instance) {
+            return writes.RejectPending(seq, "rejected by an admin (POST /admin/wal/skip)");
+          }
+          return sync.Skip(b["instance"].get<std::string>(), seq);
         });
         if (!s.ok()) {
           co_return JsonError(s.code() == StatusCode::kNotFound ? 404 : 400, "InvalidArgumentError",

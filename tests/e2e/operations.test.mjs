@@ -199,6 +199,9 @@ describe('operations: tokens, metrics, secrets', () => {
     assert.equal(r.status, 401);
     r = await http(`${url}/admin/wal/skip`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', ...ADMIN } });
     assert.equal(r.status, 400, r.text);
+    // {"seq"} alone rejects a pending entry: an unknown seq is 404, not a 400 about the body.
+    r = await http(`${url}/admin/wal/skip`, { method: 'POST', body: '{"seq": 987654321}', headers: { 'content-type': 'application/json', ...ADMIN } });
+    assert.equal(r.status, 404, r.text);
   });
 
   test('path variants of admin routes are rejected or still need the token', { timeout: 60000 }, async () => {
