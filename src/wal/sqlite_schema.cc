@@ -3,9 +3,11 @@
 // The queries are in sqlite_store.cc.
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "wal/sqlite_statement.h"
@@ -220,7 +222,21 @@ Status SqliteWalStore::OpenLocked() {
   db_ = db;
   sqlite3_busy_timeout(db_, kBusyTimeoutMs);
   sqlite3_extended_result_codes(db_, 1);
-  if (Status s = ExecLocked(kPragmas); !s.ok()) {
+  // Switching a fresh file to WAL mode does not wait on the busy handler: a handle opening at
+  // the same moment as another gets SQLITE_BUSY at once. Try again within the busy timeout.
+  Status s;
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+  for (;;) {
+    s = ExecLocked(kPragmas);
+    const int code = sqlite3_errcode(db_) & 0xff;
+    if (s.ok() || (code != SQLITE_BUSY && code != SQLITE_LOCKED) ||
+        std::chrono::steady_clock::now() >= deadline) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (!s.ok()) {
     sqlite3_close_v2(db_);
     db_ = nullptr;
     return s;
