@@ -2,48 +2,11 @@
 
 #include <cstdint>
 
+#include "text/utf8.h"
+
 namespace chroma_ha {
-namespace {
-
-// Length of the valid UTF-8 sequence (no NUL) starting at s[i], or 0 when it is invalid.
-size_t ValidSequenceLength(std::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<uint8_t>(s[k]); };
-  const uint8_t b0 = byte(i);
-  if (b0 == 0) return 0;
-  if (b0 < 0x80) return 1;
-  size_t len;
-  uint32_t cp;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    cp = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    cp = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  for (size_t k = 1; k < len; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (byte(i + k) & 0x3F);
-  }
-  static constexpr uint32_t kMinForLength[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
-}  // namespace
-
 bool IsStorableText(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = ValidSequenceLength(s, i);
-    if (n == 0) return false;
-    i += n;
-  }
-  return true;
+  return s.find('\0') == std::string_view::npos && IsUtf8(s);
 }
 
 Status CheckText(std::string_view field, std::string_view value) {
@@ -119,7 +82,7 @@ std::string SanitizeText(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    const size_t n = ValidSequenceLength(s, i);
+    const size_t n = s[i] == '\0' ? 0 : Utf8SequenceLength(s, i);
     if (n == 0) {
       out.push_back('?');
       ++i;
