@@ -35,7 +35,7 @@ cd "$ROOT" || exit 1
 source "$ROOT/scripts/chroma.sh"
 
 CTEST_TIMEOUT="${CTEST_TIMEOUT:-1200}"  # seconds for the whole ctest run
-E2E_TIMEOUT="${E2E_TIMEOUT:-900}"       # seconds for the whole end-to-end run
+E2E_TIMEOUT="${E2E_TIMEOUT:-1500}"      # seconds for each end-to-end run
 SAN_CTEST_TIMEOUT="${SAN_CTEST_TIMEOUT:-1800}"  # seconds for each sanitizer ctest run
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 ASAN_BUILD_DIR="${ASAN_BUILD_DIR:-$ROOT/build-asan}"
@@ -191,7 +191,10 @@ run_e2e() {
   echo "== end-to-end: $label (node --test $*; CHROMA_HA_BIN=$bin)"
   rm -rf "$dir"
   mkdir -p "$dir"
-  timeout "$E2E_TIMEOUT" env CHROMA_HA_E2E_DIR="$dir" CHROMA_HA_BIN="$bin" node --test \
+  # --test-force-exit: a test file whose tests have all finished is ended even if a leftover
+  # handle keeps its event loop alive (seen once, intermittently: the short fault suite's process
+  # stayed up after its last scenario, and the run hit its timeout).
+  timeout "$E2E_TIMEOUT" env CHROMA_HA_E2E_DIR="$dir" CHROMA_HA_BIN="$bin" node --test --test-force-exit \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$tap" \
     "$@"

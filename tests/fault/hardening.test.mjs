@@ -57,8 +57,11 @@ describe(`fault suite, hardening (seed ${SEED})`, { concurrency: 1 }, () => {
       const windows = [];
       const statusSamples = [];
       const recoverMs = [];
+      const baseline = []; // /wal/status before each fault, for comparison (not checked)
       for (let i = 0; i < STALLS; i++) {
+        const before = pollLatency(`${sc.ha.url}/wal/status`);
         await sleep(1500);
+        baseline.push(...(await before.stop()));
         const handle = stall(sc);
         const from = Date.now();
         const poll = pollLatency(`${sc.ha.url}/wal/status`);
@@ -85,7 +88,7 @@ describe(`fault suite, hardening (seed ${SEED})`, { concurrency: 1 }, () => {
       if (inWindow === 0) pre.push('no write overlapped the fault');
       await sc.heal(wl, {
         faults: STALLS,
-        extra: { writes_overlapping: inWindow, longest_write_ms: longest, status_samples: statusSamples.length, status_max_ms: Math.max(0, ...statusSamples.map((x) => x.ms)), recover_ms: recoverMs },
+        extra: { writes_overlapping: inWindow, longest_write_ms: longest, status_samples: statusSamples.length, status_max_ms: Math.max(0, ...statusSamples.map((x) => x.ms)), status_baseline_max_ms: Math.max(0, ...baseline.map((x) => x.ms)), recover_ms: recoverMs },
         check: (instances) => [...pre, ...answersTrueProblems(wl.ops, windows, instances)],
       });
     });

@@ -113,10 +113,11 @@ export function slowAnswers(ops, windows, boundMs) {
   let longest = 0;
   const slow = [];
   for (const op of ops) {
-    if (!windows.some((w) => op.t > w.from && op.t0 < w.to)) continue;
+    const w = windows.find((x) => op.t > x.from && op.t0 < x.to);
+    if (!w) continue;
     const ms = op.t - op.t0;
     longest = Math.max(longest, ms);
-    if (ms > boundMs) slow.push(`${op.kind} ${op.ids[0]}: ${op.outcome} ${op.status || op.error} after ${ms} ms (sent ${op.t0 - windows[0].from} ms after the fault began)`);
+    if (ms > boundMs) slow.push(`${op.kind} ${op.ids[0]}: ${op.outcome} ${op.status || op.error} after ${ms} ms (sent ${op.t0 - w.from} ms after ${w.label} began)`);
   }
   return { longest, slow };
 }
