@@ -40,37 +40,54 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
   // 5. Forward.
   Forwarded fwd;
   if (!fp_no_forward) fwd = co_await ForwardInOrder(write.request, write.route, write.collection);
-  if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) {
-    fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
-  }
-  if (!fwd.answered && !fwd.not_applied) {
-    // Outcome unknown (it may have been applied). The write keeps the collection's turns and is
-    // sent again until an instance answers: resolving it later, after the collection's next
-    // writes, would apply it out of WAL order. The client learns the outcome is unknown.
-    ++stats_.unknown;
-    task->Advance(Phase::kDone, RetryLater("no instance answered; the write's outcome is "
-                                           "unknown and will be resolved from the WAL: " +
-                                           fwd.error));
-    fwd = co_await ForwardUntilAnswered(write, std::move(fwd));
-  }
-
-  // 6. The client's answer, as soon as it is known (ids rewritten, §4).
-  if (task->phase != Phase::kDone) {
-    if (fwd.answered) {
-      HttpResponse reply = fwd.response;
-      reply.served_by = static_cast<int>(fwd.index);
-      resolver_.OnResponse(write.request, write.route, fwd.index, reply);
-      task->Advance(Phase::kRecording, std::move(reply));
-    } else {
-      task->Advance(Phase::kRecording, RetryLater("no instance accepted the write: " + fwd.error));
+  try {
+    if (fp_no_forward || failpoints::Hit(failpoints::Point::kAfterForward)) {
+      fwd = {false, false, 0, {}, fwd.attempts, "failpoint: answer lost"};
     }
-  } else if (fwd.answered) {
-    resolver_.OnResponse(write.request, write.route, fwd.index, fwd.response);
+    if (!fwd.answered && !fwd.not_applied) {
+      // Outcome unknown (it may have been applied). The write keeps the collection's turns and
+      // is sent again until an instance answers: resolving it later, after the collection's
+      // next writes, would apply it out of WAL order. The client learns the outcome is unknown.
+      ++stats_.unknown;
+      task->Advance(Phase::kDone, RetryLater("no instance answered; the write's outcome is "
+                                             "unknown and will be resolved from the WAL: " +
+                                             fwd.error));
+      fwd = co_await ForwardUntilAnswered(write, std::move(fwd));
+    }
+    // 6. The client's answer, as soon as it is known (ids rewritten, §4).
+    AnswerClient(*task, write, fwd);
+  } catch (const std::exception& e) {
+    // A bug once the write was forwarded: the client gets 500, and the outcome is still recorded
+    // from the instance's answer, in order. (Left unrecorded, with its turns given back, the
+    // entry would be rejected by recovery after the collection's next write although the
+    // instance applied it.)
+    spdlog::error("write of WAL entry {} failed after its forward: {}", write.seq, e.what());
+    if (task->phase != Phase::kDone) {
+      task->Advance(Phase::kDone, JsonError(500, "InternalError",
+                                            std::string("the write failed inside chroma-ha after "
+                                                        "it was forwarded: ") + e.what()));
+    }
   }
 
   // 7. Record the outcome, in WAL order.
   co_await Record(write, fwd);
   if (task->phase != Phase::kDone) task->Advance(Phase::kDone);
+}
+
+void WritePath::AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd) {
+  using Phase = WriteTask::Phase;
+  if (task.phase == Phase::kDone) {  // answered already ("outcome unknown"): learn ids only
+    if (fwd.answered) resolver_.OnResponse(write.request, write.route, fwd.index, fwd.response);
+    return;
+  }
+  if (!fwd.answered) {
+    task.Advance(Phase::kRecording, RetryLater("no instance accepted the write: " + fwd.error));
+    return;
+  }
+  HttpResponse reply = fwd.response;
+  reply.served_by = static_cast<int>(fwd.index);
+  resolver_.OnResponse(write.request, write.route, fwd.index, reply);
+  task.Advance(Phase::kRecording, std::move(reply));
 }
 
 boost::asio::awaitable<WritePath::Forwarded> WritePath::ForwardUntilAnswered(const Write& write,

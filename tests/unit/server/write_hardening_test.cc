@@ -141,12 +141,16 @@ TEST_F(WriteHardeningTest, AThrowBeforeTheAppendTakesNothing) {
   EXPECT_EQ(h_.Add(kP1, "second").status, 200);
 }
 
-TEST_F(WriteHardeningTest, AThrowAfterTheForwardIs500AndTheCollectionGoesOn) {
+// A throw once the instance answered: 500, but the outcome is still recorded from the answer, in
+// order, so the replica replays it (not left for recovery to reject after the next write).
+TEST_F(WriteHardeningTest, AThrowAfterTheForwardIs500AndItsOutcomeIsStillRecorded) {
   ASSERT_TRUE(failpoints::Configure("after_forward=throw@1"));
   auto first = h_.StartShared(kP1, "first");
   ExpectJsonError(testing::Await(h_.ioc, first), 500);
   auto second = h_.StartShared(kP1, "second");
   EXPECT_EQ(testing::Await(h_.ioc, second).status, 200);
+  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] { return h_.PendingFor("replica").size() == 2; }));
+  EXPECT_EQ(StateOf(SharedBody("first")), EntryState::kCommitted);
 }
 
 // Item 2: a write queued behind an earlier write whose outcome is unknown is answered 503 at
