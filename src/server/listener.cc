@@ -452,31 +452,34 @@ void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> d
   // The grace timer; cancelled once everything closed, so it does not keep the loop busy.
   asio::io_context& home = *workers_.front();
   auto timer = std::make_shared<asio::steady_timer>(home, grace);
+  // An Asio timer is not thread-safe: every use of this one runs on `home`. It is armed there
+  // first (posted below before any session can call `finish`), then cancelled there by `finish`,
+  // whichever worker the last session ends on (TSan found the arm and the cancel racing).
   auto finish = [once, timer, done = std::move(done)] {
     std::call_once(*once, done);
-    timer->cancel();
+    asio::post(timer->get_executor(), [timer] { timer->cancel(); });
   };
   asio::post(acceptor_.get_executor(), [this] {
     beast::error_code ignored;
     acceptor_.close(ignored);
   });
-  {
-    std::lock_guard lock(mu_);
-    if (sessions_.empty()) {
-      asio::post(home, finish);
-      return;
-    }
-    on_drained_ = finish;
-    for (Session* s : sessions_) {
-      if (s->busy) continue;  // finishes its request, then closes (stopping_ is set)
-      // Runs on the session's worker, where Unregister also runs: check it is still alive.
-      asio::post(s->stream.get_executor(), [this, s] {
-        std::lock_guard inner(mu_);
-        if (sessions_.count(s) != 0 && !s->busy) s->stream.socket().cancel();
-      });
-    }
+  std::lock_guard lock(mu_);
+  if (sessions_.empty()) {
+    asio::post(home, finish);
+    return;
   }
-  timer->async_wait([finish](beast::error_code) { finish(); });
+  asio::post(home, [timer, finish] {
+    timer->async_wait([finish](beast::error_code) { finish(); });
+  });
+  on_drained_ = finish;
+  for (Session* s : sessions_) {
+    if (s->busy) continue;  // finishes its request, then closes (stopping_ is set)
+    // Runs on the session's worker, where Unregister also runs: check it is still alive.
+    asio::post(s->stream.get_executor(), [this, s] {
+      std::lock_guard inner(mu_);
+      if (sessions_.count(s) != 0 && !s->busy) s->stream.socket().cancel();
+    });
+  }
 }
 
 }  // namespace chroma_ha
