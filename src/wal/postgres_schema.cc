@@ -185,7 +185,7 @@ std::string PostgresWalStore::Redact(std::string message) const {
 }
 
 void PostgresWalStore::DisconnectForTesting() {
-  std::lock_guard<std::timed_mutex> lock(mu_);
+  std::lock_guard<DeadlineMutex> lock(mu_);
   conn_.reset();
 }
 
@@ -237,7 +237,7 @@ Status PostgresWalStore::Run(const char* what,
   // The server's statement_timeout (T) answers a live but blocked server first, keeping the
   // connection; the watchdog cuts a silent one a little later.
   const auto cut = deadline + std::min(timeout_ / 4, std::chrono::milliseconds(1000));
-  std::unique_lock<std::timed_mutex> lock(mu_, std::defer_lock);
+  std::unique_lock<DeadlineMutex> lock(mu_, std::defer_lock);
   if (!lock.try_lock_until(deadline)) {
     return Status::Unavailable(std::string("postgres ") + what + ": store busy (no turn within " +
                                std::to_string(timeout_.count()) +

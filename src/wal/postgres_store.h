@@ -49,6 +49,7 @@
 
 #include "chroma_ha/wal_store.h"
 
+#include "wal/deadline_mutex.h"
 #include "wal/socket_watchdog.h"
 
 namespace pqxx {
@@ -115,7 +116,7 @@ class PostgresWalStore final : public WalStore {
   const std::chrono::milliseconds timeout_;
   const std::string url_;       // with connect_timeout, keepalives, ... added
   const std::string password_;  // scrubbed from every message; empty when none
-  std::timed_mutex mu_;
+  DeadlineMutex mu_;  // held across each call, taken with a deadline (Run)
   SocketWatchdog watchdog_;
   bool committing_ = false;  // the current call is committing (mu_ held)
   struct Connection;  // a pqxx::connection (an alias in libpqxx 6, so not forward-declarable)
