@@ -68,12 +68,7 @@ std::optional<HttpResponse> ValidateWrite(const HttpRequest& request, const Rout
   if (!valid) {
     return JsonError(400, "InvalidArgumentError", "request body is not valid JSON (UTF-8 encoded)");
   }
-  if (route.write == WriteKind::kCreateCollection && body->is_object() &&
-      body->contains("name") && (*body)["name"].is_string() &&
-      !IsStorableText((*body)["name"].get_ref<const std::string&>())) {
-    return JsonError(400, "InvalidArgumentError",
-                     "collection names must be UTF-8 text without NUL characters");
-  }
+  // A created collection's name is checked with the rest of the entry (CheckEntries).
   return std::nullopt;
 }
 
