@@ -245,7 +245,8 @@ asio::awaitable<void> App::Maintenance() {
       unresolved.push_back({u.seq, u.tenant, u.database, u.collection, u.kind, u.error});
     }
     Status alerted = co_await RunBlocking(p.wal_threads, [&] {
-      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures, p.pressure.get(),
+      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures,
+                            &p.router->stats().unknown_writes_forwarded, p.pressure.get(),
                             std::move(unresolved));
     });
     if (!alerted.ok()) spdlog::debug("alerts: WAL store read failed: {}", alerted.ToString());

@@ -51,9 +51,19 @@ void AddRouterFamilies(const MetricsSources& s, std::vector<prometheus::MetricFa
                      .Add(static_cast<double>(write_failovers), {{"kind", "write"}})
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_unknown_routes_total",
-                               "Requests for routes chroma-ha does not know (sent to the primary)",
+                               "Requests for routes chroma-ha does not know (reads go to the "
+                               "primary; writes per UNKNOWN_WRITE_ROUTES)",
                                MetricType::Counter)
                      .Add(static_cast<double>(r.unknown_routes.load()))
+                     .Build());
+  out->push_back(FamilyBuilder("chroma_ha_unknown_writes_total",
+                               "Mutating requests for unknown routes: refused (501) or forwarded "
+                               "to the primary only (not logged, not replicated)",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(r.unknown_writes_refused.load()),
+                          {{"outcome", "refused"}})
+                     .Add(static_cast<double>(r.unknown_writes_forwarded.load()),
+                          {{"outcome", "forwarded"}})
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_unavailable_total",
                                "Requests answered 503 because no instance could serve them",

@@ -21,6 +21,27 @@ namespace {
 // The path of a request target, without its query string (which may carry anything).
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
 
+// Bytes of a request target shown in logs and error messages.
+constexpr std::size_t kRouteInMessage = 200;
+
+// True for a method that may change data: anything but GET, HEAD and OPTIONS (methods are
+// case-sensitive, RFC 9110 §9.1: "get" is not GET, and is treated as mutating).
+bool IsMutating(std::string_view method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+// 501 for a mutating request to a route chroma-ha does not know: forwarding it to the primary
+// alone would change one instance, unlogged, and the instances would silently diverge.
+HttpResponse UnknownWriteRefused(const HttpRequest& request) {
+  const std::string route =
+      Utf8Prefix(request.method, 32) + " " + Utf8Prefix(PathOf(request.target), kRouteInMessage);
+  return JsonError(501, "NotImplementedError",
+                   "chroma-ha does not know the route " + route +
+                       ", so it cannot log and replicate it; it was not forwarded. Set "
+                       "UNKNOWN_WRITE_ROUTES=primary to send such requests to the primary only "
+                       "(not logged, not replicated).");
+}
+
 // Healthy instances first (keeping their order), then the unhealthy ones.
 std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,
                                       const std::vector<bool>& healthy) {
@@ -166,8 +187,20 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kUnknown:
       ++stats_.unknown_routes;
-      spdlog::info("unknown route {} {}: forwarded to the primary", request.method,
-                   request.target);
+      if (IsMutating(request.method)) {
+        if (config_.unknown_write_routes == UnknownWriteRoutes::kRefuse) {
+          ++stats_.unknown_writes_refused;
+          co_return UnknownWriteRefused(request);
+        }
+        ++stats_.unknown_writes_forwarded;
+        spdlog::warn("unknown route {} {}: forwarded to the primary only, not logged and not "
+                     "replicated (UNKNOWN_WRITE_ROUTES=primary)",
+                     Utf8Prefix(request.method, 32),
+                     Utf8Prefix(PathOf(request.target), kRouteInMessage));
+      } else {
+        spdlog::info("unknown route {} {}: forwarded to the primary", Utf8Prefix(request.method, 32),
+                     Utf8Prefix(PathOf(request.target), kRouteInMessage));
+      }
       order = WriteOrder(HealthVector());
       co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kSystemRead:

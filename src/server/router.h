@@ -30,6 +30,10 @@ struct RouterStats {
   std::atomic<int64_t> reads{0};
   std::atomic<int64_t> writes{0};
   std::atomic<int64_t> unknown_routes{0};
+  // Mutating requests to unknown routes (also counted in unknown_routes), per
+  // UNKNOWN_WRITE_ROUTES: refused with 501, or forwarded to the primary only.
+  std::atomic<int64_t> unknown_writes_refused{0};
+  std::atomic<int64_t> unknown_writes_forwarded{0};
   std::atomic<int64_t> invalid_requests{0};
   std::atomic<int64_t> read_failovers{0};   // a read answered by another instance than planned
   std::atomic<int64_t> unavailable{0};      // answered 503: no instance could serve
