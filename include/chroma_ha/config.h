@@ -52,6 +52,9 @@ struct Config {
   // UNKNOWN_WRITE_ROUTES: a mutating request to a route the classifier does not know is refused
   // (501) or forwarded to the primary only (unlogged, not replicated; counted and alerted).
   UnknownWriteRoutes unknown_write_routes = UnknownWriteRoutes::kRefuse;
+  // CAUSAL_WAIT_MS: how long a read with X-Chroma-HA-Min-Seq waits for a replica to catch up
+  // before a caught-up primary serves it.
+  std::chrono::milliseconds causal_wait{100};
 
   // Upstream.
   std::chrono::milliseconds connect_timeout{2000};   // CONNECT_TIMEOUT_MS

@@ -55,6 +55,9 @@ const std::vector<ConfigVariable> kVariables = {
      "A POST/PUT/PATCH/DELETE to a route chroma-ha does not know (e.g. one added by a newer "
      "Chroma): refuse answers 501 JSON naming the route; primary forwards it to the primary "
      "only, unlogged and never replicated (counted, warning alert)."},
+    {kInstances, "CAUSAL_WAIT_MS", "100",
+     "A read with X-Chroma-HA-Min-Seq waits this long for a replica that has applied the "
+     "client's writes up to that sequence, then goes to a caught-up primary."},
 
     {kUpstream, "CONNECT_TIMEOUT_MS", "2000", "Deadline to connect to an instance."},
     {kUpstream, "REQUEST_TIMEOUT", "30", "Deadline for a forwarded request, in seconds."},

@@ -2,6 +2,7 @@
 
 #include "alerts/alert_stats.h"
 #include "metrics/process_stats.h"
+#include "server/causal_reads.h"
 #include "server/listener.h"
 #include "server/wal_endpoints.h"
 #include "server/router.h"
@@ -233,6 +234,18 @@ void AddWalFamilies(const MetricsSources& s, const StoreSnapshot& read,
   out->push_back(std::move(sizes).Build());
 }
 
+void AddCausalFamilies(const CausalReadStats& c, std::vector<prometheus::MetricFamily>* out) {
+  out->push_back(FamilyBuilder("chroma_ha_causal_reads_total",
+                               "Reads with X-Chroma-HA-Min-Seq, by how they were served",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(c.immediate.load()), {{"outcome", "immediate"}})
+                     .Add(static_cast<double>(c.waited.load()), {{"outcome", "waited"}})
+                     .Add(static_cast<double>(c.redirected.load()), {{"outcome", "redirected"}})
+                     .Add(static_cast<double>(c.timeouts.load()), {{"outcome", "timeout"}})
+                     .Add(static_cast<double>(c.invalid.load()), {{"outcome", "invalid"}})
+                     .Build());
+}
+
 void AddAlertFamilies(const AlertStats& a, std::vector<prometheus::MetricFamily>* out) {
   out->push_back(FamilyBuilder("chroma_ha_alerts_total",
                                "Alert messages by result: sent, suppressed (dedup/rate limit), "
@@ -277,6 +290,7 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
       AddWalFamilies(s, co_await s.snapshot->Fresh(kSnapshotBudget), &extra);
     }
     if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
+    if (s.causal != nullptr) AddCausalFamilies(*s.causal, &extra);
     AddProcessFamilies(s, &extra);
     HttpResponse r;
     r.status = 200;

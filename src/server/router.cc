@@ -10,6 +10,7 @@
 #include "failpoints/failpoints.h"
 #include "metrics/metrics.h"
 #include "server/admin_auth.h"
+#include "server/causal_reads.h"
 #include "server/own_endpoints.h"
 #include "server/write_path.h"
 #include "sync/chroma_api.h"
@@ -210,6 +211,18 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
       order = ReadOrder(config_, HealthVector(), ticket_++, draw);
       if (writes_ != nullptr) order = writes_->FreshReadOrder(route, std::move(order));
+      if (causal_ != nullptr && route.cls == RouteClass::kRead) {
+        auto token = causal_->Token(request);
+        if (auto* bad = std::get_if<HttpResponse>(&token)) co_return std::move(*bad);
+        if (const int64_t* seq = std::get_if<int64_t>(&token)) {
+          const int64_t min_seq = *seq;
+          auto chosen = co_await causal_->Order(route, min_seq, std::move(order));
+          if (auto* refused = std::get_if<HttpResponse>(&chosen)) co_return std::move(*refused);
+          order = std::move(std::get<std::vector<std::size_t>>(chosen));
+        } else if (causal_->fresh_from_store()) {
+          order = co_await causal_->FreshOrder(route, std::move(order));
+        }
+      }
       co_return co_await Forward(std::move(request), route, std::move(order));
     }
   }

@@ -22,6 +22,7 @@
 namespace chroma_ha {
 
 class WritePath;
+class CausalReads;
 class OwnEndpoints;
 class Metrics;
 
@@ -65,6 +66,9 @@ class Router final : public RequestHandler {
 
   // Optional: every answered request is observed there. Set before serving.
   void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+  // Optional: reads with X-Chroma-HA-Min-Seq are served causally (server/causal_reads.h);
+  // without it the header is ignored. Set before serving.
+  void SetCausalReads(CausalReads* causal) { causal_ = causal; }
 
   // Forwards `request` (route already classified) to the instances in `order`, translating the
   // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
@@ -88,6 +92,7 @@ class Router final : public RequestHandler {
   CollectionResolver& resolver_;
   OwnEndpoints& own_;
   WritePath* writes_;
+  CausalReads* causal_ = nullptr;
   Metrics* metrics_ = nullptr;
   RouterStats stats_;
   std::atomic<uint64_t> ticket_{0};

@@ -71,7 +71,15 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
 
   // 7. Record the outcome, in WAL order.
   co_await Record(write, fwd);
-  if (task->phase != Phase::kDone) task->Advance(Phase::kDone);
+  if (task->phase != Phase::kDone) {
+    // The causal token (X-Chroma-HA-Seq), once the outcome is durable: a read that carries it
+    // is served by an instance that has applied the entry (the store's todo set says which).
+    // A client answered before that (the store slower than WAL_APPEND_TIMEOUT_MS) gets none.
+    if (!task->answered && task->answer && Is2xx(task->answer->status)) {
+      task->answer->headers.push_back({"x-chroma-ha-seq", std::to_string(write.seq)});
+    }
+    task->Advance(Phase::kDone);
+  }
 }
 
 void WritePath::AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd) {
