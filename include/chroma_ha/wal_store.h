@@ -208,6 +208,15 @@ class WalStore {
                                                            const std::string& collection,
                                                            int64_t up_to) = 0;
 
+  // Seqs of the kPending entries of exactly tenant/database/collection with seq < `before`,
+  // ascending. Several processes on one database order their forwards by it: a write waits
+  // until the earlier pending entries of its collection that other processes appended are
+  // resolved. Reads the pending entries only (indexed by state).
+  virtual Result<std::vector<int64_t>> PendingBefore(const std::string& tenant,
+                                                     const std::string& database,
+                                                     const std::string& collection,
+                                                     int64_t before) = 0;
+
   // Backlog per instance, for /wal/status and metrics. kInvalidArgument if one of `instances`
   // is not registered.
   virtual Result<std::vector<InstanceBacklog>> Backlog(

@@ -24,6 +24,7 @@
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
 #include "server/causal_reads.h"
+#include "server/fleet_order.h"
 #include "server/router.h"
 #include "server/store_snapshot.h"
 #include "server/wal_endpoints.h"
@@ -158,6 +159,7 @@ struct App::Parts {
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
+  std::unique_ptr<FleetOrder> fleet_order;  // PostgreSQL: WAL order across processes
   std::unique_ptr<Router> router;
   std::unique_ptr<Listener> listener;
   asio::steady_timer maintenance;
@@ -291,6 +293,20 @@ Status App::Start() {
     p.causal = std::make_unique<CausalReads>(
         p.config, p.upstreams, p.map, p.read_store ? *p.read_store : *p.store, p.causal_thread);
     p.router->SetCausalReads(p.causal.get());
+    if (p.read_store) {
+      p.fleet_order = std::make_unique<FleetOrder>(
+          *p.read_store, p.causal_thread, [w = p.writes.get()](int64_t s) { return w->Carrying(s); });
+      p.writes->SetFleetOrder(p.fleet_order.get());
+      p.own.AddStatusSection(
+          "fleet_order",
+          [s = &p.fleet_order->stats()] {
+            return nlohmann::json{{"checks", s->checks.load()},
+                                  {"waits", s->waits.load()},
+                                  {"polls", s->polls.load()},
+                                  {"errors", s->errors.load()}};
+          },
+          false);
+    }
     p.own.AddStatusSection(
         "causal_reads",
         [s = &p.causal->stats()] {

@@ -222,6 +222,23 @@ Result<std::vector<std::string>> PostgresWalStore::InstancesBehind(const std::st
   return out;
 }
 
+Result<std::vector<int64_t>> PostgresWalStore::PendingBefore(const std::string& tenant,
+                                                             const std::string& database,
+                                                             const std::string& collection,
+                                                             int64_t before) {
+  std::vector<int64_t> out;
+  Status s = Run("pending before", [&](pqxx::connection_base& c) {
+    pqxx::read_transaction t(c);
+    out.clear();
+    for (const auto& row :
+         t.exec_prepared(kSelectPendingBefore.name, before, tenant, database, collection)) {
+      out.push_back(row[0].as<int64_t>());
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Result<WalEntry> PostgresWalStore::Get(int64_t seq) {
   std::vector<WalEntry> out;
   Status s = Run("get", [&](pqxx::connection_base& c) {

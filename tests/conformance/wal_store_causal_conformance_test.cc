@@ -95,5 +95,31 @@ TEST_P(WalStoreConformance, InstancesBehindSurvivesReopen) {
   EXPECT_EQ(Behind(*store_, "c", seq), (Names{"idle", "replica2"}));
 }
 
+// What a write waits for before it is forwarded when several processes share the database.
+TEST_P(WalStoreConformance, PendingBeforeListsTheEarlierPendingEntriesOfExactlyOneCollection) {
+  using Seqs = std::vector<int64_t>;
+  auto pending_before = [&](const std::string& collection, int64_t before,
+                            const std::string& database = "default_database") {
+    Result<Seqs> r = store_->PendingBefore("default_tenant", database, collection, before);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? *r : Seqs{-1};
+  };
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  const int64_t other = Append("other");
+  WalEntry database_write = Entry("");
+  const int64_t db = Append(database_write);
+  const int64_t d = Append("c");
+  EXPECT_EQ(pending_before("c", d), (Seqs{a, b}));  // not "other", not the database's entry
+  EXPECT_EQ(pending_before("c", b), Seqs{a});
+  EXPECT_EQ(pending_before("c", a), Seqs{});
+  EXPECT_EQ(pending_before("", d), Seqs{db});
+  EXPECT_EQ(pending_before("c", d, "other_database"), Seqs{});
+  Commit(a, "primary");
+  Reject(b, "primary");
+  EXPECT_EQ(pending_before("c", d + 1), Seqs{d});  // resolved entries are not waited for
+  (void)other;
+}
+
 }  // namespace
 }  // namespace chroma_ha::conformance

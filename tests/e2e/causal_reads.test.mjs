@@ -5,59 +5,14 @@
 // replica is always behind right after a write and READ_CONSISTENCY=eventual sends reads to it.
 
 import assert from 'node:assert/strict';
-import http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { ChromaClient } from 'chromadb';
+import { startDelayingRelay } from './delay_relay.mjs';
 import { TD, http as request, makeTempDir, startChroma, startChromaHa, waitWalDrained } from './harness.mjs';
 
 const REPLAY_DELAY_MS = 300;
 const ROUNDS = 200;
 const CONTROL_ROUNDS = 10;
-
-// An HTTP relay to `target` that delays POSTs to record-writing routes (add, upsert, update,
-// delete) by `delayMs`; everything else passes at once. Counts what it delayed.
-async function startDelayingRelay(targetPort, delayMs) {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-  const stats = { delayed: 0, passed: 0 };
-  const server = http.createServer((req, res) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks);
-      const slow = req.method === 'POST' && /\/(add|upsert|update|delete)$/.test(req.url.split('?')[0]);
-      const send = () => {
-        const up = http.request(
-          { host: '127.0.0.1', port: targetPort, method: req.method, path: req.url, headers: req.headers, agent },
-          (upRes) => {
-            res.writeHead(upRes.statusCode, upRes.headers);
-            upRes.pipe(res);
-          },
-        );
-        up.on('error', () => res.destroy());
-        up.end(body);
-      };
-      if (slow) {
-        stats.delayed += 1;
-        setTimeout(send, delayMs);
-      } else {
-        stats.passed += 1;
-        send();
-      }
-    });
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = server.address().port;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stats,
-    close: () =>
-      new Promise((resolve) => {
-        agent.destroy();
-        server.closeAllConnections?.();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 const JSON_CT = { 'content-type': 'application/json' };
 
