@@ -42,7 +42,7 @@ boost::asio::awaitable<void> FleetOrder::WaitForEarlier(std::string tenant, std:
     ++stats_.polls;
     timer.expires_after(delay);
     co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
-    delay = std::min(delay * 2, std::chrono::milliseconds(100));
+    delay = std::min(delay * 2, std::chrono::milliseconds(20));
   }
 }
 

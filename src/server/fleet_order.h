@@ -46,7 +46,7 @@ class FleetOrder {
              std::function<bool(int64_t)> mine);
 
   // Completes once no entry of tenant/database/collection before `seq` is pending unless this
-  // process carries it. Polls every few ms while one is (backing off to 100 ms), for as long as
+  // process carries it. Polls every few ms while one is (backing off to 20 ms), for as long as
   // it takes: the caller's client has its own deadline.
   boost::asio::awaitable<void> WaitForEarlier(std::string tenant, std::string database,
                                               std::string collection, int64_t seq);
