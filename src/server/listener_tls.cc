@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -9,9 +10,10 @@ namespace chroma_ha {
 
 namespace {
 
-std::string TakeOpenSslError() {
+std::string TakeOpenSslError(bool* key_mismatch = nullptr) {
   const unsigned long code = ERR_get_error();
   ERR_clear_error();
+  if (key_mismatch != nullptr) *key_mismatch = ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
   if (code == 0) return "unknown error";
   const char* reason = ERR_reason_error_string(code);
   return reason != nullptr ? reason : "unknown error";
@@ -33,11 +35,16 @@ Result<std::shared_ptr<boost::asio::ssl::context>> LoadServerTls(const std::stri
     return Status::InvalidArgument("TLS_CERT_FILE: cannot load a certificate chain from \"" +
                                    cert_file + "\": " + TakeOpenSslError());
   }
+  bool mismatch = false;
+  std::string why;
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-    return Status::InvalidArgument("TLS_KEY_FILE: cannot load a private key from \"" + key_file +
-                                   "\": " + TakeOpenSslError());
+    why = TakeOpenSslError(&mismatch);
+    if (!mismatch) {
+      return Status::InvalidArgument("TLS_KEY_FILE: cannot load a private key from \"" +
+                                     key_file + "\": " + why);
+    }
   }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
+  if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {
     return Status::InvalidArgument("TLS_KEY_FILE: the key in \"" + key_file +
                                    "\" does not belong to the certificate in \"" + cert_file +
                                    "\"");
