@@ -23,8 +23,7 @@ std::string TakeOpenSslError(bool* key_mismatch = nullptr) {
 
 Result<std::shared_ptr<boost::asio::ssl::context>> LoadServerTls(const std::string& cert_file,
                                                                  const std::string& key_file) {
-  auto context =
-      std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
+  auto context = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_server);
   SSL_CTX* ctx = context->native_handle();
   ERR_clear_error();
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
@@ -40,8 +39,8 @@ Result<std::shared_ptr<boost::asio::ssl::context>> LoadServerTls(const std::stri
   if (SSL_CTX_use_PrivateKey_file(ctx, key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
     why = TakeOpenSslError(&mismatch);
     if (!mismatch) {
-      return Status::InvalidArgument("TLS_KEY_FILE: cannot load a private key from \"" +
-                                     key_file + "\": " + why);
+      return Status::InvalidArgument("TLS_KEY_FILE: cannot load a private key from \"" + key_file +
+                                     "\": " + why);
     }
   }
   if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {

@@ -62,8 +62,7 @@ Result<std::shared_ptr<ssl::context>> MakeClientTlsContext(const TrustPaths& tru
   if (!trust.cert_dir.empty()) {
     struct stat st {};
     if (::stat(trust.cert_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      return Status::InvalidArgument("SSL_CERT_DIR: \"" + trust.cert_dir +
-                                     "\" is not a directory");
+      return Status::InvalidArgument("SSL_CERT_DIR: \"" + trust.cert_dir + "\" is not a directory");
     }
   }
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);

@@ -208,14 +208,14 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
   co_return out;
 }
 
+// Not a coroutine itself: it picks the instantiation and returns its awaitable (no extra frame).
 asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& head,
                                            const std::string& body, bool head_request,
                                            milliseconds timeout, const std::string& who) {
   if (auto* plain = std::get_if<Stream>(&c.stream)) {
-    co_return co_await RoundTripOn(*plain, c, head, body, head_request, timeout, who);
+    return RoundTripOn(*plain, c, head, body, head_request, timeout, who);
   }
-  co_return co_await RoundTripOn(std::get<TlsStream>(c.stream), c, head, body, head_request,
-                                 timeout, who);
+  return RoundTripOn(std::get<TlsStream>(c.stream), c, head, body, head_request, timeout, who);
 }
 
 }  // namespace
@@ -374,7 +374,11 @@ asio::awaitable<Status> ConnectionPool::Impl::Handshake(TlsStream& stream, milli
     co_return Status::Unavailable(who + ": " + s.message());
   }
   auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, kUseTuple);
-  if (!ec) co_return Status::Ok();
+  if (!ec) {
+    std::lock_guard lock(tls_error_mu);
+    last_tls_error.clear();  // a later failure is logged again, even for the same reason
+    co_return Status::Ok();
+  }
   if (ec == beast::error::timeout) {
     co_return Status::Unavailable(who + ": TLS handshake timed out (connect deadline " +
                                   std::to_string(timeout.count()) + " ms)");
@@ -411,7 +415,9 @@ ConnectionPool::ConnectionPool(Executor executor, const InstanceConfig& instance
   if (!ec) impl_->literal = address;
   if (instance.tls) {
     auto tls = MakeClientTlsContext(TrustPaths::FromEnvironment());
-    if (!tls.ok()) throw ConfigError(instance.name + " (" + instance.url + "): " + tls.status().message());
+    if (!tls.ok()) {
+      throw ConfigError(instance.name + " (" + instance.url + "): " + tls.status().message());
+    }
     impl_->tls = std::move(tls).value();
   }
 }

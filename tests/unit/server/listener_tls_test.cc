@@ -2,6 +2,8 @@
 // certificate; a new certificate (the SIGHUP reload) served to new connections while an open
 // one keeps working; a client that never completes its handshake closed after header_timeout;
 // and the errors of loading the certificate and key files.
+#include "server/listener_tls.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
@@ -20,7 +22,6 @@
 #include <thread>
 
 #include "server/listener.h"
-#include "server/listener_tls.h"
 #include "unit/upstream/test_certs.h"
 
 namespace chroma_ha {
@@ -174,11 +175,11 @@ TEST(LoadServerTlsTest, ErrorsNameTheVariableAndTheFile) {
   auto missing = LoadServerTls(pki.dir() + "/nope.crt", a_key);
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(missing.status().message().rfind(
-                "TLS_CERT_FILE: cannot load a certificate chain from \"" + pki.dir() +
-                    "/nope.crt\": ",
-                0),
-            0u)
+  EXPECT_EQ(
+      missing.status().message().rfind(
+          "TLS_CERT_FILE: cannot load a certificate chain from \"" + pki.dir() + "/nope.crt\": ",
+          0),
+      0u)
       << missing.status().message();
 
   auto not_a_key = LoadServerTls(a_crt, a_crt);

@@ -23,7 +23,9 @@ struct KeyAndCert {
   KeyAndCert() = default;
   KeyAndCert(const KeyAndCert&) = delete;
   KeyAndCert& operator=(const KeyAndCert&) = delete;
-  KeyAndCert(KeyAndCert&& o) noexcept : key(o.key), cert(o.cert) { o.key = nullptr, o.cert = nullptr; }
+  KeyAndCert(KeyAndCert&& o) noexcept : key(o.key), cert(o.cert) {
+    o.key = nullptr, o.cert = nullptr;
+  }
   ~KeyAndCert() {
     EVP_PKEY_free(key);
     X509_free(cert);
@@ -85,7 +87,8 @@ inline void WritePem(const std::string& path, X509* cert, EVP_PKEY* key) {
 class TestPki {
  public:
   // `name`: the CA's common name (two PKIs of a test need different names).
-  explicit TestPki(const std::string& name = "chroma-ha test CA") : ca_(MakeCert(name, "", nullptr)) {
+  explicit TestPki(const std::string& name = "chroma-ha test CA")
+      : ca_(MakeCert(name, "", nullptr)) {
     char tmpl[] = "/tmp/chroma-ha-pki-XXXXXX";
     if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = tmpl;

@@ -92,7 +92,7 @@ class UpstreamTlsTest : public ::testing::Test {
     return pki.dir() + "/" + name + ".key";
   }
 
-  TestPki pki_;       // the trusted CA (SSL_CERT_FILE)
+  TestPki pki_;  // the trusted CA (SSL_CERT_FILE)
   TestPki stranger_{"a CA nobody trusts"};
   net::io_context ioc_;
   SystemClock clock_;
@@ -152,8 +152,7 @@ TEST_F(UpstreamTlsTest, CertificateForAnotherHostIsRefused) {
   auto r = Post();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(r.status().message().find("does not match the instance's host name"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("does not match the instance's host name"), std::string::npos)
       << r.status().ToString();
   RunHealthRound();
   RunHealthRound();
@@ -225,10 +224,10 @@ TEST(TlsClientContextTest, TrustPathErrorsNameTheVariable) {
   auto missing = MakeClientTlsContext({pki.dir() + "/nope.pem", ""});
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(missing.status().message().rfind(
-                "SSL_CERT_FILE: no certificate could be read from \"" + pki.dir() + "/nope.pem\"",
-                0),
-            0u)
+  EXPECT_EQ(
+      missing.status().message().rfind(
+          "SSL_CERT_FILE: no certificate could be read from \"" + pki.dir() + "/nope.pem\"", 0),
+      0u)
       << missing.status().message();
 
   const std::string garbage = pki.dir() + "/garbage.pem";
@@ -248,9 +247,9 @@ TEST(TlsClientContextTest, TrustPathErrorsNameTheVariable) {
 TEST(TlsClientContextTest, AnUnreadableTrustFileStopsTheStartOfAnHttpsPool) {
   TrustFile trust("/nonexistent/ca.pem");
   net::io_context ioc;
-  EXPECT_THROW(ConnectionPool(ioc.get_executor(), HttpsInstance("localhost", 443),
-                              milliseconds(1000), 1),
-               ConfigError);
+  EXPECT_THROW(
+      ConnectionPool(ioc.get_executor(), HttpsInstance("localhost", 443), milliseconds(1000), 1),
+      ConfigError);
   // Plain http never reads it.
   InstanceConfig plain = HttpsInstance("localhost", 80);
   plain.tls = false;
