@@ -13,6 +13,10 @@
 // `Expect: 100-continue` is answered `100 Continue` once the header is accepted (never for a
 // body over the limit: that is 413 at once), before the body is read.
 //
+// TLS (SetTls, from TLS_CERT_FILE/TLS_KEY_FILE): the same session runs over an ssl_stream on
+// the connection's TCP stream after a handshake bounded by header_timeout; every deadline above
+// applies unchanged (they are on the TCP stream). See server/listener_tls.h.
+//
 // Exception barrier: a throw out of the handler is answered 500 JSON, logged at error level, and
 // the connection closed; a session's registration (sessions_, the connection count) is held by a
 // guard, so it ends with the session whichever way the session ends.
