@@ -386,6 +386,23 @@ if (P.micro) {
   if (Number.isFinite(rss64)) targets.push(['< 50 MB resident at 64 connections', rss64 < 50 * 1024 ? 'met' : 'missed', `max ${mb(rss64)} (idle ${mb(P.proxy.chromaHaIdleRssKb)})`]);
 }
 
+if (P.tls) {
+  const p = P.tls;
+  const s = p.summary;
+  w('## 7. TLS to the instances');
+  w();
+  w(`One fake upstream (nginx, 1 worker, a fixed ${p.bodyBytes}-byte JSON body) on a plain port and, with a certificate from a test CA, on a TLS port (TLS 1.3). **chroma-ha → http**: chroma-ha (\`WAL_ENABLED=false\`, primary only) to the plain port; **chroma-ha → https**: the same to \`https://localhost:PORT\` with \`SSL_CERT_FILE\` = the test CA; **direct**: the plain port. \`GET /api/v2/heartbeat\` with wrk, 64 and 1 connections. Ratios are to chroma-ha → http. Measured ${(R.partStarted?.tls ?? R.started).slice(0, 16).replace('T', ' ')} UTC; load average during this part: ${loadRange(allRuns(p))}.`);
+  w();
+  w('| test | contender | req/s | vs http | p50 | p99 | p99 vs http | CPU s / 10k req |');
+  w('|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const t of Object.keys(s)) {
+    for (const [n, x] of Object.entries(s[t])) {
+      w(`| ${t} | ${n} | ${f0(x.rps)} | ${pct(x.ratio)} | ${ms(x.p50)} | ${ms(x.p99)} | ${f2(x.p99Ratio)}× | ${f2(x.cpuSecondsPer10k)} |`);
+    }
+  }
+  w();
+}
+
 const tmd = ['## Targets', '', '| target | result | measured |', '|---|---|---|', ...targets.map(([a, b, c]) => `| ${a} | **${b}** | ${c} |`), '', 'Why, and what to fix: see [Analysis](#analysis).', ''];
 md.splice(targetsAt, 0, ...tmd);
 

@@ -11,7 +11,8 @@
 # free loopback ports, by PID), stops PostgreSQL, and writes docs/benchmarks.md and
 # docs/bench/*.png (bench/report.mjs). The raw results stay in build-bench/results.json.
 #
-# Environment: BENCH_PARTS=lag,micro (re-run only those parts; the others are kept from the previous
+# Environment: BENCH_PARTS=lag,micro (re-run only those parts, e.g. BENCH_PARTS=tls for the TLS
+# part alone, ~20 s quick / ~1 min full; the others are kept from the previous
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
 # table is appended to docs/benchmarks.md), BENCH_KEEP_PG=1 (leave PostgreSQL up).
 set -euo pipefail
@@ -22,7 +23,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -90,7 +91,7 @@ fi
 RESULTS=build-bench/results.json
 log "load before: $(cat /proc/loadavg)"
 node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_append_bench \
-  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro}" ${BENCH_PARTS:+--merge} \
+  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro,tls}" ${BENCH_PARTS:+--merge} \
   --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include CMakeLists.txt || echo '+dirty')" \
   --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
 log "load after: $(cat /proc/loadavg)"

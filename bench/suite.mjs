@@ -1,7 +1,7 @@
 // The benchmark suite behind `bash bench/run.sh` (run that: it installs the tools, builds, starts
 // PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
 //
-//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,micro]
+//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,micro,tls]
 //                        [--wal-bench build-bench/wal_append_bench]
 //
 //  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
@@ -11,6 +11,8 @@
 //             the SQLite WAL and with the PostgreSQL WAL ($CHROMA_HA_TEST_DATABASE_URL).
 //  4. lag     replication lag at a steady write rate; drain time of a backlog.
 //  5. micro   bench/wal_append_bench.cc (Google Benchmark), if built.
+//  7. tls     TLS to the instances: GET through chroma-ha to a fixed fast upstream over http vs
+//             over a local TLS front (nginx, certificates from a test CA), 64 and 1 connections.
 //  6. resources (RSS, CPU per 10k requests) are sampled during 1-3.
 //
 // Contenders run interleaved (A, B, C, A, B, C, ...; the order rotates each round); every run
@@ -40,6 +42,7 @@ import {
   walStats,
   walStatus,
 } from '../tests/e2e/harness.mjs';
+import { makePki } from '../tests/e2e/tls_front.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -52,7 +55,7 @@ const opt = (name, def) => {
 };
 const QUICK = flag('quick');
 const OUT = opt('out', path.join(os.tmpdir(), 'chroma-ha-bench.json'));
-const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,micro').split(','));
+const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,micro,tls').split(','));
 const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_bench'));
 const CFG = QUICK
   ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
@@ -1073,6 +1076,72 @@ async function partMicro() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 7. TLS to the instances
+
+// One fake upstream (nginx, 1 worker) answering on a plain port and, with a certificate of a
+// test CA, on a TLS port; chroma-ha (WAL off, primary only) in front of each. The difference is
+// what TLS to an instance costs chroma-ha (keep-alive connections: handshakes are rare).
+async function partTls(dir) {
+  log('part 7: TLS to the instances');
+  const pki = makePki(dir);
+  const cert = pki.cert('localhost');
+  const [pPlain, pTls] = await Promise.all([freePort(), freePort()]);
+  const conf = path.join(dir, 'tls-fake.conf');
+  fs.writeFileSync(
+    conf,
+    `${nginxCommon(dir, 'tls-fake', 1)}http {
+${nginxHttpCommon(dir, 'tls-fake')}  default_type application/json;
+  server {
+    listen 127.0.0.1:${pPlain};
+    listen 127.0.0.1:${pTls} ssl;
+    ssl_certificate ${cert.certFile};
+    ssl_certificate_key ${cert.keyFile};
+    location / { return 200 '${FAKE_BODY}'; }
+  }
+}
+`,
+  );
+  const fake = await startDaemon('tls-fake', 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, 'tls-fake-error.log')], [pPlain, pTls], dir);
+  const env = { ...HA_ENV, WAL_ENABLED: 'false', REPLICA_URL: undefined };
+  const plain = await startChromaHa({ dir: fs.mkdtempSync(path.join(dir, 'ha-http-')), primaryUrl: `http://127.0.0.1:${pPlain}`, env });
+  cleanups.push(() => plain.stop());
+  const secure = await startChromaHa({
+    dir: fs.mkdtempSync(path.join(dir, 'ha-https-')),
+    primaryUrl: `https://localhost:${pTls}`,
+    env: { ...env, SSL_CERT_FILE: pki.ca },
+  });
+  cleanups.push(() => secure.stop());
+  await plain.waitAllHealthy({ timeoutMs: 15000 });
+  await secure.waitAllHealthy({ timeoutMs: 15000 });
+  const contenders = [
+    { name: 'direct', base: `http://127.0.0.1:${pPlain}`, pid: fake.pid },
+    { name: 'chroma-ha → http', base: plain.url, pid: plain.pid },
+    { name: 'chroma-ha → https', base: secure.url, pid: secure.pid },
+  ];
+  for (const c of contenders) {
+    const g = await http(`${c.base}/api/v2/heartbeat`);
+    if (g.status !== 200) throw new Error(`${c.name}: GET ${g.status} ${g.text}`);
+  }
+  const tests = [
+    { name: 'GET c64', conns: 64 },
+    { name: 'GET c1', conns: 1 },
+  ];
+  const out = await interleave({
+    tests,
+    contenders,
+    ref: 'chroma-ha → http',
+    label: 'tls',
+    run: (t, c) => measured(() => wrk(`${c.base}/api/v2/heartbeat`, { conns: t.conns, secs: CFG.secs }), c.pid),
+  });
+  out.bodyBytes = FAKE_BODY.length;
+  results.parts.tls = out;
+  save();
+  await secure.stop();
+  await plain.stop();
+  await fake.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
 
 async function main() {
   const dir = makeTempDir('bench');
@@ -1093,6 +1162,7 @@ async function main() {
       await partLag(stacks);
     }
     if (PARTS.has('micro')) await partMicro();
+    if (PARTS.has('tls')) await partTls(dir);
   } finally {
     for (const c of cleanups.reverse()) {
       try {

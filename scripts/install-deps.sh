@@ -34,9 +34,10 @@ BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config libboost1.81-dev libpqxx-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
 )
-# The local run, the PostgreSQL WAL-store tests, the deployment checks and the end-to-end suite.
+# The local run, the PostgreSQL WAL-store tests, the deployment checks and the end-to-end suite
+# (openssl: the CLI makes the test CA and certificates of tests/e2e/tls.test.mjs and bench/).
 RUN_AND_TEST_PACKAGES=(
-  postgresql-15 curl ca-certificates python3 python3-yaml
+  postgresql-15 curl ca-certificates openssl python3 python3-yaml
   python3-prometheus-client chromium
 )
 APT_PACKAGES=("${BUILD_PACKAGES[@]}")

@@ -23,7 +23,7 @@ struct InstanceConfig {
   std::string url;   // as configured, e.g. "http://127.0.0.1:8001" (no trailing slash)
   std::string host;  // "127.0.0.1"
   uint16_t port = 0;
-  bool tls = false;  // https:// (upstream TLS); false for http://
+  bool tls = false;  // https:// (verified TLS to the instance); false for http://
   bool is_primary = false;
 };
 
@@ -43,6 +43,10 @@ struct Config {
   // MAX_CONNECTIONS: client connections open at once (more: 503 + Retry-After, then closed);
   // default 4096; 0 = no cap.
   int max_connections = 4096;
+  // TLS_CERT_FILE / TLS_KEY_FILE (PEM; both or neither): terminate TLS on the listener (https
+  // only). Re-read on SIGHUP. Empty = plain HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 
   // Instances: instances[0] is the primary, the rest are replicas.
   std::vector<InstanceConfig> instances;  // PRIMARY_URL, REPLICA_URL | REPLICA_URLS

@@ -153,12 +153,6 @@ uint16_t ParsePort(const Env& env, const char* name, const std::string& v) {
   return static_cast<uint16_t>(n);
 }
 
-// Until TLS to the instances exists, an https:// instance (or PROXY_URL) is a configuration
-// error here, at start, rather than a throw from the upstream pool once the program runs.
-constexpr const char* kNoTlsToInstances =
-    "is an https:// URL: https:// instances are not supported yet (TLS to instances is not "
-    "implemented); use http://";
-
 // A webhook URL: http(s)://host[:port] followed by any path. A secret: never quoted.
 std::string ParseWebhook(const Env& env, const char* name, const std::string& v) {
   std::string error;
@@ -175,10 +169,24 @@ InstanceConfig ParseInstance(const Env& env, const char* var, const std::string&
   std::string error;
   auto inst = ParseInstanceUrl(value, &error);
   if (!inst) env.Fail(var, value, error);
-  if (inst->tls) env.Fail(var, value, kNoTlsToInstances);
   inst->name = std::move(name);
   inst->is_primary = primary;
   return *inst;
+}
+
+// TLS_CERT_FILE and TLS_KEY_FILE: both or neither (the files are read by the listener).
+void ReadListenerTls(const Env& env, Config* c) {
+  auto cert = env.Get("TLS_CERT_FILE");
+  auto key = env.Get("TLS_KEY_FILE");
+  if (cert.has_value() != key.has_value()) {
+    throw ConfigError(std::string(cert ? "TLS_KEY_FILE" : "TLS_CERT_FILE") + ": not set, but " +
+                      (cert ? "TLS_CERT_FILE" : "TLS_KEY_FILE") +
+                      " is; set both to serve https, or neither");
+  }
+  if (cert) {
+    c->tls_cert_file = *cert;
+    c->tls_key_file = *key;
+  }
 }
 
 // PRIMARY_URL and REPLICA_URL | REPLICA_URLS; all unset = the local defaults of the run script.
@@ -247,6 +255,7 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
       128 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   ReadInt(env, "MAX_CONCURRENT_REQUESTS", 0, 1000000, &c.max_concurrent_requests);
   ReadInt(env, "MAX_CONNECTIONS", 0, 1000000, &c.max_connections);
+  ReadListenerTls(env, &c);
 
   c.instances = ReadInstances(env, &notes);
   ReadEnum<Strategy>(env, "LOAD_BALANCE_STRATEGY",
@@ -328,7 +337,6 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
     std::string error;
     auto proxy = ParseInstanceUrl(*v, &error);
     if (!proxy) env.Fail(proxy_var, *v, error);
-    if (proxy->tls) env.Fail(proxy_var, *v, kNoTlsToInstances);
     c.monitor_proxy_url = proxy->url;
   }
   ReadSeconds(env, "MONITOR_INTERVAL", 0.1, 86400, &c.monitor_interval);

@@ -37,13 +37,19 @@ const std::vector<ConfigVariable> kVariables = {
     {kListener, "MAX_CONNECTIONS", "4096",
      "Client connections open at once; more get 503 with Retry-After and are closed without "
      "their request being read. 0 = no cap."},
+    {kListener, "TLS_CERT_FILE", "",
+     "PEM certificate chain: serve https instead of http (with TLS_KEY_FILE; both or neither). "
+     "Re-read on SIGHUP: new connections get the new certificate, open ones keep theirs; a "
+     "file that cannot be loaded is an error at start and, on SIGHUP, keeps the old one."},
+    {kListener, "TLS_KEY_FILE", "", "PEM private key of TLS_CERT_FILE (unencrypted)."},
 
     {kInstances, "PRIMARY_URL", "http://127.0.0.1:8001",
-     "Primary Chroma server, http://host[:port] (http:// only: https:// instances are refused "
-     "at start, TLS to instances is not implemented yet). Required when a replica is set; when "
-     "PRIMARY_URL and REPLICA_URL(S) are all unset, the local defaults shown here are used."},
+     "Primary Chroma server, http(s)://host[:port] (https: verified TLS, default port 443, "
+     "trusting the system's CAs, or OpenSSL's SSL_CERT_FILE / SSL_CERT_DIR when set). "
+     "Required when a replica is set; when PRIMARY_URL and REPLICA_URL(S) are all unset, the "
+     "local defaults shown here are used."},
     {kInstances, "REPLICA_URL", "http://127.0.0.1:8002",
-     "Replica Chroma server (named \"replica\"), http://host[:port]."},
+     "Replica Chroma server (named \"replica\"), http(s)://host[:port]."},
     {kInstances, "REPLICA_URLS", "",
      "Comma-separated replicas (\"replica\", \"replica2\", ...); instead of REPLICA_URL."},
     {kInstances, "LOAD_BALANCE_STRATEGY", "optimized_read_replica",
@@ -59,7 +65,9 @@ const std::vector<ConfigVariable> kVariables = {
      "A read with X-Chroma-HA-Min-Seq waits this long for a replica that has applied the "
      "client's writes up to that sequence, then goes to a caught-up primary."},
 
-    {kUpstream, "CONNECT_TIMEOUT_MS", "2000", "Deadline to connect to an instance."},
+    {kUpstream, "CONNECT_TIMEOUT_MS", "2000",
+     "Deadline to connect to an instance (TLS handshake included for https)."},
+
     {kUpstream, "REQUEST_TIMEOUT", "30", "Deadline for a forwarded request, in seconds."},
     {kUpstream, "CONNECTION_POOL_SIZE", "32",
      "Idle keep-alive connections kept per instance (split over the threads); more are kept "
@@ -117,7 +125,7 @@ const std::vector<ConfigVariable> kVariables = {
      "Alert when an instance's oldest unreplayed entry is older than this."},
 
     {kMonitor, "PROXY_URL", "http://127.0.0.1:8000",
-     "chroma-ha's URL, polled by the monitor (/health, /wal/status); http:// only; host:port "
+     "chroma-ha's URL, polled by the monitor (/health, /wal/status); http(s)://; host:port "
      "means http://."},
     {kMonitor, "LOAD_BALANCER_URL", "",
      "The old monitor's name for PROXY_URL, read when PROXY_URL is unset (PROXY_URL wins)."},

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "server/dashboard.h"
 #include "server/identity_persister.h"
 #include "server/listener.h"
+#include "server/listener_tls.h"
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
 #include "server/causal_reads.h"
@@ -165,6 +167,7 @@ struct App::Parts {
   asio::steady_timer maintenance;
   bool stopped = false;
   std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
+  std::unique_ptr<asio::signal_set> hangup;  // SIGHUP: ReloadTls
 };
 
 App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
@@ -287,6 +290,7 @@ Status App::Start() {
   }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
+  StartTls();
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
   p.router->SetMetrics(&p.metrics);
   if (p.store) {
@@ -357,9 +361,46 @@ Status App::Start() {
   return Status::Ok();
 }
 
+void App::StartTls() {
+  Parts& p = *parts_;
+  if (!p.config.tls_cert_file.empty()) {
+    auto tls = LoadServerTls(p.config.tls_cert_file, p.config.tls_key_file);
+    if (!tls.ok()) throw ConfigError(tls.status().message());
+    p.listener->SetTls(std::move(tls).value());
+    spdlog::info("listener: serving https (TLS_CERT_FILE {}); SIGHUP reloads it",
+                 p.config.tls_cert_file);
+  }
+  p.hangup = std::make_unique<asio::signal_set>(ioc_, SIGHUP);
+  WatchHangup();
+}
+
+void App::WatchHangup() {
+  parts_->hangup->async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec) return;  // cancelled: shutting down
+    (void)ReloadTls();
+    WatchHangup();
+  });
+}
+
+Status App::ReloadTls() {
+  Parts& p = *parts_;
+  if (p.config.tls_cert_file.empty() || !p.listener) return Status::Ok();
+  auto tls = LoadServerTls(p.config.tls_cert_file, p.config.tls_key_file);
+  if (!tls.ok()) {
+    spdlog::error("listener TLS reload failed, the previous certificate stays in use: {}",
+                  tls.status().message());
+    return tls.status();
+  }
+  p.listener->SetTls(std::move(tls).value());
+  spdlog::info("listener TLS reloaded from {}: new connections use the new certificate",
+               p.config.tls_cert_file);
+  return Status::Ok();
+}
+
 void App::Shutdown(std::function<void()> done) {
   Parts& p = *parts_;
   p.stopped = true;
+  if (p.hangup) p.hangup->cancel();
   p.maintenance.cancel();
   p.listener->Shutdown(p.config.shutdown_grace, [&p, done = std::move(done)] {
     for (std::size_t i = 0; i < p.workers.all.size(); ++i) {

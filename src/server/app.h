@@ -31,11 +31,20 @@ class App {
 
   uint16_t port() const;
 
+  // Listener TLS (TLS_CERT_FILE / TLS_KEY_FILE): loads the files again and serves new
+  // connections with them; open connections keep theirs. On error (logged) the old certificate
+  // stays in use. A no-op without listener TLS. Called on SIGHUP.
+  Status ReloadTls();
+
  private:
   struct Parts;
   Status StartWal();
   // Periodic: resolves WAL entries left without an outcome, prunes old entries.
   boost::asio::awaitable<void> Maintenance();
+  // Loads the listener's TLS files at start (ConfigError when they cannot be loaded).
+  void StartTls();
+  // Waits for SIGHUP, again and again, and reloads what can be reloaded (ReloadTls).
+  void WatchHangup();
 
   boost::asio::io_context& ioc_;
   std::unique_ptr<Parts> parts_;

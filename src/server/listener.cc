@@ -6,14 +6,17 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <algorithm>
 #include <array>
 #include <optional>
 #include <string_view>
+#include <type_traits>
 
 #include "upstream/upstream_pool.h"
 
@@ -22,6 +25,7 @@ namespace chroma_ha {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Read buffer reserved per connection: Beast reads at most max(512, free capacity) bytes per
@@ -119,6 +123,18 @@ std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_
   return head;
 }
 
+// Reads what has arrived, with no deadline of its own (the caller's timer cancels it): straight
+// from the socket for plain HTTP (no timer bookkeeping of the stream), through TLS otherwise.
+template <typename Stream>
+auto ReadSome(Stream& stream, asio::mutable_buffer into) {
+  if constexpr (std::is_same_v<Stream, beast::basic_stream<tcp, asio::io_context::executor_type,
+                                                           beast::unlimited_rate_policy>>) {
+    return stream.socket().async_read_some(into, kTuple);
+  } else {
+    return stream.async_read_some(into, kTuple);
+  }
+}
+
 // True when the request asks for `100 Continue` before it sends its body (HTTP/1.1 only).
 bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
   const auto& req = parser.get();
@@ -134,9 +150,10 @@ bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
 class Listener::Session {
  public:
   using Executor = asio::io_context::executor_type;
+  using TcpStream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
   explicit Session(Socket socket)
       : stream(std::move(socket)), header_timer(stream.get_executor()) {}
-  beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy> stream;
+  TcpStream stream;
   // The header deadline is kept apart from the stream's own (which closes the socket when it
   // passes) so that a late client can still be told 408.
   asio::basic_waitable_timer<std::chrono::steady_clock,
@@ -275,10 +292,32 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
   auto shared = std::make_shared<Session>(std::move(socket));
   Session& session = *shared;
   const Registration registration(*this, shared);
+  std::shared_ptr<ssl::context> tls = CurrentTls();  // kept for the connection's life
   if (!registration.admitted()) {
-    co_await RefuseOverCapacity(session);
+    if (!tls) co_await RefuseOverCapacity(session);
     co_return;
   }
+  if (!tls) {
+    co_await ServeRequests(shared, session.stream);
+    co_return;
+  }
+  // Destroyed before the Registration closes the TCP stream it wraps.
+  beast::ssl_stream<Session::TcpStream&> secure(session.stream, *tls);
+  ArmTimer(shared, config_.header_timeout);
+  auto [ec] = co_await secure.async_handshake(ssl::stream_base::server, kTuple);
+  session.header_timer.cancel();
+  if (ec) {
+    ++stats_.tls_handshake_failures;
+    spdlog::debug("TLS handshake with a client failed: {}",
+                  session.header_timed_out ? "timed out" : ec.message());
+    co_return;
+  }
+  co_await ServeRequests(shared, secure);
+}
+
+template <typename Stream>
+asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, Stream& stream) {
+  Session& session = *shared;
   beast::flat_buffer buffer;
   buffer.reserve(kReadBufferBytes);
   bool first = true;
@@ -296,8 +335,8 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
       // Reading the first bytes here (rather than waiting for readability) saves a reactor
       // round and a system call per request; the header parser starts from them.
       ArmTimer(shared, config_.idle_timeout);
-      auto [wec, got] = co_await session.stream.socket().async_read_some(
-          buffer.prepare(std::max(kReadBufferBytes, buffer.capacity() - buffer.size())), kTuple);
+      auto [wec, got] = co_await ReadSome(
+          stream, buffer.prepare(std::max(kReadBufferBytes, buffer.capacity() - buffer.size())));
       session.header_timer.cancel();
       if (wec) break;  // idle too long, or closed: close quietly
       buffer.commit(got);
@@ -313,7 +352,7 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
     }
     if (!ec && !parser.is_header_done()) {
       ArmTimer(shared, config_.header_timeout);
-      auto [rec, n] = co_await http::async_read_header(session.stream, buffer, parser, kTuple);
+      auto [rec, n] = co_await http::async_read_header(stream, buffer, parser, kTuple);
       session.header_timer.cancel();
       ec = rec;
       header_bytes += n;
@@ -321,7 +360,8 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
     if (ec == asio::error::operation_aborted && session.header_timed_out) {
       reject = JsonError(408, "RequestTimeout", "no complete request header in time");
     } else if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted ||
-               ec == asio::error::connection_reset || ec == asio::error::eof) {
+               ec == asio::error::connection_reset || ec == asio::error::eof ||
+               ec == ssl::error::stream_truncated) {
       break;
     } else if (ec == http::error::header_limit ||
                (!ec && header_bytes > config_.max_header_bytes)) {
@@ -358,13 +398,13 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         session.stream.expires_after(config_.request_timeout);
         auto [cec, cn] = co_await asio::async_write(
-            session.stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+            stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
         (void)cn;
         if (cec) break;
       }
       if (!bec && !parser.is_done()) {
         session.stream.expires_after(config_.request_timeout);
-        auto [rec, rn] = co_await http::async_read(session.stream, buffer, parser, kTuple);
+        auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
         (void)rn;
         bec = rec;
       }
@@ -376,7 +416,8 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
         reject = JsonError(408, "RequestTimeout", "request body not received in time");
       } else if (bec) {
         if (bec == http::error::end_of_stream || bec == asio::error::connection_reset ||
-            bec == asio::error::eof || bec == http::error::partial_message) {
+            bec == asio::error::eof || bec == http::error::partial_message ||
+            bec == ssl::error::stream_truncated) {
           break;
         }
         reject = JsonError(400, "InvalidHTTPRequest", "malformed HTTP body: " + bec.message());
@@ -403,7 +444,7 @@ asio::awaitable<void> Listener::Serve(Socket socket) {
         asio::buffer(head),
         BodilessStatus(plain.status) ? asio::const_buffer() : asio::buffer(plain.body)};
     session.stream.expires_after(config_.request_timeout);
-    auto [wec, wn] = co_await asio::async_write(session.stream, out, kTuple);
+    auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
     (void)wn;
     session.busy = false;
     if (wec || !keep_alive) break;
@@ -444,6 +485,16 @@ asio::awaitable<void> Listener::RefuseOverCapacity(Session& session) {
   // The Registration then closes the connection. Whatever the client sent is left unread: on
   // Linux the answer, already sent, stays readable for it even if the close resets the
   // connection (tested), and lingering to drain it would hold a place under the cap.
+}
+
+void Listener::SetTls(std::shared_ptr<ssl::context> tls) {
+  std::lock_guard lock(tls_mu_);
+  tls_ = std::move(tls);
+}
+
+std::shared_ptr<ssl::context> Listener::CurrentTls() {
+  std::lock_guard lock(tls_mu_);
+  return tls_;
 }
 
 void Listener::Shutdown(std::chrono::milliseconds grace, std::function<void()> done) {

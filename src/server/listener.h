@@ -13,6 +13,10 @@
 // `Expect: 100-continue` is answered `100 Continue` once the header is accepted (never for a
 // body over the limit: that is 413 at once), before the body is read.
 //
+// TLS (SetTls, from TLS_CERT_FILE/TLS_KEY_FILE): the same session runs over an ssl_stream on
+// the connection's TCP stream after a handshake bounded by header_timeout; every deadline above
+// applies unchanged (they are on the TCP stream). See server/listener_tls.h.
+//
 // Exception barrier: a throw out of the handler is answered 500 JSON, logged at error level, and
 // the connection closed; a session's registration (sessions_, the connection count) is held by a
 // guard, so it ends with the session whichever way the session ends.
@@ -39,6 +43,10 @@
 #include "chroma_ha/status.h"
 #include "server/request_handler.h"
 
+namespace boost::asio::ssl {
+class context;
+}  // namespace boost::asio::ssl
+
 namespace chroma_ha {
 
 // Counters the listener keeps (for /status and metrics).
@@ -49,6 +57,7 @@ struct ListenerStats {
   std::atomic<int64_t> rejected_bad_request{0};    // 400 / 431 / 413 / 408 from the listener itself
   std::atomic<int64_t> rejected_over_capacity{0};  // 503: more than max_connections open
   std::atomic<int64_t> handler_exceptions{0};      // 500: the handler threw
+  std::atomic<int64_t> tls_handshake_failures{0};  // https: handshakes failed or timed out
 };
 
 class Listener {
@@ -74,6 +83,13 @@ class Listener {
 
   const ListenerStats& stats() const { return stats_; }
 
+  // TLS termination: connections accepted from now on are served over TLS with `tls` (null:
+  // plain HTTP); open connections keep the context they were accepted with. Safe from any
+  // thread (SIGHUP reload). The handshake must complete within header_timeout, else the
+  // connection is closed; over MAX_CONNECTIONS a TLS connection is closed without a handshake
+  // (a plain-text 503 would be unreadable to the client).
+  void SetTls(std::shared_ptr<boost::asio::ssl::context> tls);
+
   class Session;  // one per connection; defined in listener.cc
 
  private:
@@ -88,6 +104,10 @@ class Listener {
                                                   boost::asio::io_context::executor_type>;
   boost::asio::awaitable<void> Accept();
   boost::asio::awaitable<void> Serve(Socket socket);
+  // The request loop of one session over `stream` (its TCP stream, or TLS over it).
+  template <typename Stream>
+  boost::asio::awaitable<void> ServeRequests(std::shared_ptr<Session> shared, Stream& stream);
+  std::shared_ptr<boost::asio::ssl::context> CurrentTls();
   // Starts the session's header/idle timer: when it fires, the pending read is cancelled and
   // header_timed_out is set.
   static void ArmTimer(const std::shared_ptr<Session>& session, std::chrono::milliseconds timeout);
@@ -114,6 +134,8 @@ class Listener {
   std::unordered_set<Session*> sessions_;  // guarded by mu_
   std::function<void()> on_drained_;       // guarded by mu_
   std::shared_ptr<Liveness> liveness_ = std::make_shared<Liveness>();
+  std::mutex tls_mu_;
+  std::shared_ptr<boost::asio::ssl::context> tls_;  // guarded by tls_mu_; null = plain HTTP
 };
 
 }  // namespace chroma_ha

@@ -37,10 +37,6 @@ BlockingInstanceClient::BlockingInstanceClient(const InstanceConfig& instance,
                                                std::chrono::milliseconds connect_timeout,
                                                std::chrono::milliseconds request_timeout,
                                                std::size_t max_idle) {
-  if (instance.tls) {
-    throw ConfigError(instance.name + " URL " + instance.url +
-                      ": https upstreams are not supported yet; use http://");
-  }
   impl_ = std::make_unique<Impl>(instance, connect_timeout, request_timeout, max_idle);
   impl_->thread = std::thread([impl = impl_.get()] { impl->ioc.run(); });
 }

@@ -21,7 +21,8 @@ class BlockingInstanceClient final : public InstanceClient {
  public:
   // Starts the internal I/O thread. `connect_timeout` bounds connecting, `request_timeout`
   // writing the request and reading the answer (the default for Send). At most `max_idle`
-  // keep-alive connections are kept. Throws ConfigError if `instance.tls` (https unsupported).
+  // keep-alive connections are kept. https works as in ConnectionPool (ConfigError when its
+  // trust store cannot be set up).
   BlockingInstanceClient(const InstanceConfig& instance, std::chrono::milliseconds connect_timeout,
                          std::chrono::milliseconds request_timeout, std::size_t max_idle = 4);
   // Closes the connections and joins the thread. No Send may be in flight.

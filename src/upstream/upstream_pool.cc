@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <deque>
 #include <iterator>
@@ -21,14 +22,17 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 
 #include "sync/chroma_api.h"  // Utf8Prefix
+#include "upstream/tls_client.h"
 
 namespace chroma_ha {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using boost::system::error_code;
 using std::chrono::milliseconds;
@@ -108,21 +112,39 @@ HttpResponse FromBeast(http::response<http::string_body> res) {
 // Concrete executor types: no type-erased executor copies inside Beast's composed operations.
 using Executor = asio::io_context::executor_type;
 using Stream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
+using TlsStream = beast::ssl_stream<Stream>;
 
 // Reserved per connection: Beast reads at most max(512, free capacity) bytes per call.
 constexpr std::size_t kReadBufferBytes = 16384;
 
+// One connection: plain TCP (http://) or TLS over it (https://). The stream type is chosen once,
+// when the connection is made; the exchange is a template over it (no per-byte dispatch).
 struct Connection {
-  explicit Connection(const Executor& ex) : stream(ex) { buffer.reserve(kReadBufferBytes); }
-  Stream stream;
+  explicit Connection(const Executor& ex) : stream(std::in_place_type<Stream>, ex) {
+    buffer.reserve(kReadBufferBytes);
+  }
+  Connection(const Executor& ex, ssl::context& tls)
+      : stream(std::in_place_type<TlsStream>, ex, tls) {
+    buffer.reserve(kReadBufferBytes);
+  }
+  // The TCP stream (its deadline and socket), whichever the connection is.
+  Stream& tcp() {
+    if (auto* plain = std::get_if<Stream>(&stream)) return *plain;
+    return std::get<TlsStream>(stream).next_layer();
+  }
+  std::variant<Stream, TlsStream> stream;
   beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since;  // set when it goes back to the pool
 };
 
-// An idle connection is usable if the server has neither closed it nor sent anything unasked.
+// An idle connection is usable if the server has neither closed it nor sent anything unasked
+// (for TLS: nothing left undelivered inside OpenSSL either).
 bool LooksAlive(Connection& c) {
-  auto& socket = c.stream.socket();
+  auto& socket = c.tcp().socket();
   if (!socket.is_open() || c.buffer.size() != 0) return false;
+  if (auto* tls = std::get_if<TlsStream>(&c.stream); tls && SSL_pending(tls->native_handle()) > 0) {
+    return false;
+  }
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -136,13 +158,16 @@ struct RoundTripResult {
   bool failed_before_answer = false;  // closed/reset before any byte of the answer
 };
 
-asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& head,
-                                           const std::string& body, bool head_request,
-                                           milliseconds timeout, const std::string& who) {
+// `stream` is c.stream's alternative (plain or TLS); the deadline is on c.tcp().
+template <typename AnyStream>
+asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
+                                             const std::string& head, const std::string& body,
+                                             bool head_request, milliseconds timeout,
+                                             const std::string& who) {
   RoundTripResult out;
-  c.stream.expires_after(timeout);
+  c.tcp().expires_after(timeout);
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
-  auto [wec, written] = co_await asio::async_write(c.stream, buffers, kUseTuple);
+  auto [wec, written] = co_await asio::async_write(stream, buffers, kUseTuple);
   if (wec) {
     if (wec == asio::error::operation_aborted) {  // the caller was cancelled: never retried
       out.status = Status::Timeout(who + ": request cancelled while sending");
@@ -158,7 +183,7 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& hea
   parser.header_limit(kMaxUpstreamHeaderBytes);
   parser.body_limit(kMaxUpstreamBodyBytes);
   if (head_request) parser.skip(true);
-  auto [rec, read] = co_await http::async_read(c.stream, c.buffer, parser, kUseTuple);
+  auto [rec, read] = co_await http::async_read(stream, c.buffer, parser, kUseTuple);
   if (rec) {
     if (rec == asio::error::operation_aborted) {
       out.status = Status::Timeout(who + ": request cancelled while awaiting the answer");
@@ -181,6 +206,16 @@ asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& hea
   out.keep_alive = parser.keep_alive() && !parser.need_eof() && c.buffer.size() == 0;
   out.response = FromBeast(parser.release());
   co_return out;
+}
+
+// Not a coroutine itself: it picks the instantiation and returns its awaitable (no extra frame).
+asio::awaitable<RoundTripResult> RoundTrip(Connection& c, const std::string& head,
+                                           const std::string& body, bool head_request,
+                                           milliseconds timeout, const std::string& who) {
+  if (auto* plain = std::get_if<Stream>(&c.stream)) {
+    return RoundTripOn(*plain, c, head, body, head_request, timeout, who);
+  }
+  return RoundTripOn(std::get<TlsStream>(c.stream), c, head, body, head_request, timeout, who);
 }
 
 }  // namespace
@@ -247,7 +282,7 @@ struct ConnectionPool::Impl {
 
   // Back to the pool; never closed here for being one too many (see CloseExpired).
   void Release(Slot& slot, std::unique_ptr<Connection> c) {
-    c->stream.expires_never();
+    c->tcp().expires_never();
     const auto now = Now();
     c->idle_since = now;
     std::lock_guard lock(slot.mu);
@@ -266,6 +301,11 @@ struct ConnectionPool::Impl {
   asio::awaitable<Result<std::vector<tcp::endpoint>>> Resolve(milliseconds timeout);
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Executor& on,
                                                                milliseconds timeout);
+  asio::awaitable<Status> Handshake(TlsStream& stream, milliseconds timeout);
+
+  std::shared_ptr<ssl::context> tls;  // set for https:// instances
+  std::mutex tls_error_mu;
+  std::string last_tls_error;  // guarded by tls_error_mu: the last certificate failure logged
 };
 
 // getaddrinfo cannot be interrupted: the lookup reports into a channel and the caller stops
@@ -307,18 +347,51 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Conne
   const auto left = std::max(
       milliseconds(1),
       timeout - std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start));
-  auto conn = std::make_unique<Connection>(on);
-  conn->stream.expires_after(left);
-  auto [ec, endpoint] = co_await conn->stream.async_connect(endpoints, kUseTuple);
+  auto conn = tls ? std::make_unique<Connection>(on, *tls) : std::make_unique<Connection>(on);
+  // One deadline for connect and TLS handshake together: the connect timeout.
+  conn->tcp().expires_after(left);
+  auto [ec, endpoint] = co_await conn->tcp().async_connect(endpoints, kUseTuple);
   if (ec == beast::error::timeout) {
     co_return Status::Unavailable(who + ": connect timed out after " +
                                   std::to_string(timeout.count()) + " ms");
   }
   if (ec) co_return Status::Unavailable(who + ": connect failed: " + ec.message());
   error_code ignored;
-  conn->stream.socket().set_option(tcp::no_delay(true), ignored);
+  conn->tcp().socket().set_option(tcp::no_delay(true), ignored);
+  if (tls) {
+    Status handshake = co_await Handshake(std::get<TlsStream>(conn->stream), timeout);
+    if (!handshake.ok()) co_return handshake;
+  }
   ++opened;
   co_return std::move(conn);
+}
+
+// The TLS handshake, within what is left of the connect deadline (already set on the stream).
+// A failure is kUnavailable: nothing was sent. Certificate failures are logged at error level
+// once per distinct message (they need an operator), the rest at debug.
+asio::awaitable<Status> ConnectionPool::Impl::Handshake(TlsStream& stream, milliseconds timeout) {
+  if (Status s = PrepareClientTls(stream.native_handle(), instance.host); !s.ok()) {
+    co_return Status::Unavailable(who + ": " + s.message());
+  }
+  auto [ec] = co_await stream.async_handshake(ssl::stream_base::client, kUseTuple);
+  if (!ec) {
+    std::lock_guard lock(tls_error_mu);
+    last_tls_error.clear();  // a later failure is logged again, even for the same reason
+    co_return Status::Ok();
+  }
+  if (ec == beast::error::timeout) {
+    co_return Status::Unavailable(who + ": TLS handshake timed out (connect deadline " +
+                                  std::to_string(timeout.count()) + " ms)");
+  }
+  const std::string why = DescribeHandshakeFailure(stream.native_handle(), ec.message());
+  {
+    std::lock_guard lock(tls_error_mu);
+    if (why != last_tls_error) {
+      last_tls_error = why;
+      spdlog::error("{}: TLS handshake failed: {}; nothing is sent to it", who, why);
+    }
+  }
+  co_return Status::Unavailable(who + ": TLS handshake failed: " + why);
 }
 
 ConnectionPool::ConnectionPool(Executor executor, const InstanceConfig& instance,
@@ -340,6 +413,13 @@ ConnectionPool::ConnectionPool(Executor executor, const InstanceConfig& instance
   error_code ec;
   asio::ip::address address = asio::ip::make_address(instance.host, ec);
   if (!ec) impl_->literal = address;
+  if (instance.tls) {
+    auto tls = MakeClientTlsContext(TrustPaths::FromEnvironment());
+    if (!tls.ok()) {
+      throw ConfigError(instance.name + " (" + instance.url + "): " + tls.status().message());
+    }
+    impl_->tls = std::move(tls).value();
+  }
 }
 
 ConnectionPool::~ConnectionPool() = default;
@@ -430,10 +510,6 @@ UpstreamSet::UpstreamSet(Executor executor, const Config& config, const Clock& c
   const std::size_t per_slot = pool_size == 0 ? 0 : (pool_size + slots - 1) / slots;
   std::vector<std::string> names;
   for (const InstanceConfig& instance : instances_) {
-    if (instance.tls) {
-      throw ConfigError(instance.name + " URL " + instance.url +
-                        ": https upstreams are not supported yet; use http://");
-    }
     names.push_back(instance.name);
     pools_.push_back(std::make_unique<ConnectionPool>(executor, instance, config.connect_timeout,
                                                       per_slot, workers, &clock));

@@ -3,7 +3,7 @@
 //
 // Typical wiring (server/app.cc):
 //   std::vector<boost::asio::io_context*> workers = ...;  // one io_context per event-loop thread
-//   UpstreamSet upstreams(workers[0]->get_executor(), config, clock, workers);  // ConfigError on https
+//   UpstreamSet upstreams(workers[0]->get_executor(), config, clock, workers);
 //   upstreams.SetHealthListener(...);                           // optional, before Start()
 //   upstreams.Start();                                          // heartbeats begin
 //   ... run each worker on its own thread; sessions co_await upstreams.Send(...) ...
@@ -60,11 +60,16 @@ inline constexpr std::chrono::milliseconds kSurplusIdleTimeout{5000};
 //    that closes before the answer is first retried once on a fresh one;
 //  - kInternal: the answer was malformed or over kMaxUpstreamBodyBytes.
 // Only the idle connections outlive an exchange; destroy the pool with no Exchange in flight.
-// TLS is not supported: `instance.tls` must be false.
+// https:// (`instance.tls`): every new connection completes a verified TLS handshake (chain
+// against the trust store, the URL's host name, SNI; see upstream/tls_client.h) before any byte
+// of a request is sent, within the same connect deadline; a failed or silent handshake is
+// kUnavailable naming the certificate problem. Connections are closed without close_notify
+// (a TCP close), so no TLS shutdown can ever wait on the server.
 class ConnectionPool {
  public:
   // `workers` (may be empty) must outlive the pool, each run by exactly one thread. `clock`
-  // (null: the system clock) must outlive the pool.
+  // (null: the system clock) must outlive the pool. For https, throws ConfigError when the
+  // trust store cannot be set up (e.g. SSL_CERT_FILE names no readable certificate).
   ConnectionPool(boost::asio::io_context::executor_type executor, const InstanceConfig& instance,
                  std::chrono::milliseconds connect_timeout, std::size_t max_idle,
                  std::vector<boost::asio::io_context*> workers = {}, const Clock* clock = nullptr,
@@ -104,7 +109,7 @@ class ConnectionPool {
 // Every const method, Send and Relay are safe from any thread.
 class UpstreamSet final : public Upstreams {
  public:
-  // Throws ConfigError if an instance uses https (TLS upstreams are not supported yet).
+  // Throws ConfigError when an https instance's trust store cannot be set up (ConnectionPool).
   // `executor` runs the health checks. `workers`: see the file comment (empty: every request
   // uses the shared slot of each pool).
   UpstreamSet(boost::asio::io_context::executor_type executor, const Config& config,

@@ -83,6 +83,9 @@ const std::vector<VarCase>& VarCases() {
       {"WAL_APPEND_TIMEOUT_MS", "250",
        [](auto& c) { return c.wal_append_timeout == milliseconds(250); }},
       {"WAL_QUEUE_LIMIT", "7", [](auto& c) { return c.wal_queue_limit == 7; }},
+      {"TLS_CERT_FILE", "/tls/cert.pem",  // TLS_KEY_FILE is added by the test
+       [](auto& c) { return c.tls_cert_file == "/tls/cert.pem"; }},
+      {"TLS_KEY_FILE", "/tls/key.pem", [](auto& c) { return c.tls_key_file == "/tls/key.pem"; }},
       {"WAL_STORE_TIMEOUT_MS", "1500",
        [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
       {"PRIMARY_URL", "HTTP://Primary.example.com/",
@@ -160,6 +163,8 @@ TEST(ConfigTest, EachVariable) {
   for (const VarCase& vc : VarCases()) {
     Env env{{vc.name, vc.value}};
     if (std::string(vc.name).rfind("REPLICA_URL", 0) == 0) env["PRIMARY_URL"] = "http://p:8001";
+    if (std::string(vc.name) == "TLS_CERT_FILE") env["TLS_KEY_FILE"] = "key.pem";
+    if (std::string(vc.name) == "TLS_KEY_FILE") env["TLS_CERT_FILE"] = "cert.pem";
     Config c;
     ASSERT_NO_THROW(c = Load(env)) << vc.name;
     EXPECT_TRUE(vc.check(c)) << vc.name << "=" << vc.value;
@@ -216,10 +221,10 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"PRIMARY_URL", "://h:8000"},
       {"PRIMARY_URL", "http://[::1"},
       {"PRIMARY_URL", "http://bad host"},
-      {"PRIMARY_URL", "https://p:8443"},  // no TLS to instances yet
-      {"REPLICA_URL", "HTTPS://r"},
-      {"REPLICA_URLS", "http://r:1,https://r2", "https://r2"},
-      {"PROXY_URL", "https://lb.example.com"},
+      {"PRIMARY_URL", "https://p:0"},
+      {"REPLICA_URL", "HTTPS://r/x"},
+      {"REPLICA_URLS", "http://r:1,https://r2:", "https://r2:"},
+      {"PROXY_URL", "https://"},
       {"REPLICA_URL", "http://p:8001"},  // same server as the primary
       {"REPLICA_URLS", "http://r:1,ftp://nope", "ftp://nope"},
       {"LOAD_BALANCE_STRATEGY", "random"},
@@ -301,18 +306,43 @@ TEST(ConfigTest, InstanceRules) {
   EXPECT_FALSE(c.instances[1].tls);
 }
 
-// TLS to the instances is not implemented: an https:// instance URL is a configuration error
-// naming its variable (it used to pass here and abort the program later, in the upstream pool).
-// Alert webhooks may still be https.
-TEST(ConfigTest, HttpsInstancesAreRefusedUntilTlsExists) {
-  EXPECT_EQ(ErrorOf({{"PRIMARY_URL", "https://p:8443"}, {"REPLICA_URL", "http://r:1"}}),
-            "PRIMARY_URL: \"https://p:8443\" is an https:// URL: https:// instances are not "
-            "supported yet (TLS to instances is not implemented); use http://");
-  EXPECT_EQ(ErrorOf({{"PRIMARY_URL", "http://p:1"}, {"REPLICA_URL", "https://r"}})
-                .rfind("REPLICA_URL: \"https://r\" is an https:// URL", 0),
+// https:// instances are served over verified TLS (issue 12): accepted for the primary, the
+// replicas and the monitor's PROXY_URL, with 443 as the default port.
+TEST(ConfigTest, HttpsInstancesAreAccepted) {
+  Config c = Load({{"PRIMARY_URL", "https://chroma-primary.onrender.com"},
+                   {"REPLICA_URLS", "HTTPS://r.example.com:8443/, http://r2:8000"},
+                   {"PROXY_URL", "https://lb.example.com"}});
+  ASSERT_EQ(c.instances.size(), 3u);
+  EXPECT_EQ(c.instances[0].url, "https://chroma-primary.onrender.com");
+  EXPECT_EQ(c.instances[0].host, "chroma-primary.onrender.com");
+  EXPECT_EQ(c.instances[0].port, 443);
+  EXPECT_TRUE(c.instances[0].tls);
+  EXPECT_EQ(c.instances[1].url, "https://r.example.com:8443");
+  EXPECT_EQ(c.instances[1].port, 8443);
+  EXPECT_TRUE(c.instances[1].tls);
+  EXPECT_FALSE(c.instances[2].tls);
+  EXPECT_EQ(c.monitor_proxy_url, "https://lb.example.com");
+  // http://p:443 and https://p are the same server.
+  EXPECT_EQ(ErrorOf({{"PRIMARY_URL", "https://p"}, {"REPLICA_URL", "http://p:443"}})
+                .rfind("REPLICA_URL: \"http://p:443\" names the same server as PRIMARY_URL", 0),
             0u);
-  Config c = Load({{"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"}});
+  c = Load({{"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X"}});
   EXPECT_EQ(c.slack_webhook_url, "https://hooks.slack.com/services/T/B/X");
+}
+
+// Listener TLS: TLS_CERT_FILE and TLS_KEY_FILE together or not at all (the files themselves are
+// loaded, and refused, by the listener at start).
+TEST(ConfigTest, ListenerTlsNeedsBothFiles) {
+  Config c = Load({{"TLS_CERT_FILE", "/etc/x/cert.pem"}, {"TLS_KEY_FILE", "/etc/x/key.pem"}});
+  EXPECT_EQ(c.tls_cert_file, "/etc/x/cert.pem");
+  EXPECT_EQ(c.tls_key_file, "/etc/x/key.pem");
+  c = Load({});
+  EXPECT_TRUE(c.tls_cert_file.empty());
+  EXPECT_TRUE(c.tls_key_file.empty());
+  EXPECT_EQ(ErrorOf({{"TLS_CERT_FILE", "/etc/x/cert.pem"}}),
+            "TLS_KEY_FILE: not set, but TLS_CERT_FILE is; set both to serve https, or neither");
+  EXPECT_EQ(ErrorOf({{"TLS_KEY_FILE", "/etc/x/key.pem"}}),
+            "TLS_CERT_FILE: not set, but TLS_KEY_FILE is; set both to serve https, or neither");
 }
 
 TEST(ConfigTest, OverridesAndOldNames) {

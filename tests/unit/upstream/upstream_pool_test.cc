@@ -321,12 +321,6 @@ TEST_F(UpstreamSetTest, ResolvesHostNames) {
             "localhost:" + std::to_string(server.port()));
 }
 
-TEST_F(UpstreamSetTest, HttpsIsRejectedAtConstruction) {
-  config_.instances = {Instance("127.0.0.1", 443)};
-  config_.instances[0].tls = true;
-  EXPECT_THROW(UpstreamSet(ioc_.get_executor(), config_, clock_), ConfigError);
-}
-
 TEST_F(UpstreamSetTest, HealthCheckerMarksDownAfterNFailuresAndUpAfterMSuccesses) {
   std::atomic<int> heartbeat{500};
   FakeHttpServer server([&](const FakeRequest& req, int) {
