@@ -585,6 +585,9 @@ class LoadBalancerDockerfile(unittest.TestCase):
                             for a in copies), copies)
         health = [a for i, a in instrs if i == "HEALTHCHECK"]
         self.assertTrue(health and "/health" in health[0], health)
+        # Listener TLS (TLS_CERT_FILE) turns the health check to https.
+        self.assertIn("TLS_CERT_FILE", health[0])
+        self.assertIn("https", health[0])
         env = env_of(instrs)
         self.assertEqual(env.get("PORT"), "8000")
         self.assertEqual(env.get("WAL_PATH"), "/var/lib/chroma-ha/wal.sqlite3")
