@@ -8,11 +8,13 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <thread>
 
 #include "alerts/proxy_alerts.h"
+#include "auth/client_auth.h"
 #include "collections/collection_map.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
@@ -118,7 +120,8 @@ struct App::Parts {
         own(config, upstreams, clock),
         metrics(InstanceNames(config)),
         start_ms(clock.UnixMillis()),
-        maintenance(ioc) {}
+        maintenance(ioc),
+        reload_signals(ioc, SIGHUP) {}
 
   static std::vector<std::string> InstanceNames(const Config& config) {
     std::vector<std::string> names;
@@ -153,9 +156,11 @@ struct App::Parts {
   std::unique_ptr<PressureGauge> pressure;
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<WritePath> writes;
+  std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
   std::unique_ptr<Router> router;
   std::unique_ptr<Listener> listener;
   asio::steady_timer maintenance;
+  asio::signal_set reload_signals;  // SIGHUP: Reload()
   bool stopped = false;
   std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
 };
@@ -270,7 +275,16 @@ Status App::Start() {
   } else {
     spdlog::warn("WAL_ENABLED=false: writes are forwarded without a log and never replayed");
   }
+  auto client_auth = ClientAuth::FromConfig(p.config, p.clock);
+  if (!client_auth.ok()) return client_auth.status();
+  p.client_auth = std::move(client_auth).value();
+  if (p.client_auth) {
+    spdlog::info("client auth on: {} token(s), header {}", p.client_auth->token_count(),
+                 p.config.auth_x_chroma_token ? "X-Chroma-Token" : "Authorization: Bearer");
+    p.client_auth->SetMetrics(&p.metrics);
+  }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
+  p.router->SetClientAuth(p.client_auth.get());
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
   p.router->SetMetrics(&p.metrics);
@@ -294,6 +308,7 @@ Status App::Start() {
   RegisterDashboard(p.own);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
+  WatchReloadSignal();
   for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
     asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Start(); });
   }
@@ -309,10 +324,33 @@ Status App::Start() {
   return Status::Ok();
 }
 
+void App::WatchReloadSignal() {
+  parts_->reload_signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec || parts_->stopped) return;
+    spdlog::info("SIGHUP received: reloading");
+    Reload();
+    WatchReloadSignal();
+  });
+}
+
+void App::Reload() {
+  Parts& p = *parts_;
+  // Off the event loop (a file read); the new state is swapped in whole, connections stay.
+  asio::post(p.recovery_thread, [&p] {
+    if (!p.client_auth) return;
+    if (Status s = p.client_auth->Reload(); !s.ok()) {
+      spdlog::error("client credentials NOT reloaded (the previous ones stay in force): {}",
+                    s.message());
+    }
+  });
+}
+
 void App::Shutdown(std::function<void()> done) {
   Parts& p = *parts_;
   p.stopped = true;
   p.maintenance.cancel();
+  boost::system::error_code ignored;
+  p.reload_signals.cancel(ignored);
   p.listener->Shutdown(p.config.shutdown_grace, [&p, done = std::move(done)] {
     for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
       asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Stop(); });
@@ -325,6 +363,8 @@ void App::Shutdown(std::function<void()> done) {
 void App::Stop() {
   Parts& p = *parts_;
   p.stopped = true;
+  boost::system::error_code ignored;
+  p.reload_signals.cancel(ignored);
   // The other event-loop threads; their sessions finished (or the grace passed) in Shutdown.
   for (auto& worker : p.workers.own) worker->stop();
   for (auto& thread : p.workers.threads) thread.join();

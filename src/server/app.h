@@ -31,11 +31,17 @@ class App {
 
   uint16_t port() const;
 
+  // What SIGHUP does (armed by Start): re-reads the client credentials file off the event loop;
+  // an invalid file keeps the previous credentials and is logged at error level.
+  void Reload();
+
  private:
   struct Parts;
   Status StartWal();
   // Periodic: resolves WAL entries left without an outcome, prunes old entries.
   boost::asio::awaitable<void> Maintenance();
+  // Waits for SIGHUP, then Reload(), again and again until Shutdown.
+  void WatchReloadSignal();
 
   boost::asio::io_context& ioc_;
   std::unique_ptr<Parts> parts_;

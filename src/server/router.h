@@ -1,4 +1,5 @@
-// The router: classifies each request, checks access (admin_auth.h: admin and status tokens)
+// The router: classifies each request, checks access (auth/client_auth.h: client tokens;
+// admin_auth.h: admin and status tokens)
 // before anything else, answers own endpoints, sends reads to an instance by
 // strategy and health (failing over on no answer), and hands writes to the write path.
 // Everything after admission runs behind an exception barrier: a throw anywhere below (write
@@ -24,6 +25,7 @@ namespace chroma_ha {
 class WritePath;
 class OwnEndpoints;
 class Metrics;
+class ClientAuth;
 
 // Router-level counters (for /status and metrics).
 struct RouterStats {
@@ -61,6 +63,9 @@ class Router final : public RequestHandler {
 
   // Optional: every answered request is observed there. Set before serving.
   void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+  // Optional: client authentication (auth/client_auth.h), checked before everything else on
+  // every request; null = off. Must outlive the Router. Set before serving.
+  void SetClientAuth(ClientAuth* auth) { client_auth_ = auth; }
 
   // Forwards `request` (route already classified) to the instances in `order`, translating the
   // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
@@ -85,6 +90,7 @@ class Router final : public RequestHandler {
   OwnEndpoints& own_;
   WritePath* writes_;
   Metrics* metrics_ = nullptr;
+  ClientAuth* client_auth_ = nullptr;
   RouterStats stats_;
   std::atomic<uint64_t> ticket_{0};
   std::atomic<int> in_flight_{0};  // proxied requests being handled (MAX_CONCURRENT_REQUESTS)
