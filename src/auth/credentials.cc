@@ -150,6 +150,14 @@ const Principal* CredentialSet::Match(std::string_view token) const {
 }
 
 Status CredentialSet::Add(Principal principal, const std::vector<Sha256Digest>& digests) {
+  for (std::size_t i = 0; i < digests.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (digests[j] == digests[i]) {
+        return Status::InvalidArgument("credentials: a token of \"" + principal.id +
+                                       "\" is already used by \"" + principal.id + "\"");
+      }
+    }
+  }
   for (const Sha256Digest& d : digests) {
     for (const auto& [have, index] : digests_) {
       if (have == d) {
