@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/client_auth.h"
 #include "co_run.h"
 #include "collections/collection_map.h"
 #include "fakes/fake_clock.h"
@@ -427,6 +428,60 @@ TEST_F(AdminSecurityTest, TheWalStoresNoHeaders) {
     }
   }
   EXPECT_EQ(all[0].body, add);  // the body, byte-exact, and nothing else of the request
+  ExpectNoSecretLogged();
+}
+
+// --- Client auth through the router (auth/client_auth.h) --------------------------------------
+
+// The client token is checked before anything is dispatched, then removed: no instance sees it,
+// the WAL does not store it, no log line holds it. ADMIN_TOKEN and STATUS_TOKEN are unchanged.
+TEST_F(AdminSecurityTest, ClientTokenIsCheckedFirstAndNeverForwardedOrStored) {
+  auto set = SingleTokenCredentials(kChromaAuth);
+  ASSERT_TRUE(set.ok());
+  ClientAuth auth({}, std::move(set).value(), clock_);
+  router_.SetClientAuth(&auth);
+  config_.admin_token = kAdmin;
+  config_.status_token = kStatus;
+  ups_.AlwaysRespond(0, 200, "{}");
+  ups_.AlwaysRespond(1, 200, "[]");
+  const std::string add = std::string(kDb) + "/collections/" + kP1 + "/add";
+  const std::string body = R"({"ids":["a"],"embeddings":[[1,2,3]]})";
+
+  // Without it (or with ours only): 401 before any instance or the WAL is involved.
+  for (const std::vector<Header>& sent :
+       {std::vector<Header>{}, std::vector<Header>{{"X-Admin-Token", kAdmin}},
+        std::vector<Header>{{"Authorization", std::string("Bearer ") + kAdmin}}}) {
+    ExpectJsonError(Send("POST", add, sent, body), 401, "write without the client token");
+    ExpectJsonError(Send("GET", std::string(kDb) + "/collections", sent), 401, "read");
+    ExpectJsonError(Send("POST", "/api/v2/tenants", sent, R"({"name":"t2"})"), 401, "tenant");
+  }
+  EXPECT_EQ(UpstreamRequests(), 0u);
+  EXPECT_TRUE(mem_.All().empty());
+  // Own endpoints keep their own tokens; /health stays open.
+  EXPECT_EQ(Send("GET", "/health").status, 200);
+  EXPECT_EQ(Send("GET", "/wal/status").status, 401);
+  EXPECT_EQ(Send("GET", "/wal/status", {{"X-Status-Token", kStatus}}).status, 200);
+  EXPECT_EQ(Send("POST", "/admin/wal/retry", {{"Authorization", std::string("Bearer ") + kChromaAuth}}).status, 401);
+
+  // With it: served, and the token is gone from what the instances and the WAL receive.
+  const std::vector<Header> sent = {{"Authorization", std::string("Bearer ") + kChromaAuth},
+                                    {"X-Admin-Token", kAdmin}};
+  EXPECT_EQ(Send("POST", add, sent, body).status, 200);
+  EXPECT_EQ(Send("GET", std::string(kDb) + "/collections", sent).status, 200);
+  EXPECT_EQ(Send("POST", "/api/v2/tenants", sent, R"({"name":"t2"})").status, 200);
+  std::vector<HttpRequest> got = ups_.requests(1);
+  for (const HttpRequest& r : ups_.requests(0)) got.push_back(r);
+  ASSERT_GE(got.size(), 3u);
+  for (const HttpRequest& r : got) {
+    EXPECT_FALSE(FindHeader(r.headers, "authorization").has_value()) << r.target;
+    EXPECT_FALSE(FindHeader(r.headers, "x-admin-token").has_value()) << r.target;
+  }
+  ASSERT_EQ(mem_.All().size(), 2u);
+  for (const WalEntry& e : mem_.All()) {
+    for (const std::string& field : {e.path, e.body, e.extra, e.origin, e.method}) {
+      EXPECT_EQ(field.find(kChromaAuth), std::string::npos) << field;
+    }
+  }
   ExpectNoSecretLogged();
 }
 
