@@ -35,7 +35,7 @@ class FailedAttemptLimiter {
  private:
   struct Entry {
     std::string address;
-    double budget;  // failures left (fractional while refilling)
+    double budget;                             // failures left (fractional while refilling)
     std::chrono::steady_clock::time_point at;  // when budget was computed
   };
   // Refills `e` up to now.

@@ -32,8 +32,8 @@ std::string_view Trim(std::string_view s) {
 
 // The presented token: nullopt when the header is absent; "" when it is malformed (repeated,
 // not Bearer, empty): a wrong token, never a match.
-std::optional<std::string_view> PresentedToken(const HttpRequest& request,
-                                               std::string_view header, bool bearer) {
+std::optional<std::string_view> PresentedToken(const HttpRequest& request, std::string_view header,
+                                               bool bearer) {
   std::optional<std::string_view> value;
   for (const Header& h : request.headers) {
     if (!SameNameLower(h.name, header)) continue;
@@ -118,7 +118,8 @@ std::optional<HttpResponse> ClientAuth::Check(const HttpRequest& request, const 
   if (int wait = limiter_.RetryAfterSeconds(address); wait > 0) {
     HttpResponse r = JsonError(429, "RateLimitError",
                                "too many failed authentication attempts from this address; "
-                               "retry after " + std::to_string(wait) + " s");
+                               "retry after " +
+                                   std::to_string(wait) + " s");
     r.headers.push_back({"retry-after", std::to_string(wait)});
     return Refuse("limited", std::move(r));
   }
@@ -129,8 +130,8 @@ std::optional<HttpResponse> ClientAuth::Check(const HttpRequest& request, const 
     limiter_.RecordFailure(address);
     const char* reason = token ? "invalid" : "missing";
     spdlog::info("client auth: {} token from {}", reason, address);
-    const std::string where = options_.x_chroma_token ? "the X-Chroma-Token header"
-                                                      : "an Authorization: Bearer header";
+    const std::string where =
+        options_.x_chroma_token ? "the X-Chroma-Token header" : "an Authorization: Bearer header";
     return Refuse(reason, JsonError(401, "AuthorizationError",
                                     "Unauthorized: a valid token is required in " + where));
   }

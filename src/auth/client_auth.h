@@ -42,9 +42,9 @@ class Metrics;
 class ClientAuth {
  public:
   struct Options {
-    bool x_chroma_token = false;     // transport: X-Chroma-Token instead of Authorization
-    std::string file;                // the credentials file ("" = single token, no reload)
-    int failures_per_minute = 10;    // per address; 0 = no limit
+    bool x_chroma_token = false;       // transport: X-Chroma-Token instead of Authorization
+    std::string file;                  // the credentials file ("" = single token, no reload)
+    int failures_per_minute = 10;      // per address; 0 = no limit
     bool trust_forwarded_for = false;  // key the limiter on X-Forwarded-For's last entry
   };
 

@@ -38,8 +38,8 @@ std::string HexOf(const Sha256Digest& digest);
 // Who a token belongs to and what it may reach.
 struct Principal {
   std::string id;
-  std::string tenant = "*";                   // "*": every tenant
-  std::vector<std::string> databases{"*"};    // contains "*": every database
+  std::string tenant = "*";                 // "*": every tenant
+  std::vector<std::string> databases{"*"};  // contains "*": every database
   bool read_only = false;
   bool manage = false;  // may create tenants and create/delete databases in its scope
 

@@ -83,7 +83,9 @@ void Metrics::ObserveAuthFailure(std::string_view reason) {
   }
 }
 
-void Metrics::ObserveAuthReload(bool ok) { (ok ? auth_reloads_ok_ : auth_reloads_failed_)->Increment(); }
+void Metrics::ObserveAuthReload(bool ok) {
+  (ok ? auth_reloads_ok_ : auth_reloads_failed_)->Increment();
+}
 
 void Metrics::ObserveRequest(RouteClass cls, int instance, int status, double seconds) {
   std::size_t c = ClassIndex(cls);

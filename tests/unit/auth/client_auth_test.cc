@@ -29,7 +29,8 @@ constexpr char kUsers[] = R"({"users": [
   {"id": "other", "tokens": ["tok-other"], "tenant": "u"}
 ]})";
 
-constexpr char kC[] = "/api/v2/tenants/t/databases/d/collections/11111111-1111-1111-1111-111111111111";
+constexpr char kC[] =
+    "/api/v2/tenants/t/databases/d/collections/11111111-1111-1111-1111-111111111111";
 
 std::unique_ptr<ClientAuth> MakeAuth(const Clock& clock, bool x_chroma = false,
                                      int per_minute = 0) {
@@ -88,43 +89,42 @@ const std::vector<Case> kCases = {
     {"GET", "/api/v2/tenants/t/databases/d", "", RouteClass::kRead, 401, 401, 0, 0, 0, 403, 0},
     {"GET", "/api/v2/tenants/t/databases/x", "", RouteClass::kRead, 401, 401, 403, 403, 403, 403,
      0},
-    {"GET", "/api/v2/tenants/u/databases/d", "", RouteClass::kRead, 401, 401, 403, 403, 403, 0,
-     0},
-    {"GET", "/api/v2/tenants/t/databases/d/collections", "", RouteClass::kRead, 401, 401, 0, 0,
-     0, 403, 0},
-    {"GET", "/api/v2/tenants/t/databases/d/collections_count", "", RouteClass::kRead, 401, 401,
-     0, 0, 0, 403, 0},
-    {"GET", "/api/v2/tenants/t/databases/d/collections/c", "", RouteClass::kRead, 401, 401, 0, 0,
-     0, 403, 0},
+    {"GET", "/api/v2/tenants/u/databases/d", "", RouteClass::kRead, 401, 401, 403, 403, 403, 0, 0},
+    {"GET", "/api/v2/tenants/t/databases/d/collections", "", RouteClass::kRead, 401, 401, 0, 0, 0,
+     403, 0},
+    {"GET", "/api/v2/tenants/t/databases/d/collections_count", "", RouteClass::kRead, 401, 401, 0,
+     0, 0, 403, 0},
+    {"GET", "/api/v2/tenants/t/databases/d/collections/c", "", RouteClass::kRead, 401, 401, 0, 0, 0,
+     403, 0},
     {"POST", (kCol + "/get"), "{}", RouteClass::kRead, 401, 401, 0, 0, 0, 403, 0},
     {"POST", (kCol + "/query"), "{}", RouteClass::kRead, 401, 401, 0, 0, 0, 403, 0},
     {"GET", (kCol + "/count"), "", RouteClass::kRead, 401, 401, 0, 0, 0, 403, 0},
     // Writes.
     {"POST", "/api/v2/reset", "", RouteClass::kWrite, 401, 401, 403, 403, 403, 403, 0},
-    {"POST", "/api/v2/tenants", R"({"name":"t"})", RouteClass::kWrite, 401, 401, 403, 403, 0,
-     403, 0},
+    {"POST", "/api/v2/tenants", R"({"name":"t"})", RouteClass::kWrite, 401, 401, 403, 403, 0, 403,
+     0},
     {"POST", "/api/v2/tenants", R"({"name":"t9"})", RouteClass::kWrite, 401, 401, 403, 403, 403,
      403, 0},
-    {"POST", "/api/v2/tenants/t/databases", R"({"name":"d2"})", RouteClass::kWrite, 401, 401,
-     403, 403, 0, 403, 0},
-    {"POST", "/api/v2/tenants/t/databases", R"({"name":"d3"})", RouteClass::kWrite, 401, 401,
-     403, 403, 403, 403, 0},
-    {"POST", "/api/v2/tenants/t/databases", "not json", RouteClass::kWrite, 401, 401, 403, 403,
-     403, 403, 0},
-    {"DELETE", "/api/v2/tenants/t/databases/d", "", RouteClass::kWrite, 401, 401, 403, 403, 0,
+    {"POST", "/api/v2/tenants/t/databases", R"({"name":"d2"})", RouteClass::kWrite, 401, 401, 403,
+     403, 0, 403, 0},
+    {"POST", "/api/v2/tenants/t/databases", R"({"name":"d3"})", RouteClass::kWrite, 401, 401, 403,
+     403, 403, 403, 0},
+    {"POST", "/api/v2/tenants/t/databases", "not json", RouteClass::kWrite, 401, 401, 403, 403, 403,
      403, 0},
+    {"DELETE", "/api/v2/tenants/t/databases/d", "", RouteClass::kWrite, 401, 401, 403, 403, 0, 403,
+     0},
     {"POST", "/api/v2/tenants/t/databases/d/collections", R"({"name":"c"})", RouteClass::kWrite,
      401, 401, 403, 0, 0, 403, 0},
     {"PUT", kC, "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
-    {"DELETE", "/api/v2/tenants/t/databases/d/collections/c", "", RouteClass::kWrite, 401, 401,
-     403, 0, 0, 403, 0},
+    {"DELETE", "/api/v2/tenants/t/databases/d/collections/c", "", RouteClass::kWrite, 401, 401, 403,
+     0, 0, 403, 0},
     {"POST", (kCol + "/add"), "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
     {"POST", (kCol + "/upsert"), "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
     {"POST", (kCol + "/update"), "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
     {"POST", (kCol + "/delete"), "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
     {"POST", (kCol + "/fork"), "{}", RouteClass::kWrite, 401, 401, 403, 0, 0, 403, 0},
-    {"POST", "/api/v2/tenants/t/databases/x/collections/c/add", "{}", RouteClass::kWrite, 401,
-     401, 403, 403, 403, 403, 0},
+    {"POST", "/api/v2/tenants/t/databases/x/collections/c/add", "{}", RouteClass::kWrite, 401, 401,
+     403, 403, 403, 403, 0},
     // Unknown routes: scoped by what the path names; mutating ones need read-write.
     {"PATCH", "/api/v2/tenants/t", "{}", RouteClass::kUnknown, 401, 401, 403, 403, 0, 403, 0},
     {"GET", (kCol + "/a/b"), "", RouteClass::kUnknown, 401, 401, 0, 0, 0, 403, 0},
@@ -170,8 +170,7 @@ TEST(ClientAuthTest, EveryRouteClassByToken) {
       if (answer && answer->status >= 400) {
         auto body = json::parse(answer->body, nullptr, false);
         ASSERT_TRUE(body.is_object()) << answer->body;
-        EXPECT_EQ(body.value("error", ""), got == 401 ? "AuthorizationError" : "AuthError")
-            << what;
+        EXPECT_EQ(body.value("error", ""), got == 401 ? "AuthorizationError" : "AuthError") << what;
         EXPECT_TRUE(body.contains("message")) << what;
         EXPECT_EQ(answer->body.find("tok-"), std::string::npos) << "a token echoed: " << what;
       }
@@ -231,9 +230,8 @@ TEST(ClientAuthTest, IdentityIsAnsweredFromTheToken) {
 
 TEST(ClientAuthTest, StripsOnlyTheConfiguredCredentialHeader) {
   FakeClock clock;
-  std::vector<Header> headers = {{"AUTHORIZATION", "Bearer x"},
-                                 {"X-Chroma-Token", "y"},
-                                 {"Content-Type", "application/json"}};
+  std::vector<Header> headers = {
+      {"AUTHORIZATION", "Bearer x"}, {"X-Chroma-Token", "y"}, {"Content-Type", "application/json"}};
   std::vector<Header> copy = headers;
   MakeAuth(clock, false)->StripCredential(headers);
   ASSERT_EQ(headers.size(), 2u);

@@ -15,8 +15,7 @@ constexpr char kHashedTokenDigest[] =
     "b994b24ad665aa12e2de126ec0de71a49b933e8792fef3a93a09434c438befad";
 
 TEST(Sha256Test, KnownVectors) {
-  EXPECT_EQ(HexOf(Sha256("")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexOf(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(HexOf(Sha256("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
@@ -31,7 +30,7 @@ TEST(CredentialsTest, SingleTokenHasFullAccess) {
   EXPECT_TRUE(p->AllDatabases());
   EXPECT_FALSE(p->read_only);
   EXPECT_TRUE(p->manage);
-  EXPECT_EQ(set->Match("s3cret-Token_"), nullptr);   // a prefix
+  EXPECT_EQ(set->Match("s3cret-Token_"), nullptr);    // a prefix
   EXPECT_EQ(set->Match("s3cret-Token_12"), nullptr);  // a suffix
   EXPECT_EQ(set->Match(""), nullptr);
   EXPECT_EQ(set->Match("S3CRET-TOKEN_1"), nullptr);  // case matters
@@ -48,7 +47,8 @@ TEST(CredentialsTest, ParsesUsersWithPlainAndHashedTokens) {
     {"id": "admin", "tokens": ["admin-token"], "manage": true},
     {"id": "reader", "tokens": ["r1", "r2"], "tenant": "acme", "databases": ["a", "b"],
      "access": "read_only"},
-    {"id": "hashed", "token_sha256": [")") + kHashedTokenDigest + R"("], "tenant": "t"}
+    {"id": "hashed", "token_sha256": [")") +
+                           kHashedTokenDigest + R"("], "tenant": "t"}
   ]})";
   auto set = ParseCredentialsJson(text);
   ASSERT_TRUE(set.ok()) << set.status().ToString();

@@ -374,7 +374,8 @@ TEST_F(AdminSecurityTest, StatusTokenGatesStatusEndpointsButNeverHealth) {
   }
   EXPECT_EQ(own_calls_, 3 * 2);  // /wal/status and /metrics, for the three good tokens
   // The status token is not an admin token.
-  HttpResponse r = Send("POST", "/admin/wal/retry", {{"Authorization", std::string("Bearer ") + kStatus}});
+  HttpResponse r =
+      Send("POST", "/admin/wal/retry", {{"Authorization", std::string("Bearer ") + kStatus}});
   ExpectJsonError(r, 401, "status token on an admin route");
   EXPECT_EQ(UpstreamRequests(), 0u);
   ExpectNoSecretLogged();
@@ -461,7 +462,10 @@ TEST_F(AdminSecurityTest, ClientTokenIsCheckedFirstAndNeverForwardedOrStored) {
   EXPECT_EQ(Send("GET", "/health").status, 200);
   EXPECT_EQ(Send("GET", "/wal/status").status, 401);
   EXPECT_EQ(Send("GET", "/wal/status", {{"X-Status-Token", kStatus}}).status, 200);
-  EXPECT_EQ(Send("POST", "/admin/wal/retry", {{"Authorization", std::string("Bearer ") + kChromaAuth}}).status, 401);
+  EXPECT_EQ(Send("POST", "/admin/wal/retry",
+                 {{"Authorization", std::string("Bearer ") + kChromaAuth}})
+                .status,
+            401);
 
   // With it: served, and the token is gone from what the instances and the WAL receive.
   const std::vector<Header> sent = {{"Authorization", std::string("Bearer ") + kChromaAuth},
