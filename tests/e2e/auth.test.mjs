@@ -170,6 +170,42 @@ describe('client authentication', () => {
     assert.ok(counter(text, 'chroma_ha_auth_failures_total', 'reason="forbidden"') >= 2);
   });
 
+  test('every route class through the real binary: no token 401, wrong token 401, out of scope 403, read-only refused on writes', async () => {
+    const url = stack.ha.url;
+    const col = await clientFor(url, { headers: bearer(T.writer) }).getCollection({ name: 'auth-cycle', embeddingFunction: null });
+    const C = `${TD}/collections/${col.id}`;
+    const json = { 'content-type': 'application/json' };
+    // [route class, method, path, body, status with: none, wrong, other tenant, reader, writer]
+    const table = [
+      ['system_read (heartbeat)', 'GET', '/api/v2/heartbeat', undefined, [200, 200, 200, 200, 200]],
+      ['system_read (identity)', 'GET', '/api/v2/auth/identity', undefined, [401, 401, 200, 200, 200]],
+      ['read (tenant)', 'GET', '/api/v2/tenants/default_tenant', undefined, [401, 401, 403, 200, 200]],
+      ['read (databases)', 'GET', '/api/v2/tenants/default_tenant/databases', undefined, [401, 401, 403, 200, 200]],
+      ['read (collections)', 'GET', `${TD}/collections`, undefined, [401, 401, 403, 200, 200]],
+      ['read (get)', 'POST', `${C}/get`, '{}', [401, 401, 403, 200, 200]],
+      ['read (count)', 'GET', `${C}/count`, undefined, [401, 401, 403, 200, 200]],
+      ['write (upsert)', 'POST', `${C}/upsert`, '{"ids":["t1"],"embeddings":[[1,1]]}', [401, 401, 403, 403, 200]],
+      ['write (create database)', 'POST', '/api/v2/tenants/default_tenant/databases', '{"name":"nope"}', [401, 401, 403, 403, 403]],
+      ['write (reset)', 'POST', '/api/v2/reset', undefined, [401, 401, 403, 403, 403]],
+      ['unknown', 'GET', '/api/v1/heartbeat', undefined, [401, 401, 403, 403, 403]],
+      ['invalid', 'GET', '/api/v2/tenants/%ZZ', undefined, [401, 401, 400, 400, 400]],
+      ['own (/health)', 'GET', '/health', undefined, [200, 200, 200, 200, 200]],
+    ];
+    const tokens = [undefined, 'tok-wrong', T.other, T.reader, T.writer];
+    const failures = [];
+    for (const [cls, method, p, body, want] of table) {
+      for (let i = 0; i < tokens.length; i++) {
+        const headers = { ...(body ? json : {}), ...(tokens[i] ? bearer(tokens[i]) : {}) };
+        const r = await http(`${url}${p}`, { method, headers, body });
+        const label = `${cls} ${method} ${p} with ${tokens[i] ? `token ${i}` : 'no token'}`;
+        if (r.status !== want[i]) failures.push(`${label}: ${r.status} (want ${want[i]}) ${r.text.slice(0, 200)}`);
+        if (r.status === 401 && r.json?.error !== 'AuthorizationError') failures.push(`${label}: ${r.text}`);
+        if (r.status === 403 && r.json?.error !== 'AuthError') failures.push(`${label}: ${r.text}`);
+      }
+    }
+    assert.deepEqual(failures, [], failures.join('\n'));
+  });
+
   test('GET /api/v2/auth/identity is answered from the token; the client picks its tenant and database from it', async () => {
     const url = stack.ha.url;
     const identity = await clientFor(url, { headers: bearer(T.writer) }).getUserIdentity();
