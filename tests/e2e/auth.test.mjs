@@ -256,6 +256,29 @@ describe('client authentication', () => {
     assert.deepEqual(identity, { user_id: 'anonymous', tenant: 'default_tenant', databases: ['*'] });
   });
 
+  test('failed attempts are limited per client address: 429 with Retry-After, even for the right token', async () => {
+    // Proxy B runs with the default AUTH_FAILURES_PER_MINUTE=10 (every request here is from
+    // 127.0.0.1; the test above already failed twice): wrong tokens get 401 until the 11th.
+    const p = `${TD}/collections`;
+    const statuses = [];
+    for (let i = 0; i < 11; i++) {
+      statuses.push((await http(`${haB.url}${p}`, { headers: { 'x-chroma-token': `wrong-${i}` } })).status);
+    }
+    const firstLimited = statuses.indexOf(429);
+    assert.ok(firstLimited >= 1 && firstLimited <= 10, JSON.stringify(statuses));
+    assert.ok(statuses.slice(0, firstLimited).every((s) => s === 401), JSON.stringify(statuses));
+    assert.ok(statuses.slice(firstLimited).every((s) => s === 429), JSON.stringify(statuses));
+    const limited = await http(`${haB.url}${p}`, { headers: { 'x-chroma-token': T.single } });
+    assert.equal(limited.status, 429, limited.text);
+    assert.equal(limited.json.error, 'RateLimitError');
+    const retry = Number(limited.headers.get('retry-after'));
+    assert.ok(retry >= 1 && retry <= 6, `Retry-After ${retry}`);
+    assert.equal((await http(`${haB.url}/api/v2/heartbeat`)).status, 200, 'open routes stay open');
+    assert.equal((await http(`${haB.url}/health`)).status, 200);
+    const text = await metricsText(haB);
+    assert.ok(counter(text, 'chroma_ha_auth_failures_total', 'reason="limited"') >= 1, text);
+  });
+
   test('SIGHUP reloads the credentials file: a new token works, a removed one gets 401, an open connection survives', async () => {
     const url = stack.ha.url;
     const conn = keepAlive(stack.ha.port);
