@@ -12,7 +12,8 @@
 # docs/bench/*.png (bench/report.mjs). The raw results stay in build-bench/results.json.
 #
 # Environment: BENCH_PARTS=lag,micro (re-run only those parts; the others are kept from the previous
-# build-bench/results.json), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
+# table is appended to docs/benchmarks.md), BENCH_KEEP_PG=1 (leave PostgreSQL up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,7 +22,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -94,4 +95,24 @@ node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_
   --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
 log "load after: $(cat /proc/loadavg)"
 node bench/report.mjs "$RESULTS" docs/benchmarks.md docs/bench
+# A fleet (several chroma-ha processes on one PostgreSQL WAL): its own script, appended to the report.
+if ((pg_started)) && [[ ${BENCH_PARTS:-fleet} == *fleet* ]]; then
+  log "fleet: 1, 2 and 3 proxies on one PostgreSQL"
+  FLEET_ARGS=()
+  ((${#QUICK[@]})) && FLEET_ARGS=(--rounds 1 --seconds 3)
+  node bench/fleet.mjs "${FLEET_ARGS[@]}" --out build-bench/fleet.md
+fi
+if [[ -f build-bench/fleet.md ]]; then
+  {
+    echo
+    echo "## A fleet: 1, 2 and 3 proxies on one PostgreSQL WAL (bench/fleet.mjs)"
+    echo
+    echo "Commit $(git rev-parse --short HEAD), $(date -r build-bench/fleet.md '+%Y-%m-%d %H:%M'). On one machine every"
+    echo "proxy shares the cores with the Chroma servers and PostgreSQL, so more proxies add no CPU here;"
+    echo "the rows show what a fleet costs, not how it scales. Writes of one collection through"
+    echo "different proxies wait for each other's earlier entries (src/server/fleet_order.h)."
+    echo
+    cat build-bench/fleet.md
+  } >>docs/benchmarks.md
+fi
 log "wrote docs/benchmarks.md and docs/bench/*.png (raw: $RESULTS)"

@@ -15,6 +15,7 @@ namespace chroma_ha {
 
 enum class Strategy { kOptimizedReadReplica, kPrimaryOnly, kRoundRobin };
 enum class ReadConsistency { kFresh, kEventual };
+enum class UnknownWriteRoutes { kRefuse, kPrimary };
 enum class LogFormat { kText, kJson };
 
 struct InstanceConfig {
@@ -48,6 +49,12 @@ struct Config {
   Strategy strategy = Strategy::kOptimizedReadReplica;  // LOAD_BALANCE_STRATEGY
   double read_replica_ratio = 1.0;  // READ_REPLICA_RATIO: share of reads to replicas (0..1)
   ReadConsistency read_consistency = ReadConsistency::kFresh;  // READ_CONSISTENCY
+  // UNKNOWN_WRITE_ROUTES: a mutating request to a route the classifier does not know is refused
+  // (501) or forwarded to the primary only (unlogged, not replicated; counted and alerted).
+  UnknownWriteRoutes unknown_write_routes = UnknownWriteRoutes::kRefuse;
+  // CAUSAL_WAIT_MS: how long a read with X-Chroma-HA-Min-Seq waits for a replica to catch up
+  // before a caught-up primary serves it.
+  std::chrono::milliseconds causal_wait{100};
 
   // Upstream.
   std::chrono::milliseconds connect_timeout{2000};   // CONNECT_TIMEOUT_MS

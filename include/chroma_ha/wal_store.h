@@ -117,6 +117,13 @@ struct InstanceBacklog {
   int64_t oldest_created_ms = 0;  // created_ms of the oldest of them; 0 when none
 };
 
+// True when a read of tenant/database/collection depends on entry `e`: a global entry (reset,
+// tenant ""), a write of the tenant itself (database ""), of the database (collection ""), or
+// of the collection. An empty `collection` reads the whole database (any collection of it), an
+// empty `database` the whole tenant. The SQL of InstancesBehind implements the same rule.
+bool InReadScope(const WalEntry& e, const std::string& tenant, const std::string& database,
+                 const std::string& collection);
+
 class WalStore {
  public:
   virtual ~WalStore() = default;
@@ -190,6 +197,25 @@ class WalStore {
 
   // One entry by seq; kNotFound if absent.
   virtual Result<WalEntry> Get(int64_t seq) = 0;
+
+  // The registered instances that still have replay work (an entry committed and not yet
+  // applied there) with seq <= `up_to` that a read of tenant/database/collection depends on
+  // (InReadScope below), sorted by name. An instance not listed has applied all of it (the
+  // origin of an entry is never behind on it). Causal reads (X-Chroma-HA-Min-Seq) ask it with
+  // the client's token: it reads the todo set only, so it costs O(backlog).
+  virtual Result<std::vector<std::string>> InstancesBehind(const std::string& tenant,
+                                                           const std::string& database,
+                                                           const std::string& collection,
+                                                           int64_t up_to) = 0;
+
+  // Seqs of the kPending entries of exactly tenant/database/collection with seq < `before`,
+  // ascending. Several processes on one database order their forwards by it: a write waits
+  // until the earlier pending entries of its collection that other processes appended are
+  // resolved. Reads the pending entries only (indexed by state).
+  virtual Result<std::vector<int64_t>> PendingBefore(const std::string& tenant,
+                                                     const std::string& database,
+                                                     const std::string& collection,
+                                                     int64_t before) = 0;
 
   // Backlog per instance, for /wal/status and metrics. kInvalidArgument if one of `instances`
   // is not registered.

@@ -131,6 +131,20 @@ void AlertRules::ObserveBacklog(const std::vector<AlertObservation::Backlog>& ba
   }
 }
 
+void AlertRules::ObserveUnknownWrites(int64_t forwarded) {
+  const int64_t since = last_unknown_writes_ ? forwarded - *last_unknown_writes_ : forwarded;
+  last_unknown_writes_ = forwarded;
+  const bool firing = since > 0;
+  Set("unknown_write_routes", firing, AlertSeverity::kWarning,
+      firing ? "Writes to unknown routes went to the primary only"
+             : "No more writes to unknown routes",
+      firing ? std::to_string(since) +
+                   " mutating request(s) to routes chroma-ha does not know were forwarded to the "
+                   "primary only (UNKNOWN_WRITE_ROUTES=primary): not logged, not replicated. "
+                   "The instances may differ: run `chroma-ha verify`."
+             : "None since the last check.");
+}
+
 void AlertRules::Observe(const AlertObservation& o) {
   std::lock_guard<std::mutex> lock(mu_);
   if (o.proxy_up) {
@@ -149,6 +163,7 @@ void AlertRules::Observe(const AlertObservation& o) {
   }
   ObserveStore(o);
   if (o.unresolved) ObserveUnresolved(*o.unresolved);
+  if (o.unknown_writes_forwarded) ObserveUnknownWrites(*o.unknown_writes_forwarded);
   if (o.store_readable.value_or(false)) {
     if (o.blocked) ObserveBlocked(*o.blocked);
     if (o.backlog) ObserveBacklog(*o.backlog);

@@ -15,6 +15,9 @@
 //                               later writes wait) / resolved or rejected              critical
 //   wal_backlog/<instance>      entries not applied there > backlog_entries / <=      warning
 //   replication_lag/<instance>  age of the oldest of them > lag_seconds / <=          warning
+//   unknown_write_routes        writes to unknown routes were forwarded to the primary
+//                               only since the last observation (UNKNOWN_WRITE_ROUTES=
+//                               primary) / none since                                  warning
 //   memory, cpu                 process use over the threshold (percent) / not        warning
 // A part of the observation that is absent (std::nullopt) leaves its conditions unchanged, and
 // blocks and backlog are only judged when the store could be read.
@@ -69,6 +72,7 @@ struct AlertObservation {
   std::optional<bool> store_readable;       // the WAL store (or /wal/status) could be read
   std::string store_detail;
   std::optional<int64_t> wal_append_failures;  // cumulative count of failed appends
+  std::optional<int64_t> unknown_writes_forwarded;  // cumulative count (UNKNOWN_WRITE_ROUTES)
   std::optional<std::vector<Blocked>> blocked;  // only meaningful when store_readable
   std::optional<std::vector<Backlog>> backlog;  // likewise
   std::optional<std::vector<Unresolved>> unresolved;  // recovery's stuck entries
@@ -98,12 +102,14 @@ class AlertRules {
   void ObserveBlocked(const std::vector<AlertObservation::Blocked>& blocked);
   void ObserveBacklog(const std::vector<AlertObservation::Backlog>& backlog);
   void ObserveUnresolved(const std::vector<AlertObservation::Unresolved>& unresolved);
+  void ObserveUnknownWrites(int64_t forwarded);
 
   const AlertThresholds thresholds_;
   AlertSink& sink_;
   mutable std::mutex mu_;
   std::map<std::string, bool> firing_;  // key -> firing now
   std::optional<int64_t> last_append_failures_;
+  std::optional<int64_t> last_unknown_writes_;
 };
 
 }  // namespace chroma_ha

@@ -22,6 +22,7 @@ std::function<void(std::size_t, bool)> ProxyAlerts::HealthListener() {
 }
 
 Status ProxyAlerts::Tick(WalStore* store, const std::atomic<int64_t>* wal_append_failures,
+                         const std::atomic<int64_t>* unknown_writes_forwarded,
                          PressureGauge* pressure,
                          std::optional<std::vector<AlertObservation::Unresolved>> unresolved) {
   AlertObservation o;
@@ -49,6 +50,9 @@ Status ProxyAlerts::Tick(WalStore* store, const std::atomic<int64_t>* wal_append
     }
   }
   if (wal_append_failures != nullptr) o.wal_append_failures = wal_append_failures->load();
+  if (unknown_writes_forwarded != nullptr) {
+    o.unknown_writes_forwarded = unknown_writes_forwarded->load();
+  }
   if (pressure != nullptr) {
     pressure->UnderPressure();  // refreshes the percentages
     o.memory_percent = pressure->last_memory_percent();

@@ -39,11 +39,12 @@ class ProxyAlerts {
   std::function<void(std::size_t index, bool healthy)> HealthListener();
 
   // Reads the WAL store (backlog, blocks) and the process's memory/CPU, and lets the rules judge
-  // them with the count of failed WAL appends and the pending entries recovery cannot resolve.
-  // Null (or absent) arguments are skipped. Returns the store read status (an unreadable store
-  // has already raised the "wal_store" alert).
+  // them with the count of failed WAL appends, the count of unknown-route writes forwarded to
+  // the primary only, and the pending entries recovery cannot resolve. Null (or absent)
+  // arguments are skipped. Returns the store read status (an unreadable store has already
+  // raised the "wal_store" alert).
   Status Tick(WalStore* store, const std::atomic<int64_t>* wal_append_failures,
-              PressureGauge* pressure,
+              const std::atomic<int64_t>* unknown_writes_forwarded, PressureGauge* pressure,
               std::optional<std::vector<AlertObservation::Unresolved>> unresolved = std::nullopt);
 
   const AlertStats& stats() const { return alerting_.stats(); }

@@ -283,6 +283,11 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
       env, "READ_CONSISTENCY",
       {{"fresh", ReadConsistency::kFresh}, {"eventual", ReadConsistency::kEventual}},
       &c.read_consistency);
+  ReadEnum<UnknownWriteRoutes>(
+      env, "UNKNOWN_WRITE_ROUTES",
+      {{"refuse", UnknownWriteRoutes::kRefuse}, {"primary", UnknownWriteRoutes::kPrimary}},
+      &c.unknown_write_routes);
+  ReadMillis(env, "CAUSAL_WAIT_MS", 0, 60000, &c.causal_wait);
 
   ReadMillis(env, "CONNECT_TIMEOUT_MS", 1, 600000, &c.connect_timeout);
   ReadSeconds(env, "REQUEST_TIMEOUT", 0.001, 3600, &c.request_timeout);

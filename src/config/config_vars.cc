@@ -51,6 +51,13 @@ const std::vector<ConfigVariable> kVariables = {
     {kInstances, "READ_REPLICA_RATIO", "1.0", "Share of reads sent to replicas (0..1)."},
     {kInstances, "READ_CONSISTENCY", "fresh",
      "fresh: reads of a collection with unreplayed writes go to the primary; eventual: never."},
+    {kInstances, "UNKNOWN_WRITE_ROUTES", "refuse",
+     "A POST/PUT/PATCH/DELETE to a route chroma-ha does not know (e.g. one added by a newer "
+     "Chroma): refuse answers 501 JSON naming the route; primary forwards it to the primary "
+     "only, unlogged and never replicated (counted, warning alert)."},
+    {kInstances, "CAUSAL_WAIT_MS", "100",
+     "A read with X-Chroma-HA-Min-Seq waits this long for a replica that has applied the "
+     "client's writes up to that sequence, then goes to a caught-up primary."},
 
     {kUpstream, "CONNECT_TIMEOUT_MS", "2000", "Deadline to connect to an instance."},
     {kUpstream, "REQUEST_TIMEOUT", "30", "Deadline for a forwarded request, in seconds."},

@@ -25,6 +25,8 @@
 #include "server/listener.h"
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
+#include "server/causal_reads.h"
+#include "server/fleet_order.h"
 #include "server/router.h"
 #include "server/store_snapshot.h"
 #include "server/wal_endpoints.h"
@@ -115,6 +117,7 @@ struct App::Parts {
         workers(ioc, EventLoopThreads(config)),
         wal_threads(2),
         recovery_thread(1),
+        causal_thread(1),
         upstreams(ioc.get_executor(), config, clock, workers.all),
         resolver(config, upstreams, map, [this](const MapChange& c) { Persist(c); }),
         own(config, upstreams, clock),
@@ -141,7 +144,9 @@ struct App::Parts {
   asio::thread_pool wal_threads;  // blocking store calls of the request path (outcomes, ...)
   // Recovery's blocking HTTP to the instances: never on the threads that record outcomes.
   asio::thread_pool recovery_thread;
+  asio::thread_pool causal_thread;  // the store calls of causal reads, one at a time
   std::unique_ptr<WalStore> store;
+  std::unique_ptr<WalStore> read_store;  // PostgreSQL: a second connection for reads' checks
   std::unique_ptr<IdentityPersister> identities;  // identity-map writes (Persist)
   std::unique_ptr<StoreSnapshotCache> snapshot;   // what /wal/status and /metrics show
   std::unique_ptr<GroupCommitter> committer;
@@ -157,6 +162,8 @@ struct App::Parts {
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
+  std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
+  std::unique_ptr<FleetOrder> fleet_order;  // PostgreSQL: WAL order across processes
   std::unique_ptr<Router> router;
   std::unique_ptr<Listener> listener;
   asio::steady_timer maintenance;
@@ -178,6 +185,13 @@ Status App::StartWal() {
   p.store = std::move(store).value();
   spdlog::info("WAL: {} store open ({})", p.store->Kind(),
                config.database_url.empty() ? config.wal_path : RedactUrl(config.database_url));
+  if (!config.database_url.empty()) {
+    // The reads' store checks (causal and fresh reads) on a connection of their own, so they
+    // never wait behind the write path's calls (nor it behind them).
+    auto reads = OpenWalStore(config);
+    if (!reads.ok()) return reads.status();
+    p.read_store = std::move(reads).value();
+  }
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
                                                config.wal_queue_limit);
   p.identities = std::make_unique<IdentityPersister>(*p.store);
@@ -250,7 +264,8 @@ asio::awaitable<void> App::Maintenance() {
       unresolved.push_back({u.seq, u.tenant, u.database, u.collection, u.kind, u.error});
     }
     Status alerted = co_await RunBlocking(p.wal_threads, [&] {
-      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures, p.pressure.get(),
+      return p.alerts->Tick(p.store.get(), &p.writes->stats().wal_failures,
+                            &p.router->stats().unknown_writes_forwarded, p.pressure.get(),
                             std::move(unresolved));
     });
     if (!alerted.ok()) spdlog::debug("alerts: WAL store read failed: {}", alerted.ToString());
@@ -288,6 +303,38 @@ Status App::Start() {
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
   p.router->SetMetrics(&p.metrics);
+  if (p.store) {
+    p.causal = std::make_unique<CausalReads>(
+        p.config, p.upstreams, p.map, p.read_store ? *p.read_store : *p.store, p.causal_thread);
+    p.router->SetCausalReads(p.causal.get());
+    if (p.read_store) {
+      p.fleet_order = std::make_unique<FleetOrder>(
+          *p.read_store, p.causal_thread, [w = p.writes.get()](int64_t s) { return w->Carrying(s); });
+      p.writes->SetFleetOrder(p.fleet_order.get());
+      p.own.AddStatusSection(
+          "fleet_order",
+          [s = &p.fleet_order->stats()] {
+            return nlohmann::json{{"checks", s->checks.load()},
+                                  {"waits", s->waits.load()},
+                                  {"polls", s->polls.load()},
+                                  {"errors", s->errors.load()}};
+          },
+          false);
+    }
+    p.own.AddStatusSection(
+        "causal_reads",
+        [s = &p.causal->stats()] {
+          return nlohmann::json{{"reads", s->reads.load()},
+                                {"immediate", s->immediate.load()},
+                                {"waited", s->waited.load()},
+                                {"redirected", s->redirected.load()},
+                                {"timeouts", s->timeouts.load()},
+                                {"invalid", s->invalid.load()},
+                                {"fresh_checks", s->fresh_checks.load()},
+                                {"fresh_redirected", s->fresh_redirected.load()}};
+        },
+        false);
+  }
   if (p.writes) p.writes->SetMetrics(&p.metrics);
   MetricsSources sources;
   sources.config = &p.config;
@@ -304,6 +351,7 @@ Status App::Start() {
   sources.committer = p.committer.get();
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
+  sources.causal = p.causal ? &p.causal->stats() : nullptr;
   RegisterMetricsEndpoint(p.own, sources);
   RegisterDashboard(p.own);
   p.upstreams.Start();
@@ -376,6 +424,7 @@ void App::Stop() {
   if (p.identities) p.identities->Stop();
   if (p.committer) p.committer->Stop();
   p.recovery_thread.join();
+  p.causal_thread.join();
   p.wal_threads.join();  // after this no blocking call can complete onto a worker
   if (p.alerts) p.alerts->Stop();
   // Last, while the parts they refer to still exist: drop what is left queued on the other

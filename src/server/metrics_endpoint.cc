@@ -2,6 +2,7 @@
 
 #include "alerts/alert_stats.h"
 #include "metrics/process_stats.h"
+#include "server/causal_reads.h"
 #include "server/listener.h"
 #include "server/wal_endpoints.h"
 #include "server/router.h"
@@ -51,9 +52,19 @@ void AddRouterFamilies(const MetricsSources& s, std::vector<prometheus::MetricFa
                      .Add(static_cast<double>(write_failovers), {{"kind", "write"}})
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_unknown_routes_total",
-                               "Requests for routes chroma-ha does not know (sent to the primary)",
+                               "Requests for routes chroma-ha does not know (reads go to the "
+                               "primary; writes per UNKNOWN_WRITE_ROUTES)",
                                MetricType::Counter)
                      .Add(static_cast<double>(r.unknown_routes.load()))
+                     .Build());
+  out->push_back(FamilyBuilder("chroma_ha_unknown_writes_total",
+                               "Mutating requests for unknown routes: refused (501) or forwarded "
+                               "to the primary only (not logged, not replicated)",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(r.unknown_writes_refused.load()),
+                          {{"outcome", "refused"}})
+                     .Add(static_cast<double>(r.unknown_writes_forwarded.load()),
+                          {{"outcome", "forwarded"}})
                      .Build());
   out->push_back(FamilyBuilder("chroma_ha_unavailable_total",
                                "Requests answered 503 because no instance could serve them",
@@ -223,6 +234,18 @@ void AddWalFamilies(const MetricsSources& s, const StoreSnapshot& read,
   out->push_back(std::move(sizes).Build());
 }
 
+void AddCausalFamilies(const CausalReadStats& c, std::vector<prometheus::MetricFamily>* out) {
+  out->push_back(FamilyBuilder("chroma_ha_causal_reads_total",
+                               "Reads with X-Chroma-HA-Min-Seq, by how they were served",
+                               MetricType::Counter)
+                     .Add(static_cast<double>(c.immediate.load()), {{"outcome", "immediate"}})
+                     .Add(static_cast<double>(c.waited.load()), {{"outcome", "waited"}})
+                     .Add(static_cast<double>(c.redirected.load()), {{"outcome", "redirected"}})
+                     .Add(static_cast<double>(c.timeouts.load()), {{"outcome", "timeout"}})
+                     .Add(static_cast<double>(c.invalid.load()), {{"outcome", "invalid"}})
+                     .Build());
+}
+
 void AddAlertFamilies(const AlertStats& a, std::vector<prometheus::MetricFamily>* out) {
   out->push_back(FamilyBuilder("chroma_ha_alerts_total",
                                "Alert messages by result: sent, suppressed (dedup/rate limit), "
@@ -267,6 +290,7 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
       AddWalFamilies(s, co_await s.snapshot->Fresh(kSnapshotBudget), &extra);
     }
     if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
+    if (s.causal != nullptr) AddCausalFamilies(*s.causal, &extra);
     AddProcessFamilies(s, &extra);
     HttpResponse r;
     r.status = 200;

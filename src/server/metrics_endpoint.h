@@ -22,6 +22,7 @@ class SyncWorker;
 class WritePath;
 class GroupCommitter;
 struct AlertStats;
+struct CausalReadStats;
 
 // What /metrics reads. Every pointer must outlive the endpoint; the WAL ones are null when
 // the WAL is off.
@@ -39,6 +40,7 @@ struct MetricsSources {
   const WritePath* writes = nullptr;
   const GroupCommitter* committer = nullptr;
   const AlertStats* alerts = nullptr;  // null: no alert counters
+  const CausalReadStats* causal = nullptr;  // null: no causal reads (no WAL)
   int64_t start_ms = 0;
 };
 

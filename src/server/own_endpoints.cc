@@ -73,6 +73,8 @@ nlohmann::json OwnEndpoints::Status() const {
     body["requests"] = {{"reads", router_->reads.load()},
                         {"writes", router_->writes.load()},
                         {"unknown_routes", router_->unknown_routes.load()},
+                        {"unknown_writes_refused", router_->unknown_writes_refused.load()},
+                        {"unknown_writes_forwarded", router_->unknown_writes_forwarded.load()},
                         {"invalid", router_->invalid_requests.load()},
                         {"read_failovers", router_->read_failovers.load()},
                         {"unavailable", router_->unavailable.load()},

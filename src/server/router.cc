@@ -11,6 +11,7 @@
 #include "failpoints/failpoints.h"
 #include "metrics/metrics.h"
 #include "server/admin_auth.h"
+#include "server/causal_reads.h"
 #include "server/own_endpoints.h"
 #include "server/write_path.h"
 #include "sync/chroma_api.h"
@@ -21,6 +22,27 @@ namespace {
 
 // The path of a request target, without its query string (which may carry anything).
 std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+// Bytes of a request target shown in logs and error messages.
+constexpr std::size_t kRouteInMessage = 200;
+
+// True for a method that may change data: anything but GET, HEAD and OPTIONS (methods are
+// case-sensitive, RFC 9110 §9.1: "get" is not GET, and is treated as mutating).
+bool IsMutating(std::string_view method) {
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
+// 501 for a mutating request to a route chroma-ha does not know: forwarding it to the primary
+// alone would change one instance, unlogged, and the instances would silently diverge.
+HttpResponse UnknownWriteRefused(const HttpRequest& request) {
+  const std::string route =
+      Utf8Prefix(request.method, 32) + " " + Utf8Prefix(PathOf(request.target), kRouteInMessage);
+  return JsonError(501, "NotImplementedError",
+                   "chroma-ha does not know the route " + route +
+                       ", so it cannot log and replicate it; it was not forwarded. Set "
+                       "UNKNOWN_WRITE_ROUTES=primary to send such requests to the primary only "
+                       "(not logged, not replicated).");
+}
 
 // Healthy instances first (keeping their order), then the unhealthy ones.
 std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,
@@ -178,8 +200,20 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kUnknown:
       ++stats_.unknown_routes;
-      spdlog::info("unknown route {} {}: forwarded to the primary", request.method,
-                   request.target);
+      if (IsMutating(request.method)) {
+        if (config_.unknown_write_routes == UnknownWriteRoutes::kRefuse) {
+          ++stats_.unknown_writes_refused;
+          co_return UnknownWriteRefused(request);
+        }
+        ++stats_.unknown_writes_forwarded;
+        spdlog::warn("unknown route {} {}: forwarded to the primary only, not logged and not "
+                     "replicated (UNKNOWN_WRITE_ROUTES=primary)",
+                     Utf8Prefix(request.method, 32),
+                     Utf8Prefix(PathOf(request.target), kRouteInMessage));
+      } else {
+        spdlog::info("unknown route {} {}: forwarded to the primary", Utf8Prefix(request.method, 32),
+                     Utf8Prefix(PathOf(request.target), kRouteInMessage));
+      }
       order = WriteOrder(HealthVector());
       co_return co_await Forward(std::move(request), route, std::move(order));
     case RouteClass::kSystemRead:
@@ -189,6 +223,18 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
       order = ReadOrder(config_, HealthVector(), ticket_++, draw);
       if (writes_ != nullptr) order = writes_->FreshReadOrder(route, std::move(order));
+      if (causal_ != nullptr && route.cls == RouteClass::kRead) {
+        auto token = causal_->Token(request);
+        if (auto* bad = std::get_if<HttpResponse>(&token)) co_return std::move(*bad);
+        if (const int64_t* seq = std::get_if<int64_t>(&token)) {
+          const int64_t min_seq = *seq;
+          auto chosen = co_await causal_->Order(route, min_seq, std::move(order));
+          if (auto* refused = std::get_if<HttpResponse>(&chosen)) co_return std::move(*refused);
+          order = std::move(std::get<std::vector<std::size_t>>(chosen));
+        } else if (causal_->fresh_from_store()) {
+          order = co_await causal_->FreshOrder(route, std::move(order));
+        }
+      }
       co_return co_await Forward(std::move(request), route, std::move(order));
     }
   }

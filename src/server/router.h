@@ -23,6 +23,7 @@
 namespace chroma_ha {
 
 class WritePath;
+class CausalReads;
 class OwnEndpoints;
 class Metrics;
 class ClientAuth;
@@ -32,6 +33,10 @@ struct RouterStats {
   std::atomic<int64_t> reads{0};
   std::atomic<int64_t> writes{0};
   std::atomic<int64_t> unknown_routes{0};
+  // Mutating requests to unknown routes (also counted in unknown_routes), per
+  // UNKNOWN_WRITE_ROUTES: refused with 501, or forwarded to the primary only.
+  std::atomic<int64_t> unknown_writes_refused{0};
+  std::atomic<int64_t> unknown_writes_forwarded{0};
   std::atomic<int64_t> invalid_requests{0};
   std::atomic<int64_t> read_failovers{0};   // a read answered by another instance than planned
   std::atomic<int64_t> unavailable{0};      // answered 503: no instance could serve
@@ -66,6 +71,9 @@ class Router final : public RequestHandler {
   // Optional: client authentication (auth/client_auth.h), checked before everything else on
   // every request; null = off. Must outlive the Router. Set before serving.
   void SetClientAuth(ClientAuth* auth) { client_auth_ = auth; }
+  // Optional: reads with X-Chroma-HA-Min-Seq are served causally (server/causal_reads.h);
+  // without it the header is ignored. Set before serving.
+  void SetCausalReads(CausalReads* causal) { causal_ = causal; }
 
   // Forwards `request` (route already classified) to the instances in `order`, translating the
   // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
@@ -89,6 +97,7 @@ class Router final : public RequestHandler {
   CollectionResolver& resolver_;
   OwnEndpoints& own_;
   WritePath* writes_;
+  CausalReads* causal_ = nullptr;
   Metrics* metrics_ = nullptr;
   ClientAuth* client_auth_ = nullptr;
   RouterStats stats_;

@@ -10,6 +10,7 @@
 
 #include "failpoints/failpoints.h"
 #include "server/async_util.h"
+#include "server/fleet_order.h"
 #include "server/router.h"
 #include "server/write_path.h"
 #include "server/write_task.h"
@@ -31,6 +32,12 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
   // 4. Order: every earlier write of the collection that shares a record with this one has
   // been forwarded.
   co_await write.forward.Wait();
+  // ... and, with a WAL shared by several processes, every earlier entry of the collection
+  // that another process appended has been resolved.
+  if (fleet_order_ != nullptr) {
+    co_await fleet_order_->WaitForEarlier(write.route.tenant, write.route.database,
+                                          write.collection, write.seq);
+  }
   task->Advance(Phase::kForwarding);
   const bool fp_no_forward = failpoints::Hit(failpoints::Point::kAfterWalCommit);
 
@@ -71,7 +78,15 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
 
   // 7. Record the outcome, in WAL order.
   co_await Record(write, fwd);
-  if (task->phase != Phase::kDone) task->Advance(Phase::kDone);
+  if (task->phase != Phase::kDone) {
+    // The causal token (X-Chroma-HA-Seq), once the outcome is durable: a read that carries it
+    // is served by an instance that has applied the entry (the store's todo set says which).
+    // A client answered before that (the store slower than WAL_APPEND_TIMEOUT_MS) gets none.
+    if (!task->answered && task->answer && Is2xx(task->answer->status)) {
+      task->answer->headers.push_back({"x-chroma-ha-seq", std::to_string(write.seq)});
+    }
+    task->Advance(Phase::kDone);
+  }
 }
 
 void WritePath::AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd) {

@@ -73,6 +73,8 @@ struct UnresolvedEntry {
   std::string error;
 };
 
+class FleetOrder;
+
 class WritePath {
  public:
   // All references must outlive the WritePath. `wal_threads` runs the blocking store calls.
@@ -112,6 +114,12 @@ class WritePath {
   void ClearBacklog();
 
   const WriteStats& stats() const { return stats_; }
+  // Optional (a PostgreSQL WAL, which several processes may share): each write also waits for
+  // the earlier entries of its collection that other processes appended (server/fleet_order.h)
+  // before it is forwarded. Set before serving.
+  void SetFleetOrder(FleetOrder* order) { fleet_order_ = order; }
+  // True while this process carries entry `seq` (appended here, outcome not recorded yet).
+  bool Carrying(int64_t seq) const { return in_flight_->Contains(seq); }
   // Optional: WAL append latency is observed there. Set before serving.
   void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
 
@@ -223,6 +231,7 @@ class WritePath {
   const std::shared_ptr<InFlightSet> in_flight_ = std::make_shared<InFlightSet>();
   mutable WriteStats stats_;  // counters; FreshReadOrder (const) counts redirects
   Metrics* metrics_ = nullptr;
+  FleetOrder* fleet_order_ = nullptr;
 
   mutable std::mutex mu_;
   // Per instance index: scope key ("t", "t/d", "t/d/c") -> entries still to replay there.

@@ -103,6 +103,18 @@ inline constexpr Prepared kSelectResolvedAfter = {
     "resolved_after",
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > $1 "
     "AND tenant = $2 AND database_name = $3 AND collection = $4"};
+// $1 up_to, $2 tenant, $3 database, $4 collection: the scope rule of InReadScope.
+inline constexpr Prepared kSelectInstancesBehind = {
+    "instances_behind",
+    "SELECT DISTINCT t.instance FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
+    "WHERE t.seq <= $1::bigint AND (e.tenant = '' OR (e.tenant = $2::text AND ($3::text = '' OR "
+    "e.database_name = '' OR (e.database_name = $3::text AND ($4::text = '' OR "
+    "e.collection = '' OR e.collection = $4::text))))) ORDER BY t.instance"};
+// $1 before, $2 tenant, $3 database, $4 collection.
+inline constexpr Prepared kSelectPendingBefore = {
+    "pending_before",
+    "SELECT seq FROM wal_entries WHERE state = 0 AND seq < $1::bigint AND tenant = $2::text "
+    "AND database_name = $3::text AND collection = $4::text ORDER BY seq"};
 inline constexpr Prepared kSelectPendingFor = {
     "pending_for",
     "SELECT " CHROMA_HA_E_ENTRY_COLUMNS " FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
@@ -168,6 +180,7 @@ inline constexpr Prepared kAllPrepared[] = {
     kLockAppends,      kInsertEntry,       kInsertApplied,       kSetOutcome,
     kSetExtra,         kMarkApplied,       kSelectPendingFor,    kSelectUnresolved,
     kSelectEntry,      kSelectResolvedAfter, kSelectBacklog,     kCountByState,        kPrune,
+    kSelectInstancesBehind, kSelectPendingBefore,
     kDeleteCollection, kInsertCollection,  kInsertCollectionId,  kSelectCollections,
     kSelectCollectionIds, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
 };

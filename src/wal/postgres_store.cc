@@ -205,6 +205,40 @@ Result<int64_t> PostgresWalStore::ResolvedAfter(const WalEntry& entry) {
   return seq;
 }
 
+Result<std::vector<std::string>> PostgresWalStore::InstancesBehind(const std::string& tenant,
+                                                                   const std::string& database,
+                                                                   const std::string& collection,
+                                                                   int64_t up_to) {
+  std::vector<std::string> out;
+  Status s = Run("instances behind", [&](pqxx::connection_base& c) {
+    pqxx::read_transaction t(c);
+    out.clear();
+    for (const auto& row :
+         t.exec_prepared(kSelectInstancesBehind.name, up_to, tenant, database, collection)) {
+      out.push_back(row[0].as<std::string>());
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::vector<int64_t>> PostgresWalStore::PendingBefore(const std::string& tenant,
+                                                             const std::string& database,
+                                                             const std::string& collection,
+                                                             int64_t before) {
+  std::vector<int64_t> out;
+  Status s = Run("pending before", [&](pqxx::connection_base& c) {
+    pqxx::read_transaction t(c);
+    out.clear();
+    for (const auto& row :
+         t.exec_prepared(kSelectPendingBefore.name, before, tenant, database, collection)) {
+      out.push_back(row[0].as<int64_t>());
+    }
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Result<WalEntry> PostgresWalStore::Get(int64_t seq) {
   std::vector<WalEntry> out;
   Status s = Run("get", [&](pqxx::connection_base& c) {

@@ -51,6 +51,16 @@ constexpr const char* kSelectUnresolved =
 constexpr const char* kSelectResolvedAfter =
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "
     "AND tenant = ?2 AND database_name = ?3 AND collection = ?4";
+// ?1 up_to, ?2 tenant, ?3 database, ?4 collection: the scope rule of InReadScope.
+constexpr const char* kSelectInstancesBehind =
+    "SELECT DISTINCT t.instance FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
+    "WHERE t.seq <= ?1 AND (e.tenant = '' OR (e.tenant = ?2 AND (?3 = '' OR "
+    "e.database_name = '' OR (e.database_name = ?3 AND (?4 = '' OR e.collection = '' OR "
+    "e.collection = ?4))))) ORDER BY t.instance";
+// ?1 before, ?2 tenant, ?3 database, ?4 collection.
+constexpr const char* kSelectPendingBefore =
+    "SELECT seq FROM wal_entries WHERE state = 0 AND seq < ?1 AND tenant = ?2 "
+    "AND database_name = ?3 AND collection = ?4 ORDER BY seq";
 constexpr const char* kSelectEntry =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = ?";
 constexpr const char* kSelectBacklog =
@@ -298,6 +308,34 @@ Result<int64_t> SqliteWalStore::ResolvedAfter(const WalEntry& entry) {
       stmt.Int(entry.seq).Text(entry.tenant).Text(entry.database).Text(entry.collection).Step();
   if (rc != SQLITE_ROW) return ErrorLocked(rc, "resolved after");
   return stmt.ColumnInt(0);
+}
+
+Result<std::vector<std::string>> SqliteWalStore::InstancesBehind(const std::string& tenant,
+                                                                 const std::string& database,
+                                                                 const std::string& collection,
+                                                                 int64_t up_to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CHROMA_HA_PREPARE(stmt, kSelectInstancesBehind);
+  stmt.Int(up_to).Text(tenant).Text(database).Text(collection);
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) out.push_back(stmt.ColumnBytes(0));
+  if (rc != SQLITE_DONE) return ErrorLocked(rc, "instances behind");
+  return out;
+}
+
+Result<std::vector<int64_t>> SqliteWalStore::PendingBefore(const std::string& tenant,
+                                                           const std::string& database,
+                                                           const std::string& collection,
+                                                           int64_t before) {
+  std::lock_guard<std::mutex> lock(mu_);
+  CHROMA_HA_PREPARE(stmt, kSelectPendingBefore);
+  stmt.Int(before).Text(tenant).Text(database).Text(collection);
+  std::vector<int64_t> out;
+  int rc;
+  while ((rc = stmt.Step()) == SQLITE_ROW) out.push_back(stmt.ColumnInt(0));
+  if (rc != SQLITE_DONE) return ErrorLocked(rc, "pending before");
+  return out;
 }
 
 Result<WalEntry> SqliteWalStore::Get(int64_t seq) {

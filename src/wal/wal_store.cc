@@ -12,4 +12,13 @@ const char* EntryStateName(EntryState s) {
   return "unknown";
 }
 
+bool InReadScope(const WalEntry& e, const std::string& tenant, const std::string& database,
+                 const std::string& collection) {
+  if (e.tenant.empty()) return true;
+  if (e.tenant != tenant) return false;
+  if (database.empty() || e.database.empty()) return true;
+  if (e.database != database) return false;
+  return collection.empty() || e.collection.empty() || e.collection == collection;
+}
+
 }  // namespace chroma_ha

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { TD, http, startStack } from './harness.mjs';
+import { TD, http, makeTempDir, requestCounts, startChromaHa, startStack } from './harness.mjs';
 import { assertJsonError, parseResponse } from './raw_http.mjs';
 
 const MAX_BODY_BYTES = 1024;
@@ -147,6 +147,53 @@ describe('bad input', () => {
     assert.ok(res.json, `JSON body: ${res.text}`);
     assert.equal(typeof res.json.error, 'string');
     assert.equal(typeof res.json.message, 'string');
+  });
+
+  // A write to a route chroma-ha does not know (here one a newer Chroma might add) would reach the
+  // primary alone, unlogged: the instances would diverge silently. Refused by default; forwarded
+  // to the primary only with UNKNOWN_WRITE_ROUTES=primary, and counted.
+  test('a write to an unknown route: 501 JSON naming it, nothing forwarded; primary mode forwards it', async () => {
+    const route = `${TD}/snapshots`;
+    const before = await requestCounts(stack.ha);
+    const res = await http(`${stack.ha.url}${route}?token=hidden`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"to":1}',
+    });
+    assert.equal(res.status, 501, res.text);
+    assert.equal(res.json?.error, 'NotImplementedError', res.text);
+    assert.ok(res.json.message.includes(`POST ${route}`), res.json.message);
+    assert.ok(!res.json.message.includes('hidden'), 'the query string is not echoed');
+    assert.deepEqual(await requestCounts(stack.ha), before, 'nothing was forwarded');
+    const metrics = await http(`${stack.ha.url}/metrics`);
+    assert.match(metrics.text, /chroma_ha_unknown_writes_total\{outcome="refused"\} 1\b/);
+    // A read of an unknown route still goes to the primary (Chroma answers it).
+    const read = await http(`${stack.ha.url}/api/v2/not-a-route`);
+    assert.equal(read.status, 404, read.text);
+
+    const ha = await startChromaHa({
+      dir: makeTempDir('unknown-primary'),
+      primaryUrl: stack.primary.url,
+      replicaUrl: stack.replica.url,
+      env: { UNKNOWN_WRITE_ROUTES: 'primary' },
+    });
+    try {
+      await ha.waitAllHealthy();
+      const sent = await requestCounts(ha);
+      const fwd = await http(`${ha.url}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{"to":1}',
+      });
+      assert.ok(fwd.status >= 400 && fwd.status < 500 && fwd.status !== 501, `Chroma's own answer: ${fwd.status} ${fwd.text}`);
+      const after = await requestCounts(ha);
+      assert.equal(after.primary, sent.primary + 1, 'sent to the primary');
+      assert.equal(after.replica, sent.replica, 'not to the replica');
+      const status = await ha.status();
+      assert.equal(status.requests.unknown_writes_forwarded, 1, JSON.stringify(status.requests));
+    } finally {
+      await ha.stop();
+    }
   });
 
   test('still serving afterwards', async () => {

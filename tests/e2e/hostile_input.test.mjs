@@ -436,7 +436,8 @@ describe('hostile input', () => {
             port,
             `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 18\r\nConnection: close\r\n\r\n{"name":"hostile"}`,
           );
-          assert.ok([400, 401, 403, 404].includes(r.status), `${label}: expected 400/401/403/404, ${show(r)}`);
+          // 501: a write to a route chroma-ha does not know (e.g. with a trailing slash) is refused.
+          assert.ok([400, 401, 403, 404, 501].includes(r.status), `${label}: expected 400/401/403/404/501, ${show(r)}`);
           if (r.status !== 404) assertJsonError(r, label);
           return r;
         });

@@ -69,6 +69,20 @@ Result<std::vector<WalEntry>> BlockingStore::Unresolved() { return Gate(), base_
 Result<int64_t> BlockingStore::ResolvedAfter(const WalEntry& entry) {
   return Gate(), base_->ResolvedAfter(entry);
 }
+
+Result<std::vector<std::string>> BlockingStore::InstancesBehind(const std::string& tenant,
+                                                                const std::string& database,
+                                                                const std::string& collection,
+                                                                int64_t up_to) {
+  return Gate(), base_->InstancesBehind(tenant, database, collection, up_to);
+}
+
+Result<std::vector<int64_t>> BlockingStore::PendingBefore(const std::string& tenant,
+                                                          const std::string& database,
+                                                          const std::string& collection,
+                                                          int64_t before) {
+  return Gate(), base_->PendingBefore(tenant, database, collection, before);
+}
 Result<WalEntry> BlockingStore::Get(int64_t seq) { return Gate(), base_->Get(seq); }
 Result<std::vector<InstanceBacklog>> BlockingStore::Backlog(
     const std::vector<std::string>& instances) {

@@ -27,6 +27,8 @@ const char* WalOpName(WalOp op) {
     case WalOp::kListBlocked: return "ListBlocked";
     case WalOp::kClear: return "Clear";
     case WalOp::kResolvedAfter: return "ResolvedAfter";
+    case WalOp::kInstancesBehind: return "InstancesBehind";
+    case WalOp::kPendingBefore: return "PendingBefore";
   }
   return "Unknown";
 }
@@ -182,6 +184,22 @@ Result<std::vector<WalEntry>> FaultStore::Unresolved() {
 Result<int64_t> FaultStore::ResolvedAfter(const WalEntry& entry) {
   if (Status s = Enter(WalOp::kResolvedAfter); !s.ok()) return s;
   return base_->ResolvedAfter(entry);
+}
+
+Result<std::vector<std::string>> FaultStore::InstancesBehind(const std::string& tenant,
+                                                             const std::string& database,
+                                                             const std::string& collection,
+                                                             int64_t up_to) {
+  if (Status s = Enter(WalOp::kInstancesBehind); !s.ok()) return s;
+  return base_->InstancesBehind(tenant, database, collection, up_to);
+}
+
+Result<std::vector<int64_t>> FaultStore::PendingBefore(const std::string& tenant,
+                                                       const std::string& database,
+                                                       const std::string& collection,
+                                                       int64_t before) {
+  if (Status s = Enter(WalOp::kPendingBefore); !s.ok()) return s;
+  return base_->PendingBefore(tenant, database, collection, before);
 }
 
 Result<WalEntry> FaultStore::Get(int64_t seq) {

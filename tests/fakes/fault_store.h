@@ -36,6 +36,7 @@ enum class WalOp {
   kOpen, kRegisterInstances, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kMarkAppliedBatch,
   kPendingFor, kUnresolved, kGet, kBacklog, kCountByState, kPrune, kPutCollection,
   kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear, kResolvedAfter,
+  kInstancesBehind, kPendingBefore,
 };
 
 const char* WalOpName(WalOp op);
@@ -82,6 +83,14 @@ class FaultStore final : public WalStore {
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
   Result<int64_t> ResolvedAfter(const WalEntry& entry) override;
+  Result<std::vector<std::string>> InstancesBehind(const std::string& tenant,
+                                                   const std::string& database,
+                                                   const std::string& collection,
+                                                   int64_t up_to) override;
+  Result<std::vector<int64_t>> PendingBefore(const std::string& tenant,
+                                             const std::string& database,
+                                             const std::string& collection,
+                                             int64_t before) override;
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;

@@ -150,6 +150,37 @@ Result<int64_t> MemoryWalStore::ResolvedAfter(const WalEntry& entry) {
   return int64_t{0};
 }
 
+Result<std::vector<std::string>> MemoryWalStore::InstancesBehind(const std::string& tenant,
+                                                                 const std::string& database,
+                                                                 const std::string& collection,
+                                                                 int64_t up_to) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::set<std::string> behind;
+  for (auto it = entries_.begin(); it != entries_.end() && it->first <= up_to; ++it) {
+    if (!InReadScope(it->second, tenant, database, collection)) continue;
+    for (const std::string& instance : registered_) {
+      if (PendingOnLocked(it->second, instance)) behind.insert(instance);
+    }
+  }
+  return std::vector<std::string>(behind.begin(), behind.end());
+}
+
+Result<std::vector<int64_t>> MemoryWalStore::PendingBefore(const std::string& tenant,
+                                                           const std::string& database,
+                                                           const std::string& collection,
+                                                           int64_t before) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<int64_t> out;
+  for (auto it = entries_.begin(); it != entries_.end() && it->first < before; ++it) {
+    const WalEntry& e = it->second;
+    if (e.state == EntryState::kPending && e.tenant == tenant && e.database == database &&
+        e.collection == collection) {
+      out.push_back(it->first);
+    }
+  }
+  return out;
+}
+
 Result<WalEntry> MemoryWalStore::Get(int64_t seq) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = entries_.find(seq);

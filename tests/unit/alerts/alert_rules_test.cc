@@ -181,6 +181,38 @@ TEST_F(AlertRulesTest, WalAppendFailuresRaiseTheStoreAlert) {
   EXPECT_EQ(SentFor("wal_store")[1]["resolved"], true);
 }
 
+TEST_F(AlertRulesTest, UnknownRouteWritesForwardedToThePrimaryWarnUntilNoneAreNew) {
+  AlertObservation o;
+  o.unknown_writes_forwarded = 0;
+  rules_->Observe(o);
+  Deliver();
+  EXPECT_TRUE(SentFor("unknown_write_routes").empty());
+  o.unknown_writes_forwarded = 2;  // counted since the process started: not history
+  rules_->Observe(o);
+  Deliver();
+  ASSERT_EQ(SentFor("unknown_write_routes").size(), 1u);
+  EXPECT_EQ(SentFor("unknown_write_routes")[0]["severity"], "warning");
+  EXPECT_NE(SentFor("unknown_write_routes")[0]["text"].get<std::string>().find("2 mutating"),
+            std::string::npos);
+  Advance(seconds(61));
+  o.unknown_writes_forwarded = 3;  // one more: still firing, nothing new sent
+  rules_->Observe(o);
+  Deliver();
+  EXPECT_EQ(SentFor("unknown_write_routes").size(), 1u);
+  rules_->Observe(o);  // none since the last look
+  Deliver();
+  ASSERT_EQ(SentFor("unknown_write_routes").size(), 2u);
+  EXPECT_EQ(SentFor("unknown_write_routes")[1]["resolved"], true);
+}
+
+TEST_F(AlertRulesTest, UnknownRouteWritesBeforeTheFirstLookAlsoWarn) {
+  AlertObservation o;
+  o.unknown_writes_forwarded = 1;
+  rules_->Observe(o);
+  Deliver();
+  EXPECT_EQ(SentFor("unknown_write_routes").size(), 1u);
+}
+
 TEST_F(AlertRulesTest, BlockedCollectionAlertsOnceAndResolvesWhenCleared) {
   AlertObservation o = Store(true);
   o.blocked->push_back({"replica", "default_tenant", "default_database", "docs",

@@ -285,14 +285,51 @@ TEST_F(RouterTest, WritesFailOverWhenThePrimaryRefusesTheConnection) {
   EXPECT_EQ(ups_.request_count(1), 1u);
 }
 
-TEST_F(RouterTest, UnknownRouteGoesToThePrimaryAndIsCounted) {
+TEST_F(RouterTest, UnknownReadRouteGoesToThePrimaryAndIsCounted) {
   EXPECT_EQ(Get("/api/v1/heartbeat").status, 200);
   EXPECT_EQ(ups_.request_count(0), 1u);
   EXPECT_EQ(ups_.request_count(1), 0u);
   EXPECT_EQ(router_.stats().unknown_routes, 1);
-  EXPECT_EQ(Send("PATCH", std::string(kDb) + "/collections").status, 200);
+  EXPECT_EQ(Send("HEAD", "/api/v3/whatever").status, 200);
   EXPECT_EQ(ups_.request_count(0), 2u);
   EXPECT_EQ(router_.stats().unknown_routes, 2);
+  EXPECT_EQ(router_.stats().unknown_writes_refused, 0);
+}
+
+// A mutating request to a route the classifier does not know would change the primary alone,
+// unlogged: the instances would diverge. It is refused by default (issue 12 item 4).
+TEST_F(RouterTest, UnknownWriteRouteIsRefused501NamingTheRouteAndNotForwarded) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"PATCH", std::string(kDb) + "/collections"},                // a new method on a known path
+      {"POST", std::string(kDb) + "/collections/c/rewind?x=secret"},  // a newer route
+      {"DELETE", "/api/v2/heartbeat"},
+      {"post", "/api/v2/tenants/t/databases/d/collections/c/add"},  // methods are case-sensitive
+      {"PUT", "/api/v1/collections"},
+  };
+  for (const auto& [method, target] : cases) {
+    HttpResponse r = Send(method, target, "{}");
+    EXPECT_EQ(r.status, 501) << method << " " << target;
+    json body = json::parse(r.body);
+    EXPECT_EQ(body["error"], "NotImplementedError");
+    const std::string path = target.substr(0, target.find('?'));
+    EXPECT_NE(body["message"].get<std::string>().find(method + " " + path), std::string::npos)
+        << body.dump();
+    EXPECT_EQ(body["message"].get<std::string>().find("secret"), std::string::npos);
+  }
+  EXPECT_EQ(ups_.request_count(0), 0u);
+  EXPECT_EQ(ups_.request_count(1), 0u);
+  EXPECT_EQ(router_.stats().unknown_routes, 5);
+  EXPECT_EQ(router_.stats().unknown_writes_refused, 5);
+  EXPECT_EQ(router_.stats().unknown_writes_forwarded, 0);
+}
+
+TEST_F(RouterTest, UnknownWriteRouteGoesToThePrimaryWhenConfigured) {
+  config_.unknown_write_routes = UnknownWriteRoutes::kPrimary;
+  EXPECT_EQ(Send("PATCH", std::string(kDb) + "/collections").status, 200);
+  EXPECT_EQ(ups_.request_count(0), 1u);
+  EXPECT_EQ(ups_.request_count(1), 0u);
+  EXPECT_EQ(router_.stats().unknown_writes_forwarded, 1);
+  EXPECT_EQ(router_.stats().unknown_writes_refused, 0);
 }
 
 TEST_F(RouterTest, InvalidPathIs400JsonAndNotForwarded) {

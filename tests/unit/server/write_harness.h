@@ -128,6 +128,14 @@ class GatedStore final : public WalStore {
   }
   Result<std::vector<WalEntry>> Unresolved() override { return base_->Unresolved(); }
   Result<int64_t> ResolvedAfter(const WalEntry& e) override { return base_->ResolvedAfter(e); }
+  Result<std::vector<std::string>> InstancesBehind(const std::string& t, const std::string& d,
+                                                   const std::string& c, int64_t up_to) override {
+    return base_->InstancesBehind(t, d, c, up_to);
+  }
+  Result<std::vector<int64_t>> PendingBefore(const std::string& t, const std::string& d,
+                                             const std::string& c, int64_t before) override {
+    return base_->PendingBefore(t, d, c, before);
+  }
   Result<WalEntry> Get(int64_t seq) override { return base_->Get(seq); }
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& i) override {
     return base_->Backlog(i);
