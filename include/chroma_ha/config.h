@@ -93,6 +93,12 @@ struct Config {
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off
   std::string status_token;  // STATUS_TOKEN; empty = status endpoints open
   bool allow_reset = false;  // ALLOW_RESET
+  // Client authentication, Chroma-compatible (src/auth/; off when both credentials are unset).
+  std::string auth_credentials;       // CHROMA_SERVER_AUTHN_CREDENTIALS: one full-access token
+  std::string auth_credentials_file;  // CHROMA_SERVER_AUTHN_CREDENTIALS_FILE: JSON, scoped users
+  bool auth_x_chroma_token = false;   // CHROMA_AUTH_TOKEN_TRANSPORT_HEADER=X-Chroma-Token
+  int auth_failures_per_minute = 10;  // AUTH_FAILURES_PER_MINUTE per client address; 0 = no cap
+  bool auth_trust_forwarded_for = false;  // AUTH_TRUST_FORWARDED_FOR: address = last XFF entry
   std::string slack_webhook_url;  // SLACK_WEBHOOK_URL
   bool slack_alerts_enabled = false;  // SLACK_ALERTS_ENABLED
   std::string alert_webhook_url;      // ALERT_WEBHOOK_URL

@@ -20,6 +20,7 @@ struct HttpRequest {
   std::string target;  // origin-form path with optional query, exactly as received
   std::vector<Header> headers;  // end-to-end headers only (no Host, Connection, ...)
   std::string body;             // byte-exact
+  std::string peer = {};  // the client's address as the listener saw it ("" when unknown)
 };
 
 struct HttpResponse {

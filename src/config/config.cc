@@ -127,6 +127,29 @@ void ReadBool(const Env& env, const char* name, bool* out) {
   }
 }
 
+// Client authentication (src/auth/): the credentials' contents are checked when auth starts.
+void ReadClientAuth(const Env& env, Config* c) {
+  if (auto v = env.Get("CHROMA_SERVER_AUTHN_CREDENTIALS")) c->auth_credentials = *v;
+  if (auto v = env.Get("CHROMA_SERVER_AUTHN_CREDENTIALS_FILE")) c->auth_credentials_file = *v;
+  if (!c->auth_credentials.empty() && !c->auth_credentials_file.empty()) {
+    env.Fail("CHROMA_SERVER_AUTHN_CREDENTIALS_FILE", c->auth_credentials_file,
+             "cannot be set with CHROMA_SERVER_AUTHN_CREDENTIALS (choose one)");
+  }
+  if (auto v = env.Get("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER")) {
+    const std::string s = Lower(*v);
+    if (s == "authorization") {
+      c->auth_x_chroma_token = false;
+    } else if (s == "x-chroma-token" || s == "x_chroma_token") {
+      c->auth_x_chroma_token = true;
+    } else {
+      env.Fail("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", *v,
+               "is not Authorization or X-Chroma-Token");
+    }
+  }
+  ReadInt(env, "AUTH_FAILURES_PER_MINUTE", 0, 100000, &c->auth_failures_per_minute);
+  ReadBool(env, "AUTH_TRUST_FORWARDED_FOR", &c->auth_trust_forwarded_for);
+}
+
 template <typename T>
 void ReadEnum(const Env& env, const char* name,
               std::initializer_list<std::pair<const char*, T>> choices, T* out) {
@@ -314,6 +337,7 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   if (auto v = env.Get("ADMIN_TOKEN")) c.admin_token = *v;
   if (auto v = env.Get("STATUS_TOKEN")) c.status_token = *v;
   ReadBool(env, "ALLOW_RESET", &c.allow_reset);
+  ReadClientAuth(env, &c);
   if (auto v = env.Get("SLACK_WEBHOOK_URL"))
     c.slack_webhook_url = ParseWebhook(env, "SLACK_WEBHOOK_URL", *v);
   ReadBool(env, "SLACK_ALERTS_ENABLED", &c.slack_alerts_enabled);

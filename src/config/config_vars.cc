@@ -106,11 +106,27 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "WAL_RETRY_DELAY", "1", "Base of the exponential retry backoff, in seconds."},
 
     {kSecurity, "ADMIN_TOKEN", "",
-     "Bearer token for /admin/*, reset and tenant/database "
-     "changes; unset = those are refused.",
+     "Bearer token (or X-Admin-Token) for chroma-ha's /admin/*, and for reset when ALLOW_RESET "
+     "is false; unset = those are refused.",
      true},
     {kSecurity, "STATUS_TOKEN", "", "Bearer token for the status endpoints; unset = open.", true},
-    {kSecurity, "ALLOW_RESET", "false", "Allow POST /api/v2/reset (with ADMIN_TOKEN)."},
+    {kSecurity, "ALLOW_RESET", "false",
+     "Allow POST /api/v2/reset without ADMIN_TOKEN (Chroma's allow_reset)."},
+    {kSecurity, "CHROMA_SERVER_AUTHN_CREDENTIALS", "",
+     "Client token with full access, as on a Chroma server; unset (and no file) = no client "
+     "auth.",
+     true},
+    {kSecurity, "CHROMA_SERVER_AUTHN_CREDENTIALS_FILE", "",
+     "JSON file of users with scoped tokens (README \"Client authentication\"); reloaded on "
+     "SIGHUP. Not with CHROMA_SERVER_AUTHN_CREDENTIALS."},
+    {kSecurity, "CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", "Authorization",
+     "Where clients send the token: Authorization (Bearer) or X-Chroma-Token."},
+    {kSecurity, "AUTH_FAILURES_PER_MINUTE", "10",
+     "Failed client authentications allowed per client address per minute; then 429 with "
+     "Retry-After. 0 = no limit."},
+    {kSecurity, "AUTH_TRUST_FORWARDED_FOR", "false",
+     "Count failed attempts per the last X-Forwarded-For entry (set behind a proxy that "
+     "appends it, such as Render's), not per connection address."},
     {kSecurity, "SLACK_WEBHOOK_URL", "", "Slack incoming-webhook URL for alerts.", true},
     {kSecurity, "SLACK_ALERTS_ENABLED", "false", "Send alerts to SLACK_WEBHOOK_URL."},
     {kSecurity, "ALERT_WEBHOOK_URL", "", "Generic webhook (JSON POST) for alerts.", true},

@@ -47,6 +47,21 @@ Metrics::Metrics(std::vector<std::string> instances)
                       .Register(*registry_);
   appends_ok_ = &appends.Add({{"result", "ok"}});
   appends_failed_ = &appends.Add({{"result", "failed"}});
+  auto& auth = prometheus::BuildCounter()
+                   .Name("chroma_ha_auth_failures_total")
+                   .Help("Requests refused by client authentication: missing or invalid token "
+                         "(401), out of scope (403), address out of failed attempts (429)")
+                   .Register(*registry_);
+  auth_missing_ = &auth.Add({{"reason", "missing"}});
+  auth_invalid_ = &auth.Add({{"reason", "invalid"}});
+  auth_forbidden_ = &auth.Add({{"reason", "forbidden"}});
+  auth_limited_ = &auth.Add({{"reason", "limited"}});
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("chroma_ha_auth_reloads_total")
+                      .Help("Credentials-file reloads (SIGHUP) by result (failed: old kept)")
+                      .Register(*registry_);
+  auth_reloads_ok_ = &reloads.Add({{"result", "ok"}});
+  auth_reloads_failed_ = &reloads.Add({{"result", "failed"}});
 
   for (RouteClass cls : kClasses) {
     latency_by_class_.push_back(&latency_->Add({{"route_class", RouteClassName(cls)}},
@@ -54,6 +69,22 @@ Metrics::Metrics(std::vector<std::string> instances)
   }
   request_counters_ = std::vector<std::atomic<prometheus::Counter*>>(
       std::size(kClasses) * (instances_.size() + 1) * std::size(kStatusClasses));
+}
+
+void Metrics::ObserveAuthFailure(std::string_view reason) {
+  if (reason == "missing") {
+    auth_missing_->Increment();
+  } else if (reason == "forbidden") {
+    auth_forbidden_->Increment();
+  } else if (reason == "limited") {
+    auth_limited_->Increment();
+  } else {
+    auth_invalid_->Increment();
+  }
+}
+
+void Metrics::ObserveAuthReload(bool ok) {
+  (ok ? auth_reloads_ok_ : auth_reloads_failed_)->Increment();
 }
 
 void Metrics::ObserveRequest(RouteClass cls, int instance, int status, double seconds) {

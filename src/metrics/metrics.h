@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chroma_ha/route.h"
@@ -36,6 +37,12 @@ class Metrics {
   // One WAL append (from queueing to durable, or failed).
   void ObserveAppend(double seconds, bool ok);
 
+  // A request refused by client auth (src/auth/): reason "missing" or "invalid" (401),
+  // "forbidden" (403), "limited" (429); any other reason is counted as "invalid".
+  void ObserveAuthFailure(std::string_view reason);
+  // A credentials-file reload (SIGHUP): applied, or refused (the old credentials stay).
+  void ObserveAuthReload(bool ok);
+
   // The text exposition: the registry's families followed by `extra` (scrape-time values).
   std::string Render(const std::vector<prometheus::MetricFamily>& extra) const;
 
@@ -47,6 +54,12 @@ class Metrics {
   prometheus::Histogram* append_latency_;
   prometheus::Counter* appends_ok_;
   prometheus::Counter* appends_failed_;
+  prometheus::Counter* auth_missing_;
+  prometheus::Counter* auth_invalid_;
+  prometheus::Counter* auth_forbidden_;
+  prometheus::Counter* auth_limited_;
+  prometheus::Counter* auth_reloads_ok_;
+  prometheus::Counter* auth_reloads_failed_;
   // Children by [route class][instance + 1][status class], created on first use.
   std::vector<std::atomic<prometheus::Counter*>> request_counters_;
   std::vector<prometheus::Histogram*> latency_by_class_;

@@ -97,13 +97,10 @@ Guard GuardOfSegments(const Segments& s) {
   if (s.size() < 3 || s[0] != "api") return Guard::kOpen;
   const std::size_t n = s.size() - 2;  // after /api/{version}
   if (n == 1 && s[2] == "reset") return Guard::kReset;
-  if (s[2] != "tenants") return Guard::kOpen;
-  if (n <= 2) return Guard::kAdmin;                          // tenants, tenants/{t}
-  if (s[4] == "databases" && n <= 4) return Guard::kAdmin;  // T/databases, T/databases/{d}
   return Guard::kOpen;
 }
 
-// A path that is, or could be read by a lenient server as, reset or a tenant/database change.
+// A path that is, or could be read by a lenient server as, reset.
 Guard LooksDangerous(std::string_view method, std::string_view target) {
   if (IsReadMethod(method)) return Guard::kOpen;
   const std::string_view path = target.substr(0, target.find('?'));
@@ -147,10 +144,6 @@ Guard GuardFor(std::string_view method, std::string_view target, const Route& ro
       switch (route.write) {
         case WriteKind::kReset:
           return Guard::kReset;
-        case WriteKind::kCreateTenant:
-        case WriteKind::kCreateDatabase:
-        case WriteKind::kDeleteDatabase:
-          return Guard::kAdmin;
         default:
           break;
       }

@@ -1,12 +1,14 @@
 // Access control for chroma-ha (DESIGN.md §5, §7), decided in one place (the router) on the
 // classified route, before anything is dispatched:
 //
-// - Admin routes: chroma-ha's /admin/* and the dangerous Chroma routes that pass through (reset,
-//   tenant create, database create/delete, and any path that only differs from those by case,
-//   percent-encoding, empty segments or a trailing slash). They need ADMIN_TOKEN, sent as
-//   `X-Admin-Token: TOKEN` or `Authorization: Bearer TOKEN`. Without ADMIN_TOKEN configured they
-//   are off (403); a missing or wrong token is 401. ALLOW_RESET=true lets reset through without
-//   the token (like Chroma's own allow_reset, for test setups).
+// - Admin routes: chroma-ha's /admin/*. They need ADMIN_TOKEN, sent as `X-Admin-Token: TOKEN`
+//   or `Authorization: Bearer TOKEN`. Without ADMIN_TOKEN configured they are off (403); a
+//   missing or wrong token is 401.
+// - Reset (POST /api/v2/reset, and any path that only differs from it by case, percent-encoding,
+//   empty segments or a trailing slash): like Chroma's allow_reset, refused (403) unless
+//   ALLOW_RESET=true; with ADMIN_TOKEN set, a request carrying it may reset too.
+// - Tenant and database routes (create, get, list, delete) pass as on Chroma: with client auth
+//   on (auth/client_auth.h) they need a client token whose scope allows them, else nothing.
 // - Status routes (/status, /wal/*, /metrics): open unless STATUS_TOKEN is set; then they need
 //   it (`X-Status-Token`, or `Authorization: Bearer`; the admin token works too) or answer 401.
 // - /health (the platform's health check) and /dashboard (a static page without data; it
@@ -30,7 +32,7 @@ namespace chroma_ha {
 enum class Guard {
   kOpen,    // no token needed
   kStatus,  // STATUS_TOKEN when set
-  kAdmin,   // ADMIN_TOKEN
+  kAdmin,   // ADMIN_TOKEN (/admin/*)
   kReset,   // ADMIN_TOKEN, or ALLOW_RESET=true
 };
 
@@ -49,7 +51,8 @@ std::optional<HttpResponse> CheckAccess(const Config& config, Guard guard,
                                         const HttpRequest& request);
 
 // Removes chroma-ha's own credential headers (X-Admin-Token, X-Status-Token) before a request
-// is forwarded to Chroma. Authorization and X-Chroma-Token (Chroma's auth) are left as they are.
+// is forwarded to Chroma. The client-auth header is removed by ClientAuth::StripCredential when
+// client auth is on; otherwise Authorization and X-Chroma-Token are left as they are.
 void StripOwnCredentials(std::vector<Header>& headers);
 
 }  // namespace chroma_ha

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "alerts/proxy_alerts.h"
+#include "auth/client_auth.h"
 #include "collections/collection_map.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
@@ -123,7 +124,8 @@ struct App::Parts {
         own(config, upstreams, clock),
         metrics(InstanceNames(config)),
         start_ms(clock.UnixMillis()),
-        maintenance(ioc) {}
+        maintenance(ioc),
+        reload_signals(ioc, SIGHUP) {}
 
   static std::vector<std::string> InstanceNames(const Config& config) {
     std::vector<std::string> names;
@@ -160,14 +162,15 @@ struct App::Parts {
   std::unique_ptr<PressureGauge> pressure;
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<WritePath> writes;
+  std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
   std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
   std::unique_ptr<FleetOrder> fleet_order;  // PostgreSQL: WAL order across processes
   std::unique_ptr<Router> router;
   std::unique_ptr<Listener> listener;
   asio::steady_timer maintenance;
+  asio::signal_set reload_signals;  // SIGHUP: Reload() (client credentials, listener TLS)
   bool stopped = false;
   std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
-  std::unique_ptr<asio::signal_set> hangup;  // SIGHUP: ReloadTls
 };
 
 App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
@@ -288,7 +291,16 @@ Status App::Start() {
   } else {
     spdlog::warn("WAL_ENABLED=false: writes are forwarded without a log and never replayed");
   }
+  auto client_auth = ClientAuth::FromConfig(p.config, p.clock);
+  if (!client_auth.ok()) return client_auth.status();
+  p.client_auth = std::move(client_auth).value();
+  if (p.client_auth) {
+    spdlog::info("client auth on: {} token(s), header {}", p.client_auth->token_count(),
+                 p.config.auth_x_chroma_token ? "X-Chroma-Token" : "Authorization: Bearer");
+    p.client_auth->SetMetrics(&p.metrics);
+  }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
+  p.router->SetClientAuth(p.client_auth.get());
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   StartTls();
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
@@ -346,6 +358,7 @@ Status App::Start() {
   RegisterDashboard(p.own);
   p.upstreams.Start();
   if (auto s = p.listener->Start(); !s.ok()) return s;
+  WatchReloadSignal();
   for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
     asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Start(); });
   }
@@ -370,16 +383,6 @@ void App::StartTls() {
     spdlog::info("listener: serving https (TLS_CERT_FILE {}); SIGHUP reloads it",
                  p.config.tls_cert_file);
   }
-  p.hangup = std::make_unique<asio::signal_set>(ioc_, SIGHUP);
-  WatchHangup();
-}
-
-void App::WatchHangup() {
-  parts_->hangup->async_wait([this](const boost::system::error_code& ec, int) {
-    if (ec) return;  // cancelled: shutting down
-    (void)ReloadTls();
-    WatchHangup();
-  });
 }
 
 Status App::ReloadTls() {
@@ -397,11 +400,35 @@ Status App::ReloadTls() {
   return Status::Ok();
 }
 
+void App::WatchReloadSignal() {
+  parts_->reload_signals.async_wait([this](const boost::system::error_code& ec, int) {
+    if (ec || parts_->stopped) return;
+    spdlog::info("SIGHUP received: reloading");
+    Reload();
+    WatchReloadSignal();
+  });
+}
+
+void App::Reload() {
+  Parts& p = *parts_;
+  // Off the event loop (file reads); the new state is swapped in whole, connections stay.
+  asio::post(p.recovery_thread, [this, &p] {
+    if (p.client_auth) {
+      if (Status s = p.client_auth->Reload(); !s.ok()) {
+        spdlog::error("client credentials NOT reloaded (the previous ones stay in force): {}",
+                      s.message());
+      }
+    }
+    (void)ReloadTls();
+  });
+}
+
 void App::Shutdown(std::function<void()> done) {
   Parts& p = *parts_;
   p.stopped = true;
-  if (p.hangup) p.hangup->cancel();
   p.maintenance.cancel();
+  boost::system::error_code ignored;
+  p.reload_signals.cancel(ignored);
   p.listener->Shutdown(p.config.shutdown_grace, [&p, done = std::move(done)] {
     for (std::size_t i = 0; i < p.workers.all.size(); ++i) {
       asio::post(*p.workers.all[i], [beat = p.workers.beats[i].get()] { beat->Stop(); });
@@ -414,6 +441,8 @@ void App::Shutdown(std::function<void()> done) {
 void App::Stop() {
   Parts& p = *parts_;
   p.stopped = true;
+  boost::system::error_code ignored;
+  p.reload_signals.cancel(ignored);
   // The other event-loop threads; their sessions finished (or the grace passed) in Shutdown.
   for (auto& worker : p.workers.own) worker->stop();
   for (auto& thread : p.workers.threads) thread.join();

@@ -35,6 +35,10 @@ class App {
   // connections with them; open connections keep theirs. On error (logged) the old certificate
   // stays in use. A no-op without listener TLS. Called on SIGHUP.
   Status ReloadTls();
+  // What SIGHUP does (armed by Start), off the event loop: re-reads the client credentials file
+  // (an invalid file keeps the previous credentials and is logged at error level), then
+  // ReloadTls().
+  void Reload();
 
  private:
   struct Parts;
@@ -43,8 +47,8 @@ class App {
   boost::asio::awaitable<void> Maintenance();
   // Loads the listener's TLS files at start (ConfigError when they cannot be loaded).
   void StartTls();
-  // Waits for SIGHUP, again and again, and reloads what can be reloaded (ReloadTls).
-  void WatchHangup();
+  // Waits for SIGHUP, then Reload(), again and again until Shutdown.
+  void WatchReloadSignal();
 
   boost::asio::io_context& ioc_;
   std::unique_ptr<Parts> parts_;

@@ -320,6 +320,9 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
   Session& session = *shared;
   beast::flat_buffer buffer;
   buffer.reserve(kReadBufferBytes);
+  boost::system::error_code peer_ec;
+  const auto peer_endpoint = session.stream.socket().remote_endpoint(peer_ec);
+  const std::string peer = peer_ec ? std::string() : peer_endpoint.address().to_string();
   bool first = true;
   for (;;) {
     if (stopping_) break;
@@ -435,6 +438,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
       auto req = parser.release();
       keep_alive = req.keep_alive();
       HttpRequest request = ToPlain(std::move(req));  // a named local: see router.cc
+      request.peer = peer;
       bool close = false;
       plain = co_await Answer(std::move(request), &close);
       if (stopping_ || close) keep_alive = false;

@@ -7,6 +7,7 @@
 #include <random>
 #include <string_view>
 
+#include "auth/client_auth.h"
 #include "failpoints/failpoints.h"
 #include "metrics/metrics.h"
 #include "server/admin_auth.h"
@@ -125,17 +126,28 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
   const auto start = std::chrono::steady_clock::now();
   const Route route = Classify(request.method, request.target);
   HttpResponse response;
-  // Access control first, on the classified route, so that no path variant can bypass it.
-  const Guard guard = GuardFor(request.method, request.target, route);
-  std::optional<HttpResponse> denied = CheckAccess(config_, guard, request);
-  if (route.cls != RouteClass::kOwn) StripOwnCredentials(request.headers);
+  // Access control first, on the classified route, so that no path variant can bypass it:
+  // the client token (when client auth is on: 401/403/429, or the identity answer), then
+  // chroma-ha's own guards (admin, status, reset).
+  std::optional<HttpResponse> denied;
+  if (client_auth_ != nullptr) denied = client_auth_->Check(request, route);
+  if (!denied) {
+    const Guard guard = GuardFor(request.method, request.target, route);
+    denied = CheckAccess(config_, guard, request);
+  }
+  if (route.cls != RouteClass::kOwn) {
+    StripOwnCredentials(request.headers);
+    if (client_auth_ != nullptr) client_auth_->StripCredential(request.headers);
+  }
   // MAX_CONCURRENT_REQUESTS caps proxied requests; own endpoints (health checks) always answer,
   // and so do invalid requests (answered here, without any I/O).
   const bool capped = config_.max_concurrent_requests > 0 && route.cls != RouteClass::kOwn &&
                       route.cls != RouteClass::kInvalid;
   ConcurrencySlot slot;
   if (denied) {
-    spdlog::info("{} {}: refused ({})", request.method, PathOf(request.target), denied->status);
+    if (denied->status >= 400) {
+      spdlog::info("{} {}: refused ({})", request.method, PathOf(request.target), denied->status);
+    }
     response = std::move(*denied);
   } else if (capped && !slot.TryAcquire(in_flight_, config_.max_concurrent_requests)) {
     ++stats_.unavailable;

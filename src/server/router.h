@@ -1,4 +1,5 @@
-// The router: classifies each request, checks access (admin_auth.h: admin and status tokens)
+// The router: classifies each request, checks access (auth/client_auth.h: client tokens;
+// admin_auth.h: admin and status tokens)
 // before anything else, answers own endpoints, sends reads to an instance by
 // strategy and health (failing over on no answer), and hands writes to the write path.
 // Everything after admission runs behind an exception barrier: a throw anywhere below (write
@@ -25,6 +26,7 @@ class WritePath;
 class CausalReads;
 class OwnEndpoints;
 class Metrics;
+class ClientAuth;
 
 // Router-level counters (for /status and metrics).
 struct RouterStats {
@@ -66,6 +68,9 @@ class Router final : public RequestHandler {
 
   // Optional: every answered request is observed there. Set before serving.
   void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+  // Optional: client authentication (auth/client_auth.h), checked before everything else on
+  // every request; null = off. Must outlive the Router. Set before serving.
+  void SetClientAuth(ClientAuth* auth) { client_auth_ = auth; }
   // Optional: reads with X-Chroma-HA-Min-Seq are served causally (server/causal_reads.h);
   // without it the header is ignored. Set before serving.
   void SetCausalReads(CausalReads* causal) { causal_ = causal; }
@@ -94,6 +99,7 @@ class Router final : public RequestHandler {
   WritePath* writes_;
   CausalReads* causal_ = nullptr;
   Metrics* metrics_ = nullptr;
+  ClientAuth* client_auth_ = nullptr;
   RouterStats stats_;
   std::atomic<uint64_t> ticket_{0};
   std::atomic<int> in_flight_{0};  // proxied requests being handled (MAX_CONCURRENT_REQUESTS)

@@ -410,12 +410,27 @@ class RenderBlueprint(unittest.TestCase):
                 for v in strings_in(e):
                     self.assertNotIn("onrender.com", v, f"{name}.{e.get('key')}: a public URL")
 
-    def test_no_client_token_until_auth_exists(self):
-        # Client auth is not implemented: a generated client token would look like protection.
+    def test_load_balancer_requires_a_generated_client_token(self):
+        # The public load balancer authenticates clients with a token Render generates (never a
+        # literal), counted per the client's address behind Render's proxy; nothing else holds
+        # client credentials, and the README shows how an application reads and sends it.
+        env = self.env("chroma-load-balancer")
+        self.assertEqual(env["CHROMA_SERVER_AUTHN_CREDENTIALS"], {
+            "key": "CHROMA_SERVER_AUTHN_CREDENTIALS", "generateValue": True})
+        self.assertNotIn("CHROMA_SERVER_AUTHN_CREDENTIALS_FILE", env)
+        self.assertEqual(env["AUTH_TRUST_FORWARDED_FOR"].get("value"), "true")
+        transport = env.get("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", {}).get("value", "Authorization")
+        self.assertEqual(transport, "Authorization")
         for name, s in self.services.items():
+            if name == "chroma-load-balancer":
+                continue
             for key in self.env(name):
                 self.assertFalse(key.startswith("CHROMA_SERVER_AUTHN"), f"{name}.{key}")
-        self.assertRegex(read("render.yaml"), r"no client authentication yet")
+        self.assertNotRegex(read("render.yaml"), r"no client authentication")
+        readme = read("README.md")
+        self.assertIn("CHROMA_SERVER_AUTHN_CREDENTIALS", readme)
+        self.assertRegex(readme, r"headers: \{ Authorization: `Bearer \$\{")  # JS ChromaClient
+        self.assertRegex(readme, r"HttpClient\([^)]*headers=")  # Python HttpClient
 
     def test_monitor(self):
         s = self.services["chroma-monitor"]

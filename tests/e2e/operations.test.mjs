@@ -143,53 +143,38 @@ describe('operations: tokens, metrics, secrets', () => {
     await stack?.stop();
   });
 
-  test('admin routes: no token and a wrong token are 401 JSON; the right token reaches Chroma', { timeout: 60000 }, async () => {
+  test('admin routes: reset and /admin/* need ADMIN_TOKEN (401 JSON without); tenants and databases pass as on Chroma', { timeout: 60000 }, async () => {
     const url = stack.ha.url;
+    // Tenant and database routes: no ADMIN_TOKEN needed (issue 12), whatever is sent.
     const create = (headers) =>
       http(`${url}/api/v2/tenants/default_tenant/databases`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify({ name: 'ops_db' }),
       });
+    let r = await create({ 'x-admin-token': 'wrong', 'x-chroma-token': CHROMA_TOKEN });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await primaryHasDatabase(stack, 'ops_db'), true);
+    r = await http(`${url}/api/v2/tenants/default_tenant/databases/ops_db`, { method: 'DELETE' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await primaryHasDatabase(stack, 'ops_db'), false);
+    r = await http(`${url}/api/v2/tenants`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'ops_tenant' }),
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(await primaryHasTenant(stack, 'ops_tenant'), true);
+
+    // Reset: refused by chroma-ha without the token; with it, the request reaches the servers
+    // (which refuse it themselves: they run without allow_reset).
     for (const headers of [{}, { 'x-admin-token': 'wrong' }, { authorization: 'Bearer wrong' }, STATUS, { 'x-chroma-token': ADMIN_TOKEN }]) {
-      const r = await create(headers);
+      r = await http(`${url}/api/v2/reset`, { method: 'POST', headers });
       assert.equal(r.status, 401, `${JSON.stringify(Object.keys(headers))}: ${r.text}`);
       assert.equal(r.json?.error, 'Unauthorized');
       assert.equal(typeof r.json?.message, 'string');
       assert.ok(!r.text.includes(ADMIN_TOKEN));
     }
-    assert.equal(await primaryHasDatabase(stack, 'ops_db'), false, 'a refused create reached the primary');
-
-    // Right token (X-Admin-Token) with the client's own Chroma credentials alongside.
-    let r = await create({ ...ADMIN, 'x-chroma-token': CHROMA_TOKEN });
-    assert.equal(r.status, 200, r.text);
-    assert.equal(await primaryHasDatabase(stack, 'ops_db'), true);
-
-    // Delete: no token 401, Bearer admin token works.
-    const del = (headers) => http(`${url}/api/v2/tenants/default_tenant/databases/ops_db`, { method: 'DELETE', headers });
-    assert.equal((await del({})).status, 401);
-    assert.equal(await primaryHasDatabase(stack, 'ops_db'), true);
-    r = await del({ authorization: `Bearer ${ADMIN_TOKEN}` });
-    assert.equal(r.status, 200, r.text);
-    assert.equal(await primaryHasDatabase(stack, 'ops_db'), false);
-
-    // Tenants.
-    const tenant = (headers) =>
-      http(`${url}/api/v2/tenants`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify({ name: 'ops_tenant' }),
-      });
-    assert.equal((await tenant({ 'x-admin-token': 'nope' })).status, 401);
-    assert.equal(await primaryHasTenant(stack, 'ops_tenant'), false);
-    assert.equal((await tenant(ADMIN)).status, 200);
-    assert.equal(await primaryHasTenant(stack, 'ops_tenant'), true);
-
-    // Reset: refused by chroma-ha without the token; with it, the request reaches the servers
-    // (which refuse it themselves: they run without allow_reset).
-    r = await http(`${url}/api/v2/reset`, { method: 'POST' });
-    assert.equal(r.status, 401, r.text);
-    assert.equal(r.json?.error, 'Unauthorized');
     r = await http(`${url}/api/v2/reset`, { method: 'POST', headers: ADMIN });
     assert.notEqual(r.status, 401, r.text);
     assert.ok(!['Unauthorized', 'Forbidden'].includes(r.json?.error), `chroma-ha refused it: ${r.text}`);
@@ -206,15 +191,7 @@ describe('operations: tokens, metrics, secrets', () => {
 
   test('path variants of admin routes are rejected or still need the token', { timeout: 60000 }, async () => {
     const port = stack.ha.port;
-    // A database that delete variants try to remove.
-    let r = await http(`${stack.ha.url}/api/v2/tenants/default_tenant/databases`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...ADMIN },
-      body: JSON.stringify({ name: 'keep_db' }),
-    });
-    assert.equal(r.status, 200, r.text);
-    const db = JSON.stringify({ name: 'bypass_db' });
-    const tenantBody = JSON.stringify({ name: 'bypass_tenant' });
+    let r;
     const variants = [
       ['POST', '/api/v2/reset?x', ''],
       ['POST', '/api/v2/reset/', ''],
@@ -229,21 +206,6 @@ describe('operations: tokens, metrics, secrets', () => {
       ['POST', '/api/v2%2freset', ''],
       ['PUT', '/api/v2/reset', ''],
       ['post', '/api/v2/reset', ''],
-      ['POST', '/api/v2/tenants/', tenantBody],
-      ['POST', '/api/v2/tenants?x=1', tenantBody],
-      ['POST', '/API/V2/TENANTS', tenantBody],
-      ['POST', '/api/v2/%74enants', tenantBody],
-      ['post', '/api/v2/tenants', tenantBody],
-      ['POST', '/api/v2/tenants/default_tenant/databases/', db],
-      ['POST', '/api/v2/tenants/default_tenant/Databases', db],
-      ['POST', '/api/v2/tenants/default_tenant//databases', db],
-      ['POST', '/api/v2/tenants/default_tenant/databases?x', db],
-      ['POST', '/api/v2/tenants/default%5Ftenant/databases', db],
-      ['DELETE', '/api/v2/tenants/default_tenant/databases/keep_db/', ''],
-      ['DELETE', '/api/v2/tenants/default_tenant/databases/keep%5Fdb', ''],
-      ['DELETE', '/api/v2/tenants/default_tenant/databases/keep_db?x', ''],
-      ['DELETE', '/api/v2/tenants/default_tenant/DATABASES/keep_db', ''],
-      ['DELETE', '/api/v2/tenants/default_tenant/databases/x/../keep_db', ''],
       ['POST', '/admin/wal/skip?x', '{}'],
       ['POST', '/admin/wal/../wal/skip', '{}'],
     ];
@@ -252,9 +214,6 @@ describe('operations: tokens, metrics, secrets', () => {
       assert.ok(r.status === 400 || r.status === 401, `${method} ${target}: ${r.status} ${r.text}`);
       assert.equal(typeof r.json?.error, 'string', `${method} ${target}: not a JSON error: ${r.raw.slice(0, 200)}`);
     }
-    assert.equal(await primaryHasDatabase(stack, 'bypass_db'), false);
-    assert.equal(await primaryHasTenant(stack, 'bypass_tenant'), false);
-    assert.equal(await primaryHasDatabase(stack, 'keep_db'), true);
   });
 
   test('STATUS_TOKEN gates /status, /wal/*, /metrics; /health and the dashboard page stay open', { timeout: 30000 }, async () => {

@@ -139,6 +139,14 @@ const std::vector<VarCase>& VarCases() {
       {"ADMIN_TOKEN", "s3cret", [](auto& c) { return c.admin_token == "s3cret"; }},
       {"STATUS_TOKEN", "st", [](auto& c) { return c.status_token == "st"; }},
       {"ALLOW_RESET", "Yes", [](auto& c) { return c.allow_reset; }},
+      {"CHROMA_SERVER_AUTHN_CREDENTIALS", "tok",
+       [](auto& c) { return c.auth_credentials == "tok"; }},
+      {"CHROMA_SERVER_AUTHN_CREDENTIALS_FILE", "/etc/creds.json",
+       [](auto& c) { return c.auth_credentials_file == "/etc/creds.json"; }},
+      {"CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", "X-Chroma-Token",
+       [](auto& c) { return c.auth_x_chroma_token; }},
+      {"AUTH_FAILURES_PER_MINUTE", "0", [](auto& c) { return c.auth_failures_per_minute == 0; }},
+      {"AUTH_TRUST_FORWARDED_FOR", "true", [](auto& c) { return c.auth_trust_forwarded_for; }},
       {"SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/X",
        [](auto& c) { return c.slack_webhook_url == "https://hooks.slack.com/services/T/B/X"; }},
       {"SLACK_ALERTS_ENABLED", "1", [](auto& c) { return c.slack_alerts_enabled; }},
@@ -280,6 +288,26 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
     }
   }
   EXPECT_EQ(ErrorOf({{"PORT", "abc"}}), "PORT: \"abc\" is not a port number (1-65535)");
+}
+
+TEST(ConfigTest, ClientAuthVariables) {
+  EXPECT_FALSE(Load({}).auth_x_chroma_token);
+  EXPECT_EQ(Load({}).auth_failures_per_minute, 10);
+  for (const char* v : {"Authorization", "AUTHORIZATION", "authorization"}) {
+    EXPECT_FALSE(Load({{"CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", v}}).auth_x_chroma_token) << v;
+  }
+  for (const char* v : {"X-Chroma-Token", "X_CHROMA_TOKEN", "x-chroma-token"}) {
+    EXPECT_TRUE(Load({{"CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", v}}).auth_x_chroma_token) << v;
+  }
+  EXPECT_NE(ErrorOf({{"CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", "Cookie"}})
+                .find("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER"),
+            std::string::npos);
+  const std::string both = ErrorOf({{"CHROMA_SERVER_AUTHN_CREDENTIALS", "very-secret"},
+                                    {"CHROMA_SERVER_AUTHN_CREDENTIALS_FILE", "/f.json"}});
+  EXPECT_NE(both.find("choose one"), std::string::npos) << both;
+  EXPECT_EQ(both.find("very-secret"), std::string::npos) << both;
+  EXPECT_NE(ErrorOf({{"AUTH_FAILURES_PER_MINUTE", "-1"}}).find("AUTH_FAILURES_PER_MINUTE"),
+            std::string::npos);
 }
 
 TEST(ConfigTest, InstanceRules) {
