@@ -393,6 +393,11 @@ class RenderBlueprint(unittest.TestCase):
             self.assertEqual(fs.get("property"), "hostport", key)
         self.assertEqual(env["DATABASE_URL"].get("fromDatabase"),
                          {"name": "chroma-metadata", "property": "connectionString"})
+        # A fleet: at least two processes on the shared PostgreSQL WAL, and no disk (a service
+        # with a disk runs one instance; the WAL is the database, not a file).
+        self.assertGreaterEqual(s.get("numInstances", 1), 2)
+        self.assertNotIn("disk", s)
+        self.assertNotIn("WAL_PATH", env)
         self.assertIs(env["ADMIN_TOKEN"].get("generateValue"), True)
         self.assertIs(env["SLACK_WEBHOOK_URL"].get("sync"), False)
 
