@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "wal/sqlite_file_lock.h"
 #include "wal/sqlite_statement.h"
 #include "wal/sqlite_store.h"
 #include "wal/text_check.h"
@@ -208,6 +209,11 @@ Status SqliteWalStore::OpenLocked() {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) return Status::Unavailable("cannot create " + parent.string() + ": " + ec.message());
+  }
+  if (file_lock_ == nullptr) {
+    Result<std::shared_ptr<SqliteFileLock>> lock = SqliteFileLock::Acquire(path_);
+    if (!lock.ok()) return lock.status();
+    file_lock_ = std::move(lock).value();
   }
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &db,

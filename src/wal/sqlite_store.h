@@ -2,7 +2,7 @@
 //
 // One connection per store object, guarded by a mutex: calls are thread-safe and serialised.
 // The database runs in WAL journal mode with synchronous=FULL, so an Append that returned OK
-// survives a power loss. Several store objects (or processes) may open the same file; writers
+// survives a power loss. Several store objects of ONE process may open the same file; writers
 // then wait up to the busy timeout (kUnavailable after it). Prepared statements are cached for
 // the life of the connection. Bodies are BLOBs, byte-exact.
 //
@@ -19,6 +19,7 @@
 #define CHROMA_HA_WAL_SQLITE_STORE_H_
 
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
@@ -30,6 +31,8 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace chroma_ha {
+
+class SqliteFileLock;
 
 class SqliteWalStore final : public WalStore {
  public:
@@ -87,6 +90,7 @@ class SqliteWalStore final : public WalStore {
 
   const std::string path_;
   std::mutex mu_;
+  std::shared_ptr<SqliteFileLock> file_lock_;  // held from Open() to destruction
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address
   std::set<std::string> registered_;  // instances in wal_instances (loaded by Open)
