@@ -44,7 +44,9 @@ std::string HolderOf(int fd) {
 
 }  // namespace
 
-Result<std::shared_ptr<SqliteFileLock>> SqliteFileLock::Acquire(const std::string& db_path) {
+Result<std::shared_ptr<SqliteFileLock>> SqliteFileLock::Acquire(const std::string& db_path,
+                                                                bool* taken) {
+  if (taken != nullptr) *taken = false;
   const std::string lock_path = LockPathOf(db_path);
   Registry& registry = TheRegistry();
   std::lock_guard<std::mutex> guard(registry.mu);
@@ -76,6 +78,7 @@ Result<std::shared_ptr<SqliteFileLock>> SqliteFileLock::Acquire(const std::strin
   }
   std::shared_ptr<SqliteFileLock> lock(new SqliteFileLock(lock_path, fd));
   registry.held[lock_path] = {getpid(), lock};
+  if (taken != nullptr) *taken = true;
   return lock;
 }
 

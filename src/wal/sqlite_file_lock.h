@@ -36,8 +36,11 @@ class SqliteFileLock {
  public:
   // Takes (or shares, within this process) the lock of database `db_path`. The parent
   // directory must exist. kFailedPrecondition when another process holds it; kUnavailable
-  // when the lock file cannot be opened or locked for another reason.
-  static Result<std::shared_ptr<SqliteFileLock>> Acquire(const std::string& db_path);
+  // when the lock file cannot be opened or locked for another reason. *taken (if not null) is
+  // set to true iff this call took the lock from the OS (no other store of this process held
+  // it): nothing else can be using the file then, not even a previous run of this program.
+  static Result<std::shared_ptr<SqliteFileLock>> Acquire(const std::string& db_path,
+                                                         bool* taken = nullptr);
 
   ~SqliteFileLock();  // releases the lock (closes the descriptor)
   SqliteFileLock(const SqliteFileLock&) = delete;

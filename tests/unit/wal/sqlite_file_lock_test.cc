@@ -84,7 +84,10 @@ TEST_F(SqliteFileLockTest, ReleasedWhenTheHolderIsKilled) {
   if (holder == 0) {
     close(ready[0]);
     SqliteWalStore store(path_);
-    const char c = store.Open().ok() ? 'y' : 'n';
+    const char c = store.Open().ok() && store.AcquireLease("recovery", "dead", 600'000)->HeldBy(
+                                            "dead")
+                       ? 'y'
+                       : 'n';
     (void)!write(ready[1], &c, 1);
     for (;;) pause();  // until SIGKILL
   }
@@ -102,6 +105,16 @@ TEST_F(SqliteFileLockTest, ReleasedWhenTheHolderIsKilled) {
   ASSERT_EQ(waitpid(holder, &status, 0), holder);
   SqliteWalStore after(path_);
   EXPECT_TRUE(after.Open().ok());
+  // The killed run's lease (10 minutes left) ended when the file lock was taken anew: nobody
+  // else can be using it.
+  Result<Lease> lease = after.AcquireLease("recovery", "next", 3000);
+  ASSERT_TRUE(lease.ok());
+  EXPECT_TRUE(lease->HeldBy("next"));
+  EXPECT_EQ(lease->term, 2);
+  // A second handle of this process does not end the first one's lease.
+  SqliteWalStore second(path_);
+  ASSERT_TRUE(second.Open().ok());
+  EXPECT_EQ(second.AcquireLease("recovery", "other", 3000)->holder, "next");
 }
 
 TEST_F(SqliteFileLockTest, HandlesOfOneProcessShareTheLock) {
