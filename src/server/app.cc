@@ -212,9 +212,14 @@ Status App::StartWal() {
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
   if (auto s = p.writes->Load(); !s.ok()) return s;
-  // "At start" (resolve even the youngest pending entries) only where no other process can be
-  // forwarding them: SQLite, one process per file. With PostgreSQL other proxies may be.
-  const bool sole_process = std::string(p.store->Kind()) == "sqlite";
+  // Recovery at start, before serving: a killed previous run's pending entries must be resolved
+  // before new writes of their collections are. Its recovery lease expires within a TTL: wait
+  // for it (bounded). "At start" (resolve even the youngest pending entries) only where no other
+  // process can be forwarding them: SQLite (one process per file), or no other member alive.
+  if (p.leases->AwaitLease(kRecoveryLease, config.lease_ttl * 4 / 3 + std::chrono::milliseconds(500))) {
+    spdlog::info("WAL: recovery lease held at start");
+  }
+  const bool sole_process = std::string(p.store->Kind()) == "sqlite" || !p.leases->OthersAlive();
   if (auto fence = p.leases->Holding(kRecoveryLease)) {
     if (auto s = p.writes->ResolveUnresolved(raw, sole_process, *fence); !s.ok()) {
       spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());

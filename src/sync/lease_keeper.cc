@@ -84,6 +84,32 @@ void LeaseKeeper::Tick() {
   if (!view_.error.empty()) spdlog::debug("leases: store error: {}", view_.error);
 }
 
+bool LeaseKeeper::AwaitLease(const std::string& lease, std::chrono::milliseconds max_wait) {
+  const auto deadline = clock_.Now() + max_wait;
+  for (;;) {
+    Tick();
+    if (Holding(lease)) return true;
+    if (OthersAlive() || clock_.Now() >= deadline) return false;
+    std::unique_lock<std::mutex> lock(mu_);
+    wake_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(ttl_ / 3,
+                                                                      deadline - clock_.Now()),
+                   [this] { return stopping_; });
+    if (stopping_) return false;
+  }
+}
+
+bool LeaseKeeper::OthersAlive() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t my_first_seen = -1;
+  for (const Member& m : view_.members) {
+    if (m.member == member_) my_first_seen = m.first_seen_ms;
+  }
+  for (const Member& m : view_.members) {
+    if (m.member != member_ && (my_first_seen < 0 || m.last_seen_ms > my_first_seen)) return true;
+  }
+  return false;
+}
+
 std::optional<Fence> LeaseKeeper::Holding(const std::string& lease) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = held_.find(lease);

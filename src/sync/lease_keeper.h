@@ -68,6 +68,15 @@ class LeaseKeeper {
   void Start();
   void Stop();  // joins, then releases the leases held
 
+  // Before Start() (start-up): ticks every TTL/3 until this process holds `lease`, another
+  // member shows it is alive (OthersAlive: it holds the lease or will take it), or `max_wait`
+  // has passed; returns whether it holds it. A lease a killed previous run left behind expires
+  // within a TTL, so max_wait = 4/3 TTL + a margin gets it when nobody else is alive.
+  bool AwaitLease(const std::string& lease, std::chrono::milliseconds max_wait);
+  // True iff another member heartbeated after this process's first heartbeat (by the store's
+  // clock, as of the last tick): some other process is alive, not just a dead one's row left.
+  bool OthersAlive() const;
+
   // The fence to write under `lease` while this process holds it (see above); nullopt if not.
   std::optional<Fence> Holding(const std::string& lease) const;
   // A write under `lease` was refused by its fence: drop it from the view now.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <thread>
 
 #include "fakes/fake_clock.h"
 #include "fakes/fault_store.h"
@@ -123,6 +124,30 @@ TEST_F(LeaseKeeperTest, StartRenewsOnItsOwnThreadAndStopReleases) {
   ASSERT_TRUE(a->Holding(kRecoveryLease).has_value());
   a->Stop();
   EXPECT_LE(memory_.ListLeases()->front().expires_ms, clock_.UnixMillis());
+}
+
+// Start-up: a lease a dead run left behind is awaited (it expires); a live member is not.
+TEST_F(LeaseKeeperTest, AwaitLeaseWaitsOutADeadHolderButNotALiveOne) {
+  auto dead = Keeper("dead");
+  dead->Tick();  // then never again
+  auto a = Keeper("a");
+  std::thread mover([&] {  // the fake clock moves while AwaitLease waits on the real one
+    for (int i = 0; i < 400 && !a->Holding(kRecoveryLease); ++i) {
+      clock_.Advance(milliseconds(100));
+      std::this_thread::sleep_for(milliseconds(1));
+    }
+  });
+  EXPECT_TRUE(a->AwaitLease(kRecoveryLease, milliseconds(4500)));
+  mover.join();
+  EXPECT_EQ(a->Holding(kRecoveryLease)->term, 2);
+  EXPECT_FALSE(a->OthersAlive());  // "dead" has not heartbeated since a started
+
+  auto b = Keeper("b");
+  b->Tick();
+  clock_.Advance(milliseconds(10));
+  a->Tick();  // a is alive and renews
+  EXPECT_FALSE(b->AwaitLease(kRecoveryLease, milliseconds(4500)));  // returns at once
+  EXPECT_TRUE(b->OthersAlive());
 }
 
 }  // namespace
