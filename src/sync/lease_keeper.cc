@@ -70,7 +70,13 @@ void LeaseKeeper::Tick() {
     std::lock_guard<std::mutex> lock(mu_);
     view_.error = s.ToString();
   }
-  for (const std::string& lease : leases_) TakeOrRenew(lease);
+  for (const std::string& lease : leases_) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;  // each call may take up to the store timeout: do not stack them
+    }
+    TakeOrRenew(lease);
+  }
   Result<std::vector<Lease>> leases = store_.ListLeases();
   Result<std::vector<Member>> members = store_.ListMembers();
   std::lock_guard<std::mutex> lock(mu_);
@@ -157,6 +163,9 @@ void LeaseKeeper::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     held.swap(held_);
+    // A store that failed the last tick would likely hold each release for the store timeout:
+    // leave the leases to expire on their own then (shutdown stays bounded).
+    if (!view_.error.empty()) held.clear();
   }
   for (const auto& [name, h] : held) {
     if (Status s = store_.ReleaseLease(name, member_, h.fence.term); !s.ok()) {

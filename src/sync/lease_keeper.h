@@ -18,8 +18,10 @@
 // and drops a lease that a store stall longer than the TTL leaves unrenewed.
 //
 // Threads: Start() runs Tick() every TTL/3 on its own thread; Holding(), Lost(), view() are
-// cheap and thread-safe (one mutex, no I/O). Stop() (and the destructor) joins the thread and
-// releases the held leases so another process takes over at once after a clean shutdown.
+// cheap and thread-safe (one mutex, no I/O). Stop() (and the destructor) joins the thread (a
+// tick in progress stops after its current store call) and releases the held leases so another
+// process takes over at once after a clean shutdown (unless the store failed the last tick:
+// then they are left to expire, so a silent store cannot hold the shutdown up).
 #ifndef CHROMA_HA_SYNC_LEASE_KEEPER_H_
 #define CHROMA_HA_SYNC_LEASE_KEEPER_H_
 
