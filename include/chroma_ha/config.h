@@ -88,6 +88,9 @@ struct Config {
   int wal_queue_limit = 10000;  // WAL_QUEUE_LIMIT: appends waiting for the WAL writer; more: 503
   // WAL_STORE_TIMEOUT_MS: PostgreSQL statement_timeout, tcp_user_timeout and connect deadline.
   std::chrono::milliseconds wal_store_timeout{5000};
+  // LEASE_TTL_MS: replay and recovery leases (several processes on one store); renewed every
+  // third of it, so a dead holder is taken over within about this long.
+  std::chrono::milliseconds lease_ttl{3000};
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

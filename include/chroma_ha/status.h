@@ -21,6 +21,8 @@ enum class StatusCode {
   kTimeout,          // a deadline passed with no answer; retryable, outcome unknown
   kCorruption,       // stored data cannot be decoded; permanent
   kInternal,         // a bug or an unexpected state; permanent
+  kFailedPrecondition,  // refused: the state it needs does not hold (a lease lost, a file
+                        // locked by another process); permanent for this call
 };
 
 class [[nodiscard]] Status {
@@ -39,6 +41,9 @@ class [[nodiscard]] Status {
     return Status(StatusCode::kCorruption, std::move(msg));
   }
   static Status Internal(std::string msg) { return Status(StatusCode::kInternal, std::move(msg)); }
+  static Status FailedPrecondition(std::string msg) {
+    return Status(StatusCode::kFailedPrecondition, std::move(msg));
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   // True when the same call may succeed later without anything else changing.
@@ -69,6 +74,7 @@ inline const char* StatusCodeName(StatusCode code) {
     case StatusCode::kTimeout: return "Timeout";
     case StatusCode::kCorruption: return "Corruption";
     case StatusCode::kInternal: return "Internal";
+    case StatusCode::kFailedPrecondition: return "FailedPrecondition";
   }
   return "Unknown";
 }

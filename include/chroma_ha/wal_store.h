@@ -47,6 +47,30 @@
 // database written by an older build is migrated. Registrations are stored, so several
 // processes sharing one database (DESIGN.md §8) track every instance any of them registered.
 //
+// ## Leases and fencing (DESIGN.md §8; docs/design.md "Fleet")
+//
+// Work that must run in one process at a time although several share the store (replay to an
+// instance, recovery of pending entries) is claimed with a named lease: a row (name, holder,
+// term, expires_ms). AcquireLease grants it to `holder` when it is free (never held, released
+// or expired) and renews it when `holder` holds it; the term grows by one on every new tenure
+// (a takeover, or the same holder again after an expiry or a release) and stays the same on a
+// renewal, so (name, term) names one tenure and no two holders ever have the same term.
+// Expiry is decided by ONE clock all processes agree on: PostgreSQL's (clock_timestamp() on
+// the server), never the callers'; SQLite (one process per file) uses the process clock, and
+// the memory store the Clock it was given.
+//
+// A write made under a lease carries a Fence {lease, holder, term}. The store checks, inside
+// the write's own transaction (PostgreSQL: the lease row read FOR SHARE, so a takeover waits
+// for the write to commit; SQLite: BEGIN IMMEDIATE), that the lease still has that holder and
+// term and has not expired; otherwise nothing is written and the call returns
+// kFailedPrecondition ("fenced"). So a holder that was paused or cut off past its expiry can
+// write nothing once another process may have taken over. Fenced calls: SetOutcome,
+// MarkApplied, MarkAppliedBatch, Block, Unblock, Prune; the default Fence (empty lease) writes
+// unfenced, as before (the write path's own outcomes, admin actions).
+//
+// Members: every process heartbeats a row (member id, first and last seen, store clock), for
+// /wal/status. Rows not seen for kMemberForgetMs are deleted by Heartbeat.
+//
 // (Per-instance "applied up to seq N" watermarks were the other option. They do not stay
 // O(backlog): entries are committed out of seq order (failover, recovery of pending entries)
 // and a blocked collection holds the watermark back while later entries are applied, so every
@@ -124,6 +148,41 @@ struct InstanceBacklog {
 bool InReadScope(const WalEntry& e, const std::string& tenant, const std::string& database,
                  const std::string& collection);
 
+// A named lease as the store has it. The caller holds it iff holder is its own id and
+// expires_ms > now_ms (both on the store's clock).
+struct Lease {
+  std::string name;
+  std::string holder;      // "" when never held
+  int64_t term = 0;        // 0 when never held; +1 on every new tenure
+  int64_t expires_ms = 0;  // store clock; <= now_ms once expired or released
+  int64_t now_ms = 0;      // the store's clock when this was read
+  bool HeldBy(const std::string& member) const {
+    return !holder.empty() && holder == member && expires_ms > now_ms;
+  }
+};
+
+// The tenure a write is made under (see "Leases and fencing"). An empty lease: unfenced.
+struct Fence {
+  std::string lease;
+  std::string holder;
+  int64_t term = 0;
+  bool fenced() const { return !lease.empty(); }
+};
+
+// A process sharing the store, as last heartbeated.
+struct Member {
+  std::string member;
+  int64_t first_seen_ms = 0;  // store clock
+  int64_t last_seen_ms = 0;   // store clock
+  int64_t now_ms = 0;         // the store's clock when this was read
+};
+
+// Member rows not heartbeated for this long are deleted (a bounded table).
+inline constexpr int64_t kMemberForgetMs = 3'600'000;
+
+// The message of a write refused by its fence starts with this.
+inline constexpr const char* kFencedPrefix = "fenced: ";
+
 class WalStore {
  public:
   virtual ~WalStore() = default;
@@ -151,7 +210,8 @@ class WalStore {
   // Records the forward's outcome: state, origin instance, attempts and last error. With
   // kCommitted the entry is also marked applied on `origin`.
   virtual Status SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                            int attempts, const std::string& last_error) = 0;
+                            int attempts, const std::string& last_error,
+                            const Fence& fence = Fence()) = 0;
 
   // Stores kind-specific data (e.g. resolved document_ids) on an entry.
   virtual Status SetExtra(int64_t seq, const std::string& extra) = 0;
@@ -163,7 +223,7 @@ class WalStore {
   // origin, not committed). Of concurrent calls for one (seq, instance), at most one sees true,
   // so a caller may count exactly the backlog changes the store made.
   virtual Status MarkApplied(int64_t seq, const std::string& instance,
-                             bool* was_pending = nullptr) = 0;
+                             bool* was_pending = nullptr, const Fence& fence = Fence()) = 0;
 
   // Marks every entry of `seqs` applied on `instance` in ONE durable transaction, all or
   // nothing (kNotFound, and nothing marked, if any seq is unknown). An empty list is OK.
@@ -177,8 +237,8 @@ class WalStore {
   // different record when applied twice; collection and database operations (rename, drop)
   // change what later entries address. So the worker batches only adds, upserts and plain
   // deletes by ids, and marks every other entry on its own (see SyncWorker).
-  virtual Status MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                  const std::string& instance) = 0;
+  virtual Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                                  const Fence& fence = Fence()) = 0;
 
   // Up to `limit` committed entries not applied on `instance` (and whose origin is not it),
   // with seq > after_seq, in seq order. kInvalidArgument if `instance` is not registered.
@@ -227,7 +287,8 @@ class WalStore {
 
   // Deletes entries created before `before_ms` that are rejected or applied on every one of
   // `instances`. Returns how many were deleted.
-  virtual Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) = 0;
+  virtual Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                                const Fence& fence = Fence()) = 0;
 
   // Collection identity map.
   virtual Status PutCollection(const CollectionIdentity& identity) = 0;  // insert or replace
@@ -236,13 +297,38 @@ class WalStore {
   virtual Result<std::vector<CollectionIdentity>> LoadCollections() = 0;
 
   // Blocked collections (sticky until Unblock).
-  virtual Status Block(const BlockedCollection& blocked) = 0;  // insert or replace
+  virtual Status Block(const BlockedCollection& blocked,  // insert or replace
+                       const Fence& fence = Fence()) = 0;
   virtual Status Unblock(const std::string& instance, const std::string& tenant,
-                         const std::string& database, const std::string& collection) = 0;
+                         const std::string& database, const std::string& collection,
+                         const Fence& fence = Fence()) = 0;
   virtual Result<std::vector<BlockedCollection>> ListBlocked() = 0;
 
-  // Deletes every entry, identity and block (POST /api/v2/reset); registrations stay.
+  // Deletes every entry, identity and block (POST /api/v2/reset); registrations, leases and
+  // members stay.
   virtual Status Clear() = 0;
+
+  // Leases (see "Leases and fencing"). `name` and `holder` are non-empty text; ttl_ms > 0.
+  // AcquireLease: grants (new term) or renews (same term) the lease to `holder` when it is free
+  // or already holder's, for ttl_ms from the store's now; else changes nothing. Returns the
+  // lease as it is after the call either way (Lease::HeldBy tells whether holder has it).
+  virtual Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
+                                     int64_t ttl_ms) = 0;
+  // Extends the tenure (name, holder, term) by ttl_ms from now; kFailedPrecondition (nothing
+  // changed) when it is no longer current: expired, taken over, released.
+  virtual Result<Lease> RenewLease(const std::string& name, const std::string& holder,
+                                   int64_t term, int64_t ttl_ms) = 0;
+  // Ends the tenure at once (others may take over without waiting for the expiry); a no-op
+  // when it is no longer current.
+  virtual Status ReleaseLease(const std::string& name, const std::string& holder,
+                              int64_t term) = 0;
+  // Every lease ever taken, by name.
+  virtual Result<std::vector<Lease>> ListLeases() = 0;
+  // Records that `member` is alive now (store clock); forgets members silent for
+  // kMemberForgetMs.
+  virtual Status Heartbeat(const std::string& member) = 0;
+  // Every member heartbeated within kMemberForgetMs, by id.
+  virtual Result<std::vector<Member>> ListMembers() = 0;
 };
 
 }  // namespace chroma_ha

@@ -333,6 +333,7 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadMillis(env, "WAL_APPEND_TIMEOUT_MS", 1, 600000, &c.wal_append_timeout);
   ReadInt(env, "WAL_QUEUE_LIMIT", 1, 10000000, &c.wal_queue_limit);
   ReadMillis(env, "WAL_STORE_TIMEOUT_MS", 100, 600000, &c.wal_store_timeout);
+  ReadMillis(env, "LEASE_TTL_MS", 300, 600000, &c.lease_ttl);
 
   if (auto v = env.Get("ADMIN_TOKEN")) c.admin_token = *v;
   if (auto v = env.Get("STATUS_TOKEN")) c.status_token = *v;

@@ -95,6 +95,9 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "WAL_STORE_TIMEOUT_MS", "5000",
      "PostgreSQL WAL: statement_timeout, tcp_user_timeout and connect deadline; a silent "
      "database fails a call after about this long (then reconnects)."},
+    {kWal, "LEASE_TTL_MS", "3000",
+     "Replay and recovery leases in the WAL store (several proxies on one database): renewed "
+     "every third of it; a dead holder is taken over within about this long."},
     {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},
     {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
     {kWal, "WAL_DELETION_CONVERSION", "true",

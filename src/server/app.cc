@@ -33,6 +33,7 @@
 #include "server/wal_endpoints.h"
 #include "server/write_path.h"
 #include "sync/collection_ids.h"
+#include "sync/lease_keeper.h"
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
 #include "upstream/upstream_pool.h"
@@ -160,6 +161,7 @@ struct App::Parts {
   std::vector<std::unique_ptr<BlockingInstanceClient>> clients;
   std::unique_ptr<MapCollectionIds> sync_ids;
   std::unique_ptr<PressureGauge> pressure;
+  std::unique_ptr<LeaseKeeper> leases;  // replay and recovery leases (docs/design.md "Fleet")
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
@@ -212,14 +214,36 @@ Status App::StartWal() {
       std::make_unique<PressureGauge>(config.wal_memory_threshold, config.wal_cpu_threshold);
   p.sync = std::make_unique<SyncWorker>(config, *p.store, raw, *p.sync_ids, p.clock,
                                         [&p] { return p.pressure->UnderPressure(); });
+  std::vector<std::string> lease_names = {kRecoveryLease};
+  for (const auto& inst : config.instances) lease_names.push_back(ReplayLeaseName(inst.name));
+  p.leases = std::make_unique<LeaseKeeper>(*p.store, LeaseKeeper::MakeMemberId(), lease_names,
+                                           config.lease_ttl, p.clock);
+  p.leases->Tick();  // take what is free before the first round and the recovery below
+  std::string held;
+  for (const auto& name : lease_names) {
+    if (p.leases->Holding(name)) held += (held.empty() ? "" : ", ") + name;
+  }
+  spdlog::info("WAL: this process is member {}; leases held: {}", p.leases->member(),
+               held.empty() ? "none (other members hold them)" : held);
+  p.sync->SetLeases(p.leases.get());
   p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store,
                                          *p.committer, p.wal_threads,
                                          [&p] { p.sync->Notify(); });
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
   if (auto s = p.writes->Load(); !s.ok()) return s;
-  if (auto s = p.writes->ResolveUnresolved(raw, /*at_start=*/true); !s.ok()) {
-    spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());
+  // Recovery at start, before serving: a killed previous run's pending entries must be resolved
+  // before new writes of their collections are. Its recovery lease expires within a TTL: wait
+  // for it (bounded). "At start" (resolve even the youngest pending entries) only where no other
+  // process can be forwarding them: SQLite (one process per file), or no other member alive.
+  if (p.leases->AwaitLease(kRecoveryLease, config.lease_ttl * 4 / 3 + std::chrono::milliseconds(500))) {
+    spdlog::info("WAL: recovery lease held at start");
+  }
+  const bool sole_process = std::string(p.store->Kind()) == "sqlite" || !p.leases->OthersAlive();
+  if (auto fence = p.leases->Holding(kRecoveryLease)) {
+    if (auto s = p.writes->ResolveUnresolved(raw, sole_process, *fence); !s.ok()) {
+      spdlog::warn("WAL recovery incomplete, will retry: {}", s.ToString());
+    }
   }
   WalEndpointSources wal;
   wal.config = &config;
@@ -231,8 +255,10 @@ Status App::StartWal() {
   wal.identities = p.identities.get();
   wal.wal_threads = &p.wal_threads;
   wal.clock = &p.clock;
+  wal.leases = p.leases.get();
   RegisterWalEndpoints(p.own, wal);
   p.snapshot->Start();
+  p.leases->Start();
   p.sync->Start();
   asio::co_spawn(ioc_, Maintenance(), asio::detached);
   return Status::Ok();
@@ -249,15 +275,19 @@ asio::awaitable<void> App::Maintenance() {
     p.maintenance.expires_after(p.config.wal_sync_interval);
     auto [ec] = co_await p.maintenance.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec || p.stopped) break;
-    Status s =
-        co_await RunBlocking(p.recovery_thread, [&] { return p.writes->ResolveUnresolved(raw); });
-    if (!s.ok()) spdlog::warn("WAL recovery: {}", s.ToString());
+    // Recovery and pruning: only in the holder of the recovery lease, under its fence.
+    const std::optional<Fence> fence = p.leases->Holding(kRecoveryLease);
+    if (fence) {
+      Status s = co_await RunBlocking(
+          p.recovery_thread, [&] { return p.writes->ResolveUnresolved(raw, false, *fence); });
+      if (!s.ok()) spdlog::warn("WAL recovery: {}", s.ToString());
+    }
     const int64_t now = p.clock.UnixMillis();
-    if (now - last_prune_ms > 60'000) {
+    if (fence && now - last_prune_ms > 60'000) {
       last_prune_ms = now;
       const int64_t before = now - int64_t{p.config.wal_retention_hours} * 3'600'000;
       auto pruned = co_await RunBlocking(p.wal_threads,
-                                         [&] { return p.store->Prune(before, names); });
+                                         [&] { return p.store->Prune(before, names, *fence); });
       if (pruned.ok() && *pruned > 0) spdlog::info("WAL: pruned {} old entries", *pruned);
     }
     std::vector<AlertObservation::Unresolved> unresolved;
@@ -450,6 +480,7 @@ void App::Stop() {
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
   if (p.sync) p.sync->Stop();
+  if (p.leases) p.leases->Stop();  // after replay stopped: releases the leases for the others
   if (p.snapshot) p.snapshot->Stop();
   if (p.identities) p.identities->Stop();
   if (p.committer) p.committer->Stop();

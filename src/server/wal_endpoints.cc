@@ -83,6 +83,7 @@ asio::awaitable<HttpResponse> WalStatus(const WalEndpointSources& s) {
                {"batch_size", config.wal_batch_size},
                {"high_volume_batch_size", config.wal_high_volume_batch_size},
                {"deletion_conversion", config.wal_deletion_conversion}};
+  if (s.leases != nullptr) AddLeaseFields(s.leases->view(), body);
   co_return JsonResponse(200, DumpJson(body));
 }
 
@@ -98,6 +99,33 @@ std::optional<HttpResponse> RequireAdmin(const Config& config, const HttpRequest
 }
 
 }  // namespace
+
+void AddLeaseFields(const LeaseKeeper::View& view, json& body) {
+  json leases = json::array();
+  for (const Lease& l : view.leases) {
+    leases.push_back({{"name", l.name},
+                      {"holder", l.holder},
+                      {"term", l.term},
+                      {"expires_in_ms", l.expires_ms - l.now_ms},
+                      {"live", l.expires_ms > l.now_ms},
+                      {"mine", l.HeldBy(view.member)}});
+  }
+  json members = json::array();
+  for (const Member& m : view.members) {
+    const int64_t age = m.now_ms - m.last_seen_ms;
+    members.push_back({{"member", m.member},
+                       {"first_seen_ms", m.first_seen_ms},
+                       {"last_seen_ms", m.last_seen_ms},
+                       {"age_ms", age},
+                       {"live", age < 3 * view.ttl_ms}});
+  }
+  body["member"] = view.member;
+  body["lease_ttl_ms"] = view.ttl_ms;
+  body["leases"] = std::move(leases);
+  body["members"] = std::move(members);
+  body["leases_as_of_ms"] = view.refreshed_ms;
+  body["leases_error"] = view.error.empty() ? json(nullptr) : json(view.error);
+}
 
 json SnapshotJson(const StoreSnapshot& snap) {
   return {{"as_of_ms", snap.as_of_ms},

@@ -6,6 +6,10 @@
 // kSnapshotBudget for it, so it answers within ~50 ms even while the store hangs, with
 // "store_snapshot": {"as_of_ms", "age_ms", "stale", "error", "refreshing_for_ms"} saying how
 // old what it shows is. /wal/stats and the sections read only in-memory counters.
+// With a LeaseKeeper (always, when the WAL is on), /wal/status also has "member" (this
+// process's id), "lease_ttl_ms", "leases" (name, holder, term, expires_in_ms, live, mine) and
+// "members" (id, first/last seen, age_ms, live: seen within 3 x TTL), as read from the store at
+// the keeper's last tick (no store call on the request), and "leases_error".
 #ifndef CHROMA_HA_SERVER_WAL_ENDPOINTS_H_
 #define CHROMA_HA_SERVER_WAL_ENDPOINTS_H_
 
@@ -39,12 +43,15 @@ struct WalEndpointSources {
   const IdentityPersister* identities = nullptr;
   boost::asio::thread_pool* wal_threads = nullptr;  // admin actions run there
   const Clock* clock = nullptr;
+  const LeaseKeeper* leases = nullptr;  // may be null: no lease fields
 };
 
 void RegisterWalEndpoints(OwnEndpoints& own, WalEndpointSources sources);
 
 // The bodies, exposed for tests.
 nlohmann::json WalStatsJson(const WalEndpointSources& s);
+// The lease fields of /wal/status (see above), merged into `body`.
+void AddLeaseFields(const LeaseKeeper::View& view, nlohmann::json& body);
 // "store_snapshot" of /wal/status.
 nlohmann::json SnapshotJson(const StoreSnapshot& snapshot);
 // Store errors by operation, summed over the sync worker, identity persistence and snapshot

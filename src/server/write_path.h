@@ -103,8 +103,11 @@ class WritePath {
   // resolved holds back only the later entries of its own collection and is listed by
   // Unresolved() until it is. `clients` are index-aligned with config.instances. `at_start`:
   // nothing is in flight yet, so every kPending entry is resolved (later, entries younger than
-  // 2 s are left to the writer that is forwarding them).
-  Status ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start = false);
+  // 2 s are left to the writer that is forwarding them). `fence`: the recovery lease's, when
+  // several processes share the store (every outcome is written under it; once it has ended
+  // the pass stops with kFailedPrecondition).
+  Status ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start = false,
+                           const Fence& fence = Fence());
   // Pending entries recovery has failed to resolve so far, oldest first.
   std::vector<UnresolvedEntry> Unresolved() const;
   // Admin: records pending entry `seq` as rejected (never forwarded or replayed). kInvalidArgument
@@ -210,7 +213,8 @@ class WritePath {
   void CountOthers(const WalEntry& counted, const std::string& origin, int delta);
   std::size_t IndexOf(const std::string& instance) const;
   // Recovery of one pending entry: resolved (OK), or why not.
-  Status ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients);
+  Status ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients,
+                    const Fence& fence);
   std::optional<std::string> IdOn(const WalEntry& e, std::size_t index, InstanceClient& client);
 
   const Config& config_;

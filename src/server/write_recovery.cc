@@ -7,6 +7,10 @@
 // keeps outcomes in seq order per collection, so a pending entry normally has only pending
 // entries after it; the check covers what order alone cannot (an append whose commit was in
 // doubt, a store that lost an outcome, a second process).
+//
+// Several processes on one store: recovery runs only in the holder of the "recovery" lease
+// (App::Maintenance asks the LeaseKeeper) and writes every outcome under its fence, so a former
+// holder that was paused past its lease writes none (docs/design.md "Fleet").
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -60,8 +64,8 @@ Status WritePath::Load() {
   return Status::Ok();
 }
 
-Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
-                                    bool at_start) {
+Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start,
+                                    const Fence& fence) {
   auto pending = store_.Unresolved();
   if (!pending.ok()) return pending.status();
   // An entry appended this instant may not be marked in flight yet (the store commits before
@@ -87,7 +91,11 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
       held.insert(scopes.back());
       continue;
     }
-    Status s = ResolveOne(e, clients);
+    Status s = ResolveOne(e, clients, fence);
+    if (s.code() == StatusCode::kFailedPrecondition && fence.fenced()) {
+      spdlog::warn("WAL recovery: stopped, the recovery lease has ended: {}", s.message());
+      return s;  // the new holder goes on; nothing here is this process's problem any more
+    }
     std::lock_guard lock(mu_);
     if (s.ok()) {
       unresolved_.erase(e.seq);
@@ -113,14 +121,16 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
   return first_error;
 }
 
-Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients) {
+Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients,
+                             const Fence& fence) {
   auto later = store_.ResolvedAfter(e);
   if (!later.ok()) return later.status();
   if (*later > 0) {
     const std::string why = "in doubt: a later write of its collection (seq " +
                             std::to_string(*later) +
                             ") was already resolved; never applied after it";
-    if (Status s = store_.SetOutcome(e.seq, EntryState::kRejected, "", e.attempts, why); !s.ok()) {
+    if (Status s = store_.SetOutcome(e.seq, EntryState::kRejected, "", e.attempts, why, fence);
+        !s.ok()) {
       return s;
     }
     ++stats_.superseded;
@@ -153,7 +163,9 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
       continue;
     }
     EntryState state = Is2xx(result->status) ? EntryState::kCommitted : EntryState::kRejected;
-    if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, ""); !s.ok()) return s;
+    if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, "", fence); !s.ok()) {
+      return s;
+    }
     if (state == EntryState::kCommitted) CountOthers(e, name, +1);
     ++stats_.recovered;
     spdlog::info("recovered WAL entry {} ({}): {} on {}", e.seq, e.kind, EntryStateName(state),

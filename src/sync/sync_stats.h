@@ -17,6 +17,9 @@ struct InstanceSyncStats {
   std::string last_error;        // last transient or permanent failure; never a body
   int batch_size = 0;            // page size used by the last round
   int64_t last_applied_seq = 0;  // highest seq applied by this process (0 = none yet)
+  // With leases (several processes on one store): whether this process held the instance's
+  // replay lease at its last round (true when the worker runs without leases).
+  bool replay_lease_held = true;
 };
 
 struct SyncStats {
@@ -34,6 +37,7 @@ struct SyncStats {
   std::map<std::string, int64_t> store_errors;
   int consecutive_store_errors = 0;  // rounds in a row that ended with a store error
   int64_t store_retry_at_ms = 0;     // Unix ms of that retry; 0 = none scheduled
+  int64_t fenced = 0;  // marks/blocks refused because this process's replay lease had ended
   std::vector<InstanceSyncStats> instances;  // index-aligned with config.instances
 };
 

@@ -41,7 +41,9 @@ Status SyncWorker::RunOnce() {
   round_store_error_ = false;
   Status first;
   for (size_t i = 0; i < instances_.size() && !stopping_; ++i) {
-    if (instances_[i] == nullptr || BackingOff(i)) continue;
+    if (instances_[i] == nullptr || BackingOff(i) || !HoldsReplayLease(i, /*starting=*/true)) {
+      continue;
+    }
     Status s = ReplayInstance(i);
     if (!s.ok() && first.ok()) first = std::move(s);
   }
@@ -51,7 +53,29 @@ Status SyncWorker::RunOnce() {
   return first;
 }
 
+bool SyncWorker::HoldsReplayLease(size_t index, bool starting) {
+  if (leases_ == nullptr) return true;
+  std::optional<Fence> fence = leases_->Holding(ReplayLeaseName(instances_[index]->name()));
+  // Within an instance's round, only the tenure it started under counts: a lease lost and
+  // taken again meanwhile (a new term) ends the round; the next one starts afresh.
+  if (!starting && fence && fence->term != round_fence_.term) fence.reset();
+  if (starting) round_fence_ = fence.value_or(Fence());
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.instances[index].replay_lease_held = fence.has_value();
+  return fence.has_value();
+}
+
 Status SyncWorker::StoreError(const char* op, Status status) {
+  if (status.code() == StatusCode::kFailedPrecondition && round_fence_.fenced()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++stats_.fenced;
+    }
+    if (leases_ != nullptr) leases_->Lost(round_fence_.lease);
+    spdlog::warn("sync: {} refused: the lease {} (term {}) has ended; replay is left to its "
+                 "new holder: {}", op, round_fence_.lease, round_fence_.term, status.message());
+    return status;
+  }
   round_store_error_ = true;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -111,6 +135,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
   Round round{index, target, std::move(blocked), {}, {}};
   int64_t after_seq = 0;
   while (!stopping_) {
+    if (!HoldsReplayLease(index)) break;
     const int page_size = PageSize(backlog);
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -121,7 +146,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
     const std::vector<WalEntry>& entries = *page;
     std::vector<bool> taken(entries.size());  // sent already, as part of an earlier group
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (stopping_) break;
+      if (stopping_ || !HoldsReplayLease(index)) break;
       after_seq = entries[i].seq;
       if (taken[i] || IsBlocked(round.blocked, entries[i])) continue;
       // Later adds/upserts of the same collection, up to the next barrier or the first entry
@@ -175,7 +200,7 @@ Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
     }
     BlockedCollection b{name,      entry.tenant,        entry.database, entry.collection,
                         entry.seq, clock_.UnixMillis(), out.error};
-    if (Status s = store_.Block(b); !s.ok()) {
+    if (Status s = store_.Block(b, round_fence_); !s.ok()) {
       s = StoreError("block", std::move(s));
       if (round.result.ok()) round.result = std::move(s);
     }
@@ -251,7 +276,7 @@ Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
   std::vector<int64_t> seqs;
   seqs.reserve(run.size());
   for (const WalEntry* e : run) seqs.push_back(e->seq);
-  if (Status s = store_.MarkAppliedBatch(seqs, name); !s.ok()) {
+  if (Status s = store_.MarkAppliedBatch(seqs, name, round_fence_); !s.ok()) {
     spdlog::warn("sync: seqs {}..{} applied on {} but not marked (re-sent by the retry)",
                  seqs.front(), seqs.back(), name);
     run.clear();

@@ -37,8 +37,17 @@
 // OnInstanceHealthy() are cheap, never block on I/O and may be called from any thread (e.g. a
 // health listener). RunOnce() calls are serialised.
 //
-// Ownership: the config, store, instance clients, CollectionIds and clock are not owned and must
-// outlive the worker. The destructor calls Stop().
+// Leases (several processes on one store, docs/design.md "Fleet"): with SetLeases(), the worker
+// replays to an instance only while this process holds that instance's replay lease
+// ("replay/<instance>", LeaseKeeper), checked before every page and every request, and every
+// mark and block of the round is written under the lease's fence: once the lease has ended
+// (this process paused or cut off past its expiry, another one took over), the store refuses
+// them (kFailedPrecondition), the round for that instance stops, and the entries are left to
+// the new holder (a crash-like re-send of the unmarked run, harmless as for a crash). Without
+// SetLeases() (unit tests) it replays unconditionally, unfenced.
+//
+// Ownership: the config, store, instance clients, CollectionIds, clock and lease keeper are not
+// owned and must outlive the worker. The destructor calls Stop().
 #ifndef CHROMA_HA_SYNC_SYNC_WORKER_H_
 #define CHROMA_HA_SYNC_SYNC_WORKER_H_
 
@@ -61,6 +70,7 @@
 #include "chroma_ha/status.h"
 #include "chroma_ha/wal_store.h"
 #include "sync/collection_ids.h"
+#include "sync/lease_keeper.h"
 #include "sync/replay.h"
 #include "sync/sync_stats.h"
 
@@ -87,6 +97,7 @@ class SyncWorker {
 
   // Set before Start() (not synchronised with a running worker).
   void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
+  void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
 
   // One round: for each instance not backing off, replays its pending entries page by page.
   // Returns OK when every instance was caught up or is waiting on a block/backoff it already
@@ -141,8 +152,14 @@ class SyncWorker {
   bool BackingOff(size_t index) const;
   void RecordTransient(size_t index, const std::string& error);
   static bool IsBlocked(const std::set<BlockKey>& blocked, const WalEntry& e);
-  // Counts and logs a failed store call of the current round; returns `status`.
+  // Counts and logs a failed store call of the current round; returns `status`. A write
+  // refused by its fence (kFailedPrecondition) is counted as `fenced` instead, and the lease is
+  // dropped (no store backoff: nothing is wrong with the store).
   Status StoreError(const char* op, Status status);
+  // With leases: true while this process holds the replay lease of instance `index`; at the
+  // start of its round (`starting`) that tenure's fence becomes round_fence_, later only that
+  // same tenure counts. Always true without leases.
+  bool HoldsReplayLease(size_t index, bool starting = false);
   // After a round: schedules (or clears) the store retry.
   void ScheduleStoreRetry(bool had_store_error);
   int IndexOf(const std::string& instance) const;
@@ -168,6 +185,8 @@ class SyncWorker {
   std::vector<std::chrono::steady_clock::time_point> backoff_until_;  // per instance
   std::chrono::steady_clock::time_point store_retry_at_{};  // a round after a store error
   bool round_store_error_ = false;  // the round in progress had a store error (run_mu_ held)
+  LeaseKeeper* leases_ = nullptr;   // set before Start()
+  Fence round_fence_;               // the fence of the instance being replayed (run_mu_ held)
   std::mt19937_64 rng_;
 };
 

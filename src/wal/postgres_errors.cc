@@ -39,6 +39,8 @@ Status StatusWithCode(StatusCode code, std::string message) {
       return Status::Timeout(std::move(message));
     case StatusCode::kCorruption:
       return Status::Corruption(std::move(message));
+    case StatusCode::kFailedPrecondition:
+      return Status::FailedPrecondition(std::move(message));
     case StatusCode::kInternal:
       break;
   }

@@ -80,6 +80,19 @@ CREATE TABLE wal_todo (
   PRIMARY KEY (instance, seq));
 CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
 )sql",
+    // 3: leases (replay and recovery claimed by one process, fenced by term) and members
+    // (wal_store.h "Leases and fencing").
+    R"sql(
+CREATE TABLE wal_leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  term       BIGINT NOT NULL,
+  expires_ms BIGINT NOT NULL);
+CREATE TABLE wal_members (
+  member        TEXT PRIMARY KEY,
+  first_seen_ms BIGINT NOT NULL,
+  last_seen_ms  BIGINT NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -169,6 +169,57 @@ inline constexpr Prepared kSelectBlocked = {
     "select_blocked",
     "SELECT instance, tenant, database_name, collection, seq, since_ms, error FROM wal_blocked "
     "ORDER BY instance, tenant, database_name, collection"};
+// ---- Leases and members (wal_store.h "Leases and fencing"; the rules of lease_rules.h, in SQL).
+// Time is the server's: every process sharing the database agrees on it. statement_timestamp()
+// is stable within a statement (so a statement's conditions agree with each other) and, unlike
+// now(), not frozen at the start of the transaction.
+#define CHROMA_HA_PG_NOW_MS "(extract(epoch from statement_timestamp()) * 1000)::bigint"
+#define CHROMA_HA_LEASE_COLUMNS "name, holder, term, expires_ms, " CHROMA_HA_PG_NOW_MS
+// $1 lease, $2 holder, $3 term: a row iff that tenure is current. FOR SHARE: a takeover (an
+// UPDATE of the row) waits until the fenced write's transaction ends.
+inline constexpr Prepared kCheckFence = {
+    "check_fence",
+    "SELECT 1 FROM wal_leases WHERE name = $1 AND holder = $2 AND term = $3 "
+    "AND expires_ms > " CHROMA_HA_PG_NOW_MS " FOR SHARE"};
+// $1 lease, $2 holder, $3 ttl_ms. Takes a free (never held, expired, released) lease with a new
+// term, renews holder's own live one keeping the term, leaves another's live lease alone.
+inline constexpr Prepared kAcquireLease = {
+    "acquire_lease",
+    "INSERT INTO wal_leases AS l (name, holder, term, expires_ms) "
+    "VALUES ($1, $2, 1, " CHROMA_HA_PG_NOW_MS " + $3::bigint) "
+    "ON CONFLICT (name) DO UPDATE SET "
+    "  term = CASE WHEN l.expires_ms > " CHROMA_HA_PG_NOW_MS " THEN l.term ELSE l.term + 1 END, "
+    "  holder = EXCLUDED.holder, expires_ms = EXCLUDED.expires_ms "
+    "WHERE l.expires_ms <= " CHROMA_HA_PG_NOW_MS " OR l.holder = EXCLUDED.holder"};
+inline constexpr Prepared kSelectLease = {
+    "select_lease", "SELECT " CHROMA_HA_LEASE_COLUMNS " FROM wal_leases WHERE name = $1"};
+inline constexpr Prepared kSelectLeases = {
+    "select_leases", "SELECT " CHROMA_HA_LEASE_COLUMNS " FROM wal_leases ORDER BY name"};
+// $1 lease, $2 holder, $3 term, $4 ttl_ms: a row iff renewed.
+inline constexpr Prepared kRenewLease = {
+    "renew_lease",
+    "UPDATE wal_leases SET expires_ms = " CHROMA_HA_PG_NOW_MS " + $4::bigint "
+    "WHERE name = $1 AND holder = $2 AND term = $3 AND expires_ms > " CHROMA_HA_PG_NOW_MS " "
+    "RETURNING " CHROMA_HA_LEASE_COLUMNS};
+inline constexpr Prepared kReleaseLease = {
+    "release_lease",
+    "UPDATE wal_leases SET expires_ms = " CHROMA_HA_PG_NOW_MS " "
+    "WHERE name = $1 AND holder = $2 AND term = $3 AND expires_ms > " CHROMA_HA_PG_NOW_MS};
+// $1 member.
+inline constexpr Prepared kHeartbeat = {
+    "heartbeat",
+    "INSERT INTO wal_members (member, first_seen_ms, last_seen_ms) "
+    "VALUES ($1, " CHROMA_HA_PG_NOW_MS ", " CHROMA_HA_PG_NOW_MS ") "
+    "ON CONFLICT (member) DO UPDATE SET last_seen_ms = EXCLUDED.last_seen_ms"};
+// $1 forget_ms.
+inline constexpr Prepared kForgetMembers = {
+    "forget_members",
+    "DELETE FROM wal_members WHERE last_seen_ms < " CHROMA_HA_PG_NOW_MS " - $1::bigint"};
+inline constexpr Prepared kSelectMembers = {
+    "select_members",
+    "SELECT member, first_seen_ms, last_seen_ms, " CHROMA_HA_PG_NOW_MS " FROM wal_members "
+    "WHERE last_seen_ms >= " CHROMA_HA_PG_NOW_MS " - $1::bigint ORDER BY member"};
+
 inline constexpr const char* kClear =
     "DELETE FROM wal_todo; DELETE FROM wal_applied; DELETE FROM wal_entries; "
     "DELETE FROM wal_collection_ids; "
@@ -183,6 +234,9 @@ inline constexpr Prepared kAllPrepared[] = {
     kSelectInstancesBehind, kSelectPendingBefore,
     kDeleteCollection, kInsertCollection,  kInsertCollectionId,  kSelectCollections,
     kSelectCollectionIds, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
+    kCheckFence,       kAcquireLease,      kSelectLease,         kSelectLeases,
+    kRenewLease,       kReleaseLease,      kHeartbeat,           kForgetMembers,
+    kSelectMembers,
 };
 
 }  // namespace chroma_ha

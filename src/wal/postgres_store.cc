@@ -7,6 +7,7 @@
 #include <tuple>
 #include <utility>
 
+#include "wal/lease_rules.h"
 #include "wal/postgres_sql.h"
 #include "wal/text_check.h"
 
@@ -105,11 +106,14 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                    int attempts, const std::string& last_error) {
+                                    int attempts, const std::string& last_error,
+                                    const Fence& fence) {
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   int64_t updated = 0;
+  bool fenced = false;
   Status s = Run("set outcome", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
     w.exec_prepared(kLockCommits.name, kInstancesLockKey);
     updated = w.exec_prepared1(kSetOutcome.name, static_cast<int>(state), origin, attempts,
                                SanitizeText(last_error), seq)[0]
@@ -117,6 +121,7 @@ Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::st
     CommitLocked(w);
   });
   if (!s.ok()) return s;
+  if (fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
   return updated == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
 }
 
@@ -133,21 +138,22 @@ Status PostgresWalStore::SetExtra(int64_t seq, const std::string& extra) {
 }
 
 Status PostgresWalStore::MarkApplied(int64_t seq, const std::string& instance,
-                                     bool* was_pending) {
+                                     bool* was_pending, const Fence& fence) {
   int64_t removed = 0;
-  const Status s = MarkAppliedImpl({seq}, instance, &removed);
+  const Status s = MarkAppliedImpl({seq}, instance, &removed, fence);
   if (s.ok() && was_pending != nullptr) *was_pending = removed > 0;
   return s;
 }
 
 Status PostgresWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                          const std::string& instance) {
+                                          const std::string& instance, const Fence& fence) {
   int64_t removed = 0;
-  return MarkAppliedImpl(seqs, instance, &removed);
+  return MarkAppliedImpl(seqs, instance, &removed, fence);
 }
 
 Status PostgresWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
-                                         const std::string& instance, int64_t* todo_removed) {
+                                         const std::string& instance, int64_t* todo_removed,
+                                         const Fence& fence) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   if (seqs.empty()) return Status::Ok();
   std::vector<int64_t> distinct = seqs;
@@ -155,14 +161,17 @@ Status PostgresWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
   distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
   int64_t found = 0;
   int64_t removed = 0;
+  bool fenced = false;
   Status s = Run("mark applied", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
     const pqxx::row r = w.exec_prepared1(kMarkApplied.name, BigintArray(distinct), instance);
     found = r[0].as<int64_t>();
     removed = r[1].as<int64_t>();
     if (found == static_cast<int64_t>(distinct.size())) CommitLocked(w);  // else: rolled back
   });
   if (!s.ok()) return s;
+  if (fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
   if (found != static_cast<int64_t>(distinct.size())) {
     return Status::NotFound("a WAL entry of seqs " + BigintArray(distinct) + " does not exist");
   }
@@ -282,14 +291,18 @@ Result<std::map<EntryState, int64_t>> PostgresWalStore::CountByState() {
 }
 
 Result<int64_t> PostgresWalStore::Prune(int64_t before_ms,
-                                        const std::vector<std::string>& instances) {
+                                        const std::vector<std::string>& instances,
+                                        const Fence& fence) {
   int64_t pruned = 0;
+  bool fenced = false;
   Status s = Run("prune", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
     pruned = w.exec_prepared(kPrune.name, before_ms, JsonStringArray(instances)).affected_rows();
     CommitLocked(w);
   });
   if (!s.ok()) return s;
+  if (fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
   return pruned;
 }
 
@@ -339,23 +352,32 @@ Result<std::vector<CollectionIdentity>> PostgresWalStore::LoadCollections() {
   return out;
 }
 
-Status PostgresWalStore::Block(const BlockedCollection& b) {
+Status PostgresWalStore::Block(const BlockedCollection& b, const Fence& fence) {
   if (Status s = CheckBlocked(b); !s.ok()) return s;
-  return Run("block", [&](pqxx::connection_base& c) {
+  bool fenced = false;
+  Status s = Run("block", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
     w.exec_prepared(kUpsertBlocked.name, b.instance, b.tenant, b.database, b.collection, b.seq,
                     b.since_ms, SanitizeText(b.error));
     CommitLocked(w);
   });
+  if (s.ok() && fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
+  return s;
 }
 
 Status PostgresWalStore::Unblock(const std::string& instance, const std::string& tenant,
-                                 const std::string& database, const std::string& collection) {
-  return Run("unblock", [&](pqxx::connection_base& c) {
+                                 const std::string& database, const std::string& collection,
+                                 const Fence& fence) {
+  bool fenced = false;
+  Status s = Run("unblock", [&](pqxx::connection_base& c) {
     pqxx::work w(c);
+    if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
     w.exec_prepared(kDeleteBlocked.name, instance, tenant, database, collection);
     CommitLocked(w);
   });
+  if (s.ok() && fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
+  return s;
 }
 
 Result<std::vector<BlockedCollection>> PostgresWalStore::ListBlocked() {

@@ -35,7 +35,8 @@
 // message). Nothing throws; no message ever contains the password.
 //
 // Implementation: postgres_schema.cc (connection, schema and migrations, instance
-// registration), postgres_store.cc (queries), postgres_sql.h (their prepared statements).
+// registration), postgres_store.cc (queries), postgres_leases.cc (leases, fences, members on
+// the server's clock), postgres_sql.h (their prepared statements).
 #ifndef CHROMA_HA_WAL_POSTGRES_STORE_H_
 #define CHROMA_HA_WAL_POSTGRES_STORE_H_
 
@@ -75,11 +76,12 @@ class PostgresWalStore final : public WalStore {
   Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error) override;
+                    const std::string& last_error, const Fence& fence = Fence()) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance,
-                     bool* was_pending = nullptr) override;
-  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
+  Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
+                     const Fence& fence = Fence()) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                          const Fence& fence = Fence()) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -95,16 +97,26 @@ class PostgresWalStore final : public WalStore {
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;
-  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                        const Fence& fence = Fence()) override;
   Status PutCollection(const CollectionIdentity& identity) override;
   Status RemoveCollection(const std::string& tenant, const std::string& database,
                           const std::string& name) override;
   Result<std::vector<CollectionIdentity>> LoadCollections() override;
-  Status Block(const BlockedCollection& blocked) override;
+  Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
   Status Unblock(const std::string& instance, const std::string& tenant,
-                 const std::string& database, const std::string& collection) override;
+                 const std::string& database, const std::string& collection,
+                 const Fence& fence = Fence()) override;
   Result<std::vector<BlockedCollection>> ListBlocked() override;
   Status Clear() override;
+  Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
+                             int64_t ttl_ms) override;
+  Result<Lease> RenewLease(const std::string& name, const std::string& holder, int64_t term,
+                           int64_t ttl_ms) override;
+  Status ReleaseLease(const std::string& name, const std::string& holder, int64_t term) override;
+  Result<std::vector<Lease>> ListLeases() override;
+  Status Heartbeat(const std::string& member) override;
+  Result<std::vector<Member>> ListMembers() override;
 
   // Drops the connection as if the server had gone away (tests of the reconnect path).
   void DisconnectForTesting();
@@ -119,7 +131,10 @@ class PostgresWalStore final : public WalStore {
   std::string Redact(std::string message) const;
   bool Registered(const std::string& instance) const;
   Status MarkAppliedImpl(const std::vector<int64_t>& seqs, const std::string& instance,
-                         int64_t* todo_removed);
+                         int64_t* todo_removed, const Fence& fence);
+  // Inside a write transaction: true iff `fence` is unfenced or its tenure is current (the
+  // lease row is then locked FOR SHARE until the transaction ends). postgres_leases.cc.
+  static bool FenceHolds(pqxx::transaction_base& t, const Fence& fence);
 
   const std::chrono::milliseconds timeout_;
   const std::string url_;       // with connect_timeout, keepalives, ... added

@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "wal/sqlite_file_lock.h"
 #include "wal/sqlite_statement.h"
 #include "wal/sqlite_store.h"
 #include "wal/text_check.h"
@@ -79,6 +80,19 @@ CREATE TABLE wal_todo (
   PRIMARY KEY (instance, seq)) WITHOUT ROWID;
 CREATE INDEX wal_todo_by_seq ON wal_todo (seq);
 )sql",
+    // 3: leases (replay and recovery claimed by one process, fenced by term) and members
+    // (wal_store.h "Leases and fencing").
+    R"sql(
+CREATE TABLE wal_leases (
+  name       TEXT PRIMARY KEY,
+  holder     TEXT NOT NULL,
+  term       INTEGER NOT NULL,
+  expires_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE wal_members (
+  member        TEXT PRIMARY KEY,
+  first_seen_ms INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
@@ -91,6 +105,9 @@ constexpr const char* kCreateVersionTable =
 constexpr const char* kSelectVersion = "SELECT COALESCE(MAX(version), 0) FROM schema_version";
 constexpr const char* kInsertVersion = "INSERT INTO schema_version (version) VALUES (?)";
 
+// ?1 now: every lease ends (the previous run's; see Open in sqlite_store.h).
+constexpr const char* kEndLeases =
+    "UPDATE wal_leases SET expires_ms = ?1 WHERE expires_ms > ?1";
 constexpr const char* kInsertInstance = "INSERT OR IGNORE INTO wal_instances (name) VALUES (?)";
 constexpr const char* kSelectInstances = "SELECT name FROM wal_instances";
 // ?1 instance: the committed entries it has not applied (the old full scan, run once per new
@@ -170,6 +187,12 @@ Status SqliteWalStore::Open() {
     if (Status s = OpenLocked(); !s.ok()) return s;
   }
   if (Status s = MigrateLocked(); !s.ok()) return s;
+  if (sole_opener_) {
+    sole_opener_ = false;  // once: later Open() calls must not end this run's own leases
+    CHROMA_HA_PREPARE(end, kEndLeases);
+    const int rc = end.Int(NowMs()).Step();
+    if (rc != SQLITE_DONE) return ErrorLocked(rc, "end stale leases");
+  }
   CHROMA_HA_PREPARE(stmt, kSelectInstances);
   int rc;
   while ((rc = stmt.Step()) == SQLITE_ROW) registered_.insert(stmt.ColumnBytes(0));
@@ -208,6 +231,11 @@ Status SqliteWalStore::OpenLocked() {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
     if (ec) return Status::Unavailable("cannot create " + parent.string() + ": " + ec.message());
+  }
+  if (file_lock_ == nullptr) {
+    Result<std::shared_ptr<SqliteFileLock>> lock = SqliteFileLock::Acquire(path_, &sole_opener_);
+    if (!lock.ok()) return lock.status();
+    file_lock_ = std::move(lock).value();
   }
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &db,

@@ -173,10 +173,12 @@ Result<bool> SqliteWalStore::EntryExistsLocked(int64_t seq) {
 }
 
 Status SqliteWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                  int attempts, const std::string& last_error) {
+                                  int attempts, const std::string& last_error,
+                                  const Fence& fence) {
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
   {
     Result<sqlite3_stmt*> raw = PrepareLocked(kUpdateOutcome);
     CHROMA_HA_OR_ROLLBACK(raw.status());
@@ -215,28 +217,30 @@ Status SqliteWalStore::SetExtra(int64_t seq, const std::string& extra) {
   return Status::Ok();
 }
 
-Status SqliteWalStore::MarkApplied(int64_t seq, const std::string& instance,
-                                   bool* was_pending) {
+Status SqliteWalStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending,
+                                   const Fence& fence) {
   int64_t removed = 0;
-  const Status s = MarkAppliedImpl({seq}, instance, &removed);
+  const Status s = MarkAppliedImpl({seq}, instance, &removed, fence);
   if (s.ok() && was_pending != nullptr) *was_pending = removed > 0;
   return s;
 }
 
 Status SqliteWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                        const std::string& instance) {
+                                        const std::string& instance, const Fence& fence) {
   int64_t removed = 0;
-  return MarkAppliedImpl(seqs, instance, &removed);
+  return MarkAppliedImpl(seqs, instance, &removed, fence);
 }
 
 // Marks `seqs` applied on `instance` in one transaction; *todo_removed counts the replay-work
 // rows this removed.
 Status SqliteWalStore::MarkAppliedImpl(const std::vector<int64_t>& seqs,
-                                       const std::string& instance, int64_t* todo_removed) {
+                                       const std::string& instance, int64_t* todo_removed,
+                                       const Fence& fence) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   if (seqs.empty()) return Status::Ok();
   std::lock_guard<std::mutex> lock(mu_);
   if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
   int64_t removed = 0;
   for (const int64_t seq : seqs) {
     Result<bool> exists = EntryExistsLocked(seq);
@@ -375,13 +379,22 @@ Result<std::map<EntryState, int64_t>> SqliteWalStore::CountByState() {
   return out;
 }
 
-Result<int64_t> SqliteWalStore::Prune(int64_t before_ms,
-                                      const std::vector<std::string>& instances) {
+Result<int64_t> SqliteWalStore::Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                                      const Fence& fence) {
   std::lock_guard<std::mutex> lock(mu_);
-  CHROMA_HA_PREPARE(stmt, kPrune);
-  const int rc = stmt.Int(before_ms).Text(JsonStringArray(instances)).Step();
-  if (rc != SQLITE_DONE) return ErrorLocked(rc, "prune");
-  return static_cast<int64_t>(sqlite3_changes(db_));
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
+  int64_t pruned = 0;
+  {
+    Result<sqlite3_stmt*> raw = PrepareLocked(kPrune);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Int(before_ms).Text(JsonStringArray(instances)).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "prune"));
+    pruned = sqlite3_changes(db_);
+  }
+  CHROMA_HA_COMMIT();
+  return pruned;
 }
 
 Status SqliteWalStore::PutCollection(const CollectionIdentity& c) {
@@ -469,21 +482,38 @@ Result<std::vector<CollectionIdentity>> SqliteWalStore::LoadCollections() {
   return out;
 }
 
-Status SqliteWalStore::Block(const BlockedCollection& b) {
+Status SqliteWalStore::Block(const BlockedCollection& b, const Fence& fence) {
   if (Status s = CheckBlocked(b); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
-  CHROMA_HA_PREPARE(stmt, kUpsertBlocked);
-  const int rc = stmt.Text(b.instance).Text(b.tenant).Text(b.database).Text(b.collection)
-                     .Int(b.seq).Int(b.since_ms).Text(SanitizeText(b.error)).Step();
-  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "block");
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
+  {
+    Result<sqlite3_stmt*> raw = PrepareLocked(kUpsertBlocked);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Text(b.instance).Text(b.tenant).Text(b.database).Text(b.collection)
+                       .Int(b.seq).Int(b.since_ms).Text(SanitizeText(b.error)).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "block"));
+  }
+  CHROMA_HA_COMMIT();
+  return Status::Ok();
 }
 
 Status SqliteWalStore::Unblock(const std::string& instance, const std::string& tenant,
-                               const std::string& database, const std::string& collection) {
+                               const std::string& database, const std::string& collection,
+                               const Fence& fence) {
   std::lock_guard<std::mutex> lock(mu_);
-  CHROMA_HA_PREPARE(stmt, kDeleteBlocked);
-  const int rc = stmt.Text(instance).Text(tenant).Text(database).Text(collection).Step();
-  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "unblock");
+  if (Status s = BeginLocked(); !s.ok()) return s;
+  CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
+  {
+    Result<sqlite3_stmt*> raw = PrepareLocked(kDeleteBlocked);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Text(instance).Text(tenant).Text(database).Text(collection).Step();
+    if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "unblock"));
+  }
+  CHROMA_HA_COMMIT();
+  return Status::Ok();
 }
 
 Result<std::vector<BlockedCollection>> SqliteWalStore::ListBlocked() {

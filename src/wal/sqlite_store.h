@@ -2,7 +2,7 @@
 //
 // One connection per store object, guarded by a mutex: calls are thread-safe and serialised.
 // The database runs in WAL journal mode with synchronous=FULL, so an Append that returned OK
-// survives a power loss. Several store objects (or processes) may open the same file; writers
+// survives a power loss. Several store objects of ONE process may open the same file; writers
 // then wait up to the busy timeout (kUnavailable after it). Prepared statements are cached for
 // the life of the connection. Bodies are BLOBs, byte-exact.
 //
@@ -14,12 +14,15 @@
 // an unknown seq, kInternal otherwise. Nothing throws.
 //
 // Implementation: sqlite_schema.cc (connection, schema and migrations, instance registration),
-// sqlite_store.cc (queries), sqlite_statement.h (their shared statement helper).
+// sqlite_store.cc (queries), sqlite_leases.cc (leases, fences, members), sqlite_statement.h
+// (their shared statement helper).
 #ifndef CHROMA_HA_WAL_SQLITE_STORE_H_
 #define CHROMA_HA_WAL_SQLITE_STORE_H_
 
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,6 +33,8 @@ struct sqlite3;
 struct sqlite3_stmt;
 
 namespace chroma_ha {
+
+class SqliteFileLock;
 
 class SqliteWalStore final : public WalStore {
  public:
@@ -44,11 +49,12 @@ class SqliteWalStore final : public WalStore {
   Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error) override;
+                    const std::string& last_error, const Fence& fence = Fence()) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance,
-                     bool* was_pending = nullptr) override;
-  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
+  Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
+                     const Fence& fence = Fence()) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                          const Fence& fence = Fence()) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -64,16 +70,26 @@ class SqliteWalStore final : public WalStore {
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;
-  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                        const Fence& fence = Fence()) override;
   Status PutCollection(const CollectionIdentity& identity) override;
   Status RemoveCollection(const std::string& tenant, const std::string& database,
                           const std::string& name) override;
   Result<std::vector<CollectionIdentity>> LoadCollections() override;
-  Status Block(const BlockedCollection& blocked) override;
+  Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
   Status Unblock(const std::string& instance, const std::string& tenant,
-                 const std::string& database, const std::string& collection) override;
+                 const std::string& database, const std::string& collection,
+                 const Fence& fence = Fence()) override;
   Result<std::vector<BlockedCollection>> ListBlocked() override;
   Status Clear() override;
+  Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
+                             int64_t ttl_ms) override;
+  Result<Lease> RenewLease(const std::string& name, const std::string& holder, int64_t term,
+                           int64_t ttl_ms) override;
+  Status ReleaseLease(const std::string& name, const std::string& holder, int64_t term) override;
+  Result<std::vector<Lease>> ListLeases() override;
+  Status Heartbeat(const std::string& member) override;
+  Result<std::vector<Member>> ListMembers() override;
 
   const std::string& path() const { return path_; }
 
@@ -91,10 +107,18 @@ class SqliteWalStore final : public WalStore {
   Result<std::vector<WalEntry>> QueryEntriesLocked(Stmt& stmt);
   Status InsertTodoLocked(int64_t seq, const std::string& origin);
   Status MarkAppliedImpl(const std::vector<int64_t>& seqs, const std::string& instance,
-                         int64_t* todo_removed);
+                         int64_t* todo_removed, const Fence& fence);
+  // Leases (sqlite_leases.cc). The store's clock: the process's (one process per file).
+  static int64_t NowMs();
+  Result<std::optional<Lease>> LeaseLocked(const std::string& name);
+  Status WriteLeaseLocked(const Lease& lease);
+  // kFailedPrecondition unless `fence` is unfenced or current (transaction open).
+  Status FenceLocked(const Fence& fence);
 
   const std::string path_;
   std::mutex mu_;
+  std::shared_ptr<SqliteFileLock> file_lock_;  // held from Open() to destruction
+  bool sole_opener_ = false;  // Open() took the file lock from the OS (see Open)
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address
   std::set<std::string> registered_;  // instances in wal_instances (loaded by Open)

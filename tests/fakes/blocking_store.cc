@@ -48,18 +48,20 @@ Status BlockingStore::Append(std::vector<WalEntry>* entries) {
   return Gate(), base_->Append(entries);
 }
 Status BlockingStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                 int attempts, const std::string& last_error) {
-  return Gate(), base_->SetOutcome(seq, state, origin, attempts, last_error);
+                                 int attempts, const std::string& last_error,
+                                 const Fence& fence) {
+  return Gate(), base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
 }
 Status BlockingStore::SetExtra(int64_t seq, const std::string& extra) {
   return Gate(), base_->SetExtra(seq, extra);
 }
-Status BlockingStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending) {
-  return Gate(), base_->MarkApplied(seq, instance, was_pending);
+Status BlockingStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending,
+                                  const Fence& fence) {
+  return Gate(), base_->MarkApplied(seq, instance, was_pending, fence);
 }
 Status BlockingStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                       const std::string& instance) {
-  return Gate(), base_->MarkAppliedBatch(seqs, instance);
+                                       const std::string& instance, const Fence& fence) {
+  return Gate(), base_->MarkAppliedBatch(seqs, instance, fence);
 }
 Result<std::vector<WalEntry>> BlockingStore::PendingFor(const std::string& instance,
                                                         int64_t after_seq, int limit) {
@@ -91,8 +93,9 @@ Result<std::vector<InstanceBacklog>> BlockingStore::Backlog(
 Result<std::map<EntryState, int64_t>> BlockingStore::CountByState() {
   return Gate(), base_->CountByState();
 }
-Result<int64_t> BlockingStore::Prune(int64_t before_ms, const std::vector<std::string>& instances) {
-  return Gate(), base_->Prune(before_ms, instances);
+Result<int64_t> BlockingStore::Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                                     const Fence& fence) {
+  return Gate(), base_->Prune(before_ms, instances, fence);
 }
 Status BlockingStore::PutCollection(const CollectionIdentity& identity) {
   return Gate(), base_->PutCollection(identity);
@@ -104,16 +107,34 @@ Status BlockingStore::RemoveCollection(const std::string& tenant, const std::str
 Result<std::vector<CollectionIdentity>> BlockingStore::LoadCollections() {
   return Gate(), base_->LoadCollections();
 }
-Status BlockingStore::Block(const BlockedCollection& blocked) {
-  return Gate(), base_->Block(blocked);
+Status BlockingStore::Block(const BlockedCollection& blocked, const Fence& fence) {
+  return Gate(), base_->Block(blocked, fence);
 }
 Status BlockingStore::Unblock(const std::string& instance, const std::string& tenant,
-                              const std::string& database, const std::string& collection) {
-  return Gate(), base_->Unblock(instance, tenant, database, collection);
+                              const std::string& database, const std::string& collection,
+                              const Fence& fence) {
+  return Gate(), base_->Unblock(instance, tenant, database, collection, fence);
 }
 Result<std::vector<BlockedCollection>> BlockingStore::ListBlocked() {
   return Gate(), base_->ListBlocked();
 }
 Status BlockingStore::Clear() { return Gate(), base_->Clear(); }
+Result<Lease> BlockingStore::AcquireLease(const std::string& name, const std::string& holder,
+                                          int64_t ttl_ms) {
+  return Gate(), base_->AcquireLease(name, holder, ttl_ms);
+}
+Result<Lease> BlockingStore::RenewLease(const std::string& name, const std::string& holder,
+                                        int64_t term, int64_t ttl_ms) {
+  return Gate(), base_->RenewLease(name, holder, term, ttl_ms);
+}
+Status BlockingStore::ReleaseLease(const std::string& name, const std::string& holder,
+                                   int64_t term) {
+  return Gate(), base_->ReleaseLease(name, holder, term);
+}
+Result<std::vector<Lease>> BlockingStore::ListLeases() { return Gate(), base_->ListLeases(); }
+Status BlockingStore::Heartbeat(const std::string& member) {
+  return Gate(), base_->Heartbeat(member);
+}
+Result<std::vector<Member>> BlockingStore::ListMembers() { return Gate(), base_->ListMembers(); }
 
 }  // namespace chroma_ha

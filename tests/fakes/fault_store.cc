@@ -29,6 +29,12 @@ const char* WalOpName(WalOp op) {
     case WalOp::kResolvedAfter: return "ResolvedAfter";
     case WalOp::kInstancesBehind: return "InstancesBehind";
     case WalOp::kPendingBefore: return "PendingBefore";
+    case WalOp::kAcquireLease: return "AcquireLease";
+    case WalOp::kRenewLease: return "RenewLease";
+    case WalOp::kReleaseLease: return "ReleaseLease";
+    case WalOp::kListLeases: return "ListLeases";
+    case WalOp::kHeartbeat: return "Heartbeat";
+    case WalOp::kListMembers: return "ListMembers";
   }
   return "Unknown";
 }
@@ -149,9 +155,9 @@ Status FaultStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status FaultStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                              int attempts, const std::string& last_error) {
+                              int attempts, const std::string& last_error, const Fence& fence) {
   if (Status s = Enter(WalOp::kSetOutcome); !s.ok()) return s;
-  return base_->SetOutcome(seq, state, origin, attempts, last_error);
+  return base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
 }
 
 Status FaultStore::SetExtra(int64_t seq, const std::string& extra) {
@@ -159,15 +165,16 @@ Status FaultStore::SetExtra(int64_t seq, const std::string& extra) {
   return base_->SetExtra(seq, extra);
 }
 
-Status FaultStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending) {
+Status FaultStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending,
+                               const Fence& fence) {
   if (Status s = Enter(WalOp::kMarkApplied); !s.ok()) return s;
-  return base_->MarkApplied(seq, instance, was_pending);
+  return base_->MarkApplied(seq, instance, was_pending, fence);
 }
 
-Status FaultStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                    const std::string& instance) {
+Status FaultStore::MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                                    const Fence& fence) {
   if (Status s = Enter(WalOp::kMarkAppliedBatch); !s.ok()) return s;
-  return base_->MarkAppliedBatch(seqs, instance);
+  return base_->MarkAppliedBatch(seqs, instance, fence);
 }
 
 Result<std::vector<WalEntry>> FaultStore::PendingFor(const std::string& instance,
@@ -218,9 +225,10 @@ Result<std::map<EntryState, int64_t>> FaultStore::CountByState() {
   return base_->CountByState();
 }
 
-Result<int64_t> FaultStore::Prune(int64_t before_ms, const std::vector<std::string>& instances) {
+Result<int64_t> FaultStore::Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                                  const Fence& fence) {
   if (Status s = Enter(WalOp::kPrune); !s.ok()) return s;
-  return base_->Prune(before_ms, instances);
+  return base_->Prune(before_ms, instances, fence);
 }
 
 Status FaultStore::PutCollection(const CollectionIdentity& identity) {
@@ -239,15 +247,16 @@ Result<std::vector<CollectionIdentity>> FaultStore::LoadCollections() {
   return base_->LoadCollections();
 }
 
-Status FaultStore::Block(const BlockedCollection& blocked) {
+Status FaultStore::Block(const BlockedCollection& blocked, const Fence& fence) {
   if (Status s = Enter(WalOp::kBlock); !s.ok()) return s;
-  return base_->Block(blocked);
+  return base_->Block(blocked, fence);
 }
 
 Status FaultStore::Unblock(const std::string& instance, const std::string& tenant,
-                           const std::string& database, const std::string& collection) {
+                           const std::string& database, const std::string& collection,
+                           const Fence& fence) {
   if (Status s = Enter(WalOp::kUnblock); !s.ok()) return s;
-  return base_->Unblock(instance, tenant, database, collection);
+  return base_->Unblock(instance, tenant, database, collection, fence);
 }
 
 Result<std::vector<BlockedCollection>> FaultStore::ListBlocked() {
@@ -258,6 +267,39 @@ Result<std::vector<BlockedCollection>> FaultStore::ListBlocked() {
 Status FaultStore::Clear() {
   if (Status s = Enter(WalOp::kClear); !s.ok()) return s;
   return base_->Clear();
+}
+
+Result<Lease> FaultStore::AcquireLease(const std::string& name, const std::string& holder,
+                                       int64_t ttl_ms) {
+  if (Status s = Enter(WalOp::kAcquireLease); !s.ok()) return s;
+  return base_->AcquireLease(name, holder, ttl_ms);
+}
+
+Result<Lease> FaultStore::RenewLease(const std::string& name, const std::string& holder,
+                                     int64_t term, int64_t ttl_ms) {
+  if (Status s = Enter(WalOp::kRenewLease); !s.ok()) return s;
+  return base_->RenewLease(name, holder, term, ttl_ms);
+}
+
+Status FaultStore::ReleaseLease(const std::string& name, const std::string& holder,
+                                int64_t term) {
+  if (Status s = Enter(WalOp::kReleaseLease); !s.ok()) return s;
+  return base_->ReleaseLease(name, holder, term);
+}
+
+Result<std::vector<Lease>> FaultStore::ListLeases() {
+  if (Status s = Enter(WalOp::kListLeases); !s.ok()) return s;
+  return base_->ListLeases();
+}
+
+Status FaultStore::Heartbeat(const std::string& member) {
+  if (Status s = Enter(WalOp::kHeartbeat); !s.ok()) return s;
+  return base_->Heartbeat(member);
+}
+
+Result<std::vector<Member>> FaultStore::ListMembers() {
+  if (Status s = Enter(WalOp::kListMembers); !s.ok()) return s;
+  return base_->ListMembers();
 }
 
 }  // namespace chroma_ha

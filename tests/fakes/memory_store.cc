@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "wal/lease_rules.h"
 #include "wal/text_check.h"
 
 namespace chroma_ha {
@@ -26,10 +27,16 @@ Status NotRegistered(const std::string& instance) {
                                  "' is not registered with the WAL store");
 }
 
+const Clock& SystemClockInstance() {
+  static const SystemClock clock;
+  return clock;
+}
+
 }  // namespace
 
-MemoryWalStore::MemoryWalStore(std::vector<std::string> instances)
-    : registered_(instances.begin(), instances.end()) {}
+MemoryWalStore::MemoryWalStore(std::vector<std::string> instances, const Clock* clock)
+    : clock_(clock != nullptr ? *clock : SystemClockInstance()),
+      registered_(instances.begin(), instances.end()) {}
 
 Status MemoryWalStore::Open() { return Status::Ok(); }
 
@@ -60,10 +67,12 @@ Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status MemoryWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                  int attempts, const std::string& last_error) {
+                                  int attempts, const std::string& last_error,
+                                  const Fence& fence) {
   if (!ValidState(state)) return InvalidState();
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   auto it = entries_.find(seq);
   if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
   it->second.state = state;
@@ -83,10 +92,11 @@ Status MemoryWalStore::SetExtra(int64_t seq, const std::string& extra) {
   return Status::Ok();
 }
 
-Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance,
-                                   bool* was_pending) {
+Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance, bool* was_pending,
+                                   const Fence& fence) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   auto it = entries_.find(seq);
   if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
   if (was_pending != nullptr) {
@@ -98,9 +108,10 @@ Status MemoryWalStore::MarkApplied(int64_t seq, const std::string& instance,
 }
 
 Status MemoryWalStore::MarkAppliedBatch(const std::vector<int64_t>& seqs,
-                                        const std::string& instance) {
+                                        const std::string& instance, const Fence& fence) {
   if (Status s = CheckText("instance", instance); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   for (const int64_t seq : seqs) {  // all or nothing
     if (entries_.count(seq) == 0) return Status::NotFound(NotFoundMessage(seq));
   }
@@ -214,9 +225,10 @@ Result<std::map<EntryState, int64_t>> MemoryWalStore::CountByState() {
   return out;
 }
 
-Result<int64_t> MemoryWalStore::Prune(int64_t before_ms,
-                                      const std::vector<std::string>& instances) {
+Result<int64_t> MemoryWalStore::Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                                      const Fence& fence) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   int64_t pruned = 0;
   for (auto it = entries_.begin(); it != entries_.end();) {
     const WalEntry& e = it->second;
@@ -264,9 +276,10 @@ Result<std::vector<CollectionIdentity>> MemoryWalStore::LoadCollections() {
   return out;
 }
 
-Status MemoryWalStore::Block(const BlockedCollection& blocked) {
+Status MemoryWalStore::Block(const BlockedCollection& blocked, const Fence& fence) {
   if (Status s = CheckBlocked(blocked); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   BlockedCollection& b =
       blocked_[{blocked.instance, blocked.tenant, blocked.database, blocked.collection}];
   b = blocked;
@@ -275,8 +288,10 @@ Status MemoryWalStore::Block(const BlockedCollection& blocked) {
 }
 
 Status MemoryWalStore::Unblock(const std::string& instance, const std::string& tenant,
-                               const std::string& database, const std::string& collection) {
+                               const std::string& database, const std::string& collection,
+                               const Fence& fence) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
   blocked_.erase({instance, tenant, database, collection});
   return Status::Ok();
 }
@@ -295,6 +310,85 @@ Status MemoryWalStore::Clear() {
   collections_.clear();
   blocked_.clear();
   return Status::Ok();
+}
+
+std::optional<Lease> MemoryWalStore::LeaseLocked(const std::string& name) const {
+  auto it = leases_.find(name);
+  if (it == leases_.end()) return std::nullopt;
+  return it->second;
+}
+
+Status MemoryWalStore::FenceLocked(const Fence& fence) const {
+  if (!fence.fenced()) return Status::Ok();
+  return lease_rules::CheckFence(fence, LeaseLocked(fence.lease), clock_.UnixMillis());
+}
+
+Result<Lease> MemoryWalStore::AcquireLease(const std::string& name, const std::string& holder,
+                                           int64_t ttl_ms) {
+  if (Status s = lease_rules::CheckArgs(name, holder, ttl_ms); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  Lease after =
+      lease_rules::Acquire(LeaseLocked(name), name, holder, ttl_ms, clock_.UnixMillis());
+  leases_[name] = after;
+  return after;
+}
+
+Result<Lease> MemoryWalStore::RenewLease(const std::string& name, const std::string& holder,
+                                         int64_t term, int64_t ttl_ms) {
+  if (Status s = lease_rules::CheckArgs(name, holder, ttl_ms); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_.UnixMillis();
+  if (!lease_rules::Current(LeaseLocked(name), holder, term, now)) {
+    return lease_rules::Lost(name, holder, term);
+  }
+  Lease& l = leases_[name];
+  l.expires_ms = now + ttl_ms;
+  l.now_ms = now;
+  return l;
+}
+
+Status MemoryWalStore::ReleaseLease(const std::string& name, const std::string& holder,
+                                    int64_t term) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_.UnixMillis();
+  if (lease_rules::Current(LeaseLocked(name), holder, term, now)) leases_[name].expires_ms = now;
+  return Status::Ok();
+}
+
+Result<std::vector<Lease>> MemoryWalStore::ListLeases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<Lease> out;
+  for (auto [name, l] : leases_) {
+    l.now_ms = clock_.UnixMillis();
+    out.push_back(l);
+  }
+  return out;
+}
+
+Status MemoryWalStore::Heartbeat(const std::string& member) {
+  if (member.empty()) return Status::InvalidArgument("a member needs an id");
+  if (Status s = CheckText("member", member); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_.UnixMillis();
+  std::erase_if(members_, [now](const auto& kv) {
+    return kv.second.last_seen_ms < now - kMemberForgetMs;
+  });
+  Member& m = members_[member];
+  if (m.member.empty()) m = {member, now, now, now};
+  m.last_seen_ms = now;
+  return Status::Ok();
+}
+
+Result<std::vector<Member>> MemoryWalStore::ListMembers() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t now = clock_.UnixMillis();
+  std::vector<Member> out;
+  for (auto [id, m] : members_) {
+    if (m.last_seen_ms < now - kMemberForgetMs) continue;
+    m.now_ms = now;
+    out.push_back(m);
+  }
+  return out;
 }
 
 size_t MemoryWalStore::size() const {

@@ -5,24 +5,29 @@
 // as the object. Calls never fail (wrap it in FaultStore to inject failures). Pending work is
 // computed by scanning (it is a fake), but only for registered instances, as in the real stores.
 // Registered from the start: `instances`, by default the two of a default deployment.
+// Lease expiry and member heartbeats use `clock` (UnixMillis), by default the system clock: a
+// FakeClock lets tests expire a lease without sleeping.
 #ifndef CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
 #define CHROMA_HA_TESTS_FAKES_MEMORY_STORE_H_
 
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "chroma_ha/clock.h"
 #include "chroma_ha/wal_store.h"
 
 namespace chroma_ha {
 
 class MemoryWalStore final : public WalStore {
  public:
-  explicit MemoryWalStore(std::vector<std::string> instances = {"primary", "replica"});
+  explicit MemoryWalStore(std::vector<std::string> instances = {"primary", "replica"},
+                          const Clock* clock = nullptr);
   MemoryWalStore(const MemoryWalStore&) = delete;
   MemoryWalStore& operator=(const MemoryWalStore&) = delete;
 
@@ -31,11 +36,12 @@ class MemoryWalStore final : public WalStore {
   Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error) override;
+                    const std::string& last_error, const Fence& fence = Fence()) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance,
-                     bool* was_pending = nullptr) override;
-  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance) override;
+  Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
+                     const Fence& fence = Fence()) override;
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                          const Fence& fence = Fence()) override;
   Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                            int limit) override;
   Result<std::vector<WalEntry>> Unresolved() override;
@@ -51,16 +57,26 @@ class MemoryWalStore final : public WalStore {
   Result<WalEntry> Get(int64_t seq) override;
   Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
   Result<std::map<EntryState, int64_t>> CountByState() override;
-  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances) override;
+  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
+                        const Fence& fence = Fence()) override;
   Status PutCollection(const CollectionIdentity& identity) override;
   Status RemoveCollection(const std::string& tenant, const std::string& database,
                           const std::string& name) override;
   Result<std::vector<CollectionIdentity>> LoadCollections() override;
-  Status Block(const BlockedCollection& blocked) override;
+  Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
   Status Unblock(const std::string& instance, const std::string& tenant,
-                 const std::string& database, const std::string& collection) override;
+                 const std::string& database, const std::string& collection,
+                 const Fence& fence = Fence()) override;
   Result<std::vector<BlockedCollection>> ListBlocked() override;
   Status Clear() override;
+  Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
+                             int64_t ttl_ms) override;
+  Result<Lease> RenewLease(const std::string& name, const std::string& holder, int64_t term,
+                           int64_t ttl_ms) override;
+  Status ReleaseLease(const std::string& name, const std::string& holder, int64_t term) override;
+  Result<std::vector<Lease>> ListLeases() override;
+  Status Heartbeat(const std::string& member) override;
+  Result<std::vector<Member>> ListMembers() override;
 
   // Test helpers (not part of WalStore).
   size_t size() const;               // number of entries held
@@ -71,7 +87,10 @@ class MemoryWalStore final : public WalStore {
   using BlockKey = std::tuple<std::string, std::string, std::string, std::string>;
 
   bool PendingOnLocked(const WalEntry& e, const std::string& instance) const;
+  std::optional<Lease> LeaseLocked(const std::string& name) const;
+  Status FenceLocked(const Fence& fence) const;  // lease_rules::CheckFence at clock_'s now
 
+  const Clock& clock_;
   mutable std::mutex mu_;
   int64_t next_seq_ = 1;                                   // never reset, not even by Clear()
   std::map<int64_t, WalEntry> entries_;                    // by seq
@@ -79,6 +98,8 @@ class MemoryWalStore final : public WalStore {
   std::map<CollectionKey, CollectionIdentity> collections_;
   std::map<BlockKey, BlockedCollection> blocked_;
   std::set<std::string> registered_;
+  std::map<std::string, Lease> leases_;    // by name
+  std::map<std::string, Member> members_;  // by member id
 };
 
 }  // namespace chroma_ha

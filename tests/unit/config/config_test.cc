@@ -58,6 +58,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.wal_append_timeout, milliseconds(2000));
   EXPECT_EQ(c.wal_queue_limit, 10000);
   EXPECT_EQ(c.wal_store_timeout, milliseconds(5000));
+  EXPECT_EQ(c.lease_ttl, milliseconds(3000));
   // Empty values count as unset.
   EXPECT_EQ(Load({{"PORT", ""}, {"PRIMARY_URL", "  "}}).port, 8000);
 }
@@ -88,6 +89,7 @@ const std::vector<VarCase>& VarCases() {
       {"TLS_KEY_FILE", "/tls/key.pem", [](auto& c) { return c.tls_key_file == "/tls/key.pem"; }},
       {"WAL_STORE_TIMEOUT_MS", "1500",
        [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
+      {"LEASE_TTL_MS", "1200", [](auto& c) { return c.lease_ttl == milliseconds(1200); }},
       {"PRIMARY_URL", "HTTP://Primary.example.com/",
        [](auto& c) {
          return c.instances.size() == 1 && c.instances[0].url == "http://Primary.example.com" &&
@@ -219,6 +221,7 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"WAL_APPEND_TIMEOUT_MS", "0"},
       {"WAL_QUEUE_LIMIT", "0"},
       {"WAL_STORE_TIMEOUT_MS", "10"},
+      {"LEASE_TTL_MS", "100"},
       {"PRIMARY_URL", "ftp://x"},
       {"PRIMARY_URL", "http://"},
       {"PRIMARY_URL", "http://h:0"},

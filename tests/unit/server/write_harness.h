@@ -103,7 +103,7 @@ class GatedStore final : public WalStore {
     return base_->Append(e);
   }
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error) override {
+                    const std::string& last_error, const Fence& fence = Fence()) override {
     {
       std::unique_lock lock(mu_);
       if (seq == gated_seq_) {
@@ -111,14 +111,16 @@ class GatedStore final : public WalStore {
         cv_.wait(lock, [&] { return open_; });
       }
     }
-    return base_->SetOutcome(seq, state, origin, attempts, last_error);
+    return base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
   }
   Status SetExtra(int64_t seq, const std::string& x) override { return base_->SetExtra(seq, x); }
-  Status MarkApplied(int64_t seq, const std::string& i, bool* was_pending = nullptr) override {
-    return base_->MarkApplied(seq, i, was_pending);
+  Status MarkApplied(int64_t seq, const std::string& i, bool* was_pending = nullptr,
+                     const Fence& f = Fence()) override {
+    return base_->MarkApplied(seq, i, was_pending, f);
   }
-  Status MarkAppliedBatch(const std::vector<int64_t>& s, const std::string& i) override {
-    return base_->MarkAppliedBatch(s, i);
+  Status MarkAppliedBatch(const std::vector<int64_t>& s, const std::string& i,
+                          const Fence& f = Fence()) override {
+    return base_->MarkAppliedBatch(s, i, f);
   }
   Status RegisterInstances(const std::vector<std::string>& i) override {
     return base_->RegisterInstances(i);
@@ -141,8 +143,9 @@ class GatedStore final : public WalStore {
     return base_->Backlog(i);
   }
   Result<std::map<EntryState, int64_t>> CountByState() override { return base_->CountByState(); }
-  Result<int64_t> Prune(int64_t b, const std::vector<std::string>& i) override {
-    return base_->Prune(b, i);
+  Result<int64_t> Prune(int64_t b, const std::vector<std::string>& i,
+                        const Fence& f = Fence()) override {
+    return base_->Prune(b, i, f);
   }
   Status PutCollection(const CollectionIdentity& c) override { return base_->PutCollection(c); }
   Status RemoveCollection(const std::string& t, const std::string& d,
@@ -152,13 +155,28 @@ class GatedStore final : public WalStore {
   Result<std::vector<CollectionIdentity>> LoadCollections() override {
     return base_->LoadCollections();
   }
-  Status Block(const BlockedCollection& b) override { return base_->Block(b); }
+  Status Block(const BlockedCollection& b, const Fence& f = Fence()) override {
+    return base_->Block(b, f);
+  }
   Status Unblock(const std::string& i, const std::string& t, const std::string& d,
-                 const std::string& c) override {
-    return base_->Unblock(i, t, d, c);
+                 const std::string& c, const Fence& f = Fence()) override {
+    return base_->Unblock(i, t, d, c, f);
   }
   Result<std::vector<BlockedCollection>> ListBlocked() override { return base_->ListBlocked(); }
   Status Clear() override { return base_->Clear(); }
+  Result<Lease> AcquireLease(const std::string& n, const std::string& h, int64_t t) override {
+    return base_->AcquireLease(n, h, t);
+  }
+  Result<Lease> RenewLease(const std::string& n, const std::string& h, int64_t term,
+                           int64_t t) override {
+    return base_->RenewLease(n, h, term, t);
+  }
+  Status ReleaseLease(const std::string& n, const std::string& h, int64_t term) override {
+    return base_->ReleaseLease(n, h, term);
+  }
+  Result<std::vector<Lease>> ListLeases() override { return base_->ListLeases(); }
+  Status Heartbeat(const std::string& m) override { return base_->Heartbeat(m); }
+  Result<std::vector<Member>> ListMembers() override { return base_->ListMembers(); }
 
  private:
   WalStore* base_;

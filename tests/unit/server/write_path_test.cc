@@ -451,5 +451,35 @@ TEST_F(WritePathTest, RecoveryReSendsPendingEntriesInSeqOrder) {
   EXPECT_EQ(replay, (std::vector<std::string>{"first", "second"}));
 }
 
+// Recovery under the recovery lease (docs/design.md "Fleet"): a former holder's outcomes are
+// refused by the store, and its pass stops at the first refusal; the current holder resolves.
+TEST_F(WritePathTest, RecoveryWithAStaleFenceWritesNoOutcomeAndStops) {
+  std::vector<WalEntry> entries(2);
+  for (int i = 0; i < 2; ++i) {
+    entries[i].tenant = "t";
+    entries[i].database = "d";
+    entries[i].collection = "c";
+    entries[i].kind = "add";
+    entries[i].method = "POST";
+    entries[i].path = std::string(kDb) + "/collections/{collection}/add";
+    entries[i].body = AddBody(i == 0 ? "first" : "second");
+  }
+  ASSERT_TRUE(h_.mem.Append(&entries).ok());
+  Result<Lease> now_held = h_.mem.AcquireLease("recovery", "new", 60'000);
+  ASSERT_TRUE(now_held.ok());
+  FakeInstance primary("primary");
+  FakeInstance replica("replica");
+  const Status stale = h_.writes.ResolveUnresolved({&primary, &replica}, /*at_start=*/true,
+                                                   Fence{"recovery", "old", now_held->term});
+  EXPECT_EQ(stale.code(), StatusCode::kFailedPrecondition) << stale.ToString();
+  EXPECT_EQ(primary.request_count(), 1u);  // sent before the refusal; the pass stopped there
+  EXPECT_EQ(h_.mem.Unresolved()->size(), 2u);
+  ASSERT_TRUE(h_.writes
+                  .ResolveUnresolved({&primary, &replica}, /*at_start=*/true,
+                                     Fence{"recovery", "new", now_held->term})
+                  .ok());
+  EXPECT_TRUE(h_.mem.Unresolved()->empty());
+}
+
 }  // namespace
 }  // namespace chroma_ha

@@ -191,11 +191,11 @@ class SyncTest : public ::testing::Test {
   InstanceSyncStats ReplicaStats() { return worker().stats().instances.at(1); }
 
   Config config_;
-  MemoryWalStore memory_;
+  FakeClock clock_;  // before memory_, whose leases expire on it
+  MemoryWalStore memory_{{"primary", "replica"}, &clock_};
   FaultStore fault_{&memory_};
   bool faulty_ = false;
   bool pressure_ = false;
-  FakeClock clock_;
   MapIds ids_;
   FakeInstance primary_{"primary"};
   FakeInstance replica_{"replica"};

@@ -21,7 +21,8 @@ namespace chroma_ha {
 namespace {
 
 constexpr const char* kToVersion1 =
-    "DROP TABLE wal_todo; DROP TABLE wal_instances; DELETE FROM schema_version WHERE version = 2;";
+    "DROP TABLE wal_todo; DROP TABLE wal_instances; DROP TABLE wal_leases; "
+    "DROP TABLE wal_members; DELETE FROM schema_version WHERE version >= 2;";
 // seq 1: committed on primary; 2: committed on primary, applied on replica; 3: committed on
 // replica (failover); 4: rejected; 5: pending.
 constexpr const char* kOldEntries =
@@ -58,7 +59,8 @@ void ExpectMigratedBacklog(const std::function<std::unique_ptr<WalStore>()>& mak
   EXPECT_EQ((*b)[0].oldest_created_ms, 1003);
   EXPECT_EQ((*b)[1].entries, 1);
   EXPECT_EQ((*b)[1].oldest_created_ms, 1001);
-  // And it works as a version-2 store from then on.
+  // And it works as a current store from then on (leases included).
+  EXPECT_TRUE(store->AcquireLease("recovery", "a", 1000).ok());
   ASSERT_TRUE(store->SetOutcome(5, EntryState::kCommitted, "primary", 1, "").ok());
   ASSERT_TRUE(store->MarkAppliedBatch({1, 5}, "replica").ok());
   EXPECT_EQ(PendingSeqs(*store, "replica"), std::vector<int64_t>{});
