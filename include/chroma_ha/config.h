@@ -90,7 +90,7 @@ struct Config {
   std::chrono::milliseconds wal_store_timeout{5000};
   // LEASE_TTL_MS: replay and recovery leases (several processes on one store); renewed every
   // third of it, so a dead holder is taken over within about this long.
-  std::chrono::milliseconds lease_ttl{3000};
+  std::chrono::milliseconds lease_ttl{2000};
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

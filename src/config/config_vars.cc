@@ -95,7 +95,7 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "WAL_STORE_TIMEOUT_MS", "5000",
      "PostgreSQL WAL: statement_timeout, tcp_user_timeout and connect deadline; a silent "
      "database fails a call after about this long (then reconnects)."},
-    {kWal, "LEASE_TTL_MS", "3000",
+    {kWal, "LEASE_TTL_MS", "2000",
      "Replay and recovery leases in the WAL store (several proxies on one database): renewed "
      "every third of it; a dead holder is taken over within about this long."},
     {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},

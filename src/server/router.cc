@@ -222,7 +222,12 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       thread_local std::mt19937_64 rng{std::random_device{}()};
       double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
       order = ReadOrder(config_, HealthVector(), ticket_++, draw);
-      if (writes_ != nullptr) order = writes_->FreshReadOrder(route, std::move(order));
+      // Fresh reads: this process's own replay counters, unless the store is asked (PostgreSQL:
+      // other processes write too, and only the replay lease's holder sees a backlog drain).
+      const bool fresh_from_store = causal_ != nullptr && causal_->fresh_from_store();
+      if (writes_ != nullptr && !fresh_from_store) {
+        order = writes_->FreshReadOrder(route, std::move(order));
+      }
       if (causal_ != nullptr && route.cls == RouteClass::kRead) {
         auto token = causal_->Token(request);
         if (auto* bad = std::get_if<HttpResponse>(&token)) co_return std::move(*bad);
@@ -231,7 +236,7 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
           auto chosen = co_await causal_->Order(route, min_seq, std::move(order));
           if (auto* refused = std::get_if<HttpResponse>(&chosen)) co_return std::move(*refused);
           order = std::move(std::get<std::vector<std::size_t>>(chosen));
-        } else if (causal_->fresh_from_store()) {
+        } else if (fresh_from_store) {
           order = co_await causal_->FreshOrder(route, std::move(order));
         }
       }

@@ -215,6 +215,36 @@ describe(`fault suite (seed ${SEED})`, { concurrency: 1 }, () => {
     assert.deepEqual(values, { primary: 'order-b', replica: 'order-b' },
       'hot-0 must hold the acknowledged later write (order-b), not the earlier unknown-outcome one re-sent after it');
   });
+
+  // (f) A fleet: three chroma-ha processes on one PostgreSQL WAL; each client sends its successive
+  // writes (of the same hot keys, too) to different processes. The holder of the replica's replay
+  // lease is paused (SIGSTOP) past its lease, so another takes over, and resumed: under its old
+  // term it may write nothing. Then a process is SIGKILLed and restarted. FULL: three rounds.
+  const TTL_MS = 1000;  // LEASE_TTL_MS: a paused holder is taken over about 1 s later
+  scenario('fleet: replay lease holder SIGSTOP past its lease, a process SIGKILL', { store: 'postgres', fleet: 3, env: { LEASE_TTL_MS: String(TTL_MS) } }, async (sc) => {
+    const wl = sc.workload({ clients: CLIENTS, opsPerClient: LONG, tag: 'fleet', pauseMs: 20 });
+    const running = wl.run();
+    const rounds = FULL ? 3 : 1;
+    const takeovers = [];
+    let faults = 0;
+    for (let round = 0; round < rounds; round++) {
+      await waitOps(wl, Math.floor((wl.clients * wl.opsPerClient * (2 * round + 1)) / (2 * rounds + 2)));
+      const held = await sc.leaseHolder('replay/replica');
+      process.kill(held.proxy.pid, 'SIGSTOP');
+      const pausedAt = Date.now();
+      // Another process takes the lease over, with a higher term (waitFor fails after 15 s).
+      await sc.leaseHolder('replay/replica', { paused: held.proxy, accept: (h) => h.member !== held.member && h.term > held.term });
+      takeovers.push(Date.now() - pausedAt);
+      process.kill(held.proxy.pid, 'SIGCONT');
+      const victim = sc.proxies[Math.floor(Math.random() * sc.proxies.length)];
+      await victim.kill('SIGKILL');
+      await victim.restart({ timeoutMs: 30000 });
+      faults += 2;
+    }
+    await running;
+    await sc.heal(wl, { faults, extra: { takeover_ms: takeovers.join(' ') } });
+  });
+
 });
 
 // Polls until the workload has recorded `n` operations (or finished).

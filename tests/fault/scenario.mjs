@@ -95,7 +95,8 @@ function drained(st) {
 export class Scenario {
   // opts: seed, store ('sqlite' | 'postgres' | 'postgres-own'), relay ('replica' | 'primary' |
   // 'postgres': between chroma-ha and the scenario's own PostgreSQL, with store 'postgres-own'),
-  // env (extra chroma-ha environment), convergeS (verify --wait bound), results (array).
+  // env (extra chroma-ha environment), convergeS (verify --wait bound), results (array), fleet
+  // (how many chroma-ha processes share the WAL: `ha` and fleet - 1 `others`; PostgreSQL only).
   static async start(label, opts) {
     const sc = new Scenario(label, opts);
     try {
@@ -107,7 +108,9 @@ export class Scenario {
     return sc;
   }
 
-  constructor(label, { seed, store = 'sqlite', relay = null, env = {}, convergeS = 30, results = [] }) {
+  constructor(label, { seed, store = 'sqlite', relay = null, env = {}, convergeS = 30, results = [], fleet = 1 }) {
+    this.fleet = fleet;
+    this.others = []; // the fleet's other chroma-ha processes
     this.label = label;
     this.seed = seed;
     this.store = store;
@@ -170,12 +173,22 @@ export class Scenario {
     if (this.relayFor === 'postgres' && !this.relay) throw new Error('a relay to PostgreSQL needs store postgres-own');
     this.ha = await startChromaHa({ dir: this.dir, primaryUrl, replicaUrl, env });
     await this.ha.waitAllHealthy({ timeoutMs: 20000 });
+    if (this.fleet > 1 && !env.DATABASE_URL) throw new Error('a fleet needs a PostgreSQL WAL');
+    for (let i = 1; i < this.fleet; i++) {
+      const other = await startChromaHa({ dir: makeTempDir(`fault-fleet-${i}`), primaryUrl, replicaUrl, env });
+      this.others.push(other);
+      await other.waitAllHealthy({ timeoutMs: 20000 });
+    }
     await this.prepare();
   }
 
   // Stops what this scenario started. Data directories are removed unless `keep` (a failed
   // scenario keeps them, and its logs, for a post-mortem: the directory is in the failure).
   async stop({ keep = false } = {}) {
+    for (const other of this.others) {
+      if (other.pid) try { process.kill(other.pid, 'SIGCONT'); } catch { /* gone */ }
+      await other.stop();
+    }
     await this.ha?.stop();
     await this.relay?.close();
     if (keep) await Promise.all([this.primary?.stop(), this.replica?.stop()]);
@@ -247,8 +260,33 @@ export class Scenario {
     }
   }
 
+  // Every chroma-ha process of the scenario (one unless it is a fleet).
+  get proxies() {
+    return [this.ha, ...this.others];
+  }
+
+  // The process holding lease `name` (e.g. "replay/replica") as the live processes but `paused`
+  // show it, once `accept(holder)` holds; waits up to 15 s. { proxy, member, term }.
+  async leaseHolder(name, { paused = null, accept = () => true } = {}) {
+    const live = () => this.proxies.filter((x) => x.alive() && x !== paused);
+    return waitFor(async () => {
+      for (const p of live()) {
+        const st = await walStatus(p).catch(() => null);
+        const lease = st?.leases?.find((l) => l.name === name && l.live);
+        if (!lease) continue;
+        for (const q of live()) {
+          if ((await walStatus(q).catch(() => null))?.member !== lease.holder) continue;
+          const holder = { proxy: q, term: lease.term, member: lease.holder };
+          if (accept(holder)) return holder;
+        }
+      }
+      return null;
+    }, { timeoutMs: 15000, intervalMs: 50, what: `a live holder of lease ${name}` });
+  }
+
   workload({ clients, opsPerClient, tag, pauseMs = 20, seedOffset = 0 }) {
-    return new Workload({ url: this.ha.url, collectionId: this.col.id, seed: (this.seed + seedOffset) >>> 0, clients, opsPerClient, tag, pauseMs });
+    const urls = this.others.length ? this.proxies.map((p) => p.url) : null;
+    return new Workload({ url: this.ha.url, urls, collectionId: this.col.id, seed: (this.seed + seedOffset) >>> 0, clients, opsPerClient, tag, pauseMs });
   }
 
   // Restarts chroma-ha with `failpoints` (a CHROMA_HA_FAILPOINTS value) or none.
@@ -281,6 +319,10 @@ export class Scenario {
   async heal(wl, { faults, extra = {}, check = null }) {
     const healStart = Date.now();
     if (!this.ha.alive()) await this.restartHa(null);
+    for (const other of this.others) {
+      if (other.pid) try { process.kill(other.pid, 'SIGCONT'); } catch { /* gone */ }
+      if (!other.alive()) await other.restart({ timeoutMs: 30000 });
+    }
     if (this.relay) this.relay.setMode('pass');
     const v = await runVerify(this.primary.url, this.replica.url, this.convergeS);
     const convergeMs = Date.now() - healStart;
@@ -333,7 +375,9 @@ export class Scenario {
     if (!sameRecords(p, r)) problems.push('primary and replica differ on the scenario collection');
 
     // Replaying again changes nothing: restart chroma-ha on the same WAL and wait until a sync
-    // pass has finished one full interval after the restart.
+    // pass has finished one full interval after the restart. (A fleet's other processes stop
+    // first and give their leases back, so the restarted one replays.)
+    for (const other of this.others) await other.stop();
     await this.restartHa(null);
     const restarted = Date.now();
     try {

@@ -33,12 +33,12 @@ export function makeSuite({ name, seedBase = 0, reportSuffix = '' }) {
   let scenarioNo = seedBase;
   console.log(`${name}: seed ${SEED} (FAULT_SEED=${SEED} to repeat), ${FULL ? 'FULL' : 'short'}: ${CLIENTS} clients, base ${OPS} ops per client`);
 
-  function scenario(label, { full = false, store = 'sqlite', relay = null, env = {}, convergeS = CONVERGE_S, timeout = TIMEOUT_MS } = {}, body) {
+  function scenario(label, { full = false, store = 'sqlite', relay = null, env = {}, convergeS = CONVERGE_S, timeout = TIMEOUT_MS, fleet = 1 } = {}, body) {
     const seed = (SEED + ++scenarioNo) >>> 0;
     if (full && !FULL) return;
     if (ONLY && !ONLY.split(',').some((part) => label.includes(part))) return;
     test(`${label} [${store}]`, { timeout }, async () => {
-      const sc = await Scenario.start(label, { seed, store, relay, env, convergeS, results });
+      const sc = await Scenario.start(label, { seed, store, relay, env, convergeS, results, fleet });
       let ok = false;
       try {
         await body(sc);

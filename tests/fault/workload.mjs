@@ -78,8 +78,11 @@ function vec(rand) {
 }
 
 export class Workload {
-  constructor({ url, collectionId, seed, clients = 4, opsPerClient = 40, tag = 'w', pauseMs = 5 }) {
+  // `urls` (a fleet): client c sends its n-th operation to urls[(c + n) % urls.length], so its
+  // successive writes of the same keys go through different proxies; else everything to `url`.
+  constructor({ url, urls = null, collectionId, seed, clients = 4, opsPerClient = 40, tag = 'w', pauseMs = 5 }) {
     this.url = url; // may be changed while running (not needed: chroma-ha restarts on its port)
+    this.urls = urls;
     this.collectionId = collectionId;
     this.seed = seed;
     this.clients = clients;
@@ -125,7 +128,8 @@ export class Workload {
         continue;
       }
       const t0 = Date.now();
-      const res = await send(this.url, 'POST', op.path, op.body);
+      const url = this.urls ? this.urls[(c + n) % this.urls.length] : this.url;
+      const res = await send(url, 'POST', op.path, op.body);
       this.ops.push({ client: c, n, kind: op.kind, ids: op.ids, value: op.value ?? value, outcome: res.outcome, status: res.status, error: res.error, message: errorMessage(res), t0, t: Date.now() });
       if (op.kind === 'add' && res.outcome === 'ok') added.push(op.ids[0]);
       if (res.outcome === 'refused' || res.outcome === 'unknown') await sleep(50 + Math.floor(rand() * 50));

@@ -58,7 +58,7 @@ TEST(ConfigTest, Defaults) {
   EXPECT_EQ(c.wal_append_timeout, milliseconds(2000));
   EXPECT_EQ(c.wal_queue_limit, 10000);
   EXPECT_EQ(c.wal_store_timeout, milliseconds(5000));
-  EXPECT_EQ(c.lease_ttl, milliseconds(3000));
+  EXPECT_EQ(c.lease_ttl, milliseconds(2000));
   // Empty values count as unset.
   EXPECT_EQ(Load({{"PORT", ""}, {"PRIMARY_URL", "  "}}).port, 8000);
 }
