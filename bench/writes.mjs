@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import os from 'node:os';
 
 import { TD, http, makeTempDir, startChroma, startStack } from '../tests/e2e/harness.mjs';
+import { addBody, createCollection, median, percentile } from './add_load.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -23,32 +24,6 @@ const CONCURRENCY = Number(args.concurrency ?? 8);
 const BATCH = Number(args.batch ?? 10);
 const DIM = Number(args.dim ?? 384);
 const MAX_REQUESTS = 100000; // per run: the load loop is bounded in count as well as in time
-
-function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-const median = (xs) => percentile([...xs].sort((a, b) => a - b), 50);
-
-async function createCollection(base, name) {
-  const res = await http(`${base}${TD}/collections`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
-  });
-  if (res.status !== 200) throw new Error(`create ${name}: ${res.status} ${res.text}`);
-  return res.json.id;
-}
-
-function addBody(prefix, n) {
-  const ids = [];
-  const embeddings = [];
-  for (let i = 0; i < BATCH; i++) {
-    ids.push(`${prefix}-${n}-${i}`);
-    embeddings.push(Array.from({ length: DIM }, (_, d) => ((n * 31 + i * 7 + d) % 97) / 97));
-  }
-  return JSON.stringify({ ids, embeddings, documents: ids });
-}
 
 // Runs the write load against `base` for SECONDS; returns throughput and latencies.
 async function load(base, label) {
@@ -65,7 +40,7 @@ async function load(base, label) {
       const res = await fetch(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: addBody(`w${w}`, n),
+        body: addBody(`w${w}`, n, BATCH, DIM),
       });
       await res.arrayBuffer();
       if (res.status === 201 || res.status === 200) latencies.push(performance.now() - t0);
