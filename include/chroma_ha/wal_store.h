@@ -143,8 +143,10 @@ struct InstanceBacklog {
 
 // True when a read of tenant/database/collection depends on entry `e`: a global entry (reset,
 // tenant ""), a write of the tenant itself (database ""), of the database (collection ""), or
-// of the collection. An empty `collection` reads the whole database (any collection of it), an
-// empty `database` the whole tenant. The SQL of InstancesBehind implements the same rule.
+// of the collection, or any collection change of the database ("modify_collection": a rename is
+// logged under the old name, and the new name's reads depend on it). An empty `collection`
+// reads the whole database (any collection of it), an empty `database` the whole tenant. The
+// SQL of InstancesBehind implements the same rule.
 bool InReadScope(const WalEntry& e, const std::string& tenant, const std::string& database,
                  const std::string& collection);
 

@@ -109,7 +109,8 @@ inline constexpr Prepared kSelectInstancesBehind = {
     "SELECT DISTINCT t.instance FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
     "WHERE t.seq <= $1::bigint AND (e.tenant = '' OR (e.tenant = $2::text AND ($3::text = '' OR "
     "e.database_name = '' OR (e.database_name = $3::text AND ($4::text = '' OR "
-    "e.collection = '' OR e.collection = $4::text))))) ORDER BY t.instance"};
+    "e.collection = '' OR e.collection = $4::text OR e.kind = 'modify_collection'))))) "
+    "ORDER BY t.instance"};
 // $1 before, $2 tenant, $3 database, $4 collection.
 inline constexpr Prepared kSelectPendingBefore = {
     "pending_before",

@@ -56,7 +56,7 @@ constexpr const char* kSelectInstancesBehind =
     "SELECT DISTINCT t.instance FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
     "WHERE t.seq <= ?1 AND (e.tenant = '' OR (e.tenant = ?2 AND (?3 = '' OR "
     "e.database_name = '' OR (e.database_name = ?3 AND (?4 = '' OR e.collection = '' OR "
-    "e.collection = ?4))))) ORDER BY t.instance";
+    "e.collection = ?4 OR e.kind = 'modify_collection'))))) ORDER BY t.instance";
 // ?1 before, ?2 tenant, ?3 database, ?4 collection.
 constexpr const char* kSelectPendingBefore =
     "SELECT seq FROM wal_entries WHERE state = 0 AND seq < ?1 AND tenant = ?2 "

@@ -18,7 +18,9 @@ bool InReadScope(const WalEntry& e, const std::string& tenant, const std::string
   if (e.tenant != tenant) return false;
   if (database.empty() || e.database.empty()) return true;
   if (e.database != database) return false;
-  return collection.empty() || e.collection.empty() || e.collection == collection;
+  // A rename is logged under the old name; the new name's reads depend on it too.
+  return collection.empty() || e.collection.empty() || e.collection == collection ||
+         e.kind == "modify_collection";
 }
 
 }  // namespace chroma_ha

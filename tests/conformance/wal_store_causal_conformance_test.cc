@@ -85,6 +85,14 @@ TEST_P(WalStoreConformance, InstancesBehindFollowsTheReadScope) {
   // A read of the whole tenant (database "") depends on every database of it.
   EXPECT_EQ(Behind(*store_, "", other, "").size(), 3u);
   EXPECT_EQ(Behind(*store_, "", other, "", "other_tenant"), Names{});
+
+  // A rename is logged under the old name: a read by the new name depends on it.
+  WalEntry rename = Entry("old-name");
+  rename.kind = "modify_collection";
+  const int64_t rename_seq = Append(rename);
+  Commit(rename_seq, "primary");
+  EXPECT_EQ(Behind(*store_, "new-name", rename_seq).size(), 3u);
+  EXPECT_EQ(Behind(*store_, "new-name", rename_seq, "other_database"), Names{});
 }
 
 TEST_P(WalStoreConformance, InstancesBehindSurvivesReopen) {
