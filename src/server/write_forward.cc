@@ -10,6 +10,7 @@
 
 #include "failpoints/failpoints.h"
 #include "server/async_util.h"
+#include "server/causal_reads.h"
 #include "server/fleet_order.h"
 #include "server/router.h"
 #include "server/write_path.h"
@@ -83,7 +84,7 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
     // is served by an instance that has applied the entry (the store's todo set says which).
     // A client answered before that (the store slower than WAL_APPEND_TIMEOUT_MS) gets none.
     if (!task->answered && task->answer && Is2xx(task->answer->status)) {
-      task->answer->headers.push_back({"x-chroma-ha-seq", std::to_string(write.seq)});
+      task->answer->headers.push_back({kSeqHeader, std::to_string(write.seq)});
     }
     task->Advance(Phase::kDone);
   }

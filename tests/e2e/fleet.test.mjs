@@ -38,7 +38,7 @@ function percentileOf(xs, p) {
 
 const pgStore = walStores().find((s) => s.kind === 'postgres');
 
-describe('a fleet of three proxies on one PostgreSQL WAL', { skip: false }, () => {
+describe('a fleet of three proxies on one PostgreSQL WAL', () => {
   let primary;
   let replica;
   let relay;
