@@ -16,6 +16,7 @@
 #include "alerts/proxy_alerts.h"
 #include "auth/client_auth.h"
 #include "collections/collection_map.h"
+#include "collections/shared_identity.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
 #include "server/async_util.h"
@@ -46,17 +47,22 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The sync worker's view of the identity map; changes are persisted like the router's.
+// The sync worker's view of the identity map; changes are persisted like the router's (through
+// the store first when the identity is shared: the sync worker runs off the event loop).
 class MapCollectionIds final : public CollectionIds {
  public:
-  MapCollectionIds(CollectionMap& map, std::function<void(const MapChange&)> persist)
-      : map_(map), persist_(std::move(persist)) {}
+  MapCollectionIds(CollectionMap& map, std::function<void(const MapChange&)> persist,
+                   SharedIdentity* shared)
+      : map_(map), persist_(std::move(persist)), shared_(shared) {}
   std::optional<std::string> IdOn(const std::string& tenant, const std::string& database,
                                   const std::string& name, const std::string& instance) override {
     return map_.IdOn({tenant, database, name}, instance);
   }
   void Learn(const std::string& tenant, const std::string& database, const std::string& name,
              const std::string& instance, const std::string& id) override {
+    if (shared_ && !id.empty() && shared_->See({tenant, database, name}, instance, id).ok()) {
+      return;
+    }
     auto learned = map_.Learn({tenant, database, name}, instance, id);
     if (learned.changed && persist_) persist_(learned.change);
   }
@@ -64,6 +70,7 @@ class MapCollectionIds final : public CollectionIds {
  private:
   CollectionMap& map_;
   std::function<void(const MapChange&)> persist_;
+  SharedIdentity* shared_;  // null: process-local identity
 };
 
 // Event-loop threads: THREADS, 0 = one per core.
@@ -146,10 +153,12 @@ struct App::Parts {
   asio::thread_pool wal_threads;  // blocking store calls of the request path (outcomes, ...)
   // Recovery's blocking HTTP to the instances: never on the threads that record outcomes.
   asio::thread_pool recovery_thread;
-  asio::thread_pool causal_thread;  // the store calls of causal reads, one at a time
+  // The read_store's calls (causal and fresh reads, fleet order, shared identity), one at a time.
+  asio::thread_pool causal_thread;
   std::unique_ptr<WalStore> store;
   std::unique_ptr<WalStore> read_store;  // PostgreSQL: a second connection for reads' checks
   std::unique_ptr<IdentityPersister> identities;  // identity-map writes (Persist)
+  std::unique_ptr<SharedIdentity> shared_identity;  // PostgreSQL: the fleet's identity map
   std::unique_ptr<StoreSnapshotCache> snapshot;   // what /wal/status and /metrics show
   std::unique_ptr<GroupCommitter> committer;
   UpstreamSet upstreams;
@@ -194,6 +203,9 @@ Status App::StartWal() {
     auto reads = OpenWalStore(config);
     if (!reads.ok()) return reads.status();
     p.read_store = std::move(reads).value();
+    // A fleet shares one identity map: the store's (docs/design.md "One identity for the fleet").
+    p.shared_identity = std::make_unique<SharedIdentity>(*p.read_store, p.map);
+    p.resolver.ShareIdentity(*p.shared_identity, p.causal_thread);
   }
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
                                                config.wal_queue_limit);
@@ -209,7 +221,7 @@ Status App::StartWal() {
     raw.push_back(p.clients.back().get());
   }
   p.sync_ids = std::make_unique<MapCollectionIds>(
-      p.map, [&p](const MapChange& c) { p.Persist(c); });
+      p.map, [&p](const MapChange& c) { p.Persist(c); }, p.shared_identity.get());
   p.pressure =
       std::make_unique<PressureGauge>(config.wal_memory_threshold, config.wal_cpu_threshold);
   p.sync = std::make_unique<SyncWorker>(config, *p.store, raw, *p.sync_ids, p.clock,
@@ -350,6 +362,16 @@ Status App::Start() {
                                   {"waits", s->waits.load()},
                                   {"polls", s->polls.load()},
                                   {"errors", s->errors.load()}};
+          },
+          false);
+    }
+    if (p.shared_identity) {
+      p.own.AddStatusSection(
+          "shared_identity",
+          [s = &p.shared_identity->stats()] {
+            return nlohmann::json{{"merges", s->merges.load()},   {"adopted", s->adopted.load()},
+                                  {"lookups", s->lookups.load()}, {"found", s->found.load()},
+                                  {"writes", s->writes.load()},   {"errors", s->errors.load()}};
           },
           false);
     }
