@@ -206,7 +206,7 @@ std::string HelpText() {
                     ": a high-availability proxy in front of ChromaDB 1.x servers.\n\n"
                     "Usage: chroma-ha [--help | --version]\n"
                     "       chroma-ha verify [URL URL ...] [--tenant NAME]... [--wait SECONDS]\n"
-                    "                        [--page-size N]\n\n"
+                    "                        [--page-size N] [--repair]\n\n"
                     "Commands:\n"
                     "  (none)   run the proxy.\n"
                     "  monitor  watch chroma-ha (PROXY_URL) and the instances, send alerts\n"
@@ -216,7 +216,10 @@ std::string HelpText() {
                     "           embeddings (float32), documents, metadatas, uris of\n"
                     "           default_tenant and each --tenant. Prints \"converged\" (exit 0)\n"
                     "           or the differences (exit 1); exit 2 if an instance cannot be\n"
-                    "           read. --wait SECONDS retries until converged or the deadline.\n\n"
+                    "           read. --wait SECONDS retries until converged or the deadline.\n"
+                    "           --repair first makes the others equal to the first instance\n"
+                    "           (adds, deletes and replaces records, creates and deletes\n"
+                    "           collections and databases) and prints what it changed.\n\n"
                     "Configuration comes from environment variables (empty = unset):\n";
   const char* group = "";
   for (const ConfigVariable& v : kVariables) {
