@@ -199,10 +199,45 @@ Status RepairCollection(ChromaApi& source, ChromaApi& target, const std::string&
                         CollectionRepair* out) {
   auto ls = source.Collections(tenant, database, page_size);
   if (!ls.ok()) return ls.status();
+  auto xs = Find(ByName(*ls), name);
+  if (xs) {
+    if (auto s = EnsureDatabase(target, tenant, database); !s.ok()) return s;
+  }
   auto lt = target.Collections(tenant, database, page_size);
-  if (!lt.ok()) return lt.status();
-  return RepairListed(source, target, tenant, database, name, Find(ByName(*ls), name),
-                      Find(ByName(*lt), name), page_size, out);
+  if (!lt.ok()) {
+    // No database there: nothing to delete when the source has no such collection either.
+    if (!xs) return Status::Ok();
+    return lt.status();
+  }
+  return RepairListed(source, target, tenant, database, name, xs, Find(ByName(*lt), name),
+                      page_size, out);
+}
+
+Status EnsureDatabase(ChromaApi& target, const std::string& tenant, const std::string& database) {
+  auto exists = target.TenantExists(tenant);
+  if (!exists.ok()) return exists.status();
+  if (!*exists) {
+    if (auto s = target.CreateTenant(tenant); !s.ok()) return s;
+  }
+  auto databases = target.Databases(tenant, 1000);
+  if (!databases.ok()) return databases.status();
+  if (Names(*databases).count(database)) return Status::Ok();
+  return target.CreateDatabase(tenant, database);
+}
+
+CollectionRepairer MakeCollectionRepairer(std::vector<InstanceClient*> instances, int page_size) {
+  return [instances = std::move(instances), page_size](
+             const std::string& instance, const std::string& tenant, const std::string& database,
+             const std::string& collection) -> Status {
+    for (std::size_t i = 1; i < instances.size(); ++i) {
+      if (instances[i]->name() != instance) continue;
+      ChromaApi source(instances[0]->name(), *instances[0]);
+      ChromaApi target(instances[i]->name(), *instances[i]);
+      CollectionRepair report;
+      return RepairCollection(source, target, tenant, database, collection, page_size, &report);
+    }
+    return Status::NotFound("no instance named " + instance + " to repair");
+  };
 }
 
 Status RepairInstance(ChromaApi& source, ChromaApi& target, const std::vector<std::string>& tenants,

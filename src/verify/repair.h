@@ -16,6 +16,7 @@
 #define CHROMA_HA_VERIFY_REPAIR_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,17 @@ struct RepairReport {
 Status RepairCollection(ChromaApi& source, ChromaApi& target, const std::string& tenant,
                         const std::string& database, const std::string& name, int page_size,
                         CollectionRepair* out);
+
+// Creates tenant and database on `target` where missing.
+Status EnsureDatabase(ChromaApi& target, const std::string& tenant, const std::string& database);
+
+// The anti-entropy checker's repair (AntiEntropyChecker::Repair): RepairCollection from
+// `instances[0]` to the instance named `instance`, tenant and database created where missing.
+// The clients are not owned and must outlive the function. kNotFound for an unknown instance.
+using CollectionRepairer =
+    std::function<Status(const std::string& instance, const std::string& tenant,
+                         const std::string& database, const std::string& collection)>;
+CollectionRepairer MakeCollectionRepairer(std::vector<InstanceClient*> instances, int page_size);
 
 // Everything of `tenants` on `target` made equal to `source`.
 Status RepairInstance(ChromaApi& source, ChromaApi& target, const std::vector<std::string>& tenants,
