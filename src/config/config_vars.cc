@@ -107,6 +107,12 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "WAL_RETENTION_HOURS", "24", "Applied entries are pruned after this many hours."},
     {kWal, "WAL_RETRY_ATTEMPTS", "3", "Forward retries when an instance gives no answer."},
     {kWal, "WAL_RETRY_DELAY", "1", "Base of the exponential retry backoff, in seconds."},
+    {kWal, "VERIFY_INTERVAL", "0",
+     "Seconds between background comparisons of every collection on every instance (digest "
+     "first, full comparison where they differ); a divergence is a metric, a /wal/status entry "
+     "and an alert. 0 = off."},
+    {kWal, "AUTO_REPAIR", "false",
+     "Make a divergent collection equal to the primary's when the checker finds one."},
 
     {kSecurity, "ADMIN_TOKEN", "",
      "Bearer token (or X-Admin-Token) for chroma-ha's /admin/*, and for reset when ALLOW_RESET "
