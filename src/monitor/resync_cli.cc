@@ -64,8 +64,10 @@ std::string ErrorText(const HttpResponse& r) {
 }
 
 // One call; the state it answered, or an error line with `*fatal` set for refusals (4xx).
+// `*http_status` receives the answer's status (0 when none).
 Result<ResyncProgress> Call(InstanceClient& proxy, const Config& config, const std::string& method,
-                            const std::string& path, const std::string& body, bool* fatal) {
+                            const std::string& path, const std::string& body, bool* fatal,
+                            int* http_status = nullptr) {
   HttpRequest req = JsonRequest(method, path, body);
   if (!config.admin_token.empty()) {
     req.headers.push_back({"authorization", "Bearer " + config.admin_token});
@@ -76,6 +78,7 @@ Result<ResyncProgress> Call(InstanceClient& proxy, const Config& config, const s
     return Status::Unavailable("cannot reach chroma-ha at " + RedactUrl(config.monitor_proxy_url) +
                                ": " + r.status().message());
   }
+  if (http_status != nullptr) *http_status = r->status;
   if (r->status >= 400 && r->status < 500) {
     *fatal = true;
     return Status::InvalidArgument(method + " " + path + ": " + ErrorText(*r));
@@ -159,11 +162,15 @@ int RunResync(const std::vector<std::string>& args, const std::map<std::string, 
   json body = json::object();
   if (!options.source.empty()) body["source"] = options.source;
   bool fatal = false;
-  auto state = Call(*proxy, config, "POST", path, body.dump(), &fatal);
+  int started = 0;
+  auto state = Call(*proxy, config, "POST", path, body.dump(), &fatal, &started);
   if (!state.ok()) {
     std::fprintf(stderr, "chroma-ha resync: %s\n", state.status().message().c_str());
     return 2;
   }
+  std::fprintf(stderr, "chroma-ha resync: %s of %s from %s\n",
+               started == 202 ? "started a resync" : "following the resync already running",
+               options.instance.c_str(), state->source.c_str());
   Display display(isatty(STDOUT_FILENO) == 1);
   const auto interval =
       std::chrono::milliseconds(static_cast<int64_t>(options.interval_seconds * 1000));
