@@ -427,6 +427,10 @@ void App::StartAntiEntropy() {
         alerts->ObserveDivergence(std::move(divergent));
       });
   if (!p.anti_entropy) return;
+  if (p.leases) {  // one checker per fleet: the recovery lease holder's
+    p.anti_entropy->checker().SetActive(
+        [leases = p.leases.get()] { return leases->Holding(kRecoveryLease).has_value(); });
+  }
   p.own.AddStatusSection(
       "anti_entropy", [ae = p.anti_entropy.get()] { return ae->StatusJson(); }, false);
   p.anti_entropy->Start();

@@ -142,6 +142,12 @@ Status AntiEntropyChecker::CheckTenant(const std::string& tenant, std::size_t ot
 }
 
 Status AntiEntropyChecker::RunOnce() {
+  if (active_ && !active_()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    view_.last_error = "inactive: another process holds the recovery lease and checks";
+    view_.divergent.clear();
+    return Status::Ok();
+  }
   const auto start = clock_.Now();
   Pass pass;
   Status status = Status::Ok();

@@ -91,6 +91,9 @@ class AntiEntropyChecker {
   AntiEntropyChecker& operator=(const AntiEntropyChecker&) = delete;
 
   void SetListener(Listener listener) { listener_ = std::move(listener); }
+  // With several processes on one WAL only one should check (and repair): a pass runs only while
+  // `active()` is true (chroma-ha: this process holds the recovery lease). Call before Start().
+  void SetActive(std::function<bool()> active) { active_ = std::move(active); }
 
   // One pass (see above). Returns the first error that stopped it (an instance unreadable);
   // divergences found before it are kept.
@@ -112,6 +115,7 @@ class AntiEntropyChecker {
   Tenants tenants_;
   Repair repair_;
   Listener listener_;
+  std::function<bool()> active_;
   const Clock& clock_;
   const Options options_;
 

@@ -109,6 +109,17 @@ TEST_F(AntiEntropyTest, AutoRepairMakesTheNextPassClean) {
   EXPECT_TRUE(heard.empty());
 }
 
+TEST_F(AntiEntropyTest, InactiveProcessDoesNotCheck) {
+  b_.Remove(kT, kD, "docs", "r3");
+  auto checker = Make(true);
+  checker.SetActive([] { return false; });
+  ASSERT_TRUE(checker.RunOnce().ok());
+  EXPECT_EQ(checker.View().passes, 0);
+  EXPECT_TRUE(checker.View().divergent.empty());
+  EXPECT_EQ(a_.client().request_count() + b_.client().request_count(), 0u);
+  EXPECT_NE(checker.View().last_error.find("recovery lease"), std::string::npos);
+}
+
 TEST(RepairerTest, CreatesTenantDatabaseAndCollectionWhereMissing) {
   FakeChroma a("a"), b("b");
   a.AddCollection("tenant2", "db2", "far", {{"x", 2}});
