@@ -109,13 +109,12 @@ std::string RenderTerminal(const ResyncProgress& p, int width) {
 }
 
 std::string RenderPlain(const ResyncProgress& p) {
-  std::string line = "resync " + p.instance + ": " + p.state + " " +
-                     std::to_string(Percent(p)) + "% records " + std::to_string(p.records_done) +
-                     "/" + std::to_string(p.records_total) + " collections " +
-                     std::to_string(p.collections_done) + "/" +
-                     std::to_string(p.collections_total) + " rate " +
-                     Rate(p.records_per_second) + " records/s eta " +
-                     (p.eta_seconds ? Rate(*p.eta_seconds) + " s" : std::string("unknown"));
+  std::string line =
+      "resync " + p.instance + ": " + p.state + " " + std::to_string(Percent(p)) + "% records " +
+      std::to_string(p.records_done) + "/" + std::to_string(p.records_total) + " collections " +
+      std::to_string(p.collections_done) + "/" + std::to_string(p.collections_total) + " rate " +
+      Rate(p.records_per_second) + " records/s eta " +
+      (p.eta_seconds ? Rate(*p.eta_seconds) + " s" : std::string("unknown"));
   if (!p.reason.empty()) line += " reason: " + p.reason;
   return line;
 }

@@ -2,7 +2,8 @@
 // parsed, and rendered as one line. Pure; no I/O.
 //
 // Terminal (redrawn in place by the caller):
-//   replica ####################-----------  42%  4,200/10,000 records  1,234 rec/s  ETA 4s  3/7 collections
+//   replica ####################-----------  42%  4,200/10,000 records  1,234 rec/s  ETA 4s  3/7
+//   collections
 // Plain (one line per change, for logs and pipes):
 //   resync replica: running 42% records 4200/10000 collections 3/7 rate 1234 records/s eta 4 s
 #ifndef CHROMA_HA_MONITOR_RESYNC_PROGRESS_H_

@@ -72,8 +72,8 @@ Status AntiEntropyChecker::CheckDatabase(const std::string& tenant, const std::s
   for (const auto& [n, x] : ca) names.insert(n);
   for (const auto& [n, x] : cb) names.insert(n);
   auto behind = [&](const std::string& name) {
-    auto p = pending_ ? pending_(tenant, database, name) : Result<std::vector<std::string>>(
-                                                               std::vector<std::string>{});
+    auto p = pending_ ? pending_(tenant, database, name)
+                      : Result<std::vector<std::string>>(std::vector<std::string>{});
     if (!p.ok()) return true;
     return std::find(p->begin(), p->end(), a.label()) != p->end() ||
            std::find(p->begin(), p->end(), b.label()) != p->end();
@@ -109,8 +109,8 @@ Status AntiEntropyChecker::CheckDatabase(const std::string& tenant, const std::s
       d.repaired = s.ok();
       if (!s.ok()) d.repair_error = s.ToString();
       ++(s.ok() ? pass->repairs_ok : pass->repairs_failed);
-      spdlog::warn("anti-entropy: repair of {}/{}/{} on {}: {}", tenant, database, name,
-                   b.label(), s.ok() ? "done" : s.ToString());
+      spdlog::warn("anti-entropy: repair of {}/{}/{} on {}: {}", tenant, database, name, b.label(),
+                   s.ok() ? "done" : s.ToString());
     }
     pass->divergent.push_back(std::move(d));
   }

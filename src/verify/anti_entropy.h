@@ -38,8 +38,8 @@ namespace chroma_ha {
 
 struct Divergence {
   std::string instance, tenant, database, collection;
-  int64_t differences = 0;   // counted by the full comparison
-  std::string detail;        // the first difference, for people
+  int64_t differences = 0;  // counted by the full comparison
+  std::string detail;       // the first difference, for people
   bool repair_attempted = false;
   bool repaired = false;
   std::string repair_error;  // when a repair failed
@@ -49,14 +49,14 @@ struct AntiEntropyView {
   bool enabled = false;
   bool auto_repair = false;
   int64_t interval_ms = 0;
-  int64_t passes = 0;                 // completed passes
-  int64_t last_pass_ms = 0;           // unix ms when the last pass ended; 0 before the first
+  int64_t passes = 0;        // completed passes
+  int64_t last_pass_ms = 0;  // unix ms when the last pass ended; 0 before the first
   int64_t last_pass_duration_ms = 0;
-  std::string last_error;             // why the last pass stopped early ("" when it completed)
-  int64_t collections_checked = 0;    // in the last pass (per instance pair)
-  int64_t collections_skipped = 0;    // in the last pass: WAL entries pending
-  int64_t digest_mismatches = 0;      // in the last pass
-  int64_t divergences_total = 0;      // every divergence found, all passes
+  std::string last_error;           // why the last pass stopped early ("" when it completed)
+  int64_t collections_checked = 0;  // in the last pass (per instance pair)
+  int64_t collections_skipped = 0;  // in the last pass: WAL entries pending
+  int64_t digest_mismatches = 0;    // in the last pass
+  int64_t divergences_total = 0;    // every divergence found, all passes
   int64_t repairs_ok_total = 0;
   int64_t repairs_failed_total = 0;
   std::vector<Divergence> divergent;  // found by the last pass
@@ -72,8 +72,7 @@ class AntiEntropyChecker {
   using Tenants = std::function<Result<std::vector<std::string>>()>;
   // Makes collection tenant/database/collection on `instance` equal to the source's.
   using Repair = std::function<Status(const std::string& instance, const std::string& tenant,
-                                      const std::string& database,
-                                      const std::string& collection)>;
+                                      const std::string& database, const std::string& collection)>;
   // Called with each pass's divergences (alerting); may be empty.
   using Listener = std::function<void(const std::vector<Divergence>&)>;
 
@@ -106,8 +105,8 @@ class AntiEntropyChecker {
   struct Pass;
   Status CheckTenant(const std::string& tenant, std::size_t other, Pass* pass);
   // `in_a`/`in_b`: the database exists on the source / on instance `other`.
-  Status CheckDatabase(const std::string& tenant, const std::string& database,
-                       std::size_t other, bool in_a, bool in_b, Pass* pass);
+  Status CheckDatabase(const std::string& tenant, const std::string& database, std::size_t other,
+                       bool in_a, bool in_b, Pass* pass);
   void Loop();
 
   std::vector<InstanceClient*> instances_;

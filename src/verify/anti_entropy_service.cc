@@ -56,8 +56,8 @@ AntiEntropyService::~AntiEntropyService() {
 json AntiEntropyJson(const AntiEntropyView& v) {
   json divergent = json::array();
   for (const auto& d : v.divergent) {
-    json e = {{"instance", d.instance},      {"tenant", d.tenant},
-              {"database", d.database},      {"collection", d.collection},
+    json e = {{"instance", d.instance},       {"tenant", d.tenant},
+              {"database", d.database},       {"collection", d.collection},
               {"differences", d.differences}, {"detail", d.detail},
               {"repaired", d.repaired}};
     if (!d.repair_error.empty()) e["repair_error"] = d.repair_error;

@@ -36,9 +36,8 @@ class ChromaApi {
   // Calls `page` with each parsed `POST .../get` page of collection `id` (every field
   // included), in the server's order, until a page holds fewer than `page_size` ids or `page`
   // returns a non-OK Status (returned as is).
-  Status ForEachPage(const std::string& tenant, const std::string& database,
-                     const std::string& id, int page_size,
-                     const std::function<Status(const nlohmann::json&)>& page);
+  Status ForEachPage(const std::string& tenant, const std::string& database, const std::string& id,
+                     int page_size, const std::function<Status(const nlohmann::json&)>& page);
   // Every record of collection `id`.
   Result<RecordSet> Records(const std::string& tenant, const std::string& database,
                             const std::string& id, int page_size);

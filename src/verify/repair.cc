@@ -41,9 +41,10 @@ bool SameRecord(const Record& a, const Record& b) {
 Status InBatches(const std::vector<std::string>& ids, int size,
                  const std::function<Status(const std::vector<std::string>&)>& write) {
   for (std::size_t i = 0; i < ids.size(); i += static_cast<std::size_t>(size)) {
-    std::vector<std::string> batch(ids.begin() + static_cast<std::ptrdiff_t>(i),
-                                   ids.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                     ids.size(), i + static_cast<std::size_t>(size))));
+    std::vector<std::string> batch(
+        ids.begin() + static_cast<std::ptrdiff_t>(i),
+        ids.begin() +
+            static_cast<std::ptrdiff_t>(std::min(ids.size(), i + static_cast<std::size_t>(size))));
     if (auto s = write(batch); !s.ok()) return s;
   }
   return Status::Ok();
@@ -137,8 +138,8 @@ Status RepairDatabase(ChromaApi& source, ChromaApi& target, const std::string& t
   for (const auto& [n, c] : ct) names.insert(n);
   for (const std::string& name : names) {
     CollectionRepair r;
-    Status s = RepairListed(source, target, tenant, database, name, Find(cs, name),
-                            Find(ct, name), page_size, &r);
+    Status s = RepairListed(source, target, tenant, database, name, Find(cs, name), Find(ct, name),
+                            page_size, &r);
     if (r.changed()) out->collections.push_back(r);
     if (!s.ok()) return s;
   }
@@ -151,15 +152,16 @@ std::set<std::string> Names(const std::vector<json>& objects) {
   return out;
 }
 
-Status RepairTenant(ChromaApi& source, ChromaApi& target, const std::string& tenant,
-                    int page_size, RepairReport* out) {
+Status RepairTenant(ChromaApi& source, ChromaApi& target, const std::string& tenant, int page_size,
+                    RepairReport* out) {
   auto es = source.TenantExists(tenant);
   if (!es.ok()) return es.status();
   auto et = target.TenantExists(tenant);
   if (!et.ok()) return et.status();
   if (!*es) {
-    if (*et) out->notes.push_back("tenant " + tenant + " only on " + target.label() +
-                                  " (Chroma cannot delete tenants)");
+    if (*et)
+      out->notes.push_back("tenant " + tenant + " only on " + target.label() +
+                           " (Chroma cannot delete tenants)");
     return Status::Ok();
   }
   if (!*et) {

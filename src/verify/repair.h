@@ -28,13 +28,15 @@ namespace chroma_ha {
 // What a repair changed in one collection (tenant/database/name) of the target.
 struct CollectionRepair {
   std::string where;
-  bool created = false;          // the collection was missing and was created
-  bool deleted = false;          // the collection existed only on the target and was deleted
-  bool metadata_set = false;     // its metadata was replaced by the source's
-  int64_t added = 0;             // records missing on the target
-  int64_t removed = 0;           // records only on the target
-  int64_t replaced = 0;          // records that differed
-  bool changed() const { return created || deleted || metadata_set || added || removed || replaced; }
+  bool created = false;       // the collection was missing and was created
+  bool deleted = false;       // the collection existed only on the target and was deleted
+  bool metadata_set = false;  // its metadata was replaced by the source's
+  int64_t added = 0;          // records missing on the target
+  int64_t removed = 0;        // records only on the target
+  int64_t replaced = 0;       // records that differed
+  bool changed() const {
+    return created || deleted || metadata_set || added || removed || replaced;
+  }
 };
 
 struct RepairReport {

@@ -18,7 +18,9 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
-HttpResponse Json(int status, const json& body) { return FakeInstance::Response(status, body.dump()); }
+HttpResponse Json(int status, const json& body) {
+  return FakeInstance::Response(status, body.dump());
+}
 
 json Slice(const json& all, const std::string& query) {
   int64_t limit = 1000000, offset = 0;
@@ -61,8 +63,8 @@ void FakeChroma::Put(const std::string& tenant, const std::string& database,
                      const std::string& name, const std::string& id, std::vector<float> embedding,
                      json document, json metadata) {
   Collection* c = Find(tenant, database, name);
-  json record = {{"embedding", embedding}, {"document", document}, {"metadata", metadata},
-                 {"uri", nullptr}};
+  json record = {
+      {"embedding", embedding}, {"document", document}, {"metadata", metadata}, {"uri", nullptr}};
   for (auto& [rid, r] : c->records) {
     if (rid == id) {
       r = record;
@@ -75,8 +77,7 @@ void FakeChroma::Put(const std::string& tenant, const std::string& database,
 void FakeChroma::Remove(const std::string& tenant, const std::string& database,
                         const std::string& name, const std::string& id) {
   auto& rs = Find(tenant, database, name)->records;
-  rs.erase(std::remove_if(rs.begin(), rs.end(), [&](auto& r) { return r.first == id; }),
-           rs.end());
+  rs.erase(std::remove_if(rs.begin(), rs.end(), [&](auto& r) { return r.first == id; }), rs.end());
 }
 
 Result<HttpResponse> FakeChroma::Handle(const HttpRequest& request) {
@@ -133,8 +134,10 @@ Result<HttpResponse> FakeChroma::Handle(const HttpRequest& request) {
   const std::string op = p.size() == 9 ? p[8] : "";
   if (op == "get") {
     const auto offset = body["offset"].get<std::size_t>(), limit = body["limit"].get<std::size_t>();
-    json page = {{"ids", json::array()}, {"embeddings", json::array()},
-                 {"documents", json::array()}, {"metadatas", json::array()},
+    json page = {{"ids", json::array()},
+                 {"embeddings", json::array()},
+                 {"documents", json::array()},
+                 {"metadatas", json::array()},
                  {"uris", json::array()}};
     for (std::size_t i = offset; i < c->records.size() && i < offset + limit; ++i) {
       const auto& [id, r] = c->records[i];

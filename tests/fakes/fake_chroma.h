@@ -1,7 +1,7 @@
-// A tiny in-memory Chroma for the verify and anti-entropy tests: tenants, databases, collections (by name, with
-// metadata and a made-up id) and records kept in insertion order, served through FakeInstance's
-// handler for exactly the requests ChromaApi makes. Not thread-safe beyond FakeInstance's own
-// locking (tests drive one pass at a time).
+// A tiny in-memory Chroma for the verify and anti-entropy tests: tenants, databases, collections
+// (by name, with metadata and a made-up id) and records kept in insertion order, served through
+// FakeInstance's handler for exactly the requests ChromaApi makes. Not thread-safe beyond
+// FakeInstance's own locking (tests drive one pass at a time).
 #ifndef CHROMA_HA_TESTS_FAKES_FAKE_CHROMA_H_
 #define CHROMA_HA_TESTS_FAKES_FAKE_CHROMA_H_
 
@@ -36,8 +36,7 @@ class FakeChroma {
            json metadata = nullptr);
   void Remove(const std::string& tenant, const std::string& database, const std::string& name,
               const std::string& id);
-  Collection* Find(const std::string& tenant, const std::string& database,
-                   const std::string& name);
+  Collection* Find(const std::string& tenant, const std::string& database, const std::string& name);
   // Requests that wrote (POST add/delete/create, PUT, DELETE).
   int writes() const { return writes_; }
 

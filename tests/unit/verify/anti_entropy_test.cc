@@ -35,8 +35,8 @@ class AntiEntropyTest : public ::testing::Test {
     options.page_size = 5;  // several pages per collection
     return AntiEntropyChecker(
         instances,
-        [this](const std::string&, const std::string&, const std::string& c)
-            -> Result<std::vector<std::string>> {
+        [this](const std::string&, const std::string&,
+               const std::string& c) -> Result<std::vector<std::string>> {
           if (c == pending_collection_) return std::vector<std::string>{"b"};
           return std::vector<std::string>{};
         },
@@ -137,13 +137,21 @@ TEST(RepairerTest, CreatesTenantDatabaseAndCollectionWhereMissing) {
 TEST(DigestTest, EqualForTheSameRecordsInAnyPageOrder) {
   Record r1{std::vector<float>{1.0f, 0.1f}, "d1", json{{"a", 1}}, nullptr};
   Record r2{std::vector<float>{-0.0f, 2.0f}, nullptr, nullptr, "s3://x"};
-  json p1 = {{"ids", {"x", "y"}}, {"embeddings", {{1.0, 0.1}, {-0.0, 2.0}}},
-             {"documents", {"d1", nullptr}}, {"metadatas", {{{"a", 1}}, nullptr}},
+  json p1 = {{"ids", {"x", "y"}},
+             {"embeddings", {{1.0, 0.1}, {-0.0, 2.0}}},
+             {"documents", {"d1", nullptr}},
+             {"metadatas", {{{"a", 1}}, nullptr}},
              {"uris", {nullptr, "s3://x"}}};
-  json p2 = {{"ids", {"y"}}, {"embeddings", {{0.0, 2.0}}}, {"documents", {nullptr}},
-             {"metadatas", {nullptr}}, {"uris", {"s3://x"}}};
-  json p3 = {{"ids", {"x"}}, {"embeddings", {{1.0, 0.10000000149011612}}},
-             {"documents", {"d1"}}, {"metadatas", {{{"a", 1}}}}, {"uris", {nullptr}}};
+  json p2 = {{"ids", {"y"}},
+             {"embeddings", {{0.0, 2.0}}},
+             {"documents", {nullptr}},
+             {"metadatas", {nullptr}},
+             {"uris", {"s3://x"}}};
+  json p3 = {{"ids", {"x"}},
+             {"embeddings", {{1.0, 0.10000000149011612}}},
+             {"documents", {"d1"}},
+             {"metadatas", {{{"a", 1}}}},
+             {"uris", {nullptr}}};
   CollectionDigest one, two;
   ASSERT_TRUE(AddPageToDigest(p1, &one).ok());
   ASSERT_TRUE(AddPageToDigest(p2, &two).ok());
