@@ -91,6 +91,10 @@ struct Config {
   // LEASE_TTL_MS: replay and recovery leases (several processes on one store); renewed every
   // third of it, so a dead holder is taken over within about this long.
   std::chrono::milliseconds lease_ttl{2000};
+  // Anti-entropy (src/verify/anti_entropy.h): VERIFY_INTERVAL seconds between background
+  // comparisons of the instances, 0 = off; AUTO_REPAIR: repair a divergent collection.
+  std::chrono::milliseconds verify_interval{0};
+  bool auto_repair = false;
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

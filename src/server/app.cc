@@ -38,6 +38,7 @@
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
 #include "upstream/upstream_pool.h"
+#include "verify/anti_entropy_service.h"
 #include "wal/group_commit.h"
 #include "wal/store_factory.h"
 
@@ -182,6 +183,7 @@ struct App::Parts {
   asio::signal_set reload_signals;  // SIGHUP: Reload() (client credentials, listener TLS)
   bool stopped = false;
   std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
+  std::unique_ptr<AntiEntropyService> anti_entropy;  // VERIFY_INTERVAL; null when off
 };
 
 App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
@@ -268,6 +270,10 @@ Status App::StartWal() {
   wal.wal_threads = &p.wal_threads;
   wal.clock = &p.clock;
   wal.leases = p.leases.get();
+  wal.extra_status = [&p] {  // p.anti_entropy is set by Start() before serving
+    return p.anti_entropy ? nlohmann::json{{"anti_entropy", p.anti_entropy->StatusJson()}}
+                          : nlohmann::json::object();
+  };
   RegisterWalEndpoints(p.own, wal);
   p.snapshot->Start();
   p.leases->Start();
@@ -390,6 +396,7 @@ Status App::Start() {
         false);
   }
   if (p.writes) p.writes->SetMetrics(&p.metrics);
+  StartAntiEntropy();
   MetricsSources sources;
   sources.config = &p.config;
   sources.clock = &p.clock;
@@ -406,6 +413,9 @@ Status App::Start() {
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   sources.causal = p.causal ? &p.causal->stats() : nullptr;
+  if (p.anti_entropy) {
+    sources.extra_families = [ae = p.anti_entropy.get()](auto* out) { ae->AddFamilies(out); };
+  }
   RegisterMetricsEndpoint(p.own, sources);
   RegisterDashboard(p.own);
   p.upstreams.Start();
@@ -424,6 +434,30 @@ Status App::Start() {
       p.config.instances.front().url, p.config.instances.size() - 1,
       StrategyName(p.config.strategy), p.workers.all.size());
   return Status::Ok();
+}
+
+void App::StartAntiEntropy() {
+  Parts& p = *parts_;
+  p.anti_entropy = AntiEntropyService::Create(
+      p.config, p.store.get(), p.clock, /*repair=*/nullptr,
+      [alerts = p.alerts.get()](const std::vector<Divergence>& found) {
+        std::vector<AlertObservation::Divergent> divergent;
+        for (const auto& d : found) {
+          divergent.push_back(
+              {d.instance, d.tenant, d.database, d.collection, d.detail, d.differences, d.repaired});
+        }
+        alerts->ObserveDivergence(std::move(divergent));
+      });
+  if (!p.anti_entropy) return;
+  if (p.leases) {  // one checker per fleet: the recovery lease holder's
+    p.anti_entropy->checker().SetActive(
+        [leases = p.leases.get()] { return leases->Holding(kRecoveryLease).has_value(); });
+  }
+  p.own.AddStatusSection(
+      "anti_entropy", [ae = p.anti_entropy.get()] { return ae->StatusJson(); }, false);
+  p.anti_entropy->Start();
+  spdlog::info("anti-entropy: every {} s, AUTO_REPAIR={}",
+               p.config.verify_interval.count() / 1000.0, p.config.auto_repair);
 }
 
 void App::StartTls() {
@@ -501,6 +535,7 @@ void App::Stop() {
   p.workers.threads.clear();
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
+  if (p.anti_entropy) p.anti_entropy->Stop();
   if (p.sync) p.sync->Stop();
   if (p.leases) p.leases->Stop();  // after replay stopped: releases the leases for the others
   if (p.snapshot) p.snapshot->Stop();

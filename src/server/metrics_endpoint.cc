@@ -291,6 +291,7 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
     }
     if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
     if (s.causal != nullptr) AddCausalFamilies(*s.causal, &extra);
+    if (s.extra_families) s.extra_families(&extra);
     AddProcessFamilies(s, &extra);
     HttpResponse r;
     r.status = 200;

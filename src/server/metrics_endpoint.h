@@ -5,6 +5,9 @@
 #ifndef CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 #define CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 
+#include <functional>
+#include <vector>
+
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
 #include "chroma_ha/wal_store.h"
@@ -42,6 +45,8 @@ struct MetricsSources {
   const AlertStats* alerts = nullptr;  // null: no alert counters
   const CausalReadStats* causal = nullptr;  // null: no causal reads (no WAL)
   int64_t start_ms = 0;
+  // More scrape-time families when set (the anti-entropy checker's).
+  std::function<void(std::vector<prometheus::MetricFamily>*)> extra_families;
 };
 
 void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources sources);

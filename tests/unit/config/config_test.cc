@@ -90,6 +90,9 @@ const std::vector<VarCase>& VarCases() {
       {"WAL_STORE_TIMEOUT_MS", "1500",
        [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
       {"LEASE_TTL_MS", "1200", [](auto& c) { return c.lease_ttl == milliseconds(1200); }},
+      {"VERIFY_INTERVAL", "2.5",
+       [](auto& c) { return c.verify_interval == milliseconds(2500); }},
+      {"AUTO_REPAIR", "true", [](auto& c) { return c.auto_repair; }},
       {"PRIMARY_URL", "HTTP://Primary.example.com/",
        [](auto& c) {
          return c.instances.size() == 1 && c.instances[0].url == "http://Primary.example.com" &&
@@ -222,6 +225,8 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"WAL_QUEUE_LIMIT", "0"},
       {"WAL_STORE_TIMEOUT_MS", "10"},
       {"LEASE_TTL_MS", "100"},
+      {"VERIFY_INTERVAL", "-1"},
+      {"AUTO_REPAIR", "sometimes"},
       {"PRIMARY_URL", "ftp://x"},
       {"PRIMARY_URL", "http://"},
       {"PRIMARY_URL", "http://h:0"},
