@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "text/utf8.h"
@@ -92,30 +93,49 @@ bool Validator::Escape() {
   }
 }
 
+// True when none of the 8 bytes in `w` is '"', '\\', a control character or non-ASCII: the
+// usual "has a zero byte" bit trick (exact as a yes/no answer for the word).
+bool PlainAscii8(uint64_t w) {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  const uint64_t quote = w ^ (k01 * '"');
+  const uint64_t backslash = w ^ (k01 * '\\');
+  const uint64_t hits = ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash) |
+                        ((w - k01 * 0x20) & ~w) | w;
+  return (hits & k80) == 0;
+}
+
 // At the opening quote; moves past the closing one.
 bool Validator::String() {
-  ++i_;
+  const char* const d = s_.data();
   const std::size_t n = s_.size();
-  while (i_ < n) {
-    const auto c = static_cast<unsigned char>(s_[i_]);
+  std::size_t i = i_ + 1;
+  for (;;) {
+    while (n - i >= 8) {  // eight plain bytes at a time
+      uint64_t w;
+      std::memcpy(&w, d + i, 8);
+      if (!PlainAscii8(w)) break;
+      i += 8;
+    }
+    if (i >= n) return false;
+    const auto c = static_cast<unsigned char>(d[i]);
     if (c == '"') {
-      ++i_;
+      i_ = i + 1;
       return true;
     }
     if (c == '\\') {
-      ++i_;
+      i_ = i + 1;
       if (!Escape()) return false;
+      i = i_;
     } else if (c < 0x20) {
       return false;
     } else if (c < 0x80) {
-      ++i_;
+      ++i;
     } else {
-      const std::size_t len = Utf8SequenceLength(s_, i_);
+      const std::size_t len = Utf8SequenceLength(s_, i);
       if (len == 0) return false;
-      i_ += len;
+      i += len;
     }
   }
-  return false;
 }
 
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? whose value is finite as a double (nlohmann
@@ -123,40 +143,42 @@ bool Validator::String() {
 bool Validator::Number() {
   const std::size_t start = i_;
   const std::size_t n = s_.size();
-  if (s_[i_] == '-') ++i_;
-  if (i_ >= n) return false;
-  const std::size_t int_begin = i_;
-  if (s_[i_] == '0') {
-    ++i_;
-  } else if (IsDigit(s_[i_])) {
-    while (i_ < n && IsDigit(s_[i_])) ++i_;
+  std::size_t i = i_;  // a local: the loops below keep it in a register
+  if (s_[i] == '-') ++i;
+  if (i >= n) return false;
+  const std::size_t int_begin = i;
+  if (s_[i] == '0') {
+    ++i;
+  } else if (IsDigit(s_[i])) {
+    while (i < n && IsDigit(s_[i])) ++i;
   } else {
     return false;
   }
-  const std::size_t int_end = i_;
-  std::size_t frac_begin = i_, frac_end = i_;
-  if (i_ < n && s_[i_] == '.') {
-    ++i_;
-    frac_begin = i_;
-    while (i_ < n && IsDigit(s_[i_])) ++i_;
-    frac_end = i_;
+  const std::size_t int_end = i;
+  std::size_t frac_begin = i, frac_end = i;
+  if (i < n && s_[i] == '.') {
+    ++i;
+    frac_begin = i;
+    while (i < n && IsDigit(s_[i])) ++i;
+    frac_end = i;
     if (frac_end == frac_begin) return false;
   }
   bool has_exp = false;
   int64_t exp = 0;
-  if (i_ < n && (s_[i_] == 'e' || s_[i_] == 'E')) {
+  if (i < n && (s_[i] == 'e' || s_[i] == 'E')) {
     has_exp = true;
-    ++i_;
+    ++i;
     bool negative = false;
-    if (i_ < n && (s_[i_] == '+' || s_[i_] == '-')) negative = s_[i_++] == '-';
-    const std::size_t exp_begin = i_;
-    while (i_ < n && IsDigit(s_[i_])) {
-      if (exp < 100000000) exp = exp * 10 + (s_[i_] - '0');  // saturates: far past ±308
-      ++i_;
+    if (i < n && (s_[i] == '+' || s_[i] == '-')) negative = s_[i++] == '-';
+    const std::size_t exp_begin = i;
+    while (i < n && IsDigit(s_[i])) {
+      if (exp < 100000000) exp = exp * 10 + (s_[i] - '0');  // saturates: far past ±308
+      ++i;
     }
-    if (i_ == exp_begin) return false;
+    if (i == exp_begin) return false;
     if (negative) exp = -exp;
   }
+  i_ = i;
   const std::size_t int_digits = int_end - int_begin;
   if (!has_exp && int_digits <= 308) return true;  // < 1e308: the common case
   // The value is 0.d1d2... × 10^e with d1 the first non-zero digit: below 10^e.
@@ -174,7 +196,7 @@ bool Validator::Number() {
   if (e <= 308) return true;   // below 1e308 < DBL_MAX
   if (e >= 310) return false;  // at least 1e309: infinite
   // Between 1e308 and 1e309: as strtod rounds it.
-  const std::string literal(s_.substr(start, i_ - start));
+  const std::string literal(s_.substr(start, i - start));
   return std::isfinite(std::strtod(literal.c_str(), nullptr));
 }
 
