@@ -6,7 +6,8 @@
 // replay to the replica included), divided by N. CPU time, not throughput: the machine is shared.
 //
 //   node bench/write_cpu.mjs [--rounds 5] [--adds 40] [--conns 4] [--batch 100] [--dim 384]
-//                            [--perf FILE] [--out FILE.md] [--json FILE.json]
+//                            [--perf FILE [--perf-call-graph dwarf]] [--out FILE.md] [--json FILE.json]
+//                            [--ha-env K=V,...] [--label NAME (the binary's commit; default HEAD)]
 //
 // --perf FILE records a `perf record -g` profile of chroma-ha during the last round (perf.data in
 // FILE; read it with `perf report -i FILE`). Everything listens on loopback and is stopped at
@@ -113,7 +114,8 @@ async function round(stack, id, r, perfFile) {
   const replicaPids = procTree(stack.replica.pid);
   let perf = null;
   if (perfFile) {
-    perf = spawn('perf', ['record', '-F', '999', '-g', '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' });
+    const graph = args['perf-call-graph'] ? ['--call-graph', args['perf-call-graph']] : ['-g'];
+    perf = spawn('perf', ['record', '-F', '999', ...graph, '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' });
     await new Promise((res) => setTimeout(res, 300)); // perf attaches; no correctness depends on it
   }
   const load0 = loadavg();
@@ -139,6 +141,11 @@ async function round(stack, id, r, perfFile) {
     bodyBytes: bodies[0].length,
     load: [load0, loadavg()],
   };
+  try {
+    out.haPeakRssMb = Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${stack.ha.pid}/status`, 'utf8'))[1]) / 1024;
+  } catch {
+    out.haPeakRssMb = NaN;
+  }
   if (perf) {
     perf.kill('SIGINT');
     await new Promise((res) => perf.once('exit', res));
@@ -146,11 +153,19 @@ async function round(stack, id, r, perfFile) {
   return out;
 }
 
+// --ha-env K=V,K2=V2: extra environment for chroma-ha (e.g. GLIBC_TUNABLES for an experiment).
+const haEnv = Object.fromEntries(
+  (args['ha-env'] ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+);
+
 async function main() {
   const stack = await startStack({
     name: 'bench-write-cpu',
     store: 'sqlite',
-    env: { LOG_LEVEL: 'warn', WAL_SYNC_INTERVAL: '1' },
+    env: { LOG_LEVEL: 'warn', WAL_SYNC_INTERVAL: '1', ...haEnv },
   });
   const rows = [];
   try {
@@ -164,7 +179,7 @@ async function main() {
       console.log(
         `round ${r}: chroma-ha ${row.haMsPerAdd.toFixed(2)} ms/add (${row.haMsPerAddAcked.toFixed(2)} until acknowledged), ` +
           `primary Chroma ${row.primaryMsPerAdd.toFixed(1)} ms/add, replica ${row.replicaMsPerAdd.toFixed(1)} ms/add, ` +
-          `ratio ${((100 * row.haMsPerAdd) / row.primaryMsPerAdd).toFixed(1)} %, ${row.seconds.toFixed(1)} s, load ${row.load[0][0]}→${row.load[1][0]}`,
+          `ratio ${((100 * row.haMsPerAdd) / row.primaryMsPerAdd).toFixed(1)} %, ${row.seconds.toFixed(1)} s, chroma-ha peak RSS ${row.haPeakRssMb.toFixed(0)} MB, load ${row.load[0][0]}→${row.load[1][0]}`,
       );
     }
   } finally {
@@ -172,7 +187,7 @@ async function main() {
   }
   const m = (f) => median(rows.map(f));
   const summary = {
-    commit: spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
+    commit: args.label ?? spawnSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim(),
     at: new Date().toISOString(),
     rounds: ROUNDS,
     adds: ADDS,
@@ -185,15 +200,16 @@ async function main() {
     primaryMsPerAdd: m((r) => r.primaryMsPerAdd),
     replicaMsPerAdd: m((r) => r.replicaMsPerAdd),
     ratioPct: m((r) => (100 * r.haMsPerAdd) / r.primaryMsPerAdd),
+    haPeakRssMb: Math.max(...rows.map((r) => r.haPeakRssMb)),
     loadRange: [Math.min(...rows.flatMap((r) => [r.load[0][0], r.load[1][0]])), Math.max(...rows.flatMap((r) => [r.load[0][0], r.load[1][0]]))],
     cores: os.cpus().length,
   };
   const md = [
-    `| commit | rounds × adds | body | chroma-ha ms/add (until acked) | primary Chroma ms/add | replica ms/add | chroma-ha ÷ Chroma | load (1 min) |`,
-    `|---|---|---|---:|---:|---:|---:|---|`,
+    `| commit | rounds × adds | body | chroma-ha ms/add (until acked) | primary Chroma ms/add | replica ms/add | chroma-ha ÷ Chroma | chroma-ha peak RSS | load (1 min) |`,
+    `|---|---|---|---:|---:|---:|---:|---:|---|`,
     `| ${summary.commit} | ${ROUNDS} × ${ADDS} (${BATCH} × ${DIM}-d, ${CONNS} conns) | ${(summary.bodyBytes / 1e6).toFixed(2)} MB | ` +
       `${summary.haMsPerAdd.toFixed(2)} (${summary.haMsPerAddAcked.toFixed(2)}) | ${summary.primaryMsPerAdd.toFixed(1)} | ` +
-      `${summary.replicaMsPerAdd.toFixed(1)} | ${summary.ratioPct.toFixed(1)} % | ${summary.loadRange[0]}–${summary.loadRange[1]} |`,
+      `${summary.replicaMsPerAdd.toFixed(1)} | ${summary.ratioPct.toFixed(1)} % | ${summary.haPeakRssMb.toFixed(0)} MB | ${summary.loadRange[0]}–${summary.loadRange[1]} |`,
   ].join('\n');
   console.log(`\nmedians over ${ROUNDS} rounds (${os.cpus().length} cores):\n${md}`);
   if (args.out) fs.writeFileSync(args.out, `${md}\n`);
