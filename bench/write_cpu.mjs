@@ -16,7 +16,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 
-import { TD, startStack, waitWalDrained } from '../tests/e2e/harness.mjs';
+import { TD, startStack, waitWalDrained, walStats } from '../tests/e2e/harness.mjs';
 import { createCollection, median } from './add_load.mjs';
 
 const args = Object.fromEntries(
@@ -182,6 +182,8 @@ async function main() {
           `ratio ${((100 * row.haMsPerAdd) / row.primaryMsPerAdd).toFixed(1)} %, ${row.seconds.toFixed(1)} s, chroma-ha peak RSS ${row.haPeakRssMb.toFixed(0)} MB, load ${row.load[0][0]}→${row.load[1][0]}`,
       );
     }
+    const st = await walStats(stack.ha);
+    console.log(`replay: ${st.replayed} entries replayed, ${st.coalesced_requests} requests carried several`);
   } finally {
     await stack.stop();
   }
