@@ -36,10 +36,12 @@ std::string AddBody(int batch, int dim) {
     nlohmann::json row = nlohmann::json::array();
     for (int d = 0; d < dim; ++d) row.push_back(next());
     emb.push_back(row);
-    docs.push_back("document " + std::to_string(i) + ": the quick brown fox " + std::string(200, 'x'));
+    docs.push_back("document " + std::to_string(i) + ": the quick brown fox " +
+                   std::string(200, 'x'));
     metas.push_back({{"source", "bench"}, {"page", i}, {"score", next()}, {"ok", i % 2 == 0}});
   }
-  return nlohmann::json{{"ids", ids}, {"embeddings", emb}, {"documents", docs}, {"metadatas", metas}}
+  return nlohmann::json{
+      {"ids", ids}, {"embeddings", emb}, {"documents", docs}, {"metadatas", metas}}
       .dump();
 }
 
@@ -69,7 +71,8 @@ void ScanJsonAndIds(benchmark::State& state) {
     std::size_t n = 0;
     for (const auto& m : scan.members) {
       if (m.KeyIs("ids")) {
-        for (auto lit : chroma_ha::JsonArrayElements(m.value)) n += chroma_ha::JsonStringValue(lit).size();
+        for (auto lit : chroma_ha::JsonArrayElements(m.value))
+          n += chroma_ha::JsonStringValue(lit).size();
       }
     }
     benchmark::DoNotOptimize(n);
@@ -138,7 +141,7 @@ BENCHMARK(SimdjsonDom)->Unit(benchmark::kMicrosecond);
       ns::document doc;                                                                      \
       ns::value root;                                                                        \
       bool ok = !parser.iterate(view).get(doc) && !doc.get_value().get(root) &&              \
-                Visit##name(root);  /* 3.0 has no document::at_end() */                     \
+                Visit##name(root); /* 3.0 has no document::at_end() */                       \
       benchmark::DoNotOptimize(ok);                                                          \
     }                                                                                        \
     state.SetBytesProcessed(state.iterations() * body.size());                               \

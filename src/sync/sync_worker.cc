@@ -229,9 +229,9 @@ Status SyncWorker::ReplayGroup(Round& round, const std::vector<const WalEntry*>&
   const std::string& name = round.target.name();
   // The first entry with the merged body (its own body, up to megabytes, is not copied).
   const WalEntry& first = *group.front();
-  WalEntry merged{first.seq,  first.created_ms, first.tenant,   first.database,
-                  first.collection, first.kind, first.method,   first.path,
-                  std::move(body),  first.state, first.origin,  first.attempts,
+  WalEntry merged{first.seq,        first.created_ms, first.tenant, first.database,
+                  first.collection, first.kind,       first.method, first.path,
+                  std::move(body),  first.state,      first.origin, first.attempts,
                   first.last_error, first.extra};
   const ReplayOutcome out = replayer_.Apply(merged, round.target);
   if (out.healed) {

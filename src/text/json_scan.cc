@@ -99,8 +99,8 @@ bool PlainAscii8(uint64_t w) {
   constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
   const uint64_t quote = w ^ (k01 * '"');
   const uint64_t backslash = w ^ (k01 * '\\');
-  const uint64_t hits = ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash) |
-                        ((w - k01 * 0x20) & ~w) | w;
+  const uint64_t hits =
+      ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash) | ((w - k01 * 0x20) & ~w) | w;
   return (hits & k80) == 0;
 }
 

@@ -2,9 +2,10 @@
 // nlohmann::json::accept() accepts (RFC 8259 grammar; strings of strict UTF-8 without raw
 // control characters and with well-formed escapes and surrogate pairs; a leading UTF-8 byte
 // order mark skipped; nesting as deep as the text; numbers whose value overflows a double
-// refused; a NUL byte after the top-level value ending the text, as nlohmann's lexer has it), but converts no number: an `add` of 100 × 384 embeddings is ~40,000 numbers, which
-// nlohmann converts one by one with strtod. What it reports instead is the byte spans of the
-// top-level object's members, so that callers can read ids and splice arrays as text.
+// refused; a NUL byte after the top-level value ending the text, as nlohmann's lexer has it), but
+// converts no number: an `add` of 100 × 384 embeddings is ~40,000 numbers, which nlohmann converts
+// one by one with strtod. What it reports instead is the byte spans of the top-level object's
+// members, so that callers can read ids and splice arrays as text.
 //
 // Pure functions: thread-safe, no exceptions (beyond std::bad_alloc). Linear in the text, with
 // an explicit stack (no recursion), so hostile nesting costs one byte per level.

@@ -20,22 +20,98 @@ void ExpectSameVerdict(const std::string& s) {
 
 TEST(JsonScanTest, SameVerdictAsNlohmannOnHandPickedInputs) {
   const std::vector<std::string> inputs = {
-      "", " ", "{}", "[]", "{ }", "[ ]", "null", "true", "false", "nul", "truex", "0", "-0",
-      "01", "-", "1.", ".5", "+1", "1e", "1e+", "1E-2", "-1.5e+10", "1.5e3x", "[1,]", "[,1]",
-      "{\"a\":1,}", "{\"a\" 1}", "{\"a\":}", "{1:2}", "{\"a\":1}x", "{\"a\":1} ", "\t[1]\r\n",
-      "[1 2]", "[\"a\"\"b\"]", "{\"a\":[1,{\"b\":[null,true]}]}", "[[[[[]]]]]", "[[[[[]]]]",
-      "\"abc", "\"a\\\"b\"", "\"\\u00e9\"", "\"\\u00G9\"", "\"\\x\"", "\"\\/\"", "\"\\ud83d\\ude00\"",
-      "\"\\ud83d\"", "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"\\ud83dx\"", "\"\\u0000\"",
-      std::string("\"a\0b\"", 5), std::string("[1]\0", 4), "\"tab\there\"", "\"\x7f\"",
-      "\"\xc3\xa9\"", "\"\xc3\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
-      "\"\xf0\x9f\x98\x80\"", "\xc3\xa9", "\xEF\xBB\xBF{}", "\xEF\xBB{}", "\xEF{}", "{}\xEF\xBB\xBF",
-      " \xEF\xBB\xBF{}", "\xEF\xBB\xBF", "1e308", "1e309", "-1e309", "10e308", "0.1e310",
-      "0.0001e312", "1e-400", "-1e-400", "1.7976931348623157e308", "1.7976931348623158e308",
-      "1.7976931348623159e308", "1.797693134862315807e308", "1.797693134862315808e308",
-      "0e999999999999999999999", "0.000e400", "1e99999999999999999999", "1e-99999999999999999999",
-      "18446744073709551615", "18446744073709551616", "-9223372036854775809",
-      "[1e308,2e308]", "{\"ids\":[\"a\"],\"x\":1e400}",
-      std::string("{}\0x", 4), std::string("1\0", 2), std::string("[\0", 2), std::string(1, '\0'),
+      "",
+      " ",
+      "{}",
+      "[]",
+      "{ }",
+      "[ ]",
+      "null",
+      "true",
+      "false",
+      "nul",
+      "truex",
+      "0",
+      "-0",
+      "01",
+      "-",
+      "1.",
+      ".5",
+      "+1",
+      "1e",
+      "1e+",
+      "1E-2",
+      "-1.5e+10",
+      "1.5e3x",
+      "[1,]",
+      "[,1]",
+      "{\"a\":1,}",
+      "{\"a\" 1}",
+      "{\"a\":}",
+      "{1:2}",
+      "{\"a\":1}x",
+      "{\"a\":1} ",
+      "\t[1]\r\n",
+      "[1 2]",
+      "[\"a\"\"b\"]",
+      "{\"a\":[1,{\"b\":[null,true]}]}",
+      "[[[[[]]]]]",
+      "[[[[[]]]]",
+      "\"abc",
+      "\"a\\\"b\"",
+      "\"\\u00e9\"",
+      "\"\\u00G9\"",
+      "\"\\x\"",
+      "\"\\/\"",
+      "\"\\ud83d\\ude00\"",
+      "\"\\ud83d\"",
+      "\"\\ude00\"",
+      "\"\\ud83d\\u0041\"",
+      "\"\\ud83dx\"",
+      "\"\\u0000\"",
+      std::string("\"a\0b\"", 5),
+      std::string("[1]\0", 4),
+      "\"tab\there\"",
+      "\"\x7f\"",
+      "\"\xc3\xa9\"",
+      "\"\xc3\"",
+      "\"\xc0\xaf\"",
+      "\"\xed\xa0\x80\"",
+      "\"\xf4\x90\x80\x80\"",
+      "\"\xf0\x9f\x98\x80\"",
+      "\xc3\xa9",
+      "\xEF\xBB\xBF{}",
+      "\xEF\xBB{}",
+      "\xEF{}",
+      "{}\xEF\xBB\xBF",
+      " \xEF\xBB\xBF{}",
+      "\xEF\xBB\xBF",
+      "1e308",
+      "1e309",
+      "-1e309",
+      "10e308",
+      "0.1e310",
+      "0.0001e312",
+      "1e-400",
+      "-1e-400",
+      "1.7976931348623157e308",
+      "1.7976931348623158e308",
+      "1.7976931348623159e308",
+      "1.797693134862315807e308",
+      "1.797693134862315808e308",
+      "0e999999999999999999999",
+      "0.000e400",
+      "1e99999999999999999999",
+      "1e-99999999999999999999",
+      "18446744073709551615",
+      "18446744073709551616",
+      "-9223372036854775809",
+      "[1e308,2e308]",
+      "{\"ids\":[\"a\"],\"x\":1e400}",
+      std::string("{}\0x", 4),
+      std::string("1\0", 2),
+      std::string("[\0", 2),
+      std::string(1, '\0'),
       std::string("{\"a\":\0}", 7),
   };
   for (const std::string& s : inputs) ExpectSameVerdict(s);
@@ -43,7 +119,8 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnHandPickedInputs) {
     for (char lead : {'1', '2', '9'}) {
       ExpectSameVerdict(std::string(1, lead) + std::string(digits - 1, '0'));
       ExpectSameVerdict("-" + std::string(1, lead) + std::string(digits - 1, '7') + ".5");
-      ExpectSameVerdict("0." + std::string(digits, '0') + lead + "e" + std::to_string(digits + 300));
+      ExpectSameVerdict("0." + std::string(digits, '0') + lead + "e" +
+                        std::to_string(digits + 300));
     }
   }
 }
@@ -64,9 +141,8 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedBodies) {
   const std::string seed =
       "{\"ids\":[\"a\",\"b\\u00e9\"],\"embeddings\":[[0.25,-1e-3,12],[3.5E+2,0,-0.0]],"
       "\"metadatas\":[{\"k\":true,\"n\":null},{\"s\":\"\xc3\xa9\\n\"}],\"documents\":null}";
-  const std::string alphabet =
-      std::string("{}[]\":,\\/ \t\n0123456789-+.eEtrufalsnbu") + "\xc3\xa9\xed\xa0\x80\xff\x01" +
-      std::string(1, '\0');
+  const std::string alphabet = std::string("{}[]\":,\\/ \t\n0123456789-+.eEtrufalsnbu") +
+                               "\xc3\xa9\xed\xa0\x80\xff\x01" + std::string(1, '\0');
   uint64_t state = 0x9e3779b97f4a7c15ULL;
   auto next = [&state] {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;

@@ -71,7 +71,8 @@ TEST(WriteCoalescer, SplicedBodyMeansWhatTheParsedMergeMeant) {
       {"upsert",
        {R"({"ids":["a","b"],"embeddings":[[1],[2]],"documents":null,"metadatas":null,"uris":null})",
         R"({"i\u0064s":["c"],"embeddings":[[3]],"documents":null})",
-        "\xEF\xBB\xBF" R"({"ids":["\ud83d\ude00"],"embeddings":[[4e-310]]})"}},
+        "\xEF\xBB\xBF"
+        R"({"ids":["\ud83d\ude00"],"embeddings":[[4e-310]]})"}},
       {"add", {R"({"ids":["only"],"metadatas":[{"x":"y"}]})"}},
   };
   for (const Group& g : kGroups) {
@@ -98,7 +99,8 @@ TEST(WriteCoalescer, DeletesAndInvalidBodiesStartNoGroup) {
   WriteCoalescer c;
   EXPECT_FALSE(c.Start(Write("delete", R"({"ids":["a"]})")));
   EXPECT_FALSE(c.Start(Write("update", R"({"ids":["a"],"embeddings":[[1]]})")));
-  EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1]]})" "x")));
+  EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1]]})"
+                                    "x")));
   EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1e999]]})")));
   EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"ids":["b"]})")));  // a repeated key
   EXPECT_EQ(c.Body(), "{}");
