@@ -72,8 +72,9 @@ bool WriteCoalescer::Accept(const WalEntry& e, bool first) {
   if (s.bytes + e.body.size() > max_bytes_ && !first) return false;
   // Validated and split into members without converting a number; the arrays are spliced as
   // text, so every number, string and object keeps the spelling the client sent.
-  const JsonScan body = ScanJson(e.body);
-  if (!body.valid || !body.object) return false;
+  const JsonScan body = ScanJson(e.body, {"ids", "embeddings", "metadatas", "documents", "uris"});
+  // Any other member (or a column repeated past the listing limit) is refused.
+  if (!body.valid || !body.object || body.member_count != body.members.size()) return false;
   std::map<std::string, const JsonMember*> members;
   for (const JsonMember& m : body.members) {
     std::string key = m.Key();

@@ -23,7 +23,8 @@ int HexValue(char c) {
 
 class Validator {
  public:
-  explicit Validator(std::string_view text) : s_(text) {}
+  Validator(std::string_view text, std::initializer_list<std::string_view> keep)
+      : s_(text), keep_(keep) {}
 
   JsonScan Run();
 
@@ -47,7 +48,18 @@ class Validator {
 
   std::string_view s_;
   std::size_t i_ = 0;
+  // Whether a top-level member with this key is listed.
+  bool Keep(const JsonMember& m) const {
+    if (keep_.size() == 0) return true;
+    for (std::string_view k : keep_) {
+      if (m.KeyIs(k)) return true;
+    }
+    return false;
+  }
+
   std::vector<char> stack_;  // open containers: '{' or '['
+  std::initializer_list<std::string_view> keep_;
+  bool keeping_ = false;  // the current top-level member is listed
   JsonScan out_;
 };
 
@@ -238,10 +250,16 @@ JsonScan Validator::Run() {
       const std::size_t key_begin = i_;
       if (!String()) return out_;
       if (stack_.size() == 1) {
+        ++out_.member_count;
         JsonMember m;
         m.key = s_.substr(key_begin + 1, i_ - key_begin - 2);
         m.key_escaped = m.key.find('\\') != std::string_view::npos;
-        out_.members.push_back(m);
+        keeping_ = Keep(m);
+        if (keeping_ && out_.members.size() == kMaxListedMembers) {
+          keeping_ = false;  // memory stays bounded whatever the body repeats
+          out_.truncated = true;
+        }
+        if (keeping_) out_.members.push_back(m);
       }
       SkipWs();
       if (i_ >= s_.size() || s_[i_] != ':') return out_;
@@ -252,7 +270,7 @@ JsonScan Validator::Run() {
     if (next == Next::kValue) {
       SkipWs();
       if (stack_.size() == 1 && TopObject()) value_begin = i_;
-      if (stack_.size() == 2 && stack_[1] == '[' && TopObject() && i_ < s_.size()) {
+      if (keeping_ && stack_.size() == 2 && stack_[1] == '[' && TopObject() && i_ < s_.size()) {
         JsonMember& m = out_.members.back();
         ++m.elements;
         if (s_[i_] != '"') m.all_strings = false;
@@ -281,7 +299,7 @@ JsonScan Validator::Run() {
       out_.valid = i_ == s_.size() || s_[i_] == '\0';
       return out_;
     }
-    if (stack_.size() == 1 && TopObject()) {
+    if (keeping_ && stack_.size() == 1 && TopObject()) {
       out_.members.back().value = s_.substr(value_begin, i_ - value_begin);
     }
     SkipWs();
@@ -344,10 +362,13 @@ bool JsonMember::KeyIs(std::string_view name) const {
   return key_escaped ? Key() == name : key == name;
 }
 
-JsonScan ScanJson(std::string_view text) {
-  JsonScan out = Validator(text).Run();
-  if (!out.valid) out.members.clear();
-  if (!out.object) out.members.clear();
+JsonScan ScanJson(std::string_view text, std::initializer_list<std::string_view> keep) {
+  JsonScan out = Validator(text, keep).Run();
+  if (!out.valid || !out.object) {
+    out.members.clear();
+    out.member_count = 0;
+    out.truncated = false;
+  }
   return out;
 }
 

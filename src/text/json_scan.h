@@ -13,6 +13,7 @@
 #define CHROMA_HA_TEXT_JSON_SCAN_H_
 
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,14 +36,20 @@ struct JsonMember {
   bool KeyIs(std::string_view name) const;
 };
 
+// At most this many members are listed: a 40 MiB body of tiny members must not cost gigabytes.
+inline constexpr std::size_t kMaxListedMembers = 64;
+
 struct JsonScan {
   bool valid = false;
   bool object = false;              // the top-level value is an object
-  std::vector<JsonMember> members;  // its members in text order (duplicates included)
+  std::vector<JsonMember> members;  // its listed members in text order (duplicates included)
+  std::size_t member_count = 0;     // all its members, listed or not
+  bool truncated = false;           // more than kMaxListedMembers were to be listed
 };
 
-// Validates `text`; for a top-level object, lists its members.
-JsonScan ScanJson(std::string_view text);
+// Validates `text`; for a top-level object, lists its members whose key is one of `keep` (every
+// member when `keep` is empty), at most kMaxListedMembers of them.
+JsonScan ScanJson(std::string_view text, std::initializer_list<std::string_view> keep = {});
 
 // The string a validated string literal (with its quotes) stands for.
 std::string JsonStringValue(std::string_view literal);

@@ -209,3 +209,27 @@ TEST(JsonScanTest, ReportsTopLevelMembersAsText) {
 
 }  // namespace
 }  // namespace chroma_ha
+
+namespace chroma_ha {
+namespace {
+
+TEST(JsonScanTest, ListsOnlyTheKeptMembersAndAtMostALimit) {
+  std::string body = "{";
+  for (int i = 0; i < 100000; ++i) body += "\"k" + std::to_string(i) + "\":0,";
+  body += "\"ids\":[\"a\"],\"i\\u0064s\":[\"b\"]}";
+  JsonScan scan = ScanJson(body, {"ids", "where"});
+  ASSERT_TRUE(scan.valid);
+  EXPECT_EQ(scan.member_count, 100002u);
+  ASSERT_EQ(scan.members.size(), 2u);  // the two "ids", one of them spelled with an escape
+  EXPECT_EQ(scan.members[1].value, "[\"b\"]");
+  EXPECT_FALSE(scan.truncated);
+
+  scan = ScanJson(body);  // every member is to be listed: only the first kMaxListedMembers are
+  EXPECT_TRUE(scan.valid);
+  EXPECT_EQ(scan.members.size(), kMaxListedMembers);
+  EXPECT_TRUE(scan.truncated);
+  EXPECT_EQ(scan.members.back().value, "0");
+}
+
+}  // namespace
+}  // namespace chroma_ha
