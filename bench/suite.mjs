@@ -43,6 +43,7 @@ import {
   walStatus,
 } from '../tests/e2e/harness.mjs';
 import { makePki } from '../tests/e2e/tls_front.mjs';
+import { procTree } from './proc.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -117,29 +118,6 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-// `pid` and its descendants (nginx workers).
-function procTree(pid) {
-  const children = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch {
-      // exited
-    }
-  }
-  const out = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop();
-    out.push(p);
-    stack.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
 
 const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 function cpuSeconds(pids) {

@@ -18,6 +18,7 @@ import os from 'node:os';
 
 import { TD, startStack, waitWalDrained, walStats } from '../tests/e2e/harness.mjs';
 import { createCollection, median } from './add_load.mjs';
+import { procTree } from './proc.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -37,29 +38,6 @@ function loadavg() {
   return fs.readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
 }
 
-// `pid` and its descendants (the `chroma` launcher may run the server as a child).
-function procTree(pid) {
-  const children = new Map();
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid).push(Number(d));
-    } catch {
-      // exited
-    }
-  }
-  const out = [];
-  const stack = [pid];
-  while (stack.length) {
-    const p = stack.pop();
-    out.push(p);
-    stack.push(...(children.get(p) ?? []));
-  }
-  return out;
-}
 
 // utime + stime of the processes, in ms.
 function cpuMs(pids) {

@@ -16,14 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::map<std::string, json> ByName(const std::vector<json>& objects) {
-  std::map<std::string, json> out;
-  for (const json& o : objects) {
-    if (o.is_object() && o.contains("name") && o["name"].is_string()) out[o["name"]] = o;
-  }
-  return out;
-}
-
 std::optional<json> Find(const std::map<std::string, json>& m, const std::string& name) {
   auto it = m.find(name);
   if (it == m.end()) return std::nullopt;

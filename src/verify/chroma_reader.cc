@@ -30,6 +30,14 @@ json CreateConfiguration(const json& source) {
 
 }  // namespace
 
+std::map<std::string, nlohmann::json> ByName(const std::vector<nlohmann::json>& objects) {
+  std::map<std::string, nlohmann::json> out;
+  for (const nlohmann::json& o : objects) {
+    if (o.is_object() && o.contains("name") && o["name"].is_string()) out[o["name"]] = o;
+  }
+  return out;
+}
+
 Result<HttpResponse> ChromaApi::Send(const HttpRequest& request) {
   auto r = client_.Send(request);
   if (!r.ok()) {

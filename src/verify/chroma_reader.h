@@ -9,6 +9,7 @@
 #define CHROMA_HA_VERIFY_CHROMA_READER_H_
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@
 #include "verify/compare.h"
 
 namespace chroma_ha {
+
+// Listed objects (tenants' databases, collections) by their "name"; objects without one are left
+// out.
+std::map<std::string, nlohmann::json> ByName(const std::vector<nlohmann::json>& objects);
 
 class ChromaApi {
  public:

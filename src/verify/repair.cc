@@ -9,14 +9,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::map<std::string, json> ByName(const std::vector<json>& objects) {
-  std::map<std::string, json> out;
-  for (const json& o : objects) {
-    if (o.is_object() && o.contains("name") && o["name"].is_string()) out[o["name"]] = o;
-  }
-  return out;
-}
-
 // Chroma answers null or {} for "no metadata"; both alike.
 json Metadata(const json& collection) {
   auto it = collection.find("metadata");

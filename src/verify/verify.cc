@@ -56,14 +56,6 @@ std::set<std::string> Names(const std::vector<json>& objects) {
   return out;
 }
 
-std::map<std::string, json> ByName(const std::vector<json>& objects) {
-  std::map<std::string, json> out;
-  for (const json& o : objects) {
-    if (o.is_object() && o.contains("name") && o["name"].is_string()) out[o["name"]] = o;
-  }
-  return out;
-}
-
 // One database present on both instances: its collections and their records.
 Status CompareDatabase(Reader& a, Reader& b, const std::string& tenant, const std::string& db,
                        int page_size, Differences* diffs, Counts* counts) {

@@ -3,29 +3,12 @@
 // background fix lands; an unreachable instance → exit 2; the configured URLs are the default.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { CHROMA_HA_BIN, SEED, http, makeClient, makeTempDir, freePort, seedDirect, startChroma } from './harness.mjs';
+import { runChromaHa } from './diverge.mjs';
+import { SEED, http, makeClient, makeTempDir, freePort, seedDirect, startChroma } from './harness.mjs';
 
 // Runs `chroma-ha verify ARGS`; resolves {code, stdout, stderr}.
-function runVerify(args, { env = {}, timeoutMs = 60000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(CHROMA_HA_BIN, ['verify', ...args], {
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const runVerify = (args, options) => runChromaHa(['verify', ...args], options);
 
 // A collection larger than one verify page (--page-size 7), with every field set.
 const PAGED = {
