@@ -15,17 +15,17 @@ namespace chroma_ha {
 namespace {
 
 // ---- Statements ---------------------------------------------------------------------------
-#define CHROMA_HA_ENTRY_COLUMNS                                                           \
-  "seq, created_ms, tenant, database_name, collection, kind, method, path, body, state, " \
-  "origin, attempts, last_error, extra"
-#define CHROMA_HA_E_ENTRY_COLUMNS                                                          \
+// Entries with their bodies (wal_bodies, schema version 4), `e` and `b`.
+#define CHROMA_HA_ENTRY_COLUMNS                                                              \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
-  "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
+  "b.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
+#define CHROMA_HA_ENTRIES " wal_entries e JOIN wal_bodies b ON b.seq = e.seq "
 
 constexpr const char* kInsertEntry =
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
-    "body, state, origin, attempts, last_error, extra) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "state, origin, attempts, last_error, extra) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr const char* kInsertBody = "INSERT INTO wal_bodies (seq, body) VALUES (?, ?)";
 constexpr const char* kUpdateOutcome =
     "UPDATE wal_entries SET state = ?, origin = ?, attempts = ?, last_error = ? WHERE seq = ?";
 constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq = ?";
@@ -33,7 +33,7 @@ constexpr const char* kEntryExists = "SELECT 1 FROM wal_entries WHERE seq = ?";
 constexpr const char* kInsertApplied =
     "INSERT OR IGNORE INTO wal_applied (seq, instance) VALUES (?, ?)";
 // ?1 seq (just committed), ?2 origin: every registered instance but the origin and those
-// already marked applied. Reads created_ms only: SQLite stops before the row's `body`.
+// already marked applied.
 constexpr const char* kInsertTodo =
     "INSERT OR IGNORE INTO wal_todo (instance, seq, created_ms) "
     "SELECT i.name, e.seq, e.created_ms FROM wal_entries e, wal_instances i "
@@ -43,10 +43,10 @@ constexpr const char* kDeleteTodoOfEntry = "DELETE FROM wal_todo WHERE seq = ?";
 constexpr const char* kDeleteTodo = "DELETE FROM wal_todo WHERE instance = ? AND seq = ?";
 // ?1 instance, ?2 after_seq, ?3 limit: walks the instance's todo rows only.
 constexpr const char* kSelectPendingFor =
-    "SELECT " CHROMA_HA_E_ENTRY_COLUMNS " FROM wal_todo t JOIN wal_entries e ON e.seq = t.seq "
+    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_todo t JOIN" CHROMA_HA_ENTRIES "AND e.seq = t.seq "
     "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
 constexpr const char* kSelectUnresolved =
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE state = 0 ORDER BY seq";
+    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM" CHROMA_HA_ENTRIES "WHERE e.state = 0 ORDER BY e.seq";
 // ?1 seq, ?2 tenant, ?3 database, ?4 collection.
 constexpr const char* kSelectResolvedAfter =
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "
@@ -62,7 +62,7 @@ constexpr const char* kSelectPendingBefore =
     "SELECT seq FROM wal_entries WHERE state = 0 AND seq < ?1 AND tenant = ?2 "
     "AND database_name = ?3 AND collection = ?4 ORDER BY seq";
 constexpr const char* kSelectEntry =
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = ?";
+    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM" CHROMA_HA_ENTRIES "WHERE e.seq = ?";
 constexpr const char* kSelectBacklog =
     "SELECT COUNT(*), COALESCE(MIN(created_ms), 0) FROM wal_todo WHERE instance = ?";
 constexpr const char* kCountByState = "SELECT state, COUNT(*) FROM wal_entries GROUP BY state";
@@ -97,7 +97,8 @@ constexpr const char* kSelectBlocked =
     "SELECT instance, tenant, database_name, collection, seq, since_ms, error FROM wal_blocked "
     "ORDER BY instance, tenant, database_name, collection";
 constexpr const char* kClear =
-    "DELETE FROM wal_todo; DELETE FROM wal_applied; DELETE FROM wal_entries; "
+    "DELETE FROM wal_todo; DELETE FROM wal_applied; DELETE FROM wal_bodies; "
+    "DELETE FROM wal_entries; "
     "DELETE FROM wal_collection_ids; "
     "DELETE FROM wal_collections; DELETE FROM wal_blocked;";
 
@@ -137,11 +138,18 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
       Stmt stmt(*raw);
       stmt.Int(e.created_ms != 0 ? e.created_ms : now)
           .Text(e.tenant).Text(e.database).Text(e.collection).Text(e.kind).Text(e.method)
-          .Text(e.path).Blob(e.body).Int(static_cast<int>(e.state)).Text(e.origin)
+          .Text(e.path).Int(static_cast<int>(e.state)).Text(e.origin)
           .Int(e.attempts).Text(SanitizeText(e.last_error)).Text(e.extra);
       const int rc = stmt.Step();
       if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
       seqs.push_back(sqlite3_last_insert_rowid(db_));
+    }
+    {
+      Result<sqlite3_stmt*> raw = PrepareLocked(kInsertBody);
+      CHROMA_HA_OR_ROLLBACK(raw.status());
+      Stmt stmt(*raw);
+      const int rc = stmt.Int(seqs.back()).Blob(e.body).Step();
+      if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
     }
     if (e.state == EntryState::kCommitted && !e.origin.empty()) {
       Result<sqlite3_stmt*> raw = PrepareLocked(kInsertApplied);

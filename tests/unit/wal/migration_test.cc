@@ -1,5 +1,5 @@
-// A database written by a build with schema version 1 (no per-instance todo rows): opening it
-// migrates to version 2 and registering the instances backfills their backlog, so replay goes
+// A database written by a build with schema version 1 (no per-instance todo rows; on SQLite the
+// bodies in the entries' rows): opening it migrates to the current version and registering the instances backfills their backlog, so replay goes
 // on exactly where it was. Version 1 is made by removing what migration 2 adds from a fresh
 // database (its two tables and its version row) and writing the entries with plain SQL, as the
 // old build did. SQLite always; PostgreSQL when CHROMA_HA_TEST_DATABASE_URL is set.
@@ -23,6 +23,9 @@ namespace {
 constexpr const char* kToVersion1 =
     "DROP TABLE wal_todo; DROP TABLE wal_instances; DROP TABLE wal_leases; "
     "DROP TABLE wal_members; DELETE FROM schema_version WHERE version >= 2;";
+// SQLite's version 4 moved bodies to wal_bodies: a version-1 file has them in wal_entries.
+constexpr const char* kSqliteBodiesInRows =
+    "DROP TABLE wal_bodies; ALTER TABLE wal_entries ADD COLUMN body BLOB NOT NULL DEFAULT X'';";
 // seq 1: committed on primary; 2: committed on primary, applied on replica; 3: committed on
 // replica (failover); 4: rejected; 5: pending.
 constexpr const char* kOldEntries =
@@ -59,6 +62,10 @@ void ExpectMigratedBacklog(const std::function<std::unique_ptr<WalStore>()>& mak
   EXPECT_EQ((*b)[0].oldest_created_ms, 1003);
   EXPECT_EQ((*b)[1].entries, 1);
   EXPECT_EQ((*b)[1].oldest_created_ms, 1001);
+  // The bodies came along (SQLite moved them to a table of their own).
+  Result<WalEntry> first = store->Get(1);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  EXPECT_EQ(first->body, "b");
   // And it works as a current store from then on (leases included).
   EXPECT_TRUE(store->AcquireLease("recovery", "a", 1000).ok());
   ASSERT_TRUE(store->SetOutcome(5, EntryState::kCommitted, "primary", 1, "").ok());
@@ -80,8 +87,9 @@ TEST(WalMigration, SqliteVersion1IsBackfilledOnRegistration) {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
     char* error = nullptr;
-    const int rc = sqlite3_exec(db, (std::string(kToVersion1) + kOldEntries).c_str(), nullptr,
-                                nullptr, &error);
+    const int rc = sqlite3_exec(
+        db, (std::string(kSqliteBodiesInRows) + kToVersion1 + kOldEntries).c_str(), nullptr,
+        nullptr, &error);
     const std::string message = error != nullptr ? error : "";
     sqlite3_free(error);
     sqlite3_close(db);
