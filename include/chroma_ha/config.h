@@ -91,6 +91,10 @@ struct Config {
   // LEASE_TTL_MS: replay and recovery leases (several processes on one store); renewed every
   // third of it, so a dead holder is taken over within about this long.
   std::chrono::milliseconds lease_ttl{2000};
+  // Resync (src/resync/): AUTO_RESYNC starts one by itself for an instance that came back empty
+  // or fell behind the retention window; RESYNC_PAGE_SIZE records per copied page.
+  bool auto_resync = true;   // AUTO_RESYNC
+  int resync_page_size = 1000;  // RESYNC_PAGE_SIZE
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

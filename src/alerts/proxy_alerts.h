@@ -48,6 +48,8 @@ class ProxyAlerts {
               std::optional<std::vector<AlertObservation::Unresolved>> unresolved = std::nullopt);
 
   const AlertStats& stats() const { return alerting_.stats(); }
+  // Where other components send their own alerts (e.g. resync/<instance>).
+  AlertSink& sink() { return alerting_; }
   const AlertRules& rules() const { return rules_; }
 
  private:

@@ -33,6 +33,8 @@
 #include "server/wal_endpoints.h"
 #include "server/write_path.h"
 #include "sync/collection_ids.h"
+#include "resync/resync_endpoints.h"
+#include "resync/resync_manager.h"
 #include "sync/lease_keeper.h"
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
@@ -163,6 +165,7 @@ struct App::Parts {
   std::unique_ptr<PressureGauge> pressure;
   std::unique_ptr<LeaseKeeper> leases;  // replay and recovery leases (docs/design.md "Fleet")
   std::unique_ptr<SyncWorker> sync;
+  std::unique_ptr<ResyncManager> resync;  // POST /admin/instances/{name}/resync, AUTO_RESYNC
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
   std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
@@ -226,6 +229,19 @@ Status App::StartWal() {
   spdlog::info("WAL: this process is member {}; leases held: {}", p.leases->member(),
                held.empty() ? "none (other members hold them)" : held);
   p.sync->SetLeases(p.leases.get());
+  ResyncManager::Deps resync;
+  resync.config = &config;
+  resync.store = p.store.get();
+  resync.instances = raw;
+  resync.ids = p.sync_ids.get();
+  resync.leases = p.leases.get();
+  resync.alerts = p.alerts ? &p.alerts->sink() : nullptr;
+  resync.clock = &p.clock;
+  resync.identities = [&p] { return p.map.Snapshot(); };
+  resync.healthy = [&p](size_t i) { return p.upstreams.Snapshot(i).healthy; };
+  resync.on_finished = [&p] { p.sync->Notify(); };
+  p.resync = std::make_unique<ResyncManager>(std::move(resync));
+  p.sync->SetPaused([r = p.resync.get()](const std::string& i) { return r->Resyncing(i); });
   p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store,
                                          *p.committer, p.wal_threads,
                                          [&p] { p.sync->Notify(); });
@@ -257,8 +273,10 @@ Status App::StartWal() {
   wal.clock = &p.clock;
   wal.leases = p.leases.get();
   RegisterWalEndpoints(p.own, wal);
+  RegisterResyncEndpoints(p.own, config, *p.resync, p.wal_threads);
   p.snapshot->Start();
   p.leases->Start();
+  p.resync->Start();  // before the sync worker: a stored running resync pauses its replay
   p.sync->Start();
   asio::co_spawn(ioc_, Maintenance(), asio::detached);
   return Status::Ok();
@@ -331,6 +349,9 @@ Status App::Start() {
   }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
   p.router->SetClientAuth(p.client_auth.get());
+  if (p.resync) {
+    p.router->SetReadExcluded([r = p.resync.get()](std::size_t i) { return r->ResyncingIndex(i); });
+  }
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   StartTls();
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
@@ -384,6 +405,11 @@ Status App::Start() {
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   sources.causal = p.causal ? &p.causal->stats() : nullptr;
+  if (p.resync) {
+    sources.more = [r = p.resync.get()](std::vector<prometheus::MetricFamily>* out) {
+      AddResyncFamilies(*r, out);
+    };
+  }
   RegisterMetricsEndpoint(p.own, sources);
   RegisterDashboard(p.own);
   p.upstreams.Start();
@@ -479,6 +505,7 @@ void App::Stop() {
   p.workers.threads.clear();
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
+  if (p.resync) p.resync->Stop();  // its engines stop between requests; resumed at next start
   if (p.sync) p.sync->Stop();
   if (p.leases) p.leases->Stop();  // after replay stopped: releases the leases for the others
   if (p.snapshot) p.snapshot->Stop();

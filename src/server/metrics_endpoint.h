@@ -5,6 +5,8 @@
 #ifndef CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 #define CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 
+#include <functional>
+
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
 #include "chroma_ha/wal_store.h"
@@ -42,6 +44,8 @@ struct MetricsSources {
   const AlertStats* alerts = nullptr;  // null: no alert counters
   const CausalReadStats* causal = nullptr;  // null: no causal reads (no WAL)
   int64_t start_ms = 0;
+  // More scrape-time families (e.g. src/resync/); may be empty.
+  std::function<void(std::vector<prometheus::MetricFamily>*)> more;
 };
 
 void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources sources);
