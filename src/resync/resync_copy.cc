@@ -1,4 +1,7 @@
 // ResyncEngine, part 2: copying one collection page by page (see resync_engine.h).
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <set>
 
 #include <spdlog/spdlog.h>
@@ -15,6 +18,37 @@ const json kAllFields = json::array({"embeddings", "documents", "metadatas", "ur
 
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// An embedding as Chroma's base64 form (little-endian float32s, what its own clients send):
+// exact, where decimal text is parsed by the server to within an ulp only. Null when it is not
+// an array of numbers.
+json Base64Embedding(const json& values) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (!values.is_array()) return nullptr;
+  std::string bytes;
+  bytes.reserve(values.size() * 4);
+  for (const json& v : values) {
+    if (!v.is_number()) return nullptr;
+    const float f = v.get<float>();
+    uint32_t bits;
+    std::memcpy(&bits, &f, sizeof bits);
+    for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((bits >> (8 * i)) & 0xFF));
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t chunk = 0;
+    for (size_t k = 0; k < 3; ++k) {
+      chunk = (chunk << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0);
+    }
+    for (size_t k = 0; k < 4; ++k) {
+      out.push_back(k <= n ? kAlphabet[(chunk >> (18 - 6 * k)) & 0x3F] : '=');
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::optional<json> UpsertBodyFromGet(const json& got) {
@@ -26,6 +60,15 @@ std::optional<json> UpsertBodyFromGet(const json& got) {
     bool any = false;
     for (const json& v : *it) any = any || !v.is_null();
     if (any) body[field] = *it;
+  }
+  if (auto it = body.find("embeddings"); it != body.end()) {
+    json encoded = json::array();
+    for (const json& e : *it) {
+      json b = Base64Embedding(e);
+      if (b.is_null()) return body;  // not plain numbers: sent as they came
+      encoded.push_back(std::move(b));
+    }
+    *it = std::move(encoded);
   }
   return body;
 }

@@ -6,6 +6,8 @@
 #ifndef CHROMA_HA_TESTS_UNIT_RESYNC_MINI_CHROMA_H_
 #define CHROMA_HA_TESTS_UNIT_RESYNC_MINI_CHROMA_H_
 
+#include <cstdint>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -158,12 +160,39 @@ class MiniChroma {
     }
     return Answer(200, out);
   }
+  // Chroma's base64 embeddings (little-endian float32s) back to numbers.
+  static json Decode(const json& e) {
+    if (!e.is_string()) return e;
+    const std::string alphabet =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (char ch : e.get<std::string>()) {
+      if (ch == '=') break;
+      acc = (acc << 6) | static_cast<uint32_t>(alphabet.find(ch));
+      bits += 6;
+      if (bits >= 8) {
+        bits -= 8;
+        bytes.push_back(static_cast<char>((acc >> bits) & 0xFF));
+      }
+    }
+    json out = json::array();
+    for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+      uint32_t v = 0;
+      for (int k = 3; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(bytes[i + k]);
+      float f;
+      std::memcpy(&f, &v, sizeof f);
+      out.push_back(static_cast<double>(f));
+    }
+    return out;
+  }
   Result<HttpResponse> Records(const std::string& op, Collection& c, const json& body) {
     if (op == "count") return Answer(200, json(c.records.size()));
     if (op == "upsert") {
       ++upserts;
       for (size_t i = 0; i < body["ids"].size(); ++i) {
-        Record rec{body["ids"][i], body["embeddings"][i], body.value("documents", json())[i],
+        Record rec{body["ids"][i], Decode(body["embeddings"][i]), body.value("documents", json())[i],
                    body.value("metadatas", json())[i], nullptr};
         if (body.contains("uris")) rec.uri = body["uris"][i];
         auto it = std::find_if(c.records.begin(), c.records.end(),

@@ -228,6 +228,21 @@ TEST_F(ResyncEngineTest, ATransientErrorIsRetried) {
   ExpectSameData();
 }
 
+TEST(UpsertBodyTest, EmbeddingsGoAsExactBase64Float32sAndAllNullFieldsAreLeftOut) {
+  const json got = {{"ids", {"a", "b"}},
+                    {"embeddings", {{1.0, -2.5}, {0.5, 0.25}}},
+                    {"documents", {"x", nullptr}},
+                    {"metadatas", {nullptr, nullptr}},
+                    {"uris", {nullptr, nullptr}}};
+  const std::optional<json> body = UpsertBodyFromGet(got);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ((*body)["embeddings"], json({"AACAPwAAIMA=", "AAAAPwAAgD4="}));
+  EXPECT_EQ((*body)["documents"], got["documents"]);
+  EXPECT_FALSE(body->contains("metadatas"));
+  EXPECT_FALSE(body->contains("uris"));
+  EXPECT_FALSE(UpsertBodyFromGet(json{{"embeddings", json::array()}}).has_value());
+}
+
 TEST(ResyncProgressTest, RoundTripsThroughTheStoreText) {
   ResyncProgress p;
   p.instance = "replica";
