@@ -90,6 +90,8 @@ const std::vector<VarCase>& VarCases() {
       {"WAL_STORE_TIMEOUT_MS", "1500",
        [](auto& c) { return c.wal_store_timeout == milliseconds(1500); }},
       {"LEASE_TTL_MS", "1200", [](auto& c) { return c.lease_ttl == milliseconds(1200); }},
+      {"AUTO_RESYNC", "false", [](auto& c) { return !c.auto_resync; }},
+      {"RESYNC_PAGE_SIZE", "250", [](auto& c) { return c.resync_page_size == 250; }},
       {"PRIMARY_URL", "HTTP://Primary.example.com/",
        [](auto& c) {
          return c.instances.size() == 1 && c.instances[0].url == "http://Primary.example.com" &&
@@ -222,6 +224,7 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"WAL_QUEUE_LIMIT", "0"},
       {"WAL_STORE_TIMEOUT_MS", "10"},
       {"LEASE_TTL_MS", "100"},
+      {"RESYNC_PAGE_SIZE", "0"},
       {"PRIMARY_URL", "ftp://x"},
       {"PRIMARY_URL", "http://"},
       {"PRIMARY_URL", "http://h:0"},
