@@ -123,6 +123,7 @@ class MiniChroma {
       dbs.erase(s[5]);
       return Answer(200, json::object());
     }
+    if (s.size() == 7 && s[6] == "collections_count") return Answer(200, json(db.size()));
     if (s.size() == 7) return Collections(r, db, query, body);
     Collection* c = s.size() >= 8 ? ById(db, s[7]) : nullptr;
     if (s.size() == 8 && r.method != "PUT") {
