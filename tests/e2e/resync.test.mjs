@@ -3,7 +3,8 @@
 // empty replica; the resync runs while writes go through chroma-ha; chroma-ha is SIGKILLed in
 // the middle and restarted: the resync resumes from its recorded page (records copied twice:
 // at most one page per collection) and completes; then `chroma-ha verify` finds the instances
-// identical and every acknowledged write is on both.
+// identical and every acknowledged write is on both. Then, with AUTO_RESYNC, the replica loses
+// its disk and comes back empty: chroma-ha resyncs it by itself.
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -201,5 +202,23 @@ describe('online resync', () => {
         }
       }
     }
+  });
+
+  test('AUTO_RESYNC: a replica that comes back empty is resynced by itself', async () => {
+    ha.env.AUTO_RESYNC = 'true';
+    await ha.restart();
+    await ha.waitAllHealthy();
+    await replica.destroy();  // its disk is lost: it comes back empty on the same port
+    await replica.start();
+    const done = await waitFor(async () => {
+      const s = (await http(`${ha.url}/admin/instances/replica/resync`, { headers: ADMIN })).json;
+      return s.state === 'done' && s.trigger.startsWith('auto:') && s;
+    }, { timeoutMs: 40000, intervalMs: 200, what: 'an automatic resync done' });
+    assert.match(done.trigger, /came back empty/);
+    const metrics = await http(`${ha.url}/metrics`);
+    assert.match(metrics.text, /chroma_ha_resyncs_started_total\{trigger="auto"\} 1/);
+    await waitWalDrained(ha, { timeoutMs: 30000 });
+    const verify = await runVerify([primary.url, replica.url, '--tenant', 'tenant_two', '--wait', '20']);
+    assert.equal(verify.code, 0, verify.out);
   });
 });
