@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* kToVersion1 =
     "DROP TABLE wal_todo; DROP TABLE wal_instances; DROP TABLE wal_leases; "
-    "DROP TABLE wal_members; DELETE FROM schema_version WHERE version >= 2;";
+    "DROP TABLE wal_members; DROP TABLE wal_resyncs; DELETE FROM schema_version WHERE version >= 2;";
 // seq 1: committed on primary; 2: committed on primary, applied on replica; 3: committed on
 // replica (failover); 4: rejected; 5: pending.
 constexpr const char* kOldEntries =
