@@ -14,7 +14,8 @@
 # Environment: BENCH_PARTS=lag,micro (re-run only those parts, e.g. BENCH_PARTS=tls for the TLS
 # part alone, ~20 s quick / ~1 min full; the others are kept from the previous
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
-# table is appended to docs/benchmarks.md), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# table is appended to docs/benchmarks.md; "resync" runs bench/resync.mjs, the resync rate of
+# 100,000 records of 384 dimensions, appended too), BENCH_KEEP_PG=1 (leave PostgreSQL up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -114,6 +115,26 @@ if [[ -f build-bench/fleet.md ]]; then
     echo "different proxies wait for each other's earlier entries (src/server/fleet_order.h)."
     echo
     cat build-bench/fleet.md
+  } >>docs/benchmarks.md
+fi
+# Resync rate (src/resync/) against Chroma's own page-read + add: its own script, appended too.
+if [[ ${BENCH_PARTS:-resync} == *resync* ]]; then
+  log "resync: copy rate against Chroma's page-read + add"
+  RESYNC_ARGS=(--records 100000)
+  ((${#QUICK[@]})) && RESYNC_ARGS=(--records 10000)
+  node bench/resync.mjs "${RESYNC_ARGS[@]}" --out build-bench/resync.md
+fi
+if [[ -f build-bench/resync.md ]]; then
+  {
+    echo
+    echo "## Resync rate (bench/resync.mjs)"
+    echo
+    echo "Commit $(git rev-parse --short HEAD), $(date -r build-bench/resync.md '+%Y-%m-%d %H:%M'). An empty replica"
+    echo "filled from the primary by POST /admin/instances/replica/resync (pages upserted, progress"
+    echo "persisted after each page) against a client copying the same collection between the same"
+    echo "two servers with get by pages and add. Target: at least 0.8 of it."
+    echo
+    cat build-bench/resync.md
   } >>docs/benchmarks.md
 fi
 log "wrote docs/benchmarks.md and docs/bench/*.png (raw: $RESULTS)"
