@@ -24,7 +24,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
