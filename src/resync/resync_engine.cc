@@ -123,8 +123,12 @@ Status ResyncEngine::Prepare(ResyncProgress& p) {
   p.offset = 0;
   p.records_done = 0;
   p.records_total = 0;
-  for (const std::string& tenant : p.tenants) {
-    if (Status s = PlanTenant(p, tenant); !s.ok()) return s;
+  if (p.scope) {
+    if (Status s = PlanCollection(p, *p.scope); !s.ok()) return s;
+  } else {
+    for (const std::string& tenant : p.tenants) {
+      if (Status s = PlanTenant(p, tenant); !s.ok()) return s;
+    }
   }
   for (const ResyncCollection& c : p.plan) p.records_total += c.records;
   p.prepared = true;
@@ -150,7 +154,10 @@ Status ResyncEngine::DropOldBacklog(const ResyncProgress& p, const Fence& fence)
     if (!page.ok()) return page.status();
     std::vector<int64_t> carried;
     for (const WalEntry& e : *page) {
-      if (e.seq <= p.start_seq && !not_on_source.count(e.seq)) carried.push_back(e.seq);
+      const bool in_scope = !p.scope || (e.tenant == p.scope->tenant &&
+                                         e.database == p.scope->database &&
+                                         e.collection == p.scope->name);
+      if (e.seq <= p.start_seq && in_scope && !not_on_source.count(e.seq)) carried.push_back(e.seq);
     }
     if (Status s = store_.MarkAppliedBatch(carried, p.instance, fence); !s.ok()) return s;
     if (page->size() < static_cast<size_t>(kTodoPage) || page->back().seq > p.start_seq) break;
@@ -189,6 +196,35 @@ Status ResyncEngine::PlanTenant(ResyncProgress& p, const std::string& tenant) {
     }
     if (Status s = PlanDatabase(p, tenant, db); !s.ok()) return s;
   }
+  return Status::Ok();
+}
+
+Status ResyncEngine::PlanCollection(ResyncProgress& p, const ResyncCollection& c) {
+  const std::string path = CollectionPath(c.tenant, c.database, c.name);
+  Result<json> src = Call(source_, "GET", path, "", {404});
+  if (!src.ok()) return src.status();
+  if (src->is_null()) {  // not on the source: not on the target either
+    Result<json> gone = Call(target_, "DELETE", path, "", {404});
+    if (!gone.ok()) return gone.status();
+    if (ids_ != nullptr) ids_->Forget(c.tenant, c.database, c.name, target_.name());
+    return Status::Ok();
+  }
+  if (!src->value("id", json()).is_string()) {
+    return Refused(source_.name() + ": collection " + c.name + " without an id");
+  }
+  Result<json> tenant =
+      Call(target_, "POST", "/api/v2/tenants", json{{"name", c.tenant}}.dump(), {409});
+  if (!tenant.ok()) return tenant.status();
+  Result<json> db = Call(target_, "POST", DatabasesPath(c.tenant),
+                         json{{"name", c.database}}.dump(), {409});
+  if (!db.ok()) return db.status();
+  Result<json> count = Call(source_, "GET",
+                            CollectionPath(c.tenant, c.database, (*src)["id"].get<std::string>()) +
+                                "/count",
+                            "");
+  if (!count.ok()) return count.status();
+  p.plan.push_back({c.tenant, c.database, c.name,
+                    count->is_number_integer() ? count->get<int64_t>() : 0});
   return Status::Ok();
 }
 

@@ -4,6 +4,9 @@
 //
 // Protocol (the caller pauses the sync worker's replay to the target for the whole run, and
 // routes no reads there):
+// A resync may be scoped to one collection (ResyncProgress::scope): then only it is planned
+// (deleted on the target when the source lacks it) and only its backlog is dropped.
+//
 //  1. Prepare (once): start_seq = the WAL's last seq; the target's replay backlog up to
 //     start_seq is marked applied (the source already has those writes, so the copy carries
 //     them), except entries the source has not applied itself; tenants and databases are
@@ -81,6 +84,7 @@ class ResyncEngine {
   Status DropOldBacklog(const ResyncProgress& p, const Fence& fence);
   Status PlanTenant(ResyncProgress& p, const std::string& tenant);
   Status PlanDatabase(ResyncProgress& p, const std::string& tenant, const std::string& db);
+  Status PlanCollection(ResyncProgress& p, const ResyncCollection& c);  // p.scope
   Result<std::vector<nlohmann::json>> ListCollections(InstanceClient& instance,
                                                       const std::string& tenant,
                                                       const std::string& db);

@@ -177,6 +177,23 @@ Result<ResyncManager::Started> ResyncManager::Request(const std::string& instanc
                                                       const std::string& source,
                                                       const std::vector<std::string>& extra_tenants,
                                                       const std::string& trigger) {
+  return Begin(instance, source, extra_tenants, std::nullopt, trigger);
+}
+
+Result<ResyncManager::Started> ResyncManager::RequestCollection(
+    const std::string& instance, const std::string& source, const std::string& tenant,
+    const std::string& database, const std::string& collection, const std::string& trigger) {
+  if (tenant.empty() || database.empty() || collection.empty()) {
+    return Status::InvalidArgument("a collection resync needs a tenant, database and collection");
+  }
+  return Begin(instance, source, {}, ResyncCollection{tenant, database, collection, 0}, trigger);
+}
+
+Result<ResyncManager::Started> ResyncManager::Begin(const std::string& instance,
+                                                    const std::string& source,
+                                                    const std::vector<std::string>& extra_tenants,
+                                                    std::optional<ResyncCollection> scope,
+                                                    const std::string& trigger) {
   const int target = IndexOf(instance);
   if (target < 0) return Status::NotFound("no instance named '" + instance + "'");
   std::string from = source;
@@ -200,6 +217,7 @@ Result<ResyncManager::Started> ResyncManager::Request(const std::string& instanc
   p.source = from;
   p.state = kResyncRunning;
   p.trigger = trigger;
+  p.scope = std::move(scope);
   p.started_at_ms = d_.clock->UnixMillis();
   std::set<std::string> tenants = {"default_tenant"};
   if (d_.identities) {

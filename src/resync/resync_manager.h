@@ -90,6 +90,12 @@ class ResyncManager {
   Result<Started> Request(const std::string& instance, const std::string& source,
                           const std::vector<std::string>& extra_tenants,
                           const std::string& trigger);
+  // The same for one collection of `instance` (e.g. a divergence found by the anti-entropy
+  // checker, AUTO_REPAIR): only that collection is copied (or deleted on `instance` when the
+  // source lacks it), under the same rules; it occupies the instance's resync (one at a time).
+  Result<Started> RequestCollection(const std::string& instance, const std::string& source,
+                                    const std::string& tenant, const std::string& database,
+                                    const std::string& collection, const std::string& trigger);
   // The state object (state "idle" when none ever ran). kNotFound for an unknown instance.
   Result<nlohmann::json> State(const std::string& instance);
 
@@ -103,6 +109,9 @@ class ResyncManager {
   void Poll();
 
  private:
+  Result<Started> Begin(const std::string& instance, const std::string& source,
+                        const std::vector<std::string>& extra_tenants,
+                        std::optional<ResyncCollection> scope, const std::string& trigger);
   struct Job {
     std::unique_ptr<ResyncEngine> engine;
     std::thread thread;

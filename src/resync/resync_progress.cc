@@ -9,7 +9,7 @@ std::string ToStoreText(const ResyncProgress& p) {
   for (const ResyncCollection& c : p.plan) {
     plan.push_back(json::array({c.tenant, c.database, c.name, c.records}));
   }
-  const json doc = {{"v", 1},
+  json doc = {{"v", 1},
                     {"instance", p.instance},
                     {"source", p.source},
                     {"state", p.state},
@@ -27,6 +27,9 @@ std::string ToStoreText(const ResyncProgress& p) {
                     {"started_at_ms", p.started_at_ms},
                     {"finished_at_ms", p.finished_at_ms},
                     {"trigger", p.trigger}};
+  if (p.scope) {
+    doc["scope"] = json::array({p.scope->tenant, p.scope->database, p.scope->name});
+  }
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -57,6 +60,10 @@ Result<ResyncProgress> FromStoreText(const std::string& text) {
     p.started_at_ms = doc.at("started_at_ms").get<int64_t>();
     p.finished_at_ms = doc.at("finished_at_ms").get<int64_t>();
     p.trigger = doc.value("trigger", "");
+    if (auto scope = doc.find("scope"); scope != doc.end()) {
+      p.scope = ResyncCollection{scope->at(0).get<std::string>(), scope->at(1).get<std::string>(),
+                                 scope->at(2).get<std::string>(), 0};
+    }
     if (p.next < 0 || p.next > p.collections_total()) {
       return Status::Corruption("resync state: position outside the plan");
     }
@@ -85,7 +92,10 @@ json PublicJson(const ResyncProgress& p, double records_per_second) {
           {"eta_seconds", eta},
           {"started_at_ms", p.started_at_ms},
           {"finished_at_ms", p.finished_at_ms > 0 ? json(p.finished_at_ms) : json(nullptr)},
-          {"trigger", p.trigger}};
+          {"trigger", p.trigger},
+          {"collection", p.scope ? json(p.scope->tenant + "/" + p.scope->database + "/" +
+                                        p.scope->name)
+                                 : json(nullptr)}};
 }
 
 }  // namespace chroma_ha

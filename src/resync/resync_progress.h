@@ -50,6 +50,8 @@ struct ResyncProgress {
   int64_t started_at_ms = 0;
   int64_t finished_at_ms = 0;  // 0 while not finished
   std::string trigger;         // "admin" or what started it automatically
+  // Set: only this collection is resynced (tenants ignored; only its backlog is dropped).
+  std::optional<ResyncCollection> scope;
 
   bool running() const { return state == kResyncRunning; }
   int64_t collections_done() const { return next; }

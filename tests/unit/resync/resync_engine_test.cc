@@ -181,6 +181,50 @@ TEST_F(ResyncEngineTest, DropsTheTargetsBacklogTheCopyCarriesButNotWhatTheSource
   EXPECT_EQ(seqs, (std::vector<int64_t>{batch[1].seq, batch[2].seq}));
 }
 
+TEST_F(ResyncEngineTest, AScopedResyncCopiesOneCollectionAndDropsOnlyItsBacklog) {
+  Seed();
+  dst_.Fill(dst_.Make("default_tenant", "zdb", "small"), 9);  // 2 extra records
+  dst_.Make("t2", "db3", "gone_on_source");
+  std::vector<WalEntry> batch(2);
+  const char* collections[] = {"small", "big"};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    batch[i].tenant = "default_tenant";
+    batch[i].database = i == 0 ? "zdb" : "default_database";
+    batch[i].collection = collections[i];
+    batch[i].kind = "add";
+    batch[i].method = "POST";
+    batch[i].path = "/x";
+    batch[i].body = "{}";
+  }
+  ASSERT_TRUE(store_.Append(&batch).ok());
+  for (const WalEntry& e : batch) {
+    ASSERT_TRUE(store_.SetOutcome(e.seq, EntryState::kCommitted, "primary", 1, "").ok());
+  }
+  ResyncProgress p = NewProgress();
+  p.scope = ResyncCollection{"default_tenant", "zdb", "small", 0};
+  ASSERT_TRUE(Run(p).ok());
+  EXPECT_EQ(p.state, kResyncDone);
+  EXPECT_EQ(p.collections_total(), 1);
+  EXPECT_EQ(p.records_done, 7);
+  {
+    std::lock_guard<std::mutex> a(src_.mu), b(dst_.mu);
+    EXPECT_EQ(dst_.tenants()["default_tenant"]["zdb"]["small"].records,
+              src_.tenants()["default_tenant"]["zdb"]["small"].records);
+    EXPECT_FALSE(dst_.tenants()["default_tenant"]["default_database"].count("big"));
+  }
+  auto todo = store_.PendingFor("replica", 0, 100);
+  ASSERT_TRUE(todo.ok());
+  ASSERT_EQ(todo->size(), 1u);
+  EXPECT_EQ(todo->front().collection, "big");  // another collection's backlog stays
+  // A scoped resync of a collection the source does not have deletes it on the target.
+  ResyncProgress gone = NewProgress();
+  gone.scope = ResyncCollection{"t2", "db3", "gone_on_source", 0};
+  ASSERT_TRUE(Run(gone).ok());
+  EXPECT_EQ(gone.state, kResyncDone);
+  std::lock_guard<std::mutex> b(dst_.mu);
+  EXPECT_FALSE(dst_.tenants()["t2"]["db3"].count("gone_on_source"));
+}
+
 TEST_F(ResyncEngineTest, ARefusalFailsTheResyncWithItsReason) {
   Seed();
   dst_.fail = [](const HttpRequest& r) -> std::optional<Result<HttpResponse>> {
@@ -260,6 +304,12 @@ TEST(ResyncProgressTest, RoundTripsThroughTheStoreText) {
   EXPECT_EQ(pub["eta_seconds"], 7 / 2.5);
   EXPECT_TRUE(pub["finished_at_ms"].is_null());
   EXPECT_FALSE(FromStoreText("{}").ok());
+  p.scope = ResyncCollection{"default_tenant", "d", "c", 0};
+  auto scoped = FromStoreText(ToStoreText(p));
+  ASSERT_TRUE(scoped.ok());
+  ASSERT_TRUE(scoped->scope.has_value());
+  EXPECT_EQ(scoped->scope->name, "c");
+  EXPECT_EQ(PublicJson(*scoped, 0)["collection"], "default_tenant/d/c");
 }
 
 }  // namespace

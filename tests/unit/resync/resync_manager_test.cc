@@ -119,6 +119,22 @@ TEST_F(ResyncManagerTest, ARequestStartsOnceAndAnswersTheRunningStateAfterwards)
   m->Stop();
 }
 
+TEST_F(ResyncManagerTest, ACollectionResyncCopiesThatCollection) {
+  src_.Fill(src_.Make("default_tenant", "default_database", "other"), 5);
+  auto m = Make(nullptr);
+  EXPECT_EQ(m->RequestCollection("replica", "", "", "d", "c", "repair").status().code(),
+            StatusCode::kInvalidArgument);
+  auto started =
+      m->RequestCollection("replica", "", "default_tenant", "default_database", "other", "repair");
+  ASSERT_TRUE(started.ok()) << started.status().ToString();
+  EXPECT_TRUE(started->started);
+  EXPECT_EQ(started->state["collection"], "default_tenant/default_database/other");
+  const json done = WaitState(*m, "done");
+  EXPECT_EQ(done["records_done"], 5);
+  EXPECT_EQ(ReplicaRecords(), 0u);  // "docs" was not copied
+  m->Stop();
+}
+
 TEST_F(ResyncManagerTest, OnlyTheReplayLeaseHolderCopiesAndItPicksUpARequestMadeElsewhere) {
   ASSERT_TRUE(store_.AcquireLease("replay/replica", "other-proxy", 60'000).ok());
   LeaseKeeper leases(store_, "me", {"replay/replica"}, std::chrono::milliseconds(60'000), clock_);
