@@ -39,8 +39,8 @@ async function seedPrimary(url) {
   for (const c of COLLECTIONS) {
     const made = await must(`${url}${base(c)}`, {
       method: 'POST', headers: JSON_HDR,
-      // Not cosine: Chroma changes the last bit of about half the float32s of a cosine
-      // collection's embeddings on every write, so no copy through its API is bit-identical.
+      // Not cosine: Chroma does not store a cosine collection's float32s exactly as written, so
+      // no copy through its API is bit-identical there (docs/design.md "Resync", Limits).
       body: JSON.stringify({ name: c.name, metadata: { owner: c.tenant, n: c.n }, configuration: { hnsw: { space: c.space ?? 'l2' } } }),
     });
     for (let start = 0; start < c.n; start += 1000) {
