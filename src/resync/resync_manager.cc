@@ -90,6 +90,11 @@ void ResyncManager::Launch(ResyncProgress p) {
   const int target = IndexOf(p.instance);
   const int source = IndexOf(p.source);
   if (target < 0 || source < 0 || stopping_) return;
+  if (auto old = jobs_.find(p.instance); old != jobs_.end()) {
+    if (!old->second->finished) return;  // one engine per instance
+    old->second->thread.join();          // finished: its thread is returning
+    jobs_.erase(old);
+  }
   auto job = std::make_unique<Job>();
   ResyncEngine::Options options;
   options.page_size = d_.config->resync_page_size;
