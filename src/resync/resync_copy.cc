@@ -73,7 +73,7 @@ std::optional<json> UpsertBodyFromGet(const json& got) {
   return body;
 }
 
-Status ResyncEngine::CopyCollection(ResyncProgress& p, const ProgressFn& on_progress) {
+Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progress) {
   const ResyncCollection c = p.plan[p.next];
   Result<json> definition = Call(source_, "GET", CollectionPath(c.tenant, c.database, c.name), "",
                                  {404});
@@ -121,7 +121,7 @@ Status ResyncEngine::CopyCollection(ResyncProgress& p, const ProgressFn& on_prog
   return Persist(p, on_progress);
 }
 
-Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncProgress& p,
+Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p,
                                                           const ResyncCollection& c,
                                                           const json& definition) {
   const std::string by_name = CollectionPath(c.tenant, c.database, c.name);
@@ -168,7 +168,7 @@ Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncProgress& p,
   return id;
 }
 
-Status ResyncEngine::RemoveExtraRecords(ResyncProgress& p, const ResyncCollection& c,
+Status ResyncEngine::RemoveExtraRecords(ResyncRecord& p, const ResyncCollection& c,
                                         const std::string& source_id,
                                         const std::string& target_id) {
   const std::string target_get = CollectionPath(c.tenant, c.database, target_id) + "/get";

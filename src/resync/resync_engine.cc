@@ -80,7 +80,7 @@ Result<json> ResyncEngine::Call(InstanceClient& instance, const std::string& met
                              " attempts: " + last);
 }
 
-Status ResyncEngine::Persist(ResyncProgress& p, const ProgressFn& on_progress) {
+Status ResyncEngine::Persist(ResyncRecord& p, const ProgressFn& on_progress) {
   std::optional<Fence> fence = fence_();
   if (!fence) return Status::FailedPrecondition("the replay lease of " + p.instance + " is not held");
   if (Status s = store_.PutResync(p.instance, ToStoreText(p), *fence); !s.ok()) return s;
@@ -88,7 +88,7 @@ Status ResyncEngine::Persist(ResyncProgress& p, const ProgressFn& on_progress) {
   return Status::Ok();
 }
 
-Status ResyncEngine::Run(ResyncProgress& p, const ProgressFn& on_progress) {
+Status ResyncEngine::Run(ResyncRecord& p, const ProgressFn& on_progress) {
   instance_failed_ = false;
   Status s = p.prepared ? Status::Ok() : Prepare(p);
   if (s.ok() && !p.prepared) s = Status::Internal("resync: prepare did not finish");
@@ -111,7 +111,7 @@ Status ResyncEngine::Run(ResyncProgress& p, const ProgressFn& on_progress) {
   return Status::Ok();
 }
 
-Status ResyncEngine::Prepare(ResyncProgress& p) {
+Status ResyncEngine::Prepare(ResyncRecord& p) {
   Result<int64_t> last = store_.LastSeq();
   if (!last.ok()) return last.status();
   p.start_seq = *last;
@@ -137,7 +137,7 @@ Status ResyncEngine::Prepare(ResyncProgress& p) {
   return Status::Ok();
 }
 
-Status ResyncEngine::DropOldBacklog(const ResyncProgress& p, const Fence& fence) {
+Status ResyncEngine::DropOldBacklog(const ResyncRecord& p, const Fence& fence) {
   // The source's own backlog up to start_seq: writes the copy will not carry.
   std::set<int64_t> not_on_source;
   for (int64_t after = 0;;) {
@@ -166,7 +166,7 @@ Status ResyncEngine::DropOldBacklog(const ResyncProgress& p, const Fence& fence)
   return Status::Ok();
 }
 
-Status ResyncEngine::PlanTenant(ResyncProgress& p, const std::string& tenant) {
+Status ResyncEngine::PlanTenant(ResyncRecord& p, const std::string& tenant) {
   Result<json> exists = Call(source_, "GET", TenantPath(tenant), "", {404});
   if (!exists.ok()) return exists.status();
   if (exists->is_null()) return Status::Ok();  // not on the source: nothing to copy
@@ -199,7 +199,7 @@ Status ResyncEngine::PlanTenant(ResyncProgress& p, const std::string& tenant) {
   return Status::Ok();
 }
 
-Status ResyncEngine::PlanCollection(ResyncProgress& p, const ResyncCollection& c) {
+Status ResyncEngine::PlanCollection(ResyncRecord& p, const ResyncCollection& c) {
   const std::string path = CollectionPath(c.tenant, c.database, c.name);
   Result<json> src = Call(source_, "GET", path, "", {404});
   if (!src.ok()) return src.status();
@@ -245,7 +245,7 @@ Result<std::vector<json>> ResyncEngine::ListCollections(InstanceClient& instance
   return out;
 }
 
-Status ResyncEngine::PlanDatabase(ResyncProgress& p, const std::string& tenant,
+Status ResyncEngine::PlanDatabase(ResyncRecord& p, const std::string& tenant,
                                   const std::string& db) {
   Result<std::vector<json>> src = ListCollections(source_, tenant, db);
   if (!src.ok()) return src.status();

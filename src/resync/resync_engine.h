@@ -4,7 +4,7 @@
 //
 // Protocol (the caller pauses the sync worker's replay to the target for the whole run, and
 // routes no reads there):
-// A resync may be scoped to one collection (ResyncProgress::scope): then only it is planned
+// A resync may be scoped to one collection (ResyncRecord::scope): then only it is planned
 // (deleted on the target when the source lacks it) and only its backlog is dropped.
 //
 //  1. Prepare (once): start_seq = the WAL's last seq; the target's replay backlog up to
@@ -43,7 +43,7 @@
 #include "chroma_ha/instance_client.h"
 #include "chroma_ha/status.h"
 #include "chroma_ha/wal_store.h"
-#include "resync/resync_progress.h"
+#include "resync/resync_record.h"
 #include "sync/collection_ids.h"
 
 namespace chroma_ha {
@@ -59,7 +59,7 @@ class ResyncEngine {
   // held (the run stops, state left "running").
   using FenceFn = std::function<std::optional<Fence>()>;
   // Called after every persisted step, with the progress as stored.
-  using ProgressFn = std::function<void(const ResyncProgress&)>;
+  using ProgressFn = std::function<void(const ResyncRecord&)>;
 
   // Not owned; must outlive the engine. `ids` may be null (learned target ids are then not
   // recorded).
@@ -68,7 +68,7 @@ class ResyncEngine {
 
   // Runs `p` (state running) to its end: OK with p.state done or failed; non-OK (store error,
   // lease lost, Stop) leaves p running and persisted as of its last step.
-  Status Run(ResyncProgress& p, const ProgressFn& on_progress);
+  Status Run(ResyncRecord& p, const ProgressFn& on_progress);
   // Makes Run return soon (between requests); thread-safe.
   void Stop() { stopping_ = true; }
 
@@ -79,20 +79,20 @@ class ResyncEngine {
   Result<nlohmann::json> Call(InstanceClient& instance, const std::string& method,
                               const std::string& target, const std::string& body,
                               std::initializer_list<int> allowed = {});
-  Status Persist(ResyncProgress& p, const ProgressFn& on_progress);
-  Status Prepare(ResyncProgress& p);
-  Status DropOldBacklog(const ResyncProgress& p, const Fence& fence);
-  Status PlanTenant(ResyncProgress& p, const std::string& tenant);
-  Status PlanDatabase(ResyncProgress& p, const std::string& tenant, const std::string& db);
-  Status PlanCollection(ResyncProgress& p, const ResyncCollection& c);  // p.scope
+  Status Persist(ResyncRecord& p, const ProgressFn& on_progress);
+  Status Prepare(ResyncRecord& p);
+  Status DropOldBacklog(const ResyncRecord& p, const Fence& fence);
+  Status PlanTenant(ResyncRecord& p, const std::string& tenant);
+  Status PlanDatabase(ResyncRecord& p, const std::string& tenant, const std::string& db);
+  Status PlanCollection(ResyncRecord& p, const ResyncCollection& c);  // p.scope
   Result<std::vector<nlohmann::json>> ListCollections(InstanceClient& instance,
                                                       const std::string& tenant,
                                                       const std::string& db);
   // resync_copy.cc
-  Status CopyCollection(ResyncProgress& p, const ProgressFn& on_progress);
-  Result<std::string> EnsureTargetCollection(ResyncProgress& p, const ResyncCollection& c,
+  Status CopyCollection(ResyncRecord& p, const ProgressFn& on_progress);
+  Result<std::string> EnsureTargetCollection(ResyncRecord& p, const ResyncCollection& c,
                                              const nlohmann::json& definition);
-  Status RemoveExtraRecords(ResyncProgress& p, const ResyncCollection& c,
+  Status RemoveExtraRecords(ResyncRecord& p, const ResyncCollection& c,
                             const std::string& source_id, const std::string& target_id);
   bool Stopping() const { return stopping_.load(); }
   // An instance answered something unusable: the resync fails with `message`.

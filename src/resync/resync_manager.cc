@@ -74,7 +74,7 @@ void ResyncManager::Stop() {
   }
 }
 
-void ResyncManager::Record(const ResyncProgress& p) {
+void ResyncManager::Record(const ResyncRecord& p) {
   std::lock_guard<std::mutex> lock(mu_);
   known_[p.instance] = p;
   if (const int i = IndexOf(p.instance); i >= 0) resyncing_[i] = p.running();
@@ -86,7 +86,7 @@ void ResyncManager::Record(const ResyncProgress& p) {
   }
 }
 
-void ResyncManager::Launch(ResyncProgress p) {
+void ResyncManager::Launch(ResyncRecord p) {
   const int target = IndexOf(p.instance);
   const int source = IndexOf(p.source);
   if (target < 0 || source < 0 || stopping_) return;
@@ -112,10 +112,10 @@ void ResyncManager::Launch(ResyncProgress p) {
   raw->thread = std::thread([this, raw, p = std::move(p)]() mutable { RunJob(raw, std::move(p)); });
 }
 
-void ResyncManager::RunJob(Job* job, ResyncProgress p) {
+void ResyncManager::RunJob(Job* job, ResyncRecord p) {
   spdlog::info("resync {} from {}: {} ({} of {} collections done)", p.instance, p.source,
                p.prepared ? "resuming" : "starting", p.next, p.plan.size());
-  const Status s = job->engine->Run(p, [this](const ResyncProgress& q) { Record(q); });
+  const Status s = job->engine->Run(p, [this](const ResyncRecord& q) { Record(q); });
   if (s.ok()) {
     Record(p);
     if (p.state == kResyncDone) {
@@ -164,7 +164,7 @@ void ResyncManager::Poll() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [instance, text] : *rows) {
-      Result<ResyncProgress> p = FromStoreText(text);
+      Result<ResyncRecord> p = FromStoreText(text);
       const int index = IndexOf(instance);
       if (!p.ok() || index < 0 || jobs_.count(instance)) continue;  // a local job is fresher
       known_[instance] = *p;
@@ -214,10 +214,10 @@ Result<ResyncManager::Started> ResyncManager::Begin(const std::string& instance,
     return Started{false, PublicJson(known_[instance], rates_[instance])};
   }
   if (auto row = rows->find(instance); row != rows->end()) {
-    Result<ResyncProgress> p = FromStoreText(row->second);
+    Result<ResyncRecord> p = FromStoreText(row->second);
     if (p.ok() && p->running()) return Started{false, PublicJson(*p, 0)};
   }
-  ResyncProgress p;
+  ResyncRecord p;
   p.instance = instance;
   p.source = from;
   p.state = kResyncRunning;
@@ -255,11 +255,11 @@ Result<json> ResyncManager::State(const std::string& instance) {
   Result<std::map<std::string, std::string>> rows = d_.store->LoadResyncs();
   if (!rows.ok()) return rows.status();
   if (auto row = rows->find(instance); row != rows->end()) {
-    Result<ResyncProgress> p = FromStoreText(row->second);
+    Result<ResyncRecord> p = FromStoreText(row->second);
     if (!p.ok()) return p.status();
     return PublicJson(*p, 0);
   }
-  ResyncProgress idle;
+  ResyncRecord idle;
   idle.instance = instance;
   idle.source = d_.instances[target == 0 && d_.instances.size() > 1 ? 1 : 0]->name();
   return PublicJson(idle, 0);

@@ -40,7 +40,7 @@
 #include "chroma_ha/instance_client.h"
 #include "chroma_ha/wal_store.h"
 #include "resync/resync_engine.h"
-#include "resync/resync_progress.h"
+#include "resync/resync_record.h"
 #include "sync/collection_ids.h"
 #include "sync/lease_keeper.h"
 
@@ -122,9 +122,9 @@ class ResyncManager {
 
   int IndexOf(const std::string& name) const;
   std::optional<Fence> FenceFor(const std::string& instance) const;
-  void Launch(ResyncProgress p);  // mu_ held
-  void RunJob(Job* job, ResyncProgress p);
-  void Record(const ResyncProgress& p);  // cache + flags
+  void Launch(ResyncRecord p);  // mu_ held
+  void RunJob(Job* job, ResyncRecord p);
+  void Record(const ResyncRecord& p);  // cache + flags
   void ReapLocked();
   void CheckAutomatic();
   bool LooksEmpty(size_t index, const std::vector<CollectionIdentity>& known);
@@ -137,7 +137,7 @@ class ResyncManager {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread poller_;
-  std::map<std::string, ResyncProgress> known_;       // by instance: last seen
+  std::map<std::string, ResyncRecord> known_;       // by instance: last seen
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // running here
   std::map<std::string, double> rates_;               // records/s of the job running here
   std::chrono::steady_clock::time_point next_auto_check_{};

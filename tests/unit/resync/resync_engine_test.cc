@@ -27,8 +27,8 @@ class ResyncEngineTest : public ::testing::Test {
     EXPECT_TRUE(store_.Open().ok());
   }
 
-  ResyncProgress NewProgress() {
-    ResyncProgress p;
+  ResyncRecord NewProgress() {
+    ResyncRecord p;
     p.instance = "replica";
     p.source = "primary";
     p.state = kResyncRunning;
@@ -37,7 +37,7 @@ class ResyncEngineTest : public ::testing::Test {
     return p;
   }
   // Runs with a fence that is held for `held_steps` persisted steps (-1: always).
-  Status Run(ResyncProgress& p, int held_steps = -1, int page_size = 100) {
+  Status Run(ResyncRecord& p, int held_steps = -1, int page_size = 100) {
     int steps = 0;
     ResyncEngine::Options options;
     options.page_size = page_size;
@@ -50,7 +50,7 @@ class ResyncEngineTest : public ::testing::Test {
                         clock_);
     return engine.Run(p, nullptr);
   }
-  ResyncProgress Stored() {
+  ResyncRecord Stored() {
     auto all = store_.LoadResyncs();
     EXPECT_TRUE(all.ok());
     auto p = FromStoreText(all->at("replica"));
@@ -89,12 +89,12 @@ class ResyncEngineTest : public ::testing::Test {
 
 TEST_F(ResyncEngineTest, CopiesEveryTenantDatabaseCollectionAndRecordInPages) {
   Seed();
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncDone);
   ExpectSameData();
   EXPECT_EQ(dst_.upserts, 3 + 1 + 1);  // 250 in pages of 100; 7; 100 (a full page, then none)
-  const ResyncProgress stored = Stored();
+  const ResyncRecord stored = Stored();
   EXPECT_EQ(stored.state, kResyncDone);
   EXPECT_EQ(stored.collections_done(), 4);
   EXPECT_EQ(stored.collections_total(), 4);
@@ -106,16 +106,16 @@ TEST_F(ResyncEngineTest, CopiesEveryTenantDatabaseCollectionAndRecordInPages) {
 
 TEST_F(ResyncEngineTest, ResumesFromTheLastRecordedPage) {
   Seed();
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   // Fenced steps: the prepare (twice), then one per page and one per finished collection.
   // Stop after the prepare and two pages of "big": the third page is written, not recorded.
   ASSERT_FALSE(Run(p, 4).ok());
-  const ResyncProgress stored = Stored();
+  const ResyncRecord stored = Stored();
   EXPECT_EQ(stored.state, kResyncRunning);
   EXPECT_EQ(stored.next, 0);
   EXPECT_EQ(stored.offset, 200);
   source_.ClearRequests();
-  ResyncProgress resumed = Stored();
+  ResyncRecord resumed = Stored();
   ASSERT_TRUE(Run(resumed).ok());
   EXPECT_EQ(resumed.state, kResyncDone);
   ExpectSameData();
@@ -131,11 +131,11 @@ TEST_F(ResyncEngineTest, ResumesFromTheLastRecordedPage) {
 
 TEST_F(ResyncEngineTest, ACollectionAlreadyDoneIsNotCopiedAgain) {
   Seed();
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_FALSE(Run(p, 6).ok());  // prepare, 3 pages and the end of "big"
   ASSERT_EQ(Stored().next, 1);
   const int upserts = dst_.upserts;
-  ResyncProgress resumed = Stored();
+  ResyncRecord resumed = Stored();
   ASSERT_TRUE(Run(resumed).ok());
   EXPECT_EQ(dst_.upserts - upserts, 2);  // "small" and "other" only
   EXPECT_EQ(resumed.records_recopied, 0);
@@ -147,7 +147,7 @@ TEST_F(ResyncEngineTest, RemovesWhatOnlyTheTargetHas) {
   dst_.Fill(dst_.Make("default_tenant", "default_database", "big"), 300);  // 50 extra records
   dst_.Make("default_tenant", "default_database", "stray");
   dst_.tenants()["t2"]["stray_db"];
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncDone);
   ExpectSameData();
@@ -168,7 +168,7 @@ TEST_F(ResyncEngineTest, DropsTheTargetsBacklogTheCopyCarriesButNotWhatTheSource
   ASSERT_TRUE(store_.Append(&batch).ok());
   ASSERT_TRUE(store_.SetOutcome(batch[0].seq, EntryState::kCommitted, "primary", 1, "").ok());
   ASSERT_TRUE(store_.SetOutcome(batch[1].seq, EntryState::kCommitted, "replica2", 1, "").ok());
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.start_seq, batch[2].seq);
   // The pending entry commits after the start: the replica must still get it.
@@ -200,7 +200,7 @@ TEST_F(ResyncEngineTest, AScopedResyncCopiesOneCollectionAndDropsOnlyItsBacklog)
   for (const WalEntry& e : batch) {
     ASSERT_TRUE(store_.SetOutcome(e.seq, EntryState::kCommitted, "primary", 1, "").ok());
   }
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   p.scope = ResyncCollection{"default_tenant", "zdb", "small", 0};
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncDone);
@@ -217,7 +217,7 @@ TEST_F(ResyncEngineTest, AScopedResyncCopiesOneCollectionAndDropsOnlyItsBacklog)
   ASSERT_EQ(todo->size(), 1u);
   EXPECT_EQ(todo->front().collection, "big");  // another collection's backlog stays
   // A scoped resync of a collection the source does not have deletes it on the target.
-  ResyncProgress gone = NewProgress();
+  ResyncRecord gone = NewProgress();
   gone.scope = ResyncCollection{"t2", "db3", "gone_on_source", 0};
   ASSERT_TRUE(Run(gone).ok());
   EXPECT_EQ(gone.state, kResyncDone);
@@ -232,7 +232,7 @@ TEST_F(ResyncEngineTest, ARefusalFailsTheResyncWithItsReason) {
     return Result<HttpResponse>(FakeInstance::Response(
         400, R"({"error":"InvalidArgumentError","message":"dimension mismatch"})"));
   };
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncFailed);
   EXPECT_NE(p.reason.find("HTTP 400 InvalidArgumentError: dimension mismatch"), std::string::npos)
@@ -249,7 +249,7 @@ TEST_F(ResyncEngineTest, AnInstanceThatStaysSilentFailsAfterTheRetries) {
     ++calls;
     return Result<HttpResponse>(Status::Unavailable("connection refused"));
   };
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncFailed);
   EXPECT_EQ(calls, 5);
@@ -266,7 +266,7 @@ TEST_F(ResyncEngineTest, ATransientErrorIsRetried) {
     --failures;
     return Result<HttpResponse>(FakeInstance::Response(503, "{}"));
   };
-  ResyncProgress p = NewProgress();
+  ResyncRecord p = NewProgress();
   ASSERT_TRUE(Run(p).ok());
   EXPECT_EQ(p.state, kResyncDone);
   ExpectSameData();
@@ -287,8 +287,8 @@ TEST(UpsertBodyTest, EmbeddingsGoAsExactBase64Float32sAndAllNullFieldsAreLeftOut
   EXPECT_FALSE(UpsertBodyFromGet(json{{"embeddings", json::array()}}).has_value());
 }
 
-TEST(ResyncProgressTest, RoundTripsThroughTheStoreText) {
-  ResyncProgress p;
+TEST(ResyncRecordTest, RoundTripsThroughTheStoreText) {
+  ResyncRecord p;
   p.instance = "replica";
   p.source = "primary";
   p.state = kResyncRunning;

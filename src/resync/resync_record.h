@@ -5,8 +5,8 @@
 // The plan is the ordered list of the source's collections made when the resync started;
 // plan[0, next) are done, plan[next] is being copied and `offset` of its records (in the
 // source's get order) are on the target. A restarted chroma-ha resumes there.
-#ifndef CHROMA_HA_RESYNC_RESYNC_PROGRESS_H_
-#define CHROMA_HA_RESYNC_RESYNC_PROGRESS_H_
+#ifndef CHROMA_HA_RESYNC_RESYNC_RECORD_H_
+#define CHROMA_HA_RESYNC_RESYNC_RECORD_H_
 
 #include <cstdint>
 #include <optional>
@@ -32,7 +32,7 @@ struct ResyncCollection {
   bool operator==(const ResyncCollection&) const = default;
 };
 
-struct ResyncProgress {
+struct ResyncRecord {
   std::string instance;  // the target
   std::string source;
   std::string state = kResyncIdle;
@@ -59,13 +59,13 @@ struct ResyncProgress {
 };
 
 // Store form (WalStore::PutResync) and back. kCorruption for text this did not write.
-std::string ToStoreText(const ResyncProgress& p);
-Result<ResyncProgress> FromStoreText(const std::string& text);
+std::string ToStoreText(const ResyncRecord& p);
+Result<ResyncRecord> FromStoreText(const std::string& text);
 
 // The state object of GET/POST /admin/instances/{name}/resync. `records_per_second` is the
 // copy rate measured by the running engine (0 when not running); eta from it.
-nlohmann::json PublicJson(const ResyncProgress& p, double records_per_second);
+nlohmann::json PublicJson(const ResyncRecord& p, double records_per_second);
 
 }  // namespace chroma_ha
 
-#endif  // CHROMA_HA_RESYNC_RESYNC_PROGRESS_H_
+#endif  // CHROMA_HA_RESYNC_RESYNC_RECORD_H_

@@ -1,10 +1,10 @@
-#include "resync/resync_progress.h"
+#include "resync/resync_record.h"
 
 namespace chroma_ha {
 
 using nlohmann::json;
 
-std::string ToStoreText(const ResyncProgress& p) {
+std::string ToStoreText(const ResyncRecord& p) {
   json plan = json::array();
   for (const ResyncCollection& c : p.plan) {
     plan.push_back(json::array({c.tenant, c.database, c.name, c.records}));
@@ -33,13 +33,13 @@ std::string ToStoreText(const ResyncProgress& p) {
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Result<ResyncProgress> FromStoreText(const std::string& text) {
+Result<ResyncRecord> FromStoreText(const std::string& text) {
   const json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!doc.is_object() || doc.value("v", 0) != 1) {
     return Status::Corruption("resync state: not a version 1 document");
   }
   try {
-    ResyncProgress p;
+    ResyncRecord p;
     p.instance = doc.at("instance").get<std::string>();
     p.source = doc.at("source").get<std::string>();
     p.state = doc.at("state").get<std::string>();
@@ -73,7 +73,7 @@ Result<ResyncProgress> FromStoreText(const std::string& text) {
   }
 }
 
-json PublicJson(const ResyncProgress& p, double records_per_second) {
+json PublicJson(const ResyncRecord& p, double records_per_second) {
   json eta = nullptr;
   if (p.running() && records_per_second > 0) {
     const int64_t left = std::max<int64_t>(0, p.records_total - p.records_done);
