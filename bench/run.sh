@@ -14,8 +14,10 @@
 # Environment: BENCH_PARTS=lag,micro (re-run only those parts, e.g. BENCH_PARTS=tls for the TLS
 # part alone, ~20 s quick / ~1 min full; the others are kept from the previous
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
-# table is appended to docs/benchmarks.md; "resync" runs bench/resync.mjs, the resync rate of
-# 100,000 records of 384 dimensions, appended too), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# table is appended to docs/benchmarks.md; "write_cpu" runs bench/write_cpu.mjs, chroma-ha's CPU
+# per add of 100 × 384 against a Chroma server's, also appended; "resync" runs bench/resync.mjs,
+# the resync rate of 100,000 records of 384 dimensions, appended too), BENCH_KEEP_PG=1 (leave
+# PostgreSQL up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +26,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -103,6 +105,35 @@ if ((pg_started)) && [[ ${BENCH_PARTS:-fleet} == *fleet* ]]; then
   FLEET_ARGS=()
   ((${#QUICK[@]})) && FLEET_ARGS=(--rounds 1 --seconds 3)
   node bench/fleet.mjs "${FLEET_ARGS[@]}" --out build-bench/fleet.md
+fi
+# chroma-ha's own CPU per add of 100 × 384 (issue 14 item 2): its own script and a micro-benchmark
+# of the body's validation, appended to the report.
+if [[ ${BENCH_PARTS:-write_cpu} == *write_cpu* ]]; then
+  log "write_cpu: chroma-ha's CPU per add against one Chroma server's"
+  WCPU_ARGS=()
+  ((${#QUICK[@]})) && WCPU_ARGS=(--rounds 2 --adds 10)
+  node bench/write_cpu.mjs "${WCPU_ARGS[@]}" --out build-bench/write_cpu.md
+  if cmake --build build-bench --target json_scan_bench >/dev/null; then
+    build-bench/json_scan_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
+      2>/dev/null | grep -E '_median' >build-bench/json_scan.txt || true
+  fi
+fi
+if [[ -f build-bench/write_cpu.md ]]; then
+  {
+    echo
+    echo "## chroma-ha's CPU per add of 100 × 384 (bench/write_cpu.mjs)"
+    echo
+    echo "utime + stime from /proc of chroma-ha (SQLite WAL, the replay to the replica included) and"
+    echo "of the primary Chroma server, from the first add until the WAL is drained, per add; medians."
+    echo
+    cat build-bench/write_cpu.md
+    if [[ -s build-bench/json_scan.txt ]]; then
+      echo
+      echo "Validating one such body (bench/json_scan_bench.cc, medians of 5):"
+      echo
+      sed 's/^/    /' build-bench/json_scan.txt
+    fi
+  } >>docs/benchmarks.md
 fi
 if [[ -f build-bench/fleet.md ]]; then
   {

@@ -12,6 +12,7 @@
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
 #include "monitor/monitor.h"
+#include "monitor/resync_cli.h"
 #include "server/app.h"
 #include "verify/verify.h"
 
@@ -33,6 +34,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (!args.empty() && args[0] == "monitor") {
     return chroma_ha::RunMonitor({args.begin() + 1, args.end()}, chroma_ha::ProcessEnvironment());
+  }
+  if (!args.empty() && args[0] == "resync") {
+    return chroma_ha::RunResync({args.begin() + 1, args.end()}, chroma_ha::ProcessEnvironment());
   }
   for (const auto& a : args) {
     if (a == "--help" || a == "-h") {

@@ -95,6 +95,10 @@ struct Config {
   // or fell behind the retention window; RESYNC_PAGE_SIZE records per copied page.
   bool auto_resync = true;   // AUTO_RESYNC
   int resync_page_size = 1000;  // RESYNC_PAGE_SIZE
+  // Anti-entropy (src/verify/anti_entropy.h): VERIFY_INTERVAL seconds between background
+  // comparisons of the instances, 0 = off; AUTO_REPAIR: repair a divergent collection.
+  std::chrono::milliseconds verify_interval{0};
+  bool auto_repair = false;
 
   // Security and alerts.
   std::string admin_token;   // ADMIN_TOKEN; empty = admin actions off

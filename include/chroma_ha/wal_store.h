@@ -297,6 +297,19 @@ class WalStore {
   virtual Status RemoveCollection(const std::string& tenant, const std::string& database,
                                   const std::string& name) = 0;
   virtual Result<std::vector<CollectionIdentity>> LoadCollections() = 0;
+  // The fleet's shared identity (docs/design.md "One identity for the fleet"): records what a
+  // process saw, the ids in `seen.ids` for the collection (seen.tenant, seen.database,
+  // seen.name), and returns the identity stored after the call. An absent key is inserted
+  // with `seen.canonical_id` (or, if empty, its first id) as canonical; a present one keeps its
+  // canonical id and gets each seen instance id set over the stored one. Atomic against other
+  // processes: two that see one new collection at once get the same canonical id back.
+  // The default (LoadCollections + PutCollection under a process-wide mutex) serves stores
+  // that one process uses.
+  virtual Result<CollectionIdentity> MergeCollection(const CollectionIdentity& seen);
+  // The identity in tenant/database whose canonical id or any instance id is `id`, if any.
+  virtual Result<std::optional<CollectionIdentity>> FindCollection(const std::string& tenant,
+                                                                   const std::string& database,
+                                                                   const std::string& id);
 
   // Blocked collections (sticky until Unblock).
   virtual Status Block(const BlockedCollection& blocked,  // insert or replace

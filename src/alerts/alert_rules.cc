@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <set>
+#include <string_view>
 
 namespace chroma_ha {
 
@@ -131,6 +132,28 @@ void AlertRules::ObserveBacklog(const std::vector<AlertObservation::Backlog>& ba
   }
 }
 
+void AlertRules::ObserveDivergent(const std::vector<AlertObservation::Divergent>& divergent) {
+  static constexpr std::string_view kPrefix = "divergence/";
+  std::set<std::string> now;
+  for (const auto& d : divergent) {
+    const std::string where = d.tenant + "/" + d.database + "/" + d.collection;
+    const std::string key = std::string(kPrefix) + d.instance + "/" + where;
+    now.insert(key);
+    Set(key, true, AlertSeverity::kCritical, where + " diverged on " + d.instance,
+        std::to_string(d.differences) + " difference(s) from the primary with no WAL entry "
+            "pending, e.g. " + d.detail + (d.repaired ? ". Repaired (AUTO_REPAIR)."
+                                                      : ". Repair: chroma-ha verify --repair, "
+                                                        "or AUTO_REPAIR=true."));
+  }
+  for (auto& [key, firing] : firing_) {
+    if (firing && key.rfind(kPrefix, 0) == 0 && now.count(key) == 0) {
+      Set(key, false, AlertSeverity::kCritical,
+          key.substr(kPrefix.size()) + " converged again",
+          "The anti-entropy checker found it equal to the primary's.");
+    }
+  }
+}
+
 void AlertRules::ObserveUnknownWrites(int64_t forwarded) {
   const int64_t since = last_unknown_writes_ ? forwarded - *last_unknown_writes_ : forwarded;
   last_unknown_writes_ = forwarded;
@@ -163,6 +186,7 @@ void AlertRules::Observe(const AlertObservation& o) {
   }
   ObserveStore(o);
   if (o.unresolved) ObserveUnresolved(*o.unresolved);
+  if (o.divergent) ObserveDivergent(*o.divergent);
   if (o.unknown_writes_forwarded) ObserveUnknownWrites(*o.unknown_writes_forwarded);
   if (o.store_readable.value_or(false)) {
     if (o.blocked) ObserveBlocked(*o.blocked);

@@ -18,6 +18,9 @@
 //   unknown_write_routes        writes to unknown routes were forwarded to the primary
 //                               only since the last observation (UNKNOWN_WRITE_ROUTES=
 //                               primary) / none since                                  warning
+//   divergence/<instance>/<tenant>/<database>/<collection>
+//                               the anti-entropy checker found the collection different from
+//                               the primary's (VERIFY_INTERVAL) / a later pass did not  critical
 //   memory, cpu                 process use over the threshold (percent) / not        warning
 // A part of the observation that is absent (std::nullopt) leaves its conditions unchanged, and
 // blocks and backlog are only judged when the store could be read.
@@ -76,8 +79,14 @@ struct AlertObservation {
   std::optional<std::vector<Blocked>> blocked;  // only meaningful when store_readable
   std::optional<std::vector<Backlog>> backlog;  // likewise
   std::optional<std::vector<Unresolved>> unresolved;  // recovery's stuck entries
+  struct Divergent {
+    std::string instance, tenant, database, collection, detail;
+    int64_t differences = 0;
+    bool repaired = false;  // AUTO_REPAIR repaired it
+  };
   std::optional<double> memory_percent;
   std::optional<double> cpu_percent;
+  std::optional<std::vector<Divergent>> divergent;  // the anti-entropy checker's last pass
 };
 
 class AlertRules {
@@ -103,6 +112,7 @@ class AlertRules {
   void ObserveBacklog(const std::vector<AlertObservation::Backlog>& backlog);
   void ObserveUnresolved(const std::vector<AlertObservation::Unresolved>& unresolved);
   void ObserveUnknownWrites(int64_t forwarded);
+  void ObserveDivergent(const std::vector<AlertObservation::Divergent>& divergent);
 
   const AlertThresholds thresholds_;
   AlertSink& sink_;

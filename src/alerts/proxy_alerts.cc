@@ -62,4 +62,10 @@ Status ProxyAlerts::Tick(WalStore* store, const std::atomic<int64_t>* wal_append
   return read;
 }
 
+void ProxyAlerts::ObserveDivergence(std::vector<AlertObservation::Divergent> divergent) {
+  AlertObservation o;
+  o.divergent = std::move(divergent);
+  rules_.Observe(o);
+}
+
 }  // namespace chroma_ha

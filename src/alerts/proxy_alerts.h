@@ -47,6 +47,9 @@ class ProxyAlerts {
               const std::atomic<int64_t>* unknown_writes_forwarded, PressureGauge* pressure,
               std::optional<std::vector<AlertObservation::Unresolved>> unresolved = std::nullopt);
 
+  // The anti-entropy checker's last pass (any thread; never blocks).
+  void ObserveDivergence(std::vector<AlertObservation::Divergent> divergent);
+
   const AlertStats& stats() const { return alerting_.stats(); }
   // Where other components send their own alerts (e.g. resync/<instance>).
   AlertSink& sink() { return alerting_; }

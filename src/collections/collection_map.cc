@@ -96,6 +96,28 @@ LearnResult CollectionMap::Learn(const CollectionKey& key, const std::string& in
   return result;
 }
 
+void CollectionMap::Adopt(const CollectionIdentity& identity) {
+  if (identity.canonical_id.empty() || identity.ids.empty()) return;
+  const CollectionKey key = KeyOf(identity);
+  std::unique_lock lock(mu_);
+  EraseLocked(key);
+  auto take = [&](const std::string& id) {
+    auto known = by_id_.find(id);
+    if (known == by_id_.end()) return;
+    const CollectionKey other = known->second;
+    auto old = by_key_.find(other);
+    by_id_.erase(known);
+    if (old == by_key_.end()) return;
+    auto& ids = old->second.ids;
+    for (auto i = ids.begin(); i != ids.end();) i = i->second == id ? ids.erase(i) : std::next(i);
+    if (ids.empty()) EraseLocked(other);
+  };
+  take(identity.canonical_id);
+  for (const auto& [instance, id] : identity.ids) take(id);
+  IndexLocked(identity, key);
+  by_key_.emplace(key, identity);
+}
+
 std::optional<CollectionKey> CollectionMap::FindById(const std::string& id) const {
   std::shared_lock lock(mu_);
   auto it = by_id_.find(id);

@@ -70,6 +70,12 @@ class CollectionMap {
   // The whole identity, if known.
   std::optional<CollectionIdentity> Get(const CollectionKey& key) const;
 
+  // Replaces the key's identity with `identity`, the one the WAL store holds (a fleet's shared
+  // identity, docs/design.md "One identity for the fleet"). Its ids that were known under
+  // another key leave that key, which is dropped once it holds no instance id. Nothing to
+  // persist: the identity came from the store. No ids or no canonical id: no-op.
+  void Adopt(const CollectionIdentity& identity);
+
   // The collection was renamed (PUT with new_name): its identity moves to the new name, keeping
   // every id. An identity already under the new name is replaced. Unknown old key: no change.
   MapChange Rename(const CollectionKey& old_key, const std::string& new_name);

@@ -336,6 +336,8 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadMillis(env, "LEASE_TTL_MS", 300, 600000, &c.lease_ttl);
   ReadBool(env, "AUTO_RESYNC", &c.auto_resync);
   ReadInt(env, "RESYNC_PAGE_SIZE", 1, 10000, &c.resync_page_size);
+  ReadSeconds(env, "VERIFY_INTERVAL", 0, 604800, &c.verify_interval);
+  ReadBool(env, "AUTO_REPAIR", &c.auto_repair);
 
   if (auto v = env.Get("ADMIN_TOKEN")) c.admin_token = *v;
   if (auto v = env.Get("STATUS_TOKEN")) c.status_token = *v;

@@ -111,6 +111,12 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "WAL_RETENTION_HOURS", "24", "Applied entries are pruned after this many hours."},
     {kWal, "WAL_RETRY_ATTEMPTS", "3", "Forward retries when an instance gives no answer."},
     {kWal, "WAL_RETRY_DELAY", "1", "Base of the exponential retry backoff, in seconds."},
+    {kWal, "VERIFY_INTERVAL", "0",
+     "Seconds between background comparisons of every collection on every instance (digest "
+     "first, full comparison where they differ); a divergence is a metric, a /wal/status entry "
+     "and an alert. 0 = off."},
+    {kWal, "AUTO_REPAIR", "false",
+     "Make a divergent collection equal to the primary's when the checker finds one."},
 
     {kSecurity, "ADMIN_TOKEN", "",
      "Bearer token (or X-Admin-Token) for chroma-ha's /admin/*, and for reset when ALLOW_RESET "
@@ -210,17 +216,24 @@ std::string HelpText() {
                     ": a high-availability proxy in front of ChromaDB 1.x servers.\n\n"
                     "Usage: chroma-ha [--help | --version]\n"
                     "       chroma-ha verify [URL URL ...] [--tenant NAME]... [--wait SECONDS]\n"
-                    "                        [--page-size N]\n\n"
+                    "                        [--page-size N] [--repair]\n"
+                    "       chroma-ha resync INSTANCE [--source NAME] [--interval SECONDS]\n\n"
                     "Commands:\n"
                     "  (none)   run the proxy.\n"
                     "  monitor  watch chroma-ha (PROXY_URL) and the instances, send alerts\n"
                     "           (every MONITOR_INTERVAL s; see `chroma-ha monitor --help`).\n"
+                    "  resync   start (or follow) a resync of INSTANCE through chroma-ha\n"
+                    "           (PROXY_URL, ADMIN_TOKEN) and show its progress until it ends\n"
+                    "           (see `chroma-ha resync --help`).\n"
                     "  verify   compare the instances (the URLs given, else PRIMARY_URL and\n"
                     "           REPLICA_URL(S)) record by record: databases, collections, ids,\n"
                     "           embeddings (float32), documents, metadatas, uris of\n"
                     "           default_tenant and each --tenant. Prints \"converged\" (exit 0)\n"
                     "           or the differences (exit 1); exit 2 if an instance cannot be\n"
-                    "           read. --wait SECONDS retries until converged or the deadline.\n\n"
+                    "           read. --wait SECONDS retries until converged or the deadline.\n"
+                    "           --repair first makes the others equal to the first instance\n"
+                    "           (adds, deletes and replaces records, creates and deletes\n"
+                    "           collections and databases) and prints what it changed.\n\n"
                     "Configuration comes from environment variables (empty = unset):\n";
   const char* group = "";
   for (const ConfigVariable& v : kVariables) {

@@ -78,6 +78,15 @@ class StopSignal {
 
 }  // namespace
 
+std::unique_ptr<InstanceClient> MakeProxyClient(const Config& config,
+                                                std::chrono::milliseconds timeout) {
+  std::string error;
+  auto proxy = ParseInstanceUrl(config.monitor_proxy_url, &error);
+  if (!proxy) throw ConfigError("PROXY_URL/LOAD_BALANCER_URL: " + error);
+  proxy->name = "chroma-ha";
+  return std::make_unique<BlockingInstanceClient>(*proxy, config.connect_timeout, timeout, 1);
+}
+
 Monitor::Monitor(const Config& config, InstanceClient& proxy,
                  std::vector<InstanceClient*> instances, AlertRules& rules,
                  std::chrono::milliseconds retry_pause)
@@ -194,7 +203,7 @@ int RunMonitor(const std::vector<std::string>& args,
   }
   Config config;
   std::vector<std::string> warnings;
-  std::unique_ptr<BlockingInstanceClient> proxy;
+  std::unique_ptr<InstanceClient> proxy;
   std::vector<std::unique_ptr<BlockingInstanceClient>> clients;
   try {
     config = LoadConfig(env, &warnings);
@@ -203,12 +212,7 @@ int RunMonitor(const std::vector<std::string>& args,
         (slack == env.end() || slack->second.find_first_not_of(" \t") == std::string::npos)) {
       config.slack_alerts_enabled = true;  // the monitor exists to alert: Slack on by default
     }
-    std::string error;
-    auto proxy_inst = ParseInstanceUrl(config.monitor_proxy_url, &error);
-    if (!proxy_inst) throw ConfigError("PROXY_URL/LOAD_BALANCER_URL: " + error);
-    proxy_inst->name = "chroma-ha";
-    proxy = std::make_unique<BlockingInstanceClient>(*proxy_inst, config.connect_timeout,
-                                                     kProxyTimeout, 1);
+    proxy = MakeProxyClient(config, kProxyTimeout);
     for (const auto& inst : config.instances) {
       clients.push_back(std::make_unique<BlockingInstanceClient>(inst, config.connect_timeout,
                                                                  config.health_timeout, 1));

@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,12 @@ class Monitor {
   AlertRules& rules_;
   std::chrono::milliseconds retry_pause_;
 };
+
+// A blocking client for chroma-ha itself at config.monitor_proxy_url (PROXY_URL, else
+// LOAD_BALANCER_URL), with `timeout` per request. Shared by `monitor` and `resync`.
+// Throws ConfigError when the URL cannot be used.
+std::unique_ptr<InstanceClient> MakeProxyClient(const Config& config,
+                                                std::chrono::milliseconds timeout);
 
 // `args` are the arguments after "monitor" (only --help); `env` the process environment.
 int RunMonitor(const std::vector<std::string>& args, const std::map<std::string, std::string>& env);

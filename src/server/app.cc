@@ -16,6 +16,7 @@
 #include "alerts/proxy_alerts.h"
 #include "auth/client_auth.h"
 #include "collections/collection_map.h"
+#include "collections/shared_identity.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
 #include "server/async_util.h"
@@ -39,6 +40,7 @@
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
 #include "upstream/upstream_pool.h"
+#include "verify/anti_entropy_service.h"
 #include "wal/group_commit.h"
 #include "wal/store_factory.h"
 
@@ -48,17 +50,22 @@ namespace asio = boost::asio;
 
 namespace {
 
-// The sync worker's view of the identity map; changes are persisted like the router's.
+// The sync worker's view of the identity map; changes are persisted like the router's (through
+// the store first when the identity is shared: the sync worker runs off the event loop).
 class MapCollectionIds final : public CollectionIds {
  public:
-  MapCollectionIds(CollectionMap& map, std::function<void(const MapChange&)> persist)
-      : map_(map), persist_(std::move(persist)) {}
+  MapCollectionIds(CollectionMap& map, std::function<void(const MapChange&)> persist,
+                   SharedIdentity* shared)
+      : map_(map), persist_(std::move(persist)), shared_(shared) {}
   std::optional<std::string> IdOn(const std::string& tenant, const std::string& database,
                                   const std::string& name, const std::string& instance) override {
     return map_.IdOn({tenant, database, name}, instance);
   }
   void Learn(const std::string& tenant, const std::string& database, const std::string& name,
              const std::string& instance, const std::string& id) override {
+    if (shared_ && !id.empty() && shared_->See({tenant, database, name}, instance, id).ok()) {
+      return;
+    }
     auto learned = map_.Learn({tenant, database, name}, instance, id);
     if (learned.changed && persist_) persist_(learned.change);
   }
@@ -66,6 +73,7 @@ class MapCollectionIds final : public CollectionIds {
  private:
   CollectionMap& map_;
   std::function<void(const MapChange&)> persist_;
+  SharedIdentity* shared_;  // null: process-local identity
 };
 
 // Event-loop threads: THREADS, 0 = one per core.
@@ -148,10 +156,12 @@ struct App::Parts {
   asio::thread_pool wal_threads;  // blocking store calls of the request path (outcomes, ...)
   // Recovery's blocking HTTP to the instances: never on the threads that record outcomes.
   asio::thread_pool recovery_thread;
-  asio::thread_pool causal_thread;  // the store calls of causal reads, one at a time
+  // The read_store's calls (causal and fresh reads, fleet order, shared identity), one at a time.
+  asio::thread_pool causal_thread;
   std::unique_ptr<WalStore> store;
   std::unique_ptr<WalStore> read_store;  // PostgreSQL: a second connection for reads' checks
   std::unique_ptr<IdentityPersister> identities;  // identity-map writes (Persist)
+  std::unique_ptr<SharedIdentity> shared_identity;  // PostgreSQL: the fleet's identity map
   std::unique_ptr<StoreSnapshotCache> snapshot;   // what /wal/status and /metrics show
   std::unique_ptr<GroupCommitter> committer;
   UpstreamSet upstreams;
@@ -176,6 +186,7 @@ struct App::Parts {
   asio::signal_set reload_signals;  // SIGHUP: Reload() (client credentials, listener TLS)
   bool stopped = false;
   std::unique_ptr<ProxyAlerts> alerts;  // health listener, Maintenance() rules, webhooks
+  std::unique_ptr<AntiEntropyService> anti_entropy;  // VERIFY_INTERVAL; null when off
 };
 
 App::App(asio::io_context& ioc, const Config& config, const Clock& clock)
@@ -197,6 +208,9 @@ Status App::StartWal() {
     auto reads = OpenWalStore(config);
     if (!reads.ok()) return reads.status();
     p.read_store = std::move(reads).value();
+    // A fleet shares one identity map: the store's (docs/design.md "One identity for the fleet").
+    p.shared_identity = std::make_unique<SharedIdentity>(*p.read_store, p.map);
+    p.resolver.ShareIdentity(*p.shared_identity, p.causal_thread);
   }
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
                                                config.wal_queue_limit);
@@ -212,7 +226,7 @@ Status App::StartWal() {
     raw.push_back(p.clients.back().get());
   }
   p.sync_ids = std::make_unique<MapCollectionIds>(
-      p.map, [&p](const MapChange& c) { p.Persist(c); });
+      p.map, [&p](const MapChange& c) { p.Persist(c); }, p.shared_identity.get());
   p.pressure =
       std::make_unique<PressureGauge>(config.wal_memory_threshold, config.wal_cpu_threshold);
   p.sync = std::make_unique<SyncWorker>(config, *p.store, raw, *p.sync_ids, p.clock,
@@ -272,6 +286,10 @@ Status App::StartWal() {
   wal.wal_threads = &p.wal_threads;
   wal.clock = &p.clock;
   wal.leases = p.leases.get();
+  wal.extra_status = [&p] {  // p.anti_entropy is set by Start() before serving
+    return p.anti_entropy ? nlohmann::json{{"anti_entropy", p.anti_entropy->StatusJson()}}
+                          : nlohmann::json::object();
+  };
   RegisterWalEndpoints(p.own, wal);
   RegisterResyncEndpoints(p.own, config, *p.resync, p.wal_threads);
   p.snapshot->Start();
@@ -374,6 +392,16 @@ Status App::Start() {
           },
           false);
     }
+    if (p.shared_identity) {
+      p.own.AddStatusSection(
+          "shared_identity",
+          [s = &p.shared_identity->stats()] {
+            return nlohmann::json{{"merges", s->merges.load()},   {"adopted", s->adopted.load()},
+                                  {"lookups", s->lookups.load()}, {"found", s->found.load()},
+                                  {"writes", s->writes.load()},   {"errors", s->errors.load()}};
+          },
+          false);
+    }
     p.own.AddStatusSection(
         "causal_reads",
         [s = &p.causal->stats()] {
@@ -389,6 +417,7 @@ Status App::Start() {
         false);
   }
   if (p.writes) p.writes->SetMetrics(&p.metrics);
+  StartAntiEntropy();
   MetricsSources sources;
   sources.config = &p.config;
   sources.clock = &p.clock;
@@ -405,9 +434,11 @@ Status App::Start() {
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   sources.causal = p.causal ? &p.causal->stats() : nullptr;
-  if (p.resync) {
-    sources.more = [r = p.resync.get()](std::vector<prometheus::MetricFamily>* out) {
-      AddResyncFamilies(*r, out);
+  if (p.anti_entropy || p.resync) {
+    sources.extra_families = [ae = p.anti_entropy.get(), r = p.resync.get()](
+                                 std::vector<prometheus::MetricFamily>* out) {
+      if (ae != nullptr) ae->AddFamilies(out);
+      if (r != nullptr) AddResyncFamilies(*r, out);
     };
   }
   RegisterMetricsEndpoint(p.own, sources);
@@ -428,6 +459,30 @@ Status App::Start() {
       p.config.instances.front().url, p.config.instances.size() - 1,
       StrategyName(p.config.strategy), p.workers.all.size());
   return Status::Ok();
+}
+
+void App::StartAntiEntropy() {
+  Parts& p = *parts_;
+  p.anti_entropy = AntiEntropyService::Create(
+      p.config, p.store.get(), p.clock, /*repair=*/nullptr,
+      [alerts = p.alerts.get()](const std::vector<Divergence>& found) {
+        std::vector<AlertObservation::Divergent> divergent;
+        for (const auto& d : found) {
+          divergent.push_back(
+              {d.instance, d.tenant, d.database, d.collection, d.detail, d.differences, d.repaired});
+        }
+        alerts->ObserveDivergence(std::move(divergent));
+      });
+  if (!p.anti_entropy) return;
+  if (p.leases) {  // one checker per fleet: the recovery lease holder's
+    p.anti_entropy->checker().SetActive(
+        [leases = p.leases.get()] { return leases->Holding(kRecoveryLease).has_value(); });
+  }
+  p.own.AddStatusSection(
+      "anti_entropy", [ae = p.anti_entropy.get()] { return ae->StatusJson(); }, false);
+  p.anti_entropy->Start();
+  spdlog::info("anti-entropy: every {} s, AUTO_REPAIR={}",
+               p.config.verify_interval.count() / 1000.0, p.config.auto_repair);
 }
 
 void App::StartTls() {
@@ -505,6 +560,7 @@ void App::Stop() {
   p.workers.threads.clear();
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
+  if (p.anti_entropy) p.anti_entropy->Stop();
   if (p.resync) p.resync->Stop();  // its engines stop between requests; resumed at next start
   if (p.sync) p.sync->Stop();
   if (p.leases) p.leases->Stop();  // after replay stopped: releases the leases for the others

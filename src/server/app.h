@@ -45,6 +45,8 @@ class App {
   Status StartWal();
   // Periodic: resolves WAL entries left without an outcome, prunes old entries.
   boost::asio::awaitable<void> Maintenance();
+  // The background anti-entropy checker (VERIFY_INTERVAL; off at 0), its sections and alerts.
+  void StartAntiEntropy();
   // Loads the listener's TLS files at start (ConfigError when they cannot be loaded).
   void StartTls();
   // Waits for SIGHUP, then Reload(), again and again until Shutdown.

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "proxy/id_rewrite.h"
+#include "server/async_util.h"
 #include "proxy/path_rewrite.h"
 #include "sync/chroma_api.h"
 
@@ -51,8 +52,42 @@ std::string CollectionResolver::Learn(const CollectionKey& key, std::size_t inde
   return learned.canonical_id;
 }
 
+void CollectionResolver::ShareIdentity(SharedIdentity& shared, boost::asio::thread_pool& pool) {
+  shared_ = &shared;
+  shared_pool_ = &pool;
+}
+
+boost::asio::awaitable<std::string> CollectionResolver::See(const CollectionKey& key,
+                                                            std::size_t index,
+                                                            const std::string& id) {
+  if (shared_ && !id.empty()) {
+    const std::string& instance = InstanceName(index);
+    // By reference (the frame outlives the call): g++ 12 mishandles temporaries with
+    // destructors in co_await expressions.
+    Result<std::string> canonical =
+        co_await RunBlocking(*shared_pool_, [&] { return shared_->See(key, instance, id); });
+    if (canonical.ok()) {
+      if (unknown_) unknown_->Forget(key.tenant, key.database, id);
+      co_return std::move(canonical).value();
+    }
+    spdlog::warn("identity: the WAL store did not take collection {}/{}/{}: {}", key.tenant,
+                 key.database, key.name, canonical.status().ToString());
+  }
+  co_return Learn(key, index, id);
+}
+
 void CollectionResolver::Apply(const MapChange& change) {
   if (!change.empty() && persist_) persist_(change);
+}
+
+boost::asio::awaitable<void> CollectionResolver::Share(MapChange change) {
+  if (change.empty()) co_return;
+  if (shared_) {
+    Status s = co_await RunBlocking(*shared_pool_, [&] { return shared_->Write(change); });
+    if (s.ok()) co_return;
+    spdlog::warn("identity: the WAL store did not take a rename or delete: {}", s.ToString());
+  }
+  Apply(change);
 }
 
 boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(
@@ -64,6 +99,12 @@ boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(
   if (auto key = map_.FindById(route.collection)) co_return key;
   if (unknown_ && unknown_->IsUnknown(route.tenant, route.database, route.collection)) {
     co_return std::nullopt;
+  }
+  if (shared_) {  // another proxy may have learned it
+    Result<std::optional<CollectionKey>> found = co_await RunBlocking(*shared_pool_, [&] {
+      return shared_->Find(route.tenant, route.database, route.collection);
+    });
+    if (found.ok() && *found) co_return **found;
   }
   const bool complete = co_await Discover(route.tenant, route.database);
   auto key = map_.FindById(route.collection);
@@ -90,7 +131,10 @@ boost::asio::awaitable<bool> CollectionResolver::Discover(const std::string& ten
       auto result = co_await upstreams_.Send(index, std::move(list), config_.request_timeout);
       if (!result.ok() || result->status != 200) break;
       auto seen = FindCollections(result->body);
-      for (const auto& c : seen) Learn({c.tenant, c.database, c.name}, index, c.id);
+      for (const auto& c : seen) {
+        const CollectionKey key{c.tenant, c.database, c.name};  // named: g++ 12 mishandles
+        co_await See(key, index, c.id);                          // temporaries in co_await
+      }
       if (static_cast<int>(seen.size()) < kListPageSize) {
         listed = true;
         break;
@@ -125,38 +169,55 @@ boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::LookUp(
   if (result->status == 404) co_return Target{Target::kAbsent, ""};
   auto seen = FindCollections(result->body);
   if (result->status != 200 || seen.empty()) co_return Target{Target::kUnreachable, ""};
-  Learn(key, index, seen.front().id);
+  co_await See(key, index, seen.front().id);
   co_return Target{Target::kReady, seen.front().id};
 }
 
-void CollectionResolver::OnResponse(const HttpRequest& request, const Route& route,
-                                    std::size_t index, HttpResponse& response) {
-  if (!Is2xx(response.status)) return;
+boost::asio::awaitable<void> CollectionResolver::OnResponse(const HttpRequest& request,
+                                                          const Route& route, std::size_t index,
+                                                          HttpResponse& response) {
+  if (!Is2xx(response.status)) co_return;
   if (ReturnsCollections(request, route)) {
+    // Shared: each collection settled with the store first; the rewrite then finds it known.
+    if (shared_) {
+      const auto seen = FindCollections(response.body);
+      for (const auto& c : seen) {
+        const CollectionKey key{c.tenant, c.database, c.name};
+        co_await See(key, index, c.id);
+      }
+    }
     RewriteCollectionIds(&response.body, [&](const SeenCollection& c) {
       return Learn({c.tenant, c.database, c.name}, index, c.id);
     });
-    return;
+    co_return;
   }
   switch (route.write) {
     case WriteKind::kModifyCollection: {
       auto body = nlohmann::json::parse(request.body, nullptr, false);
       if (!body.is_object() || !body.contains("new_name") || !body["new_name"].is_string()) {
-        return;
+        co_return;
       }
       if (auto key = map_.FindById(route.collection)) {
-        Apply(map_.Rename(*key, body["new_name"].get<std::string>()));
+        MapChange change = map_.Rename(*key, body["new_name"].get<std::string>());
+        co_await Share(std::move(change));
       }
-      return;
+      co_return;
     }
-    case WriteKind::kDeleteCollection:
-      Apply(map_.Remove({route.tenant, route.database, route.collection}));
-      return;
-    case WriteKind::kDeleteDatabase:
-      Apply(map_.RemoveDatabase(route.tenant, route.database));
-      return;
+    case WriteKind::kDeleteCollection: {
+      const CollectionKey key{route.tenant, route.database, route.collection};
+      MapChange change = map_.Remove(key);
+      // Shared: removed from the store even when this process never saw it.
+      if (shared_ && change.empty()) change.removed.push_back(key);
+      co_await Share(std::move(change));
+      co_return;
+    }
+    case WriteKind::kDeleteDatabase: {
+      MapChange change = map_.RemoveDatabase(route.tenant, route.database);
+      co_await Share(std::move(change));
+      co_return;
+    }
     default:
-      return;
+      co_return;
   }
 }
 

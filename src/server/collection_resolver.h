@@ -7,6 +7,7 @@
 #define CHROMA_HA_SERVER_COLLECTION_RESOLVER_H_
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -18,6 +19,7 @@
 #include "chroma_ha/route.h"
 #include "chroma_ha/wal_store.h"
 #include "collections/collection_map.h"
+#include "collections/shared_identity.h"
 #include "server/unknown_ids.h"
 #include "upstream/upstream.h"
 
@@ -51,6 +53,11 @@ class CollectionResolver {
   void EnableUnknownIdCache(const Clock& clock, UnknownIdCache::Options options = {});
   const UnknownIdCache* unknown_ids() const { return unknown_.get(); }
 
+  // A fleet on one PostgreSQL WAL: from now on the map takes no change without the store
+  // (collections/shared_identity.h); `shared`'s blocking calls run on `pool`. A failing store
+  // call falls back to the process-local path (the map + PersistFn). Call before serving.
+  void ShareIdentity(SharedIdentity& shared, boost::asio::thread_pool& pool);
+
   // The (tenant, database, name) of the collection the route names, resolving an unknown id by
   // listing the collections of the route's database on every healthy instance (unless the
   // unknown-id cache says that was done recently and found nothing).
@@ -58,8 +65,8 @@ class CollectionResolver {
 
   // After instance `index` answered `response` (any status) to `request`: on 2xx, learns the
   // collection ids in the body and rewrites them to canonical ids, and applies renames,
-  // deletes and resets to the map.
-  void OnResponse(const HttpRequest& request, const Route& route, std::size_t index,
+  // deletes and resets to the map (and, shared, to the store before it returns).
+  boost::asio::awaitable<void> OnResponse(const HttpRequest& request, const Route& route, std::size_t index,
                   HttpResponse& response);
 
   CollectionMap& map() { return map_; }
@@ -71,7 +78,12 @@ class CollectionResolver {
   // GET .../collections/{name} on instance `index`; kReady carries the instance's id.
   boost::asio::awaitable<Target> LookUp(const CollectionKey& key, std::size_t index);
   std::string Learn(const CollectionKey& key, std::size_t index, const std::string& id);
+  // Learn, through the store when shared.
+  boost::asio::awaitable<std::string> See(const CollectionKey& key, std::size_t index,
+                                          const std::string& id);
   void Apply(const MapChange& change);
+  // Apply, written to the store first when shared.
+  boost::asio::awaitable<void> Share(MapChange change);
   const std::string& InstanceName(std::size_t index) const;
 
   const Config& config_;
@@ -79,6 +91,8 @@ class CollectionResolver {
   CollectionMap& map_;
   PersistFn persist_;
   std::unique_ptr<UnknownIdCache> unknown_;  // null: off
+  SharedIdentity* shared_ = nullptr;          // null: process-local identity
+  boost::asio::thread_pool* shared_pool_ = nullptr;
 };
 
 }  // namespace chroma_ha

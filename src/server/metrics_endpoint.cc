@@ -291,8 +291,8 @@ void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources s) {
     }
     if (s.alerts != nullptr) AddAlertFamilies(*s.alerts, &extra);
     if (s.causal != nullptr) AddCausalFamilies(*s.causal, &extra);
+    if (s.extra_families) s.extra_families(&extra);
     AddProcessFamilies(s, &extra);
-    if (s.more) s.more(&extra);
     HttpResponse r;
     r.status = 200;
     r.headers.push_back({"content-type", "text/plain; version=0.0.4; charset=utf-8"});

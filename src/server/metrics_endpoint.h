@@ -6,6 +6,7 @@
 #define CHROMA_HA_SERVER_METRICS_ENDPOINT_H_
 
 #include <functional>
+#include <vector>
 
 #include "chroma_ha/clock.h"
 #include "chroma_ha/config.h"
@@ -44,8 +45,8 @@ struct MetricsSources {
   const AlertStats* alerts = nullptr;  // null: no alert counters
   const CausalReadStats* causal = nullptr;  // null: no causal reads (no WAL)
   int64_t start_ms = 0;
-  // More scrape-time families (e.g. src/resync/); may be empty.
-  std::function<void(std::vector<prometheus::MetricFamily>*)> more;
+  // More scrape-time families when set (the anti-entropy checker's).
+  std::function<void(std::vector<prometheus::MetricFamily>*)> extra_families;
 };
 
 void RegisterMetricsEndpoint(OwnEndpoints& own, MetricsSources sources);

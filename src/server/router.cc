@@ -283,7 +283,7 @@ boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const 
     if (attempt > 0) ++stats_.read_failovers;
     HttpResponse response = std::move(result).value();
     response.served_by = static_cast<int>(index);
-    resolver_.OnResponse(request, route, index, response);
+    co_await resolver_.OnResponse(request, route, index, response);
     co_return response;
   }
   ++stats_.unavailable;

@@ -84,6 +84,7 @@ asio::awaitable<HttpResponse> WalStatus(const WalEndpointSources& s) {
                {"high_volume_batch_size", config.wal_high_volume_batch_size},
                {"deletion_conversion", config.wal_deletion_conversion}};
   if (s.leases != nullptr) AddLeaseFields(s.leases->view(), body);
+  if (s.extra_status) body.update(s.extra_status());
   co_return JsonResponse(200, DumpJson(body));
 }
 

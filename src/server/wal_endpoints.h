@@ -15,6 +15,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 #include <chrono>
+#include <functional>
 
 #include "chroma_ha/config.h"
 #include "chroma_ha/wal_store.h"
@@ -44,6 +45,8 @@ struct WalEndpointSources {
   boost::asio::thread_pool* wal_threads = nullptr;  // admin actions run there
   const Clock* clock = nullptr;
   const LeaseKeeper* leases = nullptr;  // may be null: no lease fields
+  // Fields merged into /wal/status when set (the anti-entropy checker's "anti_entropy").
+  std::function<nlohmann::json()> extra_status;
 };
 
 void RegisterWalEndpoints(OwnEndpoints& own, WalEndpointSources sources);

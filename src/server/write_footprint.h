@@ -1,5 +1,6 @@
 // The footprint of a record write: which record ids an add / upsert / update / delete touches,
-// read from its JSON body in one streaming pass that also validates it (no document is built).
+// read from its JSON body in one pass that also validates it (text/json_scan.h: no document is
+// built, no number converted).
 // Writes whose ids are disjoint commute, so the Sequencer lets them be forwarded together.
 #ifndef CHROMA_HA_SERVER_WRITE_FOOTPRINT_H_
 #define CHROMA_HA_SERVER_WRITE_FOOTPRINT_H_

@@ -63,7 +63,7 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
       fwd = co_await ForwardUntilAnswered(write, std::move(fwd));
     }
     // 6. The client's answer, as soon as it is known (ids rewritten, §4).
-    AnswerClient(*task, write, fwd);
+    co_await AnswerClient(*task, write, fwd);
   } catch (const std::exception& e) {
     // A bug once the write was forwarded: the client gets 500, and the outcome is still recorded
     // from the instance's answer, in order. (Left unrecorded, with its turns given back, the
@@ -90,19 +90,22 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
   }
 }
 
-void WritePath::AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd) {
+boost::asio::awaitable<void> WritePath::AnswerClient(WriteTask& task, const Write& write,
+                                                    Forwarded& fwd) {
   using Phase = WriteTask::Phase;
   if (task.phase == Phase::kDone) {  // answered already ("outcome unknown"): learn ids only
-    if (fwd.answered) resolver_.OnResponse(write.request, write.route, fwd.index, fwd.response);
-    return;
+    if (fwd.answered) {
+      co_await resolver_.OnResponse(write.request, write.route, fwd.index, fwd.response);
+    }
+    co_return;
   }
   if (!fwd.answered) {
     task.Advance(Phase::kRecording, RetryLater("no instance accepted the write: " + fwd.error));
-    return;
+    co_return;
   }
   HttpResponse reply = fwd.response;
   reply.served_by = static_cast<int>(fwd.index);
-  resolver_.OnResponse(write.request, write.route, fwd.index, reply);
+  co_await resolver_.OnResponse(write.request, write.route, fwd.index, reply);
   task.Advance(Phase::kRecording, std::move(reply));
 }
 

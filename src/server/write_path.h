@@ -196,7 +196,7 @@ class WritePath {
   boost::asio::awaitable<Forwarded> ForwardInOrder(const HttpRequest& request, const Route& route,
                                                    const std::string& collection);
   // Step 6: hands the client the instance's answer (collection ids rewritten), or a 503.
-  void AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd);
+  boost::asio::awaitable<void> AnswerClient(WriteTask& task, const Write& write, Forwarded& fwd);
   // Outcome unknown: sends the write again (after a back-off) until an instance answers.
   boost::asio::awaitable<Forwarded> ForwardUntilAnswered(const Write& write, Forwarded fwd);
   // Counts the replay backlog, ends the forward turn, records the outcome in the outcome turn.

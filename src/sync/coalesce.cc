@@ -1,13 +1,13 @@
 #include "sync/coalesce.h"
 
-#include <nlohmann/json.hpp>
+#include <map>
 #include <set>
 #include <utility>
 
+#include "text/json_scan.h"
+
 namespace chroma_ha {
 namespace {
-
-using nlohmann::json;
 
 constexpr const char* kColumns[] = {"ids", "embeddings", "metadatas", "documents", "uris"};
 
@@ -24,7 +24,8 @@ struct WriteCoalescer::State {
   std::string kind, tenant, database, collection, method, path;
   std::set<std::string> columns;  // non-null columns, "ids" included
   std::set<std::string> ids;
-  json merged = json::object();
+  // Per column, the elements of every accepted entry's array, as written, comma-separated.
+  std::map<std::string, std::string> merged;
   std::size_t bytes = 0;
 };
 
@@ -69,31 +70,43 @@ bool WriteCoalescer::Add(const WalEntry& next) {
 bool WriteCoalescer::Accept(const WalEntry& e, bool first) {
   State& s = *state_;
   if (s.bytes + e.body.size() > max_bytes_ && !first) return false;
-  const json body = json::parse(e.body, nullptr, /*allow_exceptions=*/false);
-  if (!body.is_object()) return false;
-  auto ids = body.find("ids");
-  if (ids == body.end() || !ids->is_array() || ids->empty()) return false;
+  // Validated and split into members without converting a number; the arrays are spliced as
+  // text, so every number, string and object keeps the spelling the client sent.
+  const JsonScan body = ScanJson(e.body, {"ids", "embeddings", "metadatas", "documents", "uris"});
+  // Any other member (or a column repeated past the listing limit) is refused.
+  if (!body.valid || !body.object || body.member_count != body.members.size()) return false;
+  std::map<std::string, const JsonMember*> members;
+  for (const JsonMember& m : body.members) {
+    std::string key = m.Key();
+    if (!IsColumn(key)) return false;
+    // A repeated key: nlohmann kept the last value; such a body is simply replayed alone.
+    if (!members.emplace(std::move(key), &m).second) return false;
+  }
+  auto ids = members.find("ids");
+  if (ids == members.end() || !ids->second->is_array() || ids->second->elements == 0) {
+    return false;
+  }
+  const std::size_t rows = ids->second->elements;
   std::set<std::string> columns;
-  for (auto it = body.begin(); it != body.end(); ++it) {
-    if (!IsColumn(it.key())) return false;
-    if (it->is_null()) continue;
-    if (!it->is_array() || it->size() != ids->size()) return false;
-    columns.insert(it.key());
+  for (const auto& [key, m] : members) {
+    if (m->is_null()) continue;
+    if (!m->is_array() || m->elements != rows) return false;
+    columns.insert(key);
   }
   if (!first && columns != s.columns) return false;
+  if (!ids->second->all_strings) return false;
   std::set<std::string> fresh;
-  for (const json& id : *ids) {
-    if (!id.is_string()) return false;
-    const std::string& value = id.get_ref<const std::string&>();
-    if (s.ids.count(value) != 0 || !fresh.insert(value).second) return false;
+  for (std::string_view literal : JsonArrayElements(ids->second->value)) {
+    std::string value = JsonStringValue(literal);
+    if (s.ids.count(value) != 0 || !fresh.insert(std::move(value)).second) return false;
   }
   // Accepted: merge.
   if (first) s.columns = columns;
-  s.ids.insert(fresh.begin(), fresh.end());
+  s.ids.merge(fresh);
   for (const std::string& column : s.columns) {
-    json& out = s.merged[column];
-    if (!out.is_array()) out = json::array();
-    for (const json& v : body.at(column)) out.push_back(v);
+    std::string& out = s.merged[column];
+    if (!out.empty()) out += ',';
+    out += JsonArrayInside(members.at(column)->value);
   }
   s.bytes += e.body.size();
   ++entries_;
@@ -102,7 +115,17 @@ bool WriteCoalescer::Accept(const WalEntry& e, bool first) {
 
 std::string WriteCoalescer::Body() const {
   if (state_ == nullptr) return "{}";
-  return state_->merged.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::size_t size = 2;
+  for (const auto& [column, elements] : state_->merged) size += column.size() + elements.size() + 6;
+  std::string out;
+  out.reserve(size);
+  out += '{';
+  for (const auto& [column, elements] : state_->merged) {
+    if (out.size() > 1) out += ',';
+    out.append(1, '"').append(column).append("\":[").append(elements).append(1, ']');
+  }
+  out += '}';
+  return out;
 }
 
 }  // namespace chroma_ha

@@ -48,7 +48,9 @@ class WriteCoalescer {
   bool Add(const WalEntry& next);
 
   std::size_t entries() const { return entries_; }
-  // The merged request body (a JSON object, columns concatenated in entry order).
+  // The merged request body (a JSON object, columns concatenated in entry order): each entry's
+  // arrays are spliced as text, so values keep the spelling the client sent (no number is
+  // converted or respelled), and the body means what the parsed and re-serialised merge meant.
   std::string Body() const;
 
  private:

@@ -226,10 +226,14 @@ Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
 }
 
 Status SyncWorker::ReplayGroup(Round& round, const std::vector<const WalEntry*>& group,
-                               const std::string& body) {
+                               std::string body) {
   const std::string& name = round.target.name();
-  WalEntry merged = *group.front();
-  merged.body = body;
+  // The first entry with the merged body (its own body, up to megabytes, is not copied).
+  const WalEntry& first = *group.front();
+  WalEntry merged{first.seq,        first.created_ms, first.tenant, first.database,
+                  first.collection, first.kind,       first.method, first.path,
+                  std::move(body),  first.state,      first.origin, first.attempts,
+                  first.last_error, first.extra};
   const ReplayOutcome out = replayer_.Apply(merged, round.target);
   if (out.healed) {
     std::lock_guard<std::mutex> lock(mu_);

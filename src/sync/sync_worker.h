@@ -147,8 +147,7 @@ class SyncWorker {
   Status ReplayOne(Round& round, const WalEntry& entry);
   // Sends a coalesced group (sync/coalesce.h) as one request with `body`; if the target refuses
   // it permanently, replays its entries one by one to find the one at fault.
-  Status ReplayGroup(Round& round, const std::vector<const WalEntry*>& group,
-                     const std::string& body);
+  Status ReplayGroup(Round& round, const std::vector<const WalEntry*>& group, std::string body);
   Status StopTransient(Round& round, const WalEntry& entry, const std::string& error);
   // Marks `run` (applied on instance `index`, in order) in one transaction, then counts the
   // entries and calls on_applied_; clears `run`. On a store error nothing is counted.

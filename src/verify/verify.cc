@@ -15,7 +15,9 @@
 #include "config/url.h"
 #include "sync/chroma_api.h"
 #include "upstream/blocking_client.h"
+#include "verify/chroma_reader.h"
 #include "verify/compare.h"
+#include "verify/repair.h"
 
 namespace chroma_ha {
 namespace {
@@ -30,6 +32,7 @@ struct Options {
   std::vector<std::string> tenants = {"default_tenant"};
   double wait_seconds = 0;
   int page_size = 500;
+  bool repair = false;
 };
 
 struct Instance {
@@ -43,85 +46,7 @@ struct Counts {
   int64_t records = 0;
 };
 
-// Reads one instance through its API. Every answer but the expected one is a non-OK Status.
-class Reader {
- public:
-  explicit Reader(Instance& instance) : instance_(instance) {}
-  const std::string& label() const { return instance_.label; }
-
-  // GET /api/v2/tenants/{t}: true if it exists, false on 404.
-  Result<bool> TenantExists(const std::string& tenant) {
-    auto r = Send(JsonRequest("GET", "/api/v2/tenants/" + EncodePathSegment(tenant), ""));
-    if (!r.ok()) return r.status();
-    if (r->status == 404) return false;
-    if (r->status != 200) return Unexpected("GET tenant " + tenant, *r);
-    return true;
-  }
-
-  // Every element of a paged list (GET target?limit=&offset=).
-  Result<std::vector<json>> List(const std::string& target, int page_size) {
-    std::vector<json> out;
-    for (int64_t offset = 0;; offset += page_size) {
-      auto page = GetJson(JsonRequest("GET",
-                                      target + "?limit=" + std::to_string(page_size) +
-                                          "&offset=" + std::to_string(offset),
-                                      ""));
-      if (!page.ok()) return page.status();
-      if (!page->is_array()) return Status::Internal(label() + ": GET " + target + ": not a list");
-      for (auto& e : *page) out.push_back(std::move(e));
-      if (static_cast<int>(page->size()) < page_size) return out;
-    }
-  }
-
-  // Every record of collection `id` (paged POST .../get).
-  Result<RecordSet> Records(const std::string& tenant, const std::string& database,
-                            const std::string& id, int page_size) {
-    RecordSet out;
-    const std::string target = CollectionPath(tenant, database, id) + "/get";
-    for (int64_t offset = 0;; offset += page_size) {
-      json body = {{"limit", page_size},
-                   {"offset", offset},
-                   {"include", {"embeddings", "documents", "metadatas", "uris"}}};
-      auto page = GetJson(JsonRequest("POST", target, body.dump()));
-      if (!page.ok()) return page.status();
-      auto n = AddGetPage(*page, &out);
-      if (!n.ok()) return Status::Internal(label() + ": POST " + target + ": " +
-                                           n.status().message());
-      if (static_cast<int>(*n) < page_size) return out;
-    }
-  }
-
- private:
-  Result<HttpResponse> Send(const HttpRequest& request) {
-    auto r = instance_.client->Send(request);
-    if (!r.ok()) {
-      std::string what = label() + ": " + request.method + " " + request.target + ": " +
-                         r.status().message();
-      if (r.status().code() == StatusCode::kTimeout) return Status::Timeout(std::move(what));
-      return Status::Unavailable(std::move(what));
-    }
-    return r;
-  }
-
-  Status Unexpected(const std::string& what, const HttpResponse& r) {
-    return Status::Internal(label() + ": " + what + " answered HTTP " + std::to_string(r.status) +
-                            ": " + r.body.substr(0, 300));
-  }
-
-  Result<json> GetJson(const HttpRequest& request) {
-    auto r = Send(request);
-    if (!r.ok()) return r.status();
-    if (r->status != 200) return Unexpected(request.method + " " + request.target, *r);
-    json parsed = json::parse(r->body, nullptr, false);
-    if (parsed.is_discarded()) {
-      return Status::Internal(label() + ": " + request.method + " " + request.target +
-                              ": answer is not JSON");
-    }
-    return parsed;
-  }
-
-  Instance& instance_;
-};
+using Reader = ChromaApi;
 
 std::set<std::string> Names(const std::vector<json>& objects) {
   std::set<std::string> out;
@@ -205,9 +130,9 @@ Status ComparePair(Reader& a, Reader& b, const Options& options, Differences* di
 // Every instance against the first. `counts` are those of the first instance.
 Status VerifyOnce(std::vector<Instance>& instances, const Options& options, Differences* diffs,
                   Counts* counts) {
-  Reader first(instances[0]);
+  Reader first(instances[0].label, *instances[0].client);
   for (std::size_t i = 1; i < instances.size(); ++i) {
-    Reader other(instances[i]);
+    Reader other(instances[i].label, *instances[i].client);
     Counts c;
     if (auto s = ComparePair(first, other, options, diffs, &c); !s.ok()) return s;
     if (i == 1) *counts = c;
@@ -231,7 +156,9 @@ std::string ParseArgs(const std::vector<std::string>& args, Options* options) {
       return true;
     };
     std::string v;
-    if (a == "--tenant") {
+    if (a == "--repair") {
+      options->repair = true;
+    } else if (a == "--tenant") {
       if (!value(&v) || v.empty()) return "--tenant needs a name";
       options->tenants.push_back(v);
     } else if (a == "--wait") {
@@ -300,6 +227,26 @@ void PrintDifferences(const Differences& diffs) {
   }
 }
 
+// Every other instance made equal to the first; prints what changed. 0, or 2 on an error.
+int Repair(std::vector<Instance>& instances, const Options& options) {
+  Reader first(instances[0].label, *instances[0].client);
+  for (std::size_t i = 1; i < instances.size(); ++i) {
+    Reader other(instances[i].label, *instances[i].client);
+    RepairReport report;
+    Status s = RepairInstance(first, other, options.tenants, options.page_size, &report);
+    std::printf("repaired %s: %zu collection%s changed, %lld records\n", other.label().c_str(),
+                report.collections.size(), report.collections.size() == 1 ? "" : "s",
+                static_cast<long long>(report.records_changed()));
+    for (const std::string& line : DescribeRepair(report)) std::printf("  %s\n", line.c_str());
+    if (!s.ok()) {
+      std::fprintf(stderr, "chroma-ha verify --repair: %s\n", s.ToString().c_str());
+      return 2;
+    }
+  }
+  std::fflush(stdout);
+  return 0;
+}
+
 }  // namespace
 
 int RunVerify(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
@@ -312,6 +259,9 @@ int RunVerify(const std::vector<std::string>& args, const std::map<std::string, 
   if (auto error = MakeInstances(options, env, &instances); !error.empty()) {
     std::fprintf(stderr, "chroma-ha verify: %s\n", error.c_str());
     return 2;
+  }
+  if (options.repair) {
+    if (int code = Repair(instances, options); code != 0) return code;
   }
   const auto deadline = Clock::now() + std::chrono::milliseconds(
                                            static_cast<int64_t>(options.wait_seconds * 1000));

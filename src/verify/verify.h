@@ -1,6 +1,7 @@
-// `chroma-ha verify [URL URL ...] [--tenant NAME]... [--wait SECONDS] [--page-size N]`:
+// `chroma-ha verify [URL URL ...] [--tenant NAME]... [--wait SECONDS] [--page-size N] [--repair]`:
 // compares Chroma instances record by record (see verify/compare.h for what is compared) and
-// says whether they have converged.
+// says whether they have converged. With --repair it first makes every other instance equal to
+// the first (verify/repair.h), prints what it changed per collection, then verifies as usual.
 //
 // Instances: the URLs given, else PRIMARY_URL and REPLICA_URL(S) from the environment. Every
 // other instance is compared with the first. Tenants: default_tenant plus each --tenant.

@@ -156,6 +156,30 @@ inline constexpr Prepared kSelectCollectionIds = {
     "select_collection_ids",
     "SELECT tenant, database_name, name, instance, id FROM wal_collection_ids "
     "ORDER BY tenant, database_name, name, instance"};
+// The fleet's shared identity (WalStore::MergeCollection, FindCollection).
+inline constexpr Prepared kInsertCollectionIfAbsent = {
+    "insert_collection_if_absent",
+    "INSERT INTO wal_collections (tenant, database_name, name, canonical_id) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"};
+inline constexpr Prepared kUpsertCollectionId = {
+    "upsert_collection_id",
+    "INSERT INTO wal_collection_ids (tenant, database_name, name, instance, id) "
+    "VALUES ($1, $2, $3, $4, $5) "
+    "ON CONFLICT (tenant, database_name, name, instance) DO UPDATE SET id = EXCLUDED.id"};
+inline constexpr Prepared kSelectCollection = {
+    "select_collection",
+    "SELECT canonical_id FROM wal_collections "
+    "WHERE tenant = $1 AND database_name = $2 AND name = $3"};
+inline constexpr Prepared kSelectIdsOfCollection = {
+    "select_ids_of_collection",
+    "SELECT instance, id FROM wal_collection_ids "
+    "WHERE tenant = $1 AND database_name = $2 AND name = $3 ORDER BY instance"};
+inline constexpr Prepared kFindCollectionById = {
+    "find_collection_by_id",
+    "SELECT c.name FROM wal_collections c WHERE c.tenant = $1 AND c.database_name = $2 AND "
+    "(c.canonical_id = $3 OR EXISTS (SELECT 1 FROM wal_collection_ids i WHERE "
+    "i.tenant = c.tenant AND i.database_name = c.database_name AND i.name = c.name AND "
+    "i.id = $3)) ORDER BY c.name LIMIT 1"};
 inline constexpr Prepared kUpsertBlocked = {
     "upsert_blocked",
     "INSERT INTO wal_blocked (instance, tenant, database_name, collection, seq, since_ms, error) "
@@ -234,7 +258,8 @@ inline constexpr Prepared kAllPrepared[] = {
     kSelectEntry,      kSelectResolvedAfter, kSelectBacklog,     kCountByState,        kPrune,
     kSelectInstancesBehind, kSelectPendingBefore,
     kDeleteCollection, kInsertCollection,  kInsertCollectionId,  kSelectCollections,
-    kSelectCollectionIds, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
+    kSelectCollectionIds, kInsertCollectionIfAbsent, kUpsertCollectionId, kSelectCollection,
+    kSelectIdsOfCollection, kFindCollectionById, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
     kCheckFence,       kAcquireLease,      kSelectLease,         kSelectLeases,
     kRenewLease,       kReleaseLease,      kHeartbeat,           kForgetMembers,
     kSelectMembers,

@@ -352,6 +352,59 @@ Result<std::vector<CollectionIdentity>> PostgresWalStore::LoadCollections() {
   return out;
 }
 
+Result<CollectionIdentity> PostgresWalStore::MergeCollection(const CollectionIdentity& seen) {
+  CollectionIdentity proposal = seen;
+  if (proposal.canonical_id.empty() && !proposal.ids.empty()) {
+    proposal.canonical_id = proposal.ids.begin()->second;
+  }
+  if (Status s = CheckIdentity(proposal); !s.ok()) return s;
+  CollectionIdentity out;
+  Status s = Run("merge collection", [&](pqxx::connection_base& conn) {
+    out = CollectionIdentity{seen.tenant, seen.database, seen.name, "", {}};
+    pqxx::work w(conn);
+    // Insert-if-absent, then the seen ids over the stored ones: a concurrent first insert of
+    // the same key makes this one wait on the key and then do nothing, so both read its
+    // canonical id below.
+    w.exec_prepared(kInsertCollectionIfAbsent.name, seen.tenant, seen.database, seen.name,
+                    proposal.canonical_id);
+    for (const auto& [instance, id] : seen.ids) {
+      w.exec_prepared(kUpsertCollectionId.name, seen.tenant, seen.database, seen.name, instance,
+                      id);
+    }
+    const pqxx::result row =
+        w.exec_prepared(kSelectCollection.name, seen.tenant, seen.database, seen.name);
+    if (!row.empty()) out.canonical_id = Bytes(row[0][0]);
+    for (const pqxx::row& r :
+         w.exec_prepared(kSelectIdsOfCollection.name, seen.tenant, seen.database, seen.name)) {
+      out.ids[Bytes(r[0])] = Bytes(r[1]);
+    }
+    CommitLocked(w);
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+Result<std::optional<CollectionIdentity>> PostgresWalStore::FindCollection(
+    const std::string& tenant, const std::string& database, const std::string& id) {
+  std::optional<CollectionIdentity> out;
+  Status s = Run("find collection", [&](pqxx::connection_base& conn) {
+    out.reset();
+    pqxx::transaction<pqxx::isolation_level::repeatable_read, pqxx::read_only> t(conn);
+    const pqxx::result named = t.exec_prepared(kFindCollectionById.name, tenant, database, id);
+    if (named.empty()) return;
+    CollectionIdentity c{tenant, database, Bytes(named[0][0]), "", {}};
+    const pqxx::result row = t.exec_prepared(kSelectCollection.name, tenant, database, c.name);
+    if (!row.empty()) c.canonical_id = Bytes(row[0][0]);
+    for (const pqxx::row& r : t.exec_prepared(kSelectIdsOfCollection.name, tenant, database,
+                                              c.name)) {
+      c.ids[Bytes(r[0])] = Bytes(r[1]);
+    }
+    out = std::move(c);
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
 Status PostgresWalStore::Block(const BlockedCollection& b, const Fence& fence) {
   if (Status s = CheckBlocked(b); !s.ok()) return s;
   bool fenced = false;

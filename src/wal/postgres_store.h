@@ -103,6 +103,10 @@ class PostgresWalStore final : public WalStore {
   Status RemoveCollection(const std::string& tenant, const std::string& database,
                           const std::string& name) override;
   Result<std::vector<CollectionIdentity>> LoadCollections() override;
+  Result<CollectionIdentity> MergeCollection(const CollectionIdentity& seen) override;
+  Result<std::optional<CollectionIdentity>> FindCollection(const std::string& tenant,
+                                                           const std::string& database,
+                                                           const std::string& id) override;
   Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
   Status Unblock(const std::string& instance, const std::string& tenant,
                  const std::string& database, const std::string& collection,

@@ -78,7 +78,7 @@ describe('dashboard in headless Chromium', () => {
   let stack;
 
   before(async () => {
-    stack = await startStack({ name: 'dashboard', env: { STATUS_TOKEN }, waitHealthy: false });
+    stack = await startStack({ name: 'dashboard', env: { STATUS_TOKEN, VERIFY_INTERVAL: '1' }, waitHealthy: false });
     await waitFor(
       async () => {
         const r = await http(`${stack.ha.url}/status`, { headers: { authorization: `Bearer ${STATUS_TOKEN}` } });
@@ -90,6 +90,17 @@ describe('dashboard in headless Chromium', () => {
     const col = await makeClient(stack.ha.url).getOrCreateCollection({ name: 'dash', embeddingFunction: null });
     await col.add({ ids: ['a', 'b', 'c'], embeddings: [[1, 0], [0, 1], [1, 1]] });
     for (let i = 0; i < 10; i++) await http(`${stack.ha.url}${TD}/collections/${col.id}/count`);
+    // A record deleted on the replica behind chroma-ha: the anti-entropy table shows it.
+    await waitFor(async () => {
+      const r = await http(`${stack.ha.url}/wal/status`, { headers: { authorization: `Bearer ${STATUS_TOKEN}` } });
+      return r.status === 200 && r.json.instances.every((i) => i.pending_entries === 0);
+    }, { timeoutMs: 15000, what: 'replication done' });
+    const onReplica = await makeClient(stack.replica.url).getCollection({ name: 'dash', embeddingFunction: null });
+    await onReplica.delete({ ids: ['a'] });
+    await waitFor(async () => {
+      const r = await http(`${stack.ha.url}/status`, { headers: { authorization: `Bearer ${STATUS_TOKEN}` } });
+      return r.json.anti_entropy?.divergent.length === 1;
+    }, { timeoutMs: 15000, what: 'the divergence' });
   });
 
   after(async () => {
@@ -109,6 +120,7 @@ describe('dashboard in headless Chromium', () => {
     }
     assert.match(dom, /id="conn" class="ok"/);
     assert.match(dom, /<polyline/, 'no chart was drawn');
+    assert.match(dom, /<tr data-divergent="dash"><td>replica<\/td><td>default_tenant\/default_database\/dash<\/td><td class="num">1<\/td><td>no<\/td>/);
     assert.ok(!dom.includes(STATUS_TOKEN), 'the token is shown in the page');
     assert.deepEqual(consoleErrors(r.stderr), [], 'the browser logged script errors');
   });

@@ -5,6 +5,8 @@
 //   proxies; both instances end with every id's last acknowledged value;
 // - causal reads across proxies: written through A, read through B with the token: 0 stale;
 // - READ_CONSISTENCY=fresh across proxies without a token: 0 stale;
+// - one identity for the fleet: a collection created, renamed, deleted and re-created through
+//   different proxies has the same id through every proxy at once;
 // - the replay lease holder and a random proxy SIGKILLed and restarted five times under a write
 //   load that sends each worker's successive writes to different proxies: takeover time, 0
 //   acknowledged writes lost, both instances identical record by record.
@@ -173,6 +175,75 @@ describe('a fleet of three proxies on one PostgreSQL WAL', () => {
       if (!(await read(proxies[1], id, [`u-${i}`])).ids.includes(`u-${i}`)) unprotected += 1;
     }
     assert.ok(unprotected > 0, 'the relay must make the replica lag for this test to mean anything');
+  });
+
+  test('one identity for the fleet: created, renamed, deleted and re-created through different proxies, the same id everywhere', async () => {
+    requirePostgres();
+    const [a, b, c] = proxies;
+    const byName = async (proxy, name, seq) => {
+      const r = await request(`${proxy.url}${TD}/collections/${name}`, {
+        headers: seq ? { 'X-Chroma-HA-Min-Seq': seq } : {},
+      });
+      return r;
+    };
+    const created = await request(`${a.url}${TD}/collections`, {
+      method: 'POST',
+      headers: JSON_CT,
+      body: JSON.stringify({ name: 'fleet-identity' }),
+    });
+    assert.equal(created.status, 200, created.text);
+    const id = created.json.id;
+    const seq = created.headers.get('x-chroma-ha-seq');
+    assert.match(seq ?? '', /^\d+$/);
+    // B reads the lagging replica (its token makes it wait for the create there); C reads fresh.
+    for (const [proxy, token] of [[b, seq], [c, null], [b, 'latest']]) {
+      const r = await byName(proxy, 'fleet-identity', token);
+      assert.equal(r.status, 200, `${proxy.url}: ${r.text}`);
+      assert.equal(r.json.id, id, `${proxy.url} shows another id for a collection created through A`);
+    }
+    const listed = await request(`${c.url}${TD}/collections?limit=1000`);
+    assert.equal(listed.json.find((x) => x.name === 'fleet-identity')?.id, id);
+
+    // A's id works through C at once; the record is on both instances.
+    const w = await write(c, id, 'add', ['i-1'], ['one']);
+    const got = await read(b, id, ['i-1'], { 'X-Chroma-HA-Min-Seq': w.headers.get('x-chroma-ha-seq') });
+    assert.deepEqual(got.ids, ['i-1']);
+
+    // Renamed through B: the new name shows the same id through A and C, the old one is gone.
+    const renamed = await request(`${b.url}${TD}/collections/${id}`, {
+      method: 'PUT',
+      headers: JSON_CT,
+      body: JSON.stringify({ new_name: 'fleet-identity-2' }),
+    });
+    assert.equal(renamed.status, 200, renamed.text);
+    for (const proxy of [a, c]) {
+      const r = await byName(proxy, 'fleet-identity-2', 'latest');
+      assert.equal(r.status, 200, `${proxy.url}: ${r.text}`);
+      assert.equal(r.json.id, id, `${proxy.url}: another id after a rename through B`);
+      assert.equal((await byName(proxy, 'fleet-identity', 'latest')).status, 404);
+    }
+
+    // Deleted through C, re-created through B: a new id, the same through every proxy; the old
+    // id names nothing any more.
+    const deleted = await request(`${c.url}${TD}/collections/fleet-identity-2`, { method: 'DELETE' });
+    assert.equal(deleted.status, 200, deleted.text);
+    const again = await request(`${b.url}${TD}/collections`, {
+      method: 'POST',
+      headers: JSON_CT,
+      body: JSON.stringify({ name: 'fleet-identity-2' }),
+    });
+    assert.equal(again.status, 200, again.text);
+    assert.notEqual(again.json.id, id);
+    for (const proxy of [a, c, b]) {
+      const r = await byName(proxy, 'fleet-identity-2', 'latest');
+      assert.equal(r.json?.id, again.json.id, `${proxy.url}: ${r.text}`);
+      const old = await request(`${proxy.url}${TD}/collections/${id}/count`, {
+        headers: { 'X-Chroma-HA-Min-Seq': 'latest' },
+      });
+      assert.equal(old.status, 404, `${proxy.url}: the deleted collection's id still answers ${old.text}`);
+    }
+    const statuses = await Promise.all(proxies.map((x) => x.status()));
+    console.log(`shared identity: ${JSON.stringify(statuses.map((s) => s.shared_identity))}`);
   });
 
   test(`READ_CONSISTENCY=fresh across proxies without a token: 0 stale of ${ROUNDS}`, async () => {

@@ -255,6 +255,28 @@ TEST_F(AlertRulesTest, UnresolvedWalEntryAlertsOnceAndResolvesWhenGone) {
   EXPECT_EQ(SentFor(key)[1]["resolved"], true);
 }
 
+// Issue 13 item 4: a divergence found by the anti-entropy checker alerts until a pass no
+// longer lists it.
+TEST_F(AlertRulesTest, DivergenceAlertsUntilAPassNoLongerListsIt) {
+  AlertObservation o;
+  o.divergent.emplace();
+  o.divergent->push_back({"replica", "t", "d", "docs", "t/d/docs id \"x\" only on primary", 3});
+  rules_->Observe(o);
+  rules_->Observe(o);
+  Deliver();
+  const std::string key = "divergence/replica/t/d/docs";
+  ASSERT_EQ(SentFor(key).size(), 1u);
+  EXPECT_NE(SentFor(key)[0]["text"].get<std::string>().find("verify --repair"), std::string::npos);
+  rules_->Observe(AlertObservation{});  // no pass: unchanged
+  Advance(seconds(61));
+  EXPECT_EQ(SentFor(key).size(), 1u);
+  o.divergent->clear();
+  rules_->Observe(o);
+  Deliver();
+  ASSERT_EQ(SentFor(key).size(), 2u);
+  EXPECT_EQ(SentFor(key)[1]["resolved"], true);
+}
+
 TEST_F(AlertRulesTest, BacklogAndLagThresholds) {
   AlertObservation o = Store(true);
   o.backlog->push_back({"replica", 100, 30});  // at the thresholds: fine

@@ -195,5 +195,22 @@ TEST(CollectionMapTest, ConcurrentLearnAndLookup) {
   }
 }
 
+// Adopt: the store's identity replaces the cached one (a fleet's shared identity); ids the cache
+// had under another key (a rename this process missed) leave that key.
+TEST(CollectionMapTest, AdoptReplacesTheKeysIdentityAndTakesItsIdsFromOtherKeys) {
+  CollectionMap map;
+  (void)map.Learn({"t", "d", "old"}, "replica", "R");
+  (void)map.Learn({"t", "d", "c"}, "primary", "STALE");
+  map.Adopt(CollectionIdentity{"t", "d", "c", "P", {{"primary", "P"}, {"replica", "R"}}});
+  EXPECT_EQ(map.CanonicalId({"t", "d", "c"}), "P");
+  EXPECT_EQ(map.IdOn({"t", "d", "c"}, "replica"), "R");
+  EXPECT_FALSE(map.Get({"t", "d", "old"}).has_value());  // its only id moved
+  EXPECT_FALSE(map.FindById("STALE").has_value());       // the replaced identity's ids are gone
+  EXPECT_EQ(map.FindById("R"), (CollectionKey{"t", "d", "c"}));
+  EXPECT_EQ(map.size(), 1u);
+  map.Adopt(CollectionIdentity{"t", "d", "x", "", {{"primary", "X"}}});  // no canonical: no-op
+  EXPECT_EQ(map.size(), 1u);
+}
+
 }  // namespace
 }  // namespace chroma_ha

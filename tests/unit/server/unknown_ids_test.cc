@@ -105,7 +105,7 @@ TEST_F(UnknownIdsTest, ACollectionCreatedThroughTheProxyIsNotHidden) {
   route.tenant = "t";
   route.database = "d";
   HttpResponse response = FakeUpstreams::Response(200, CollectionJson(kNew, "fresh"));
-  resolver_.OnResponse(create, route, 0, response);
+  testing::RunCo(ioc_, resolver_.OnResponse(create, route, 0, response));
   auto key = KeyOf(kNew);
   ASSERT_TRUE(key.has_value());
   EXPECT_EQ(key->name, "fresh");

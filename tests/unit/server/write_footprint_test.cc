@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "text/json_scan.h"
+
 namespace chroma_ha {
 namespace {
 
@@ -40,6 +42,20 @@ TEST(WriteFootprintTest, AnythingElseCoversTheWholeCollection) {
     EXPECT_EQ(s.footprint, nullptr) << b;
   }
   EXPECT_EQ(ScanWriteBody(R"({"ids":["a"]})", WriteKind::kModifyCollection).footprint, nullptr);
+}
+
+TEST(WriteFootprintTest, OtherMembersDoNotMatterAndRepeatedIdsPastTheLimitCoverAll) {
+  std::string body = "{";
+  for (int i = 0; i < 1000; ++i) body += "\"m" + std::to_string(i) + "\":[1,2],";
+  body += "\"ids\":[\"x\"]}";
+  EXPECT_EQ(IdsOf(ScanWriteBody(body, WriteKind::kAdd)), Ids{"x"});
+
+  std::string repeated = "{";
+  for (std::size_t i = 0; i <= kMaxListedMembers; ++i) repeated += "\"ids\":[\"x\"],";
+  repeated.back() = '}';
+  ScannedBody s = ScanWriteBody(repeated, WriteKind::kAdd);
+  EXPECT_TRUE(s.valid_json);
+  EXPECT_EQ(s.footprint, nullptr);
 }
 
 TEST(WriteFootprintTest, InvalidJsonIsReported) {

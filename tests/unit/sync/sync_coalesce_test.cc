@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include "sync/coalesce.h"
 #include "sync_fixture.h"
@@ -36,6 +38,72 @@ TEST(WriteCoalescer, MergesColumnsInEntryOrder) {
   EXPECT_EQ(json::parse(c.Body()),
             json::parse(R"({"ids":["a","b","c"],"embeddings":[[1,2],[3,4],[5,6]],)"
                         R"("documents":["x","y","z"]})"));
+}
+
+// What the coalescer built before it spliced text: every body parsed, each non-null column's
+// elements appended to one array, the object dumped.
+json ParsedMerge(const std::vector<std::string>& bodies) {
+  json merged = json::object();
+  for (const std::string& text : bodies) {
+    const json body = json::parse(text);
+    for (auto it = body.begin(); it != body.end(); ++it) {
+      if (it->is_null()) continue;
+      json& out = merged[it.key()];
+      if (!out.is_array()) out = json::array();
+      for (const json& v : *it) out.push_back(v);
+    }
+  }
+  return json::parse(merged.dump());
+}
+
+TEST(WriteCoalescer, SplicedBodyMeansWhatTheParsedMergeMeant) {
+  struct Group {
+    const char* kind;
+    std::vector<std::string> bodies;
+  };
+  const Group kGroups[] = {
+      {"add",
+       {R"({"ids":["a"],"embeddings":[[0.1,-1e-7,3]],"documents":["d\u00e9 \/ \"q\""],)"
+        R"("metadatas":[{"k":1,"n":null,"s":"é"}],"uris":["u:1"]})",
+        R"( { "uris" : [ "u:2" , "u:3" ] , "ids" : [ "b" , "c" ] , "embeddings" : )"
+        R"([ [ 1E+2 , -0.0 , 12345678901234567890 ] , [ 0 , 2.5 , -3 ] ] , )"
+        R"("documents" : [ "x" , "" ] , "metadatas" : [ null , { "nested" : { "a" : [ 1 , true ] } } ] } )"}},
+      {"upsert",
+       {R"({"ids":["a","b"],"embeddings":[[1],[2]],"documents":null,"metadatas":null,"uris":null})",
+        R"({"i\u0064s":["c"],"embeddings":[[3]],"documents":null})",
+        "\xEF\xBB\xBF"
+        R"({"ids":["\ud83d\ude00"],"embeddings":[[4e-310]]})"}},
+      {"add", {R"({"ids":["only"],"metadatas":[{"x":"y"}]})"}},
+  };
+  for (const Group& g : kGroups) {
+    WriteCoalescer c;
+    ASSERT_TRUE(c.Start(Write(g.kind, g.bodies[0]))) << g.bodies[0];
+    for (std::size_t i = 1; i < g.bodies.size(); ++i) {
+      ASSERT_TRUE(c.Add(Write(g.kind, g.bodies[i]))) << g.bodies[i];
+    }
+    EXPECT_EQ(c.entries(), g.bodies.size());
+    const std::string body = c.Body();
+    ASSERT_TRUE(json::accept(body)) << body;
+    EXPECT_EQ(json::parse(body), ParsedMerge(g.bodies)) << body;
+  }
+  // Spliced, not re-serialised: numbers and escapes keep the client's spelling.
+  WriteCoalescer c;
+  ASSERT_TRUE(c.Start(Write("add", kGroups[0].bodies[0])));
+  ASSERT_TRUE(c.Add(Write("add", kGroups[0].bodies[1])));
+  EXPECT_NE(c.Body().find("-1e-7"), std::string::npos);
+  EXPECT_NE(c.Body().find("1E+2"), std::string::npos);
+  EXPECT_NE(c.Body().find(R"(d\u00e9 \/)"), std::string::npos);
+}
+
+TEST(WriteCoalescer, DeletesAndInvalidBodiesStartNoGroup) {
+  WriteCoalescer c;
+  EXPECT_FALSE(c.Start(Write("delete", R"({"ids":["a"]})")));
+  EXPECT_FALSE(c.Start(Write("update", R"({"ids":["a"],"embeddings":[[1]]})")));
+  EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1]]})"
+                                    "x")));
+  EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"embeddings":[[1e999]]})")));
+  EXPECT_FALSE(c.Start(Write("add", R"({"ids":["a"],"ids":["b"]})")));  // a repeated key
+  EXPECT_EQ(c.Body(), "{}");
 }
 
 TEST(WriteCoalescer, RefusesWhatWouldChangeTheResult) {

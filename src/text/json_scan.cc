@@ -1,0 +1,403 @@
+#include "text/json_scan.h"
+
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "text/utf8.h"
+
+namespace chroma_ha {
+namespace {
+
+bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+class Validator {
+ public:
+  Validator(std::string_view text, std::initializer_list<std::string_view> keep)
+      : s_(text), keep_(keep) {}
+
+  JsonScan Run();
+
+ private:
+  void SkipWs() {
+    while (i_ < s_.size() && IsWs(s_[i_])) ++i_;
+  }
+  bool String();
+  bool Escape();
+  bool Hex4(unsigned* out);
+  bool Number();
+  bool Literal(std::string_view word) {
+    if (s_.substr(i_, word.size()) != word) return false;
+    i_ += word.size();
+    return true;
+  }
+  // At the first byte of a value (after white space): scans a scalar, or opens a container
+  // (`*opened`). False on a syntax error.
+  bool ValueStart(bool* opened);
+  bool TopObject() const { return !stack_.empty() && stack_[0] == '{'; }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  // Whether a top-level member with this key is listed.
+  bool Keep(const JsonMember& m) const {
+    if (keep_.size() == 0) return true;
+    for (std::string_view k : keep_) {
+      if (m.KeyIs(k)) return true;
+    }
+    return false;
+  }
+
+  std::vector<char> stack_;  // open containers: '{' or '['
+  std::initializer_list<std::string_view> keep_;
+  bool keeping_ = false;  // the current top-level member is listed
+  JsonScan out_;
+};
+
+bool Validator::Hex4(unsigned* out) {
+  if (s_.size() - i_ < 4) return false;
+  unsigned v = 0;
+  for (int k = 0; k < 4; ++k) {
+    int h = HexValue(s_[i_ + k]);
+    if (h < 0) return false;
+    v = v * 16 + static_cast<unsigned>(h);
+  }
+  i_ += 4;
+  *out = v;
+  return true;
+}
+
+// After a backslash.
+bool Validator::Escape() {
+  if (i_ >= s_.size()) return false;
+  switch (s_[i_++]) {
+    case '"':
+    case '\\':
+    case '/':
+    case 'b':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
+      return true;
+    case 'u': {
+      unsigned cp = 0;
+      if (!Hex4(&cp)) return false;
+      if (cp >= 0xDC00 && cp <= 0xDFFF) return false;  // a low surrogate alone
+      if (cp < 0xD800 || cp > 0xDBFF) return true;
+      // A high surrogate: a low one must follow.
+      if (s_.size() - i_ < 2 || s_[i_] != '\\' || s_[i_ + 1] != 'u') return false;
+      i_ += 2;
+      unsigned low = 0;
+      return Hex4(&low) && low >= 0xDC00 && low <= 0xDFFF;
+    }
+    default:
+      return false;
+  }
+}
+
+// True when none of the 8 bytes in `w` is '"', '\\', a control character or non-ASCII: the
+// usual "has a zero byte" bit trick (exact as a yes/no answer for the word).
+bool PlainAscii8(uint64_t w) {
+  constexpr uint64_t k01 = 0x0101010101010101ULL, k80 = 0x8080808080808080ULL;
+  const uint64_t quote = w ^ (k01 * '"');
+  const uint64_t backslash = w ^ (k01 * '\\');
+  const uint64_t hits =
+      ((quote - k01) & ~quote) | ((backslash - k01) & ~backslash) | ((w - k01 * 0x20) & ~w) | w;
+  return (hits & k80) == 0;
+}
+
+// At the opening quote; moves past the closing one.
+bool Validator::String() {
+  const char* const d = s_.data();
+  const std::size_t n = s_.size();
+  std::size_t i = i_ + 1;
+  for (;;) {
+    while (n - i >= 8) {  // eight plain bytes at a time
+      uint64_t w;
+      std::memcpy(&w, d + i, 8);
+      if (!PlainAscii8(w)) break;
+      i += 8;
+    }
+    if (i >= n) return false;
+    const auto c = static_cast<unsigned char>(d[i]);
+    if (c == '"') {
+      i_ = i + 1;
+      return true;
+    }
+    if (c == '\\') {
+      i_ = i + 1;
+      if (!Escape()) return false;
+      i = i_;
+    } else if (c < 0x20) {
+      return false;
+    } else if (c < 0x80) {
+      ++i;
+    } else {
+      const std::size_t len = Utf8SequenceLength(s_, i);
+      if (len == 0) return false;
+      i += len;
+    }
+  }
+}
+
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? whose value is finite as a double (nlohmann
+// converts with strtod and refuses an infinite result as "number overflow").
+bool Validator::Number() {
+  const std::size_t start = i_;
+  const std::size_t n = s_.size();
+  std::size_t i = i_;  // a local: the loops below keep it in a register
+  if (s_[i] == '-') ++i;
+  if (i >= n) return false;
+  const std::size_t int_begin = i;
+  if (s_[i] == '0') {
+    ++i;
+  } else if (IsDigit(s_[i])) {
+    while (i < n && IsDigit(s_[i])) ++i;
+  } else {
+    return false;
+  }
+  const std::size_t int_end = i;
+  std::size_t frac_begin = i, frac_end = i;
+  if (i < n && s_[i] == '.') {
+    ++i;
+    frac_begin = i;
+    while (i < n && IsDigit(s_[i])) ++i;
+    frac_end = i;
+    if (frac_end == frac_begin) return false;
+  }
+  bool has_exp = false;
+  int64_t exp = 0;
+  if (i < n && (s_[i] == 'e' || s_[i] == 'E')) {
+    has_exp = true;
+    ++i;
+    bool negative = false;
+    if (i < n && (s_[i] == '+' || s_[i] == '-')) negative = s_[i++] == '-';
+    const std::size_t exp_begin = i;
+    while (i < n && IsDigit(s_[i])) {
+      if (exp < 100000000) exp = exp * 10 + (s_[i] - '0');  // saturates: far past ±308
+      ++i;
+    }
+    if (i == exp_begin) return false;
+    if (negative) exp = -exp;
+  }
+  i_ = i;
+  const std::size_t int_digits = int_end - int_begin;
+  if (!has_exp && int_digits <= 308) return true;  // < 1e308: the common case
+  // The value is 0.d1d2... × 10^e with d1 the first non-zero digit: below 10^e.
+  int64_t e = 0;
+  std::size_t lead = int_begin;
+  while (lead < int_end && s_[lead] == '0') ++lead;
+  if (lead < int_end) {
+    e = static_cast<int64_t>(int_end - lead) + exp;
+  } else {
+    std::size_t f = frac_begin;
+    while (f < frac_end && s_[f] == '0') ++f;
+    if (f == frac_end) return true;  // zero
+    e = exp - static_cast<int64_t>(f - frac_begin);
+  }
+  if (e <= 308) return true;   // below 1e308 < DBL_MAX
+  if (e >= 310) return false;  // at least 1e309: infinite
+  // Between 1e308 and 1e309: as strtod rounds it.
+  const std::string literal(s_.substr(start, i - start));
+  return std::isfinite(std::strtod(literal.c_str(), nullptr));
+}
+
+bool Validator::ValueStart(bool* opened) {
+  *opened = false;
+  if (i_ >= s_.size()) return false;
+  switch (s_[i_]) {
+    case '{':
+    case '[':
+      stack_.push_back(s_[i_]);
+      ++i_;
+      *opened = true;
+      return true;
+    case '"':
+      return String();
+    case 't':
+      return Literal("true");
+    case 'f':
+      return Literal("false");
+    case 'n':
+      return Literal("null");
+    default:
+      return Number();
+  }
+}
+
+JsonScan Validator::Run() {
+  // nlohmann skips a UTF-8 byte order mark (and refuses a text starting with a partial one).
+  if (!s_.empty() && static_cast<unsigned char>(s_[0]) == 0xEF) {
+    if (s_.substr(0, 3) != "\xEF\xBB\xBF") return out_;
+    i_ = 3;
+  }
+  std::size_t value_begin = 0;
+  enum class Next { kValue, kKey, kAfterValue } next = Next::kValue;
+  for (;;) {
+    if (next == Next::kKey) {
+      SkipWs();
+      if (i_ >= s_.size() || s_[i_] != '"') return out_;
+      const std::size_t key_begin = i_;
+      if (!String()) return out_;
+      if (stack_.size() == 1) {
+        ++out_.member_count;
+        JsonMember m;
+        m.key = s_.substr(key_begin + 1, i_ - key_begin - 2);
+        m.key_escaped = m.key.find('\\') != std::string_view::npos;
+        keeping_ = Keep(m);
+        if (keeping_ && out_.members.size() == kMaxListedMembers) {
+          keeping_ = false;  // memory stays bounded whatever the body repeats
+          out_.truncated = true;
+        }
+        if (keeping_) out_.members.push_back(m);
+      }
+      SkipWs();
+      if (i_ >= s_.size() || s_[i_] != ':') return out_;
+      ++i_;
+      next = Next::kValue;
+      continue;
+    }
+    if (next == Next::kValue) {
+      SkipWs();
+      if (stack_.size() == 1 && TopObject()) value_begin = i_;
+      if (keeping_ && stack_.size() == 2 && stack_[1] == '[' && TopObject() && i_ < s_.size()) {
+        JsonMember& m = out_.members.back();
+        ++m.elements;
+        if (s_[i_] != '"') m.all_strings = false;
+      }
+      bool opened = false;
+      if (!ValueStart(&opened)) return out_;
+      if (opened) {
+        if (stack_.size() == 1) out_.object = stack_[0] == '{';
+        SkipWs();
+        const char close = stack_.back() == '{' ? '}' : ']';
+        if (i_ < s_.size() && s_[i_] == close) {
+          ++i_;
+          stack_.pop_back();
+          next = Next::kAfterValue;
+        } else {
+          next = stack_.back() == '{' ? Next::kKey : Next::kValue;
+          continue;
+        }
+      }
+      next = Next::kAfterValue;
+    }
+    // kAfterValue: a value just ended.
+    if (stack_.empty()) {
+      SkipWs();
+      // nlohmann's lexer takes a NUL byte for the end of the input: whatever follows is ignored.
+      out_.valid = i_ == s_.size() || s_[i_] == '\0';
+      return out_;
+    }
+    if (keeping_ && stack_.size() == 1 && TopObject()) {
+      out_.members.back().value = s_.substr(value_begin, i_ - value_begin);
+    }
+    SkipWs();
+    if (i_ >= s_.size()) return out_;
+    const char c = s_[i_++];
+    const bool in_object = stack_.back() == '{';
+    if (c == ',') {
+      next = in_object ? Next::kKey : Next::kValue;
+    } else if (c == (in_object ? '}' : ']')) {
+      stack_.pop_back();
+      next = Next::kAfterValue;
+    } else {
+      return out_;
+    }
+  }
+}
+
+// Past the string literal of validated JSON starting at s[i] (its opening quote).
+std::size_t SkipString(std::string_view s, std::size_t i) {
+  ++i;
+  while (s[i] != '"') i += s[i] == '\\' ? 2 : 1;
+  return i + 1;
+}
+
+// Past the value of validated JSON starting at s[i].
+std::size_t SkipValue(std::string_view s, std::size_t i) {
+  if (s[i] == '"') return SkipString(s, i);
+  if (s[i] == '{' || s[i] == '[') {
+    int depth = 0;
+    while (i < s.size()) {
+      const char c = s[i];
+      if (c == '"') {
+        i = SkipString(s, i);
+        continue;
+      }
+      ++i;
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return i;
+      }
+    }
+    return i;
+  }
+  while (i < s.size() && s[i] != ',' && s[i] != ']' && s[i] != '}' && !IsWs(s[i])) ++i;
+  return i;
+}
+
+}  // namespace
+
+std::string JsonMember::Key() const {
+  if (!key_escaped) return std::string(key);
+  std::string literal;
+  literal.reserve(key.size() + 2);
+  literal.append(1, '"').append(key).append(1, '"');
+  return JsonStringValue(literal);
+}
+
+bool JsonMember::KeyIs(std::string_view name) const {
+  return key_escaped ? Key() == name : key == name;
+}
+
+JsonScan ScanJson(std::string_view text, std::initializer_list<std::string_view> keep) {
+  JsonScan out = Validator(text, keep).Run();
+  if (!out.valid || !out.object) {
+    out.members.clear();
+    out.member_count = 0;
+    out.truncated = false;
+  }
+  return out;
+}
+
+std::string JsonStringValue(std::string_view literal) {
+  std::string_view inner = literal.substr(1, literal.size() - 2);
+  if (inner.find('\\') == std::string_view::npos) return std::string(inner);
+  const nlohmann::json j = nlohmann::json::parse(literal, nullptr, /*allow_exceptions=*/false);
+  return j.is_string() ? j.get<std::string>() : std::string();
+}
+
+std::vector<std::string_view> JsonArrayElements(std::string_view array) {
+  std::vector<std::string_view> out;
+  std::size_t i = 1;  // past '['
+  for (;;) {
+    while (i < array.size() && IsWs(array[i])) ++i;
+    if (i >= array.size() || array[i] == ']') return out;
+    const std::size_t end = SkipValue(array, i);
+    out.push_back(array.substr(i, end - i));
+    i = end;
+    while (i < array.size() && IsWs(array[i])) ++i;
+    if (i < array.size() && array[i] == ',') ++i;
+  }
+}
+
+std::string_view JsonArrayInside(std::string_view array) {
+  std::size_t b = 1, e = array.size() - 1;  // '[' ... ']'
+  while (b < e && IsWs(array[b])) ++b;
+  while (e > b && IsWs(array[e - 1])) --e;
+  return array.substr(b, e - b);
+}
+
+}  // namespace chroma_ha
