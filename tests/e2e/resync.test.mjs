@@ -106,9 +106,9 @@ function writeLoad(ha) {
   return { acked, stop: async () => { stop = true; await run; return { n, failed }; } };
 }
 
-function runVerify(args) {
+function runCommand(args, env = {}) {
   return new Promise((resolve, reject) => {
-    const child = spawn(CHROMA_HA_BIN, ['verify', ...args], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(CHROMA_HA_BIN, args, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -117,6 +117,7 @@ function runVerify(args) {
     child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
   });
 }
+const runVerify = (args) => runCommand(['verify', ...args]);
 
 async function documentsOn(url, c, ids) {
   const col = await must(`${url}${base(c)}/${c.name}`, {});
@@ -220,5 +221,16 @@ describe('online resync', () => {
     await waitWalDrained(ha, { timeoutMs: 30000 });
     const verify = await runVerify([primary.url, replica.url, '--tenant', 'tenant_two', '--wait', '20']);
     assert.equal(verify.code, 0, verify.out);
+  });
+
+  test('`chroma-ha resync replica` starts one through the endpoint and exits 0 when done', async () => {
+    const before = (await must(`${ha.url}/admin/instances/replica/resync`, { headers: ADMIN })).json;
+    const cli = await runCommand(['resync', 'replica', '--interval', '0.2'], { PROXY_URL: ha.url, ADMIN_TOKEN: TOKEN });
+    assert.equal(cli.code, 0, cli.out);
+    const after = (await must(`${ha.url}/admin/instances/replica/resync`, { headers: ADMIN })).json;
+    assert.equal(after.state, 'done');
+    assert.equal(after.trigger, 'admin');
+    assert.ok(after.started_at_ms > before.started_at_ms);
+    assert.ok(after.records_done >= 10500);
   });
 });
