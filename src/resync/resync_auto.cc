@@ -1,8 +1,8 @@
 // ResyncManager, part 2: automatic resyncs (AUTO_RESYNC; see resync_manager.h).
-#include <set>
+#include <spdlog/spdlog.h>
 
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <set>
 
 #include "resync/resync_manager.h"
 #include "sync/chroma_api.h"
@@ -31,7 +31,7 @@ bool ResyncManager::LooksEmpty(size_t index, const std::vector<CollectionIdentit
     request.method = "GET";
     request.target = CollectionsPath(tenant, database) + "_count";
     const Result<HttpResponse> r = instance.Send(request);
-    if (!r.ok()) return false;  // no answer: not known to be empty
+    if (!r.ok()) return false;       // no answer: not known to be empty
     if (r->status == 404) continue;  // the tenant or database is gone: empty
     if (!Is2xx(r->status)) return false;
     const nlohmann::json count = nlohmann::json::parse(r->body, nullptr, false);
@@ -77,8 +77,8 @@ void ResyncManager::CheckAutomatic() {
     }
     if (!started->started) continue;
     ++auto_started_total_;
-    spdlog::warn("resync {}: started automatically from {}: {}", name,
-                 d_.instances[source]->name(), reason);
+    spdlog::warn("resync {}: started automatically from {}: {}", name, d_.instances[source]->name(),
+                 reason);
     Alert(name, AlertSeverity::kWarning,
           "Instance " + name + " is being resynced from " + d_.instances[source]->name(),
           "Started automatically (AUTO_RESYNC): " + reason + ".", /*resolved=*/false);

@@ -1,10 +1,10 @@
 // ResyncEngine, part 2: copying one collection page by page (see resync_engine.h).
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "resync/resync_engine.h"
 #include "sync/chroma_api.h"
@@ -75,8 +75,8 @@ std::optional<json> UpsertBodyFromGet(const json& got) {
 
 Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progress) {
   const ResyncCollection c = p.plan[p.next];
-  Result<json> definition = Call(source_, "GET", CollectionPath(c.tenant, c.database, c.name), "",
-                                 {404});
+  Result<json> definition =
+      Call(source_, "GET", CollectionPath(c.tenant, c.database, c.name), "", {404});
   if (!definition.ok()) return definition.status();
   std::string target_id;
   std::string source_id;
@@ -121,9 +121,8 @@ Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progre
   return Persist(p, on_progress);
 }
 
-Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p,
-                                                          const ResyncCollection& c,
-                                                          const json& definition) {
+Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p, const ResyncCollection& c,
+                                                         const json& definition) {
   const std::string by_name = CollectionPath(c.tenant, c.database, c.name);
   Result<json> existing = Call(target_, "GET", by_name, "", {404});
   if (!existing.ok()) return existing.status();
@@ -143,8 +142,7 @@ Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p,
     Result<json> made = Call(target_, "POST", CollectionsPath(c.tenant, c.database), Dump(create));
     if (!made.ok()) return made.status();
     if (!made->is_object() || !made->value("id", json()).is_string()) {
-      return Refused(target_.name() + ": created collection " + c.name +
-                                     " without an id");
+      return Refused(target_.name() + ": created collection " + c.name + " without an id");
     }
     id = (*made)["id"].get<std::string>();
   } else {
@@ -175,24 +173,26 @@ Status ResyncEngine::RemoveExtraRecords(ResyncRecord& p, const ResyncCollection&
   const std::string source_get = CollectionPath(c.tenant, c.database, source_id) + "/get";
   for (int64_t offset = 0;;) {
     if (Stopping()) return Status::FailedPrecondition("resync stopped");
-    const json ask = {{"limit", options_.page_size}, {"offset", offset}, {"include", json::array()}};
+    const json ask = {
+        {"limit", options_.page_size}, {"offset", offset}, {"include", json::array()}};
     Result<json> mine = Call(target_, "POST", target_get, Dump(ask));
     if (!mine.ok()) return mine.status();
     const json ids = mine->is_object() ? mine->value("ids", json::array()) : json::array();
     if (ids.empty()) break;
-    Result<json> theirs = Call(source_, "POST", source_get,
-                               Dump(json{{"ids", ids}, {"include", json::array()}}));
+    Result<json> theirs =
+        Call(source_, "POST", source_get, Dump(json{{"ids", ids}, {"include", json::array()}}));
     if (!theirs.ok()) return theirs.status();
     std::set<std::string> on_source;
-    for (const json& id : theirs->value("ids", json::array())) on_source.insert(id.get<std::string>());
+    for (const json& id : theirs->value("ids", json::array()))
+      on_source.insert(id.get<std::string>());
     json extra = json::array();
     for (const json& id : ids) {
       if (!on_source.count(id.get<std::string>())) extra.push_back(id);
     }
     if (!extra.empty()) {
-      Result<json> gone = Call(target_, "POST",
-                               CollectionPath(c.tenant, c.database, target_id) + "/delete",
-                               Dump(json{{"ids", extra}}));
+      Result<json> gone =
+          Call(target_, "POST", CollectionPath(c.tenant, c.database, target_id) + "/delete",
+               Dump(json{{"ids", extra}}));
       if (!gone.ok()) return gone.status();
       p.extra_removed += static_cast<int64_t>(extra.size());
     }

@@ -56,8 +56,8 @@ void RegisterResyncEndpoints(OwnEndpoints& own, const Config& config, ResyncMana
   for (const InstanceConfig& instance : config.instances) {
     const std::string path = "/admin/instances/" + instance.name + "/resync";
     own.Register("POST", path,
-                 [&manager, &wal_threads, name = instance.name](
-                     const HttpRequest& req) -> asio::awaitable<HttpResponse> {
+                 [&manager, &wal_threads,
+                  name = instance.name](const HttpRequest& req) -> asio::awaitable<HttpResponse> {
                    auto parsed = ParseBody(req.body);
                    if (auto* bad = std::get_if<HttpResponse>(&parsed)) co_return *bad;
                    auto [source, tenants] =
@@ -66,12 +66,11 @@ void RegisterResyncEndpoints(OwnEndpoints& own, const Config& config, ResyncMana
                      return manager.Request(name, source, tenants, "admin");
                    });
                    if (!started.ok()) co_return FromStatus(started.status());
-                   co_return JsonResponse(started->started ? 202 : 200,
-                                          DumpJson(started->state));
+                   co_return JsonResponse(started->started ? 202 : 200, DumpJson(started->state));
                  });
     own.Register("GET", path,
-                 [&manager, &wal_threads, name = instance.name](
-                     const HttpRequest&) -> asio::awaitable<HttpResponse> {
+                 [&manager, &wal_threads,
+                  name = instance.name](const HttpRequest&) -> asio::awaitable<HttpResponse> {
                    auto state =
                        co_await RunBlocking(wal_threads, [&] { return manager.State(name); });
                    if (!state.ok()) co_return FromStatus(state.status());
@@ -82,8 +81,8 @@ void RegisterResyncEndpoints(OwnEndpoints& own, const Config& config, ResyncMana
 
 void AddResyncFamilies(const ResyncManager& manager, std::vector<prometheus::MetricFamily>* out) {
   using prometheus::MetricType;
-  FamilyBuilder running("chroma_ha_resync_running",
-                        "1 while a resync of the instance is running", MetricType::Gauge);
+  FamilyBuilder running("chroma_ha_resync_running", "1 while a resync of the instance is running",
+                        MetricType::Gauge);
   FamilyBuilder collections("chroma_ha_resync_collections",
                             "Collections of the last resync, by state (done, total)",
                             MetricType::Gauge);

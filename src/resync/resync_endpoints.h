@@ -11,10 +11,10 @@
 #ifndef CHROMA_HA_RESYNC_RESYNC_ENDPOINTS_H_
 #define CHROMA_HA_RESYNC_RESYNC_ENDPOINTS_H_
 
-#include <vector>
+#include <prometheus/metric_family.h>
 
 #include <boost/asio/thread_pool.hpp>
-#include <prometheus/metric_family.h>
+#include <vector>
 
 #include "chroma_ha/config.h"
 #include "resync/resync_manager.h"

@@ -1,10 +1,10 @@
 #include "resync/resync_engine.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
 #include <thread>
-
-#include <spdlog/spdlog.h>
 
 #include "sync/chroma_api.h"
 
@@ -25,7 +25,8 @@ std::string DatabasesPath(const std::string& tenant) { return TenantPath(tenant)
 std::set<std::string> Names(const std::vector<json>& objects) {
   std::set<std::string> out;
   for (const json& o : objects) {
-    if (o.is_object() && o.value("name", json()).is_string()) out.insert(o["name"].get<std::string>());
+    if (o.is_object() && o.value("name", json()).is_string())
+      out.insert(o["name"].get<std::string>());
   }
   return out;
 }
@@ -55,8 +56,7 @@ Result<json> ResyncEngine::Call(InstanceClient& instance, const std::string& met
       json doc = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
       if (doc.is_discarded()) {
         instance_failed_ = true;
-        return Refused(instance.name() + ": " + method + " " + target +
-                                       ": the answer is not JSON");
+        return Refused(instance.name() + ": " + method + " " + target + ": the answer is not JSON");
       }
       return doc;
     }
@@ -65,8 +65,8 @@ Result<json> ResyncEngine::Call(InstanceClient& instance, const std::string& met
     }
     if (r.ok() && !IsTransientStatus(r->status)) {
       instance_failed_ = true;
-      return Refused(instance.name() + ": " + method + " " +
-                                     Utf8Prefix(target, 200) + ": " + ErrorSummary(*r));
+      return Refused(instance.name() + ": " + method + " " + Utf8Prefix(target, 200) + ": " +
+                     ErrorSummary(*r));
     }
     last = r.ok() ? ErrorSummary(*r) : r.status().message();
     if (attempt < options_.attempts) {
@@ -82,7 +82,8 @@ Result<json> ResyncEngine::Call(InstanceClient& instance, const std::string& met
 
 Status ResyncEngine::Persist(ResyncRecord& p, const ProgressFn& on_progress) {
   std::optional<Fence> fence = fence_();
-  if (!fence) return Status::FailedPrecondition("the replay lease of " + p.instance + " is not held");
+  if (!fence)
+    return Status::FailedPrecondition("the replay lease of " + p.instance + " is not held");
   if (Status s = store_.PutResync(p.instance, ToStoreText(p), *fence); !s.ok()) return s;
   if (on_progress) on_progress(p);
   return Status::Ok();
@@ -116,7 +117,8 @@ Status ResyncEngine::Prepare(ResyncRecord& p) {
   if (!last.ok()) return last.status();
   p.start_seq = *last;
   std::optional<Fence> fence = fence_();
-  if (!fence) return Status::FailedPrecondition("the replay lease of " + p.instance + " is not held");
+  if (!fence)
+    return Status::FailedPrecondition("the replay lease of " + p.instance + " is not held");
   if (Status s = DropOldBacklog(p, *fence); !s.ok()) return s;
   p.plan.clear();
   p.next = 0;
@@ -154,9 +156,9 @@ Status ResyncEngine::DropOldBacklog(const ResyncRecord& p, const Fence& fence) {
     if (!page.ok()) return page.status();
     std::vector<int64_t> carried;
     for (const WalEntry& e : *page) {
-      const bool in_scope = !p.scope || (e.tenant == p.scope->tenant &&
-                                         e.database == p.scope->database &&
-                                         e.collection == p.scope->name);
+      const bool in_scope =
+          !p.scope || (e.tenant == p.scope->tenant && e.database == p.scope->database &&
+                       e.collection == p.scope->name);
       if (e.seq <= p.start_seq && in_scope && !not_on_source.count(e.seq)) carried.push_back(e.seq);
     }
     if (Status s = store_.MarkAppliedBatch(carried, p.instance, fence); !s.ok()) return s;
@@ -177,10 +179,10 @@ Status ResyncEngine::PlanTenant(ResyncRecord& p, const std::string& tenant) {
   if (!src.ok()) return src.status();
   Result<json> dst = Call(target_, "GET", DatabasesPath(tenant), "");
   if (!dst.ok()) return dst.status();
-  const std::set<std::string> src_names = Names(src->is_array() ? src->get<std::vector<json>>()
-                                                                : std::vector<json>{});
-  const std::set<std::string> dst_names = Names(dst->is_array() ? dst->get<std::vector<json>>()
-                                                                : std::vector<json>{});
+  const std::set<std::string> src_names =
+      Names(src->is_array() ? src->get<std::vector<json>>() : std::vector<json>{});
+  const std::set<std::string> dst_names =
+      Names(dst->is_array() ? dst->get<std::vector<json>>() : std::vector<json>{});
   for (const std::string& db : dst_names) {
     if (src_names.count(db)) continue;
     Result<json> gone =
@@ -215,16 +217,15 @@ Status ResyncEngine::PlanCollection(ResyncRecord& p, const ResyncCollection& c) 
   Result<json> tenant =
       Call(target_, "POST", "/api/v2/tenants", json{{"name", c.tenant}}.dump(), {409});
   if (!tenant.ok()) return tenant.status();
-  Result<json> db = Call(target_, "POST", DatabasesPath(c.tenant),
-                         json{{"name", c.database}}.dump(), {409});
+  Result<json> db =
+      Call(target_, "POST", DatabasesPath(c.tenant), json{{"name", c.database}}.dump(), {409});
   if (!db.ok()) return db.status();
-  Result<json> count = Call(source_, "GET",
-                            CollectionPath(c.tenant, c.database, (*src)["id"].get<std::string>()) +
-                                "/count",
-                            "");
+  Result<json> count =
+      Call(source_, "GET",
+           CollectionPath(c.tenant, c.database, (*src)["id"].get<std::string>()) + "/count", "");
   if (!count.ok()) return count.status();
-  p.plan.push_back({c.tenant, c.database, c.name,
-                    count->is_number_integer() ? count->get<int64_t>() : 0});
+  p.plan.push_back(
+      {c.tenant, c.database, c.name, count->is_number_integer() ? count->get<int64_t>() : 0});
   return Status::Ok();
 }
 
@@ -264,8 +265,8 @@ Status ResyncEngine::PlanDatabase(ResyncRecord& p, const std::string& tenant,
         !c.value("id", json()).is_string()) {
       return Refused(source_.name() + ": a collection without name or id");
     }
-    Result<json> count = Call(source_, "GET",
-                              CollectionPath(tenant, db, c["id"].get<std::string>()) + "/count", "");
+    Result<json> count =
+        Call(source_, "GET", CollectionPath(tenant, db, c["id"].get<std::string>()) + "/count", "");
     if (!count.ok()) return count.status();
     p.plan.push_back({tenant, db, c["name"].get<std::string>(),
                       count->is_number_integer() ? count->get<int64_t>() : 0});

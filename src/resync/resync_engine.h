@@ -33,11 +33,10 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "chroma_ha/clock.h"
 #include "chroma_ha/instance_client.h"
@@ -52,7 +51,7 @@ class ResyncEngine {
  public:
   struct Options {
     int page_size = 1000;
-    int attempts = 5;  // per request, on no answer / 5xx / 429
+    int attempts = 5;                            // per request, on no answer / 5xx / 429
     std::chrono::milliseconds retry_delay{200};  // doubled after each failed attempt
   };
   // The fence to write progress under (the target's replay lease); nullopt when it is no longer
@@ -63,8 +62,8 @@ class ResyncEngine {
 
   // Not owned; must outlive the engine. `ids` may be null (learned target ids are then not
   // recorded).
-  ResyncEngine(WalStore& store, InstanceClient& source, InstanceClient& target,
-               CollectionIds* ids, Options options, FenceFn fence, const Clock& clock);
+  ResyncEngine(WalStore& store, InstanceClient& source, InstanceClient& target, CollectionIds* ids,
+               Options options, FenceFn fence, const Clock& clock);
 
   // Runs `p` (state running) to its end: OK with p.state done or failed; non-OK (store error,
   // lease lost, Stop) leaves p running and persisted as of its last step.

@@ -1,9 +1,9 @@
 #include "resync/resync_manager.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "sync/chroma_api.h"
 
@@ -80,8 +80,9 @@ void ResyncManager::Record(const ResyncRecord& p) {
   if (const int i = IndexOf(p.instance); i >= 0) resyncing_[i] = p.running();
   auto job = jobs_.find(p.instance);
   if (job != jobs_.end()) {
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                         job->second->began).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - job->second->began)
+            .count();
     if (seconds > 0.2) rates_[p.instance] = (p.records_done - job->second->base_records) / seconds;
   }
 }
@@ -127,8 +128,8 @@ void ResyncManager::RunJob(Job* job, ResyncRecord p) {
             /*resolved=*/true);
     } else {
       spdlog::error("resync {} from {}: failed: {}", p.instance, p.source, p.reason);
-      Alert(p.instance, AlertSeverity::kCritical, "Resync of " + p.instance + " failed",
-            p.reason, /*resolved=*/false);
+      Alert(p.instance, AlertSeverity::kCritical, "Resync of " + p.instance + " failed", p.reason,
+            /*resolved=*/false);
     }
     if (d_.on_finished) d_.on_finished();
   } else {

@@ -27,12 +27,11 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "chroma_ha/alert_sink.h"
 #include "chroma_ha/clock.h"
@@ -62,7 +61,7 @@ class ResyncManager {
     // Tenants and (tenant, database, instance) ids the identity map knows (may be empty).
     std::function<std::vector<CollectionIdentity>()> identities;
     std::function<bool(size_t index)> healthy;  // may be empty: all healthy
-    std::function<void()> on_finished;           // a resync ended: e.g. SyncWorker::Notify
+    std::function<void()> on_finished;          // a resync ended: e.g. SyncWorker::Notify
   };
   struct Started {
     bool started = false;  // false: one was already running (its state is returned)
@@ -137,7 +136,7 @@ class ResyncManager {
   std::condition_variable wake_;
   bool stopping_ = false;
   std::thread poller_;
-  std::map<std::string, ResyncRecord> known_;       // by instance: last seen
+  std::map<std::string, ResyncRecord> known_;         // by instance: last seen
   std::map<std::string, std::unique_ptr<Job>> jobs_;  // running here
   std::map<std::string, double> rates_;               // records/s of the job running here
   std::chrono::steady_clock::time_point next_auto_check_{};

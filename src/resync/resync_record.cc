@@ -10,23 +10,23 @@ std::string ToStoreText(const ResyncRecord& p) {
     plan.push_back(json::array({c.tenant, c.database, c.name, c.records}));
   }
   json doc = {{"v", 1},
-                    {"instance", p.instance},
-                    {"source", p.source},
-                    {"state", p.state},
-                    {"reason", p.reason},
-                    {"tenants", p.tenants},
-                    {"start_seq", p.start_seq},
-                    {"prepared", p.prepared},
-                    {"plan", std::move(plan)},
-                    {"next", p.next},
-                    {"offset", p.offset},
-                    {"records_done", p.records_done},
-                    {"records_total", p.records_total},
-                    {"records_recopied", p.records_recopied},
-                    {"extra_removed", p.extra_removed},
-                    {"started_at_ms", p.started_at_ms},
-                    {"finished_at_ms", p.finished_at_ms},
-                    {"trigger", p.trigger}};
+              {"instance", p.instance},
+              {"source", p.source},
+              {"state", p.state},
+              {"reason", p.reason},
+              {"tenants", p.tenants},
+              {"start_seq", p.start_seq},
+              {"prepared", p.prepared},
+              {"plan", std::move(plan)},
+              {"next", p.next},
+              {"offset", p.offset},
+              {"records_done", p.records_done},
+              {"records_total", p.records_total},
+              {"records_recopied", p.records_recopied},
+              {"extra_removed", p.extra_removed},
+              {"started_at_ms", p.started_at_ms},
+              {"finished_at_ms", p.finished_at_ms},
+              {"trigger", p.trigger}};
   if (p.scope) {
     doc["scope"] = json::array({p.scope->tenant, p.scope->database, p.scope->name});
   }
@@ -79,23 +79,23 @@ json PublicJson(const ResyncRecord& p, double records_per_second) {
     const int64_t left = std::max<int64_t>(0, p.records_total - p.records_done);
     eta = static_cast<double>(left) / records_per_second;
   }
-  return {{"instance", p.instance},
-          {"source", p.source},
-          {"state", p.state},
-          {"reason", p.state == kResyncFailed ? p.reason : std::string()},
-          {"collections_done", p.collections_done()},
-          {"collections_total", p.collections_total()},
-          {"records_done", p.records_done},
-          {"records_total", p.records_total},
-          {"records_recopied", p.records_recopied},
-          {"records_per_second", p.running() ? records_per_second : 0.0},
-          {"eta_seconds", eta},
-          {"started_at_ms", p.started_at_ms},
-          {"finished_at_ms", p.finished_at_ms > 0 ? json(p.finished_at_ms) : json(nullptr)},
-          {"trigger", p.trigger},
-          {"collection", p.scope ? json(p.scope->tenant + "/" + p.scope->database + "/" +
-                                        p.scope->name)
-                                 : json(nullptr)}};
+  return {
+      {"instance", p.instance},
+      {"source", p.source},
+      {"state", p.state},
+      {"reason", p.state == kResyncFailed ? p.reason : std::string()},
+      {"collections_done", p.collections_done()},
+      {"collections_total", p.collections_total()},
+      {"records_done", p.records_done},
+      {"records_total", p.records_total},
+      {"records_recopied", p.records_recopied},
+      {"records_per_second", p.running() ? records_per_second : 0.0},
+      {"eta_seconds", eta},
+      {"started_at_ms", p.started_at_ms},
+      {"finished_at_ms", p.finished_at_ms > 0 ? json(p.finished_at_ms) : json(nullptr)},
+      {"trigger", p.trigger},
+      {"collection", p.scope ? json(p.scope->tenant + "/" + p.scope->database + "/" + p.scope->name)
+                             : json(nullptr)}};
 }
 
 }  // namespace chroma_ha

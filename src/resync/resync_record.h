@@ -9,11 +9,10 @@
 #define CHROMA_HA_RESYNC_RESYNC_RECORD_H_
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "chroma_ha/status.h"
 
@@ -36,10 +35,10 @@ struct ResyncRecord {
   std::string instance;  // the target
   std::string source;
   std::string state = kResyncIdle;
-  std::string reason;  // failed only
+  std::string reason;                // failed only
   std::vector<std::string> tenants;  // what is copied (Chroma cannot list tenants)
-  int64_t start_seq = 0;   // the WAL's last seq when the resync started
-  bool prepared = false;   // start_seq taken, the target's old backlog dropped, plan made
+  int64_t start_seq = 0;             // the WAL's last seq when the resync started
+  bool prepared = false;             // start_seq taken, the target's old backlog dropped, plan made
   std::vector<ResyncCollection> plan;
   int64_t next = 0;    // index in plan of the collection being copied
   int64_t offset = 0;  // records of plan[next] on the target

@@ -52,7 +52,8 @@ Result<std::map<std::string, std::string>> PostgresWalStore::LoadResyncs() {
   Status s = Run("load resyncs", [&](pqxx::connection_base& c) {
     out.clear();
     pqxx::read_transaction t(c);
-    for (const pqxx::row& r : t.exec(kSelectResyncs)) out[r[0].as<std::string>()] = r[1].as<std::string>();
+    for (const pqxx::row& r : t.exec(kSelectResyncs))
+      out[r[0].as<std::string>()] = r[1].as<std::string>();
   });
   if (!s.ok()) return s;
   return out;

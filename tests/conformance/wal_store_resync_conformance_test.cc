@@ -30,8 +30,8 @@ TEST_P(WalStoreConformance, ResyncStateIsStoredReplacedAndSurvivesReconnectAndCl
   Reopen();
   Result<std::map<std::string, std::string>> all = store_->LoadResyncs();
   ASSERT_TRUE(all.ok()) << all.status().ToString();
-  const std::map<std::string, std::string> want = {
-      {"replica", R"({"state":"running","page":2})"}, {"replica2", "{\"note\":\"caf\xc3\xa9\"}"}};
+  const std::map<std::string, std::string> want = {{"replica", R"({"state":"running","page":2})"},
+                                                   {"replica2", "{\"note\":\"caf\xc3\xa9\"}"}};
   EXPECT_EQ(*all, want);
 }
 

@@ -11,11 +11,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "fakes/fake_instance.h"
 
@@ -47,14 +46,15 @@ class MiniChroma {
   std::map<std::string, std::map<std::string, Db>>& tenants() { return tenants_; }
   Collection& Make(const std::string& t, const std::string& d, const std::string& name,
                    json metadata = nullptr) {
-    tenants_[t][d][name] = {prefix_ + std::to_string(++next_id_), name, std::move(metadata), json::object(), {}};
+    tenants_[t][d][name] = {
+        prefix_ + std::to_string(++next_id_), name, std::move(metadata), json::object(), {}};
     return tenants_[t][d][name];
   }
   void Fill(Collection& c, int n, const std::string& tag = "") {
     for (int i = 0; i < n; ++i) {
       const std::string id = "r" + std::to_string(c.records.size());
-      c.records.push_back({id, json::array({i * 0.5, 1.0}), "doc " + id + tag,
-                           json{{"i", i}}, nullptr});
+      c.records.push_back(
+          {id, json::array({i * 0.5, 1.0}), "doc " + id + tag, json{{"i", i}}, nullptr});
     }
   }
   int upserts = 0;  // upsert requests served
@@ -78,7 +78,9 @@ class MiniChroma {
     return out;
   }
   json CollectionJson(const Collection& c) const {
-    return {{"id", c.id}, {"name", c.name}, {"metadata", c.metadata},
+    return {{"id", c.id},
+            {"name", c.name},
+            {"metadata", c.metadata},
             {"configuration_json", c.configuration}};
   }
   Collection* ById(Db& db, const std::string& id) {
@@ -146,14 +148,19 @@ class MiniChroma {
     if (r.method == "POST") {
       const std::string name = body["name"];
       if (!db.count(name)) {
-        db[name] = {prefix_ + std::to_string(++next_id_), name, body.value("metadata", json()),
-                    body.value("configuration", json::object()), {}};
+        db[name] = {prefix_ + std::to_string(++next_id_),
+                    name,
+                    body.value("metadata", json()),
+                    body.value("configuration", json::object()),
+                    {}};
       }
       return Answer(200, CollectionJson(db[name]));
     }
     size_t limit = 1000000, offset = 0;
-    if (auto p = query.find("limit="); p != std::string::npos) limit = std::stoul(query.substr(p + 6));
-    if (auto p = query.find("offset="); p != std::string::npos) offset = std::stoul(query.substr(p + 7));
+    if (auto p = query.find("limit="); p != std::string::npos)
+      limit = std::stoul(query.substr(p + 6));
+    if (auto p = query.find("offset="); p != std::string::npos)
+      offset = std::stoul(query.substr(p + 7));
     json out = json::array();
     size_t i = 0;
     for (const auto& [name, c] : db) {
@@ -164,8 +171,7 @@ class MiniChroma {
   // Chroma's base64 embeddings (little-endian float32s) back to numbers.
   static json Decode(const json& e) {
     if (!e.is_string()) return e;
-    const std::string alphabet =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string bytes;
     uint32_t acc = 0;
     int bits = 0;
@@ -193,8 +199,8 @@ class MiniChroma {
     if (op == "upsert") {
       ++upserts;
       for (size_t i = 0; i < body["ids"].size(); ++i) {
-        Record rec{body["ids"][i], Decode(body["embeddings"][i]), body.value("documents", json())[i],
-                   body.value("metadatas", json())[i], nullptr};
+        Record rec{body["ids"][i], Decode(body["embeddings"][i]),
+                   body.value("documents", json())[i], body.value("metadatas", json())[i], nullptr};
         if (body.contains("uris")) rec.uri = body["uris"][i];
         auto it = std::find_if(c.records.begin(), c.records.end(),
                                [&](const Record& x) { return x.id == rec.id; });
@@ -226,8 +232,11 @@ class MiniChroma {
         chosen.push_back(&c.records[i]);
       }
     }
-    json out = {{"ids", json::array()}, {"embeddings", json::array()}, {"documents", json::array()},
-                {"metadatas", json::array()}, {"uris", json::array()}};
+    json out = {{"ids", json::array()},
+                {"embeddings", json::array()},
+                {"documents", json::array()},
+                {"metadatas", json::array()},
+                {"uris", json::array()}};
     for (const Record* x : chosen) {
       out["ids"].push_back(x->id);
       out["embeddings"].push_back(x->embedding);

@@ -1,6 +1,8 @@
 // The resync engine against two in-memory Chromas and the memory WAL store: paging, what is
 // persisted, resuming from the recorded page, removal of what only the target has, the
 // target's old replay backlog, and failure reasons.
+#include "resync/resync_engine.h"
+
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -9,7 +11,6 @@
 #include "fakes/fake_instance.h"
 #include "fakes/memory_store.h"
 #include "mini_chroma.h"
-#include "resync/resync_engine.h"
 
 namespace chroma_ha {
 namespace {
@@ -42,12 +43,13 @@ class ResyncEngineTest : public ::testing::Test {
     ResyncEngine::Options options;
     options.page_size = page_size;
     options.retry_delay = std::chrono::milliseconds(1);
-    ResyncEngine engine(store_, source_, target_, nullptr, options,
-                        [&]() -> std::optional<Fence> {
-                          if (held_steps >= 0 && steps++ >= held_steps) return std::nullopt;
-                          return Fence();
-                        },
-                        clock_);
+    ResyncEngine engine(
+        store_, source_, target_, nullptr, options,
+        [&]() -> std::optional<Fence> {
+          if (held_steps >= 0 && steps++ >= held_steps) return std::nullopt;
+          return Fence();
+        },
+        clock_);
     return engine.Run(p, nullptr);
   }
   ResyncRecord Stored() {

@@ -1,6 +1,8 @@
 // ResyncManager with two in-memory Chromas and the memory WAL store: requests and their answers,
 // the pause flag, the single runner (only the holder of the target's replay lease copies; a
 // request made elsewhere is picked up by the holder), and AUTO_RESYNC with its alert.
+#include "resync/resync_manager.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,7 +12,6 @@
 #include "fakes/fake_instance.h"
 #include "fakes/memory_store.h"
 #include "mini_chroma.h"
-#include "resync/resync_manager.h"
 
 namespace chroma_ha {
 namespace {
@@ -159,7 +160,10 @@ TEST_F(ResyncManagerTest, OnlyTheReplayLeaseHolderCopiesAndItPicksUpARequestMade
 }
 
 TEST_F(ResyncManagerTest, AnInstanceBackEmptyThatTheMapSaysHeldCollectionsIsResyncedAndAlerted) {
-  CollectionIdentity docs{"default_tenant", "default_database", "docs", "p1",
+  CollectionIdentity docs{"default_tenant",
+                          "default_database",
+                          "docs",
+                          "p1",
                           {{"primary", "p1"}, {"replica", "r-old"}}};
   auto m = Make(nullptr, {docs});
   m->Poll();
@@ -180,13 +184,16 @@ TEST_F(ResyncManagerTest, AnInstanceBackEmptyThatTheMapSaysHeldCollectionsIsResy
 }
 
 TEST_F(ResyncManagerTest, NoAutomaticResyncWhenTheMapNeverSawCollectionsThereOrItIsOff) {
-  CollectionIdentity primary_only{"default_tenant", "default_database", "docs", "p1",
-                                  {{"primary", "p1"}}};
+  CollectionIdentity primary_only{
+      "default_tenant", "default_database", "docs", "p1", {{"primary", "p1"}}};
   auto m = Make(nullptr, {primary_only});
   m->Poll();
   EXPECT_EQ((*m->State("replica"))["state"], "idle");
   config_.auto_resync = false;
-  CollectionIdentity held{"default_tenant", "default_database", "docs", "p1",
+  CollectionIdentity held{"default_tenant",
+                          "default_database",
+                          "docs",
+                          "p1",
                           {{"primary", "p1"}, {"replica", "r-old"}}};
   auto off = Make(nullptr, {held});
   off->Poll();
