@@ -15,7 +15,9 @@
 # part alone, ~20 s quick / ~1 min full; the others are kept from the previous
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
 # table is appended to docs/benchmarks.md; "write_cpu" runs bench/write_cpu.mjs, chroma-ha's CPU
-# per add of 100 × 384 against a Chroma server's, also appended), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# per add of 100 × 384 against a Chroma server's, also appended; "resync" runs bench/resync.mjs,
+# the resync rate of 100,000 records of 384 dimensions, appended too), BENCH_KEEP_PG=1 (leave
+# PostgreSQL up).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +26,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -144,6 +146,26 @@ if [[ -f build-bench/fleet.md ]]; then
     echo "different proxies wait for each other's earlier entries (src/server/fleet_order.h)."
     echo
     cat build-bench/fleet.md
+  } >>docs/benchmarks.md
+fi
+# Resync rate (src/resync/) against Chroma's own page-read + add: its own script, appended too.
+if [[ ${BENCH_PARTS:-resync} == *resync* ]]; then
+  log "resync: copy rate against Chroma's page-read + add"
+  RESYNC_ARGS=(--records 100000)
+  ((${#QUICK[@]})) && RESYNC_ARGS=(--records 10000)
+  node bench/resync.mjs "${RESYNC_ARGS[@]}" --out build-bench/resync.md
+fi
+if [[ -f build-bench/resync.md ]]; then
+  {
+    echo
+    echo "## Resync rate (bench/resync.mjs)"
+    echo
+    echo "Commit $(git rev-parse --short HEAD), $(date -r build-bench/resync.md '+%Y-%m-%d %H:%M'). An empty replica"
+    echo "filled from the primary by POST /admin/instances/replica/resync (pages upserted, progress"
+    echo "persisted after each page) against a client copying the same collection between the same"
+    echo "two servers with get by pages and add. Target: at least 0.8 of it."
+    echo
+    cat build-bench/resync.md
   } >>docs/benchmarks.md
 fi
 log "wrote docs/benchmarks.md and docs/bench/*.png (raw: $RESULTS)"

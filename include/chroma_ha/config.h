@@ -91,6 +91,10 @@ struct Config {
   // LEASE_TTL_MS: replay and recovery leases (several processes on one store); renewed every
   // third of it, so a dead holder is taken over within about this long.
   std::chrono::milliseconds lease_ttl{2000};
+  // Resync (src/resync/): AUTO_RESYNC starts one by itself for an instance that came back empty
+  // or fell behind the retention window; RESYNC_PAGE_SIZE records per copied page.
+  bool auto_resync = true;   // AUTO_RESYNC
+  int resync_page_size = 1000;  // RESYNC_PAGE_SIZE
   // Anti-entropy (src/verify/anti_entropy.h): VERIFY_INTERVAL seconds between background
   // comparisons of the instances, 0 = off; AUTO_REPAIR: repair a divergent collection.
   std::chrono::milliseconds verify_interval{0};

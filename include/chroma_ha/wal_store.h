@@ -344,6 +344,16 @@ class WalStore {
   virtual Status Heartbeat(const std::string& member) = 0;
   // Every member heartbeated within kMemberForgetMs, by id.
   virtual Result<std::vector<Member>> ListMembers() = 0;
+
+  // ---- Resync (src/resync/, docs/design.md "Resync") ----
+  // The highest seq of a retained entry; 0 when the log is empty.
+  virtual Result<int64_t> LastSeq() = 0;
+  // Stores the progress of the resync of `instance` (opaque JSON text, src/resync/
+  // resync_state.h; insert or replace). Fenced: a resync runs under its target's replay lease.
+  virtual Status PutResync(const std::string& instance, const std::string& state,
+                           const Fence& fence = Fence()) = 0;
+  // Every stored resync progress, by instance. Kept by Clear().
+  virtual Result<std::map<std::string, std::string>> LoadResyncs() = 0;
 };
 
 }  // namespace chroma_ha

@@ -51,6 +51,8 @@ class ProxyAlerts {
   void ObserveDivergence(std::vector<AlertObservation::Divergent> divergent);
 
   const AlertStats& stats() const { return alerting_.stats(); }
+  // Where other components send their own alerts (e.g. resync/<instance>).
+  AlertSink& sink() { return alerting_; }
   const AlertRules& rules() const { return rules_; }
 
  private:

@@ -334,6 +334,8 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   ReadInt(env, "WAL_QUEUE_LIMIT", 1, 10000000, &c.wal_queue_limit);
   ReadMillis(env, "WAL_STORE_TIMEOUT_MS", 100, 600000, &c.wal_store_timeout);
   ReadMillis(env, "LEASE_TTL_MS", 300, 600000, &c.lease_ttl);
+  ReadBool(env, "AUTO_RESYNC", &c.auto_resync);
+  ReadInt(env, "RESYNC_PAGE_SIZE", 1, 10000, &c.resync_page_size);
   ReadSeconds(env, "VERIFY_INTERVAL", 0, 604800, &c.verify_interval);
   ReadBool(env, "AUTO_REPAIR", &c.auto_repair);
 

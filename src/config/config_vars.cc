@@ -98,6 +98,10 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "LEASE_TTL_MS", "2000",
      "Replay and recovery leases in the WAL store (several proxies on one database): renewed "
      "every third of it; a dead holder is taken over within about this long."},
+    {kWal, "AUTO_RESYNC", "true",
+     "Resync an instance by itself when it comes back empty while the identity map says it held "
+     "collections, or its backlog is older than WAL_RETENTION_HOURS (and alert)."},
+    {kWal, "RESYNC_PAGE_SIZE", "1000", "Records per page copied by a resync."},
     {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},
     {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
     {kWal, "WAL_DELETION_CONVERSION", "true",

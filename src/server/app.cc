@@ -34,6 +34,8 @@
 #include "server/wal_endpoints.h"
 #include "server/write_path.h"
 #include "sync/collection_ids.h"
+#include "resync/resync_endpoints.h"
+#include "resync/resync_manager.h"
 #include "sync/lease_keeper.h"
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
@@ -73,6 +75,36 @@ class MapCollectionIds final : public CollectionIds {
   std::function<void(const MapChange&)> persist_;
   SharedIdentity* shared_;  // null: process-local identity
 };
+
+// AUTO_REPAIR through the resync engine: the divergent collection is copied under a resync's
+// rules (replay to the instance paused, the writes that arrive meanwhile replayed after it in
+// WAL order), so a repair cannot undo a write that races it. Waits for the copy at most
+// kRepairWait (the checker's thread, and Stop(), must not wait on a long copy): still running
+// then, it counts as started, and the next pass checks the collection again.
+AntiEntropyChecker::Repair RepairByResync(ResyncManager& resync) {
+  constexpr auto kRepairWait = std::chrono::seconds(5);
+  return [&resync, kRepairWait](const std::string& instance, const std::string& tenant,
+                                const std::string& database,
+                                const std::string& collection) -> Status {
+    auto started =
+        resync.RequestCollection(instance, "", tenant, database, collection, "anti_entropy");
+    if (!started.ok()) return started.status();
+    if (!started->started) {
+      return Status::Unavailable("a resync of '" + instance +
+                                 "' is running; the collection is checked again next pass");
+    }
+    const auto deadline = std::chrono::steady_clock::now() + kRepairWait;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      auto state = resync.State(instance);
+      if (!state.ok()) continue;
+      const std::string now = state->value("state", "");
+      if (now == "failed") return Status::Unavailable("resync failed: " + state->value("reason", ""));
+      if (now == "done") return Status::Ok();
+    }
+    return Status::Ok();  // started and still copying
+  };
+}
 
 // Event-loop threads: THREADS, 0 = one per core.
 int EventLoopThreads(const Config& config) {
@@ -173,6 +205,7 @@ struct App::Parts {
   std::unique_ptr<PressureGauge> pressure;
   std::unique_ptr<LeaseKeeper> leases;  // replay and recovery leases (docs/design.md "Fleet")
   std::unique_ptr<SyncWorker> sync;
+  std::unique_ptr<ResyncManager> resync;  // POST /admin/instances/{name}/resync, AUTO_RESYNC
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
   std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
@@ -240,6 +273,19 @@ Status App::StartWal() {
   spdlog::info("WAL: this process is member {}; leases held: {}", p.leases->member(),
                held.empty() ? "none (other members hold them)" : held);
   p.sync->SetLeases(p.leases.get());
+  ResyncManager::Deps resync;
+  resync.config = &config;
+  resync.store = p.store.get();
+  resync.instances = raw;
+  resync.ids = p.sync_ids.get();
+  resync.leases = p.leases.get();
+  resync.alerts = p.alerts ? &p.alerts->sink() : nullptr;
+  resync.clock = &p.clock;
+  resync.identities = [&p] { return p.map.Snapshot(); };
+  resync.healthy = [&p](size_t i) { return p.upstreams.Snapshot(i).healthy; };
+  resync.on_finished = [&p] { p.sync->Notify(); };
+  p.resync = std::make_unique<ResyncManager>(std::move(resync));
+  p.sync->SetPaused([r = p.resync.get()](const std::string& i) { return r->Resyncing(i); });
   p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store,
                                          *p.committer, p.wal_threads,
                                          [&p] { p.sync->Notify(); });
@@ -275,8 +321,10 @@ Status App::StartWal() {
                           : nlohmann::json::object();
   };
   RegisterWalEndpoints(p.own, wal);
+  RegisterResyncEndpoints(p.own, config, *p.resync, p.wal_threads);
   p.snapshot->Start();
   p.leases->Start();
+  p.resync->Start();  // before the sync worker: a stored running resync pauses its replay
   p.sync->Start();
   asio::co_spawn(ioc_, Maintenance(), asio::detached);
   return Status::Ok();
@@ -349,6 +397,9 @@ Status App::Start() {
   }
   p.router = std::make_unique<Router>(p.config, p.upstreams, p.resolver, p.own, p.writes.get());
   p.router->SetClientAuth(p.client_auth.get());
+  if (p.resync) {
+    p.router->SetReadExcluded([r = p.resync.get()](std::size_t i) { return r->ResyncingIndex(i); });
+  }
   p.listener = std::make_unique<Listener>(p.workers.all, p.config, *p.router);
   StartTls();
   p.own.SetStats(&p.router->stats(), &p.listener->stats());
@@ -413,8 +464,12 @@ Status App::Start() {
   sources.start_ms = p.start_ms;
   sources.alerts = &p.alerts->stats();
   sources.causal = p.causal ? &p.causal->stats() : nullptr;
-  if (p.anti_entropy) {
-    sources.extra_families = [ae = p.anti_entropy.get()](auto* out) { ae->AddFamilies(out); };
+  if (p.anti_entropy || p.resync) {
+    sources.extra_families = [ae = p.anti_entropy.get(), r = p.resync.get()](
+                                 std::vector<prometheus::MetricFamily>* out) {
+      if (ae != nullptr) ae->AddFamilies(out);
+      if (r != nullptr) AddResyncFamilies(*r, out);
+    };
   }
   RegisterMetricsEndpoint(p.own, sources);
   RegisterDashboard(p.own);
@@ -439,7 +494,8 @@ Status App::Start() {
 void App::StartAntiEntropy() {
   Parts& p = *parts_;
   p.anti_entropy = AntiEntropyService::Create(
-      p.config, p.store.get(), p.clock, /*repair=*/nullptr,
+      p.config, p.store.get(), p.clock,
+      p.resync ? RepairByResync(*p.resync) : AntiEntropyChecker::Repair(),
       [alerts = p.alerts.get()](const std::vector<Divergence>& found) {
         std::vector<AlertObservation::Divergent> divergent;
         for (const auto& d : found) {
@@ -536,6 +592,7 @@ void App::Stop() {
   p.workers.guards.clear();
   p.upstreams.Stop();  // closes the pooled connections, which live on the workers
   if (p.anti_entropy) p.anti_entropy->Stop();
+  if (p.resync) p.resync->Stop();  // its engines stop between requests; resumed at next start
   if (p.sync) p.sync->Stop();
   if (p.leases) p.leases->Stop();  // after replay stopped: releases the leases for the others
   if (p.snapshot) p.snapshot->Stop();

@@ -222,6 +222,13 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
       thread_local std::mt19937_64 rng{std::random_device{}()};
       double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
       order = ReadOrder(config_, HealthVector(), ticket_++, draw);
+      if (read_excluded_) {
+        std::vector<std::size_t> kept;
+        for (std::size_t i : order) {
+          if (!read_excluded_(i)) kept.push_back(i);
+        }
+        if (!kept.empty()) order = std::move(kept);
+      }
       // Fresh reads: this process's own replay counters, unless the store is asked (PostgreSQL:
       // other processes write too, and only the replay lease's holder sees a backlog drain).
       const bool fresh_from_store = causal_ != nullptr && causal_->fresh_from_store();

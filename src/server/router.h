@@ -11,6 +11,7 @@
 #define CHROMA_HA_SERVER_ROUTER_H_
 
 #include <atomic>
+#include <functional>
 #include <cstddef>
 #include <vector>
 
@@ -74,6 +75,11 @@ class Router final : public RequestHandler {
   // Optional: reads with X-Chroma-HA-Min-Seq are served causally (server/causal_reads.h);
   // without it the header is ignored. Set before serving.
   void SetCausalReads(CausalReads* causal) { causal_ = causal; }
+  // Optional: instances that take no reads now (an instance being resynced: src/resync/);
+  // cheap and thread-safe. They are left out of every read order unless nothing else is left.
+  void SetReadExcluded(std::function<bool(std::size_t index)> excluded) {
+    read_excluded_ = std::move(excluded);
+  }
 
   // Forwards `request` (route already classified) to the instances in `order`, translating the
   // collection id for each and failing over on no answer or a 502/503/504. Used for reads,
@@ -98,6 +104,7 @@ class Router final : public RequestHandler {
   OwnEndpoints& own_;
   WritePath* writes_;
   CausalReads* causal_ = nullptr;
+  std::function<bool(std::size_t)> read_excluded_;
   Metrics* metrics_ = nullptr;
   ClientAuth* client_auth_ = nullptr;
   RouterStats stats_;

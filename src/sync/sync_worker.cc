@@ -54,6 +54,7 @@ Status SyncWorker::RunOnce() {
 }
 
 bool SyncWorker::HoldsReplayLease(size_t index, bool starting) {
+  if (paused_ && paused_(instances_[index]->name())) return false;
   if (leases_ == nullptr) return true;
   std::optional<Fence> fence = leases_->Holding(ReplayLeaseName(instances_[index]->name()));
   // Within an instance's round, only the tenure it started under counts: a lease lost and

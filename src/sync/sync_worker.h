@@ -98,6 +98,11 @@ class SyncWorker {
   // Set before Start() (not synchronised with a running worker).
   void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
   void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
+  // True while replay to `instance` must wait (a resync of it is copying: src/resync/). Checked
+  // where the replay lease is (before every page and request); must be cheap and thread-safe.
+  void SetPaused(std::function<bool(const std::string& instance)> paused) {
+    paused_ = std::move(paused);
+  }
 
   // One round: for each instance not backing off, replays its pending entries page by page.
   // Returns OK when every instance was caught up or is waiting on a block/backoff it already
@@ -185,6 +190,7 @@ class SyncWorker {
   std::chrono::steady_clock::time_point store_retry_at_{};  // a round after a store error
   bool round_store_error_ = false;  // the round in progress had a store error (run_mu_ held)
   LeaseKeeper* leases_ = nullptr;   // set before Start()
+  std::function<bool(const std::string&)> paused_;  // set before Start()
   Fence round_fence_;               // the fence of the instance being replayed (run_mu_ held)
   std::mt19937_64 rng_;
 };

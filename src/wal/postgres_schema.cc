@@ -93,6 +93,12 @@ CREATE TABLE wal_members (
   first_seen_ms BIGINT NOT NULL,
   last_seen_ms  BIGINT NOT NULL);
 )sql",
+    // 4: resync progress, one JSON document per target instance (src/resync/).
+    R"sql(
+CREATE TABLE wal_resyncs (
+  instance TEXT PRIMARY KEY,
+  state    TEXT NOT NULL);
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

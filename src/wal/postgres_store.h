@@ -121,6 +121,10 @@ class PostgresWalStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override;
   Status Heartbeat(const std::string& member) override;
   Result<std::vector<Member>> ListMembers() override;
+  Result<int64_t> LastSeq() override;
+  Status PutResync(const std::string& instance, const std::string& state,
+                   const Fence& fence = Fence()) override;
+  Result<std::map<std::string, std::string>> LoadResyncs() override;
 
   // Drops the connection as if the server had gone away (tests of the reconnect path).
   void DisconnectForTesting();

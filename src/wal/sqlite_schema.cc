@@ -93,7 +93,13 @@ CREATE TABLE wal_members (
   first_seen_ms INTEGER NOT NULL,
   last_seen_ms  INTEGER NOT NULL) WITHOUT ROWID;
 )sql",
-    // 4: bodies in a table of their own. An UPDATE rewrites the whole row, and every entry's
+    // 4: resync progress, one JSON document per target instance (src/resync/).
+    R"sql(
+CREATE TABLE wal_resyncs (
+  instance TEXT PRIMARY KEY,
+  state    TEXT NOT NULL) WITHOUT ROWID;
+)sql",
+    // 5: bodies in a table of their own. An UPDATE rewrites the whole row, and every entry's
     // outcome is an UPDATE: with the body in the row, recording the outcome of a 0.8 MB add
     // wrote 0.8 MB again (29 % of chroma-ha's CPU per add, bench/analysis.md).
     R"sql(

@@ -15,7 +15,7 @@ namespace chroma_ha {
 namespace {
 
 // ---- Statements ---------------------------------------------------------------------------
-// Entries with their bodies (wal_bodies, schema version 4), `e` and `b`.
+// Entries with their bodies (wal_bodies, schema version 5), `e` and `b`.
 #define CHROMA_HA_ENTRY_COLUMNS                                                              \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
   "b.body, e.state, e.origin, e.attempts, e.last_error, e.extra"

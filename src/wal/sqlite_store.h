@@ -90,6 +90,10 @@ class SqliteWalStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override;
   Status Heartbeat(const std::string& member) override;
   Result<std::vector<Member>> ListMembers() override;
+  Result<int64_t> LastSeq() override;
+  Status PutResync(const std::string& instance, const std::string& state,
+                   const Fence& fence = Fence()) override;
+  Result<std::map<std::string, std::string>> LoadResyncs() override;
 
   const std::string& path() const { return path_; }
 

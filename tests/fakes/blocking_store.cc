@@ -136,5 +136,13 @@ Status BlockingStore::Heartbeat(const std::string& member) {
   return Gate(), base_->Heartbeat(member);
 }
 Result<std::vector<Member>> BlockingStore::ListMembers() { return Gate(), base_->ListMembers(); }
+Result<int64_t> BlockingStore::LastSeq() { return Gate(), base_->LastSeq(); }
+Status BlockingStore::PutResync(const std::string& instance, const std::string& state,
+                                const Fence& fence) {
+  return Gate(), base_->PutResync(instance, state, fence);
+}
+Result<std::map<std::string, std::string>> BlockingStore::LoadResyncs() {
+  return Gate(), base_->LoadResyncs();
+}
 
 }  // namespace chroma_ha

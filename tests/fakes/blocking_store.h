@@ -78,6 +78,10 @@ class BlockingStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override;
   Status Heartbeat(const std::string& member) override;
   Result<std::vector<Member>> ListMembers() override;
+  Result<int64_t> LastSeq() override;
+  Status PutResync(const std::string& instance, const std::string& state,
+                   const Fence& fence = Fence()) override;
+  Result<std::map<std::string, std::string>> LoadResyncs() override;
 
  private:
   void Gate();  // counts the call; waits while frozen

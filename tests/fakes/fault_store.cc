@@ -35,6 +35,9 @@ const char* WalOpName(WalOp op) {
     case WalOp::kListLeases: return "ListLeases";
     case WalOp::kHeartbeat: return "Heartbeat";
     case WalOp::kListMembers: return "ListMembers";
+    case WalOp::kLastSeq: return "LastSeq";
+    case WalOp::kPutResync: return "PutResync";
+    case WalOp::kLoadResyncs: return "LoadResyncs";
   }
   return "Unknown";
 }
@@ -300,6 +303,22 @@ Status FaultStore::Heartbeat(const std::string& member) {
 Result<std::vector<Member>> FaultStore::ListMembers() {
   if (Status s = Enter(WalOp::kListMembers); !s.ok()) return s;
   return base_->ListMembers();
+}
+
+Result<int64_t> FaultStore::LastSeq() {
+  if (Status s = Enter(WalOp::kLastSeq); !s.ok()) return s;
+  return base_->LastSeq();
+}
+
+Status FaultStore::PutResync(const std::string& instance, const std::string& state,
+                             const Fence& fence) {
+  if (Status s = Enter(WalOp::kPutResync); !s.ok()) return s;
+  return base_->PutResync(instance, state, fence);
+}
+
+Result<std::map<std::string, std::string>> FaultStore::LoadResyncs() {
+  if (Status s = Enter(WalOp::kLoadResyncs); !s.ok()) return s;
+  return base_->LoadResyncs();
 }
 
 }  // namespace chroma_ha

@@ -38,6 +38,7 @@ enum class WalOp {
   kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear, kResolvedAfter,
   kInstancesBehind, kPendingBefore,
   kAcquireLease, kRenewLease, kReleaseLease, kListLeases, kHeartbeat, kListMembers,
+  kLastSeq, kPutResync, kLoadResyncs,
 };
 
 const char* WalOpName(WalOp op);
@@ -116,6 +117,10 @@ class FaultStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override;
   Status Heartbeat(const std::string& member) override;
   Result<std::vector<Member>> ListMembers() override;
+  Result<int64_t> LastSeq() override;
+  Status PutResync(const std::string& instance, const std::string& state,
+                   const Fence& fence = Fence()) override;
+  Result<std::map<std::string, std::string>> LoadResyncs() override;
 
  private:
   struct NthFault {

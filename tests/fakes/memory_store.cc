@@ -391,6 +391,25 @@ Result<std::vector<Member>> MemoryWalStore::ListMembers() {
   return out;
 }
 
+Result<int64_t> MemoryWalStore::LastSeq() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.empty() ? int64_t{0} : entries_.rbegin()->first;
+}
+
+Status MemoryWalStore::PutResync(const std::string& instance, const std::string& state,
+                                 const Fence& fence) {
+  if (Status s = CheckText("instance", instance); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (Status s = FenceLocked(fence); !s.ok()) return s;
+  resyncs_[instance] = state;
+  return Status::Ok();
+}
+
+Result<std::map<std::string, std::string>> MemoryWalStore::LoadResyncs() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return resyncs_;
+}
+
 size_t MemoryWalStore::size() const {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.size();

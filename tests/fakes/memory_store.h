@@ -77,6 +77,10 @@ class MemoryWalStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override;
   Status Heartbeat(const std::string& member) override;
   Result<std::vector<Member>> ListMembers() override;
+  Result<int64_t> LastSeq() override;
+  Status PutResync(const std::string& instance, const std::string& state,
+                   const Fence& fence = Fence()) override;
+  Result<std::map<std::string, std::string>> LoadResyncs() override;
 
   // Test helpers (not part of WalStore).
   size_t size() const;               // number of entries held
@@ -100,6 +104,7 @@ class MemoryWalStore final : public WalStore {
   std::set<std::string> registered_;
   std::map<std::string, Lease> leases_;    // by name
   std::map<std::string, Member> members_;  // by member id
+  std::map<std::string, std::string> resyncs_;  // by instance
 };
 
 }  // namespace chroma_ha

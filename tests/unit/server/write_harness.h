@@ -177,6 +177,13 @@ class GatedStore final : public WalStore {
   Result<std::vector<Lease>> ListLeases() override { return base_->ListLeases(); }
   Status Heartbeat(const std::string& m) override { return base_->Heartbeat(m); }
   Result<std::vector<Member>> ListMembers() override { return base_->ListMembers(); }
+  Result<int64_t> LastSeq() override { return base_->LastSeq(); }
+  Status PutResync(const std::string& i, const std::string& s, const Fence& f = Fence()) override {
+    return base_->PutResync(i, s, f);
+  }
+  Result<std::map<std::string, std::string>> LoadResyncs() override {
+    return base_->LoadResyncs();
+  }
 
  private:
   WalStore* base_;

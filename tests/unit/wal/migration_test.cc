@@ -22,8 +22,9 @@ namespace {
 
 constexpr const char* kToVersion1 =
     "DROP TABLE wal_todo; DROP TABLE wal_instances; DROP TABLE wal_leases; "
-    "DROP TABLE wal_members; DELETE FROM schema_version WHERE version >= 2;";
-// SQLite's version 4 moved bodies to wal_bodies: a version-1 file has them in wal_entries.
+    "DROP TABLE wal_members; DROP TABLE wal_resyncs; "
+    "DELETE FROM schema_version WHERE version >= 2;";
+// SQLite's version 5 moved bodies to wal_bodies: a version-1 file has them in wal_entries.
 constexpr const char* kSqliteBodiesInRows =
     "DROP TABLE wal_bodies; ALTER TABLE wal_entries ADD COLUMN body BLOB NOT NULL DEFAULT X'';";
 // seq 1: committed on primary; 2: committed on primary, applied on replica; 3: committed on
