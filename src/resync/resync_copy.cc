@@ -80,12 +80,13 @@ Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progre
   if (!definition.ok()) return definition.status();
   std::string target_id;
   std::string source_id;
+  bool created = false;
   if (!definition->is_null()) {
     if (!definition->value("id", json()).is_string()) {
       return Refused(source_.name() + ": collection " + c.name + " without an id");
     }
     source_id = (*definition)["id"].get<std::string>();
-    Result<std::string> made = EnsureTargetCollection(p, c, *definition);
+    Result<std::string> made = EnsureTargetCollection(p, c, *definition, &created);
     if (!made.ok()) return made.status();
     target_id = *made;
   }
@@ -93,6 +94,7 @@ Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progre
   // start_seq, or was made around chroma-ha).
   const std::string get_path = CollectionPath(c.tenant, c.database, source_id) + "/get";
   const std::string upsert_path = CollectionPath(c.tenant, c.database, target_id) + "/upsert";
+  const std::string delete_path = CollectionPath(c.tenant, c.database, target_id) + "/delete";
   const bool resumed = p.offset > 0;
   bool first_page = true;
   while (!source_id.empty()) {
@@ -105,6 +107,14 @@ Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progre
     if (!body) return Refused(source_.name() + ": a get answer without ids");
     const int64_t n = static_cast<int64_t>((*body)["ids"].size());
     if (n == 0) break;
+    // A collection the target already had (a damaged replica, a repair, a resume) may hold
+    // these ids with other values, and an upsert keeps what it is not given (metadata keys the
+    // source lacks, a document where the source has none): they are deleted first, so each
+    // record ends exactly as on the source. Reads are not routed to the target meanwhile.
+    if (!created) {
+      Result<json> gone = Call(target_, "POST", delete_path, Dump(json{{"ids", (*body)["ids"]}}));
+      if (!gone.ok()) return gone.status();
+    }
     Result<json> put = Call(target_, "POST", upsert_path, Dump(*body));
     if (!put.ok()) return put.status();
     p.offset += n;
@@ -122,7 +132,8 @@ Status ResyncEngine::CopyCollection(ResyncRecord& p, const ProgressFn& on_progre
 }
 
 Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p, const ResyncCollection& c,
-                                                         const json& definition) {
+                                                         const json& definition, bool* created) {
+  *created = false;
   const std::string by_name = CollectionPath(c.tenant, c.database, c.name);
   Result<json> existing = Call(target_, "GET", by_name, "", {404});
   if (!existing.ok()) return existing.status();
@@ -145,6 +156,7 @@ Result<std::string> ResyncEngine::EnsureTargetCollection(ResyncRecord& p, const 
       return Refused(target_.name() + ": created collection " + c.name + " without an id");
     }
     id = (*made)["id"].get<std::string>();
+    *created = true;
   } else {
     if (!existing->is_object() || !existing->value("id", json()).is_string()) {
       return Refused(target_.name() + ": collection " + c.name + " without an id");

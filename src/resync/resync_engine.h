@@ -89,8 +89,9 @@ class ResyncEngine {
                                                       const std::string& db);
   // resync_copy.cc
   Status CopyCollection(ResyncRecord& p, const ProgressFn& on_progress);
+  // The target's id of collection `c`, created from `definition` when absent (*created true).
   Result<std::string> EnsureTargetCollection(ResyncRecord& p, const ResyncCollection& c,
-                                             const nlohmann::json& definition);
+                                             const nlohmann::json& definition, bool* created);
   Status RemoveExtraRecords(ResyncRecord& p, const ResyncCollection& c,
                             const std::string& source_id, const std::string& target_id);
   bool Stopping() const { return stopping_.load(); }

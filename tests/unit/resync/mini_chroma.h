@@ -206,9 +206,20 @@ class MiniChroma {
                                [&](const Record& x) { return x.id == rec.id; });
         if (it == c.records.end()) {
           c.records.push_back(rec);
-        } else {
-          *it = rec;
+          continue;
         }
+        // As Chroma does: an upsert merges metadata keys into the record's and keeps the
+        // document and uri when the body has none.
+        if (it->metadata.is_object() && rec.metadata.is_object()) {
+          json merged = it->metadata;
+          merged.update(rec.metadata);
+          rec.metadata = std::move(merged);
+        } else if (rec.metadata.is_null()) {
+          rec.metadata = it->metadata;
+        }
+        if (!body.contains("documents")) rec.document = it->document;
+        if (!body.contains("uris")) rec.uri = it->uri;
+        *it = rec;
       }
       return Answer(200, json::object());
     }

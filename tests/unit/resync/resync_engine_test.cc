@@ -156,6 +156,23 @@ TEST_F(ResyncEngineTest, RemovesWhatOnlyTheTargetHas) {
   EXPECT_EQ(p.extra_removed, 1 + 1 + 50);
 }
 
+// A damaged replica: records altered in ways an upsert does not undo (Chroma merges metadata
+// keys and keeps a document the body does not give) end exactly as on the source.
+TEST_F(ResyncEngineTest, RecordsTheTargetAlteredEndAsOnTheSource) {
+  Seed();
+  {
+    std::lock_guard<std::mutex> a(src_.mu);
+    src_.tenants()["default_tenant"]["default_database"]["big"].records[3].document = nullptr;
+  }
+  auto& big = dst_.Make("default_tenant", "default_database", "big", json{{"k", "v"}});
+  dst_.Fill(big, 250);
+  big.records[4].metadata["extra"] = "key";  // a key the source's record lacks
+  ResyncRecord p = NewProgress();
+  ASSERT_TRUE(Run(p).ok());
+  EXPECT_EQ(p.state, kResyncDone);
+  ExpectSameData();
+}
+
 TEST_F(ResyncEngineTest, DropsTheTargetsBacklogTheCopyCarriesButNotWhatTheSourceLacks) {
   std::vector<WalEntry> batch(3);
   for (auto& e : batch) {
