@@ -921,6 +921,12 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
   const t0 = performance.now();
   await stack.replica.start();
   const replicaReady = (performance.now() - t0) / 1000;  // its heartbeat answers
+  // Where the drain's time goes: CPU of chroma-ha and of the replica's tree during the drain, and,
+  // with --perf-drain FILE, a perf profile of chroma-ha (perf.data in FILE.<collections>).
+  const drainPids = { ha: [stack.ha.pid], replica: procTree(stack.replica.pid) };
+  const drainCpu0 = Object.fromEntries(Object.entries(drainPids).map(([k, v]) => [k, cpuSeconds(v)]));
+  const perfFile = opt('perf-drain', '') && `${opt('perf-drain', '')}.${BACKLOG_COLLECTIONS}`;
+  const perf = perfFile ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' }) : null;
   const series = [];
   let firstProgress = null;
   let drained = null;
@@ -937,8 +943,16 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
     }
     await sleep(100);
   }
+  const drainWall = (performance.now() - t0) / 1000;
+  const drainCpu = Object.fromEntries(Object.entries(drainPids).map(([k, v]) => [k, +(cpuSeconds(v) - drainCpu0[k]).toFixed(2)]));
+  if (perf) {
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+  }
   const res = sampler.stop();
   return {
+    drainCpuSeconds: drainCpu,
+    drainWallSeconds: +drainWall.toFixed(2),
     target: CFG.backlog,
     collections: BACKLOG_COLLECTIONS,
     connections: BACKLOG_CONNS,
