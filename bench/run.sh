@@ -151,6 +151,23 @@ if [[ -f build-bench/fleet.md ]]; then
     cat build-bench/fleet.md
   } >>docs/benchmarks.md
 fi
+# The ceiling of a backlog drain: one Chroma server's own ingest rate in requests of 25, 200 and
+# 1,000 records (what a drain over 8 collections, over one, and with larger requests could reach).
+if [[ ${BENCH_PARTS:-drain} == *drain* ]]; then
+  log "drain: one Chroma server's ingest rate (bench/ingest_ceiling.mjs)"
+  ING_ARGS=()
+  ((${#QUICK[@]})) && ING_ARGS=(--records 2000)
+  {
+    echo
+    echo "## The ceiling of a backlog drain (bench/ingest_ceiling.mjs)"
+    echo
+    echo "One Chroma server ingesting 10,000 records of 384 dimensions, in requests of N records over S"
+    echo "streams (collections), commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M') UTC:"
+    echo
+    node bench/ingest_ceiling.mjs "${ING_ARGS[@]}" --per 25,200,1000 --streams 1,2 | sed 's/^/    /'
+  } >build-bench/ingest.md || true
+  cat build-bench/ingest.md >>docs/benchmarks.md
+fi
 # Key ratios per commit (issue 14 item 5): one row per run, the table kept in docs/bench/.
 mkdir -p docs/bench
 {
