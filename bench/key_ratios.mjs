@@ -88,7 +88,7 @@ const header = [
   '| commit | date (UTC) | load (1 min, range) | proxy ÷ HAProxy (c64) | write CPU ÷ Chroma | throughput ÷ dual client: req/s (sustained) | lag p99 at 100/s | drain (entries/s) |',
   '|---|---|---|---|---:|---|---:|---|',
 ];
-const row = `| ${opt('commit', results.build?.commit ?? '?')} | ${results.started.slice(0, 16).replace('T', ' ')} | ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'} | ${proxy} | ${cpu} | ${tp} | ${lag} | ${drain} |`;
+const row = `| ${opt('commit', results.build?.commit ?? '?')}${results.quick ? ' (quick run)' : ''} | ${results.started.slice(0, 16).replace('T', ' ')} | ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'} | ${proxy} | ${cpu} | ${tp} | ${lag} | ${drain} |`;
 let text = fs.existsSync(table) ? fs.readFileSync(table, 'utf8') : `${header.join('\n')}\n`;
 text += `${row}\n`;
 fs.writeFileSync(table, text);
