@@ -16,8 +16,12 @@
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
 # table is appended to docs/benchmarks.md; "write_cpu" runs bench/write_cpu.mjs, chroma-ha's CPU
 # per add of 100 × 384 against a Chroma server's, also appended; "resync" runs bench/resync.mjs,
-# the resync rate of 100,000 records of 384 dimensions, appended too), BENCH_KEEP_PG=1 (leave
-# PostgreSQL up).
+# the resync rate of 100,000 records of 384 dimensions, appended too; "throughput": writes through
+# chroma-ha with the PostgreSQL WAL against a client writing each add to both instances itself;
+# "drain": replication lag at 100 writes/s and the drain rate of a 10,000-entry backlog, one
+# collection and eight), BENCH_KEEP_PG=1 (leave PostgreSQL up).
+# Every run adds a row to docs/bench/key_ratios.md ("Key ratios per commit", bench/key_ratios.mjs),
+# appended to docs/benchmarks.md.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,7 +30,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -94,7 +98,7 @@ fi
 RESULTS=build-bench/results.json
 log "load before: $(cat /proc/loadavg)"
 node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_append_bench \
-  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,micro,tls}" ${BENCH_PARTS:+--merge} \
+  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,throughput,drain,micro,tls}" ${BENCH_PARTS:+--merge} \
   --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include CMakeLists.txt || echo '+dirty')" \
   --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
 log "load after: $(cat /proc/loadavg)"
@@ -112,7 +116,7 @@ if [[ ${BENCH_PARTS:-write_cpu} == *write_cpu* ]]; then
   log "write_cpu: chroma-ha's CPU per add against one Chroma server's"
   WCPU_ARGS=()
   ((${#QUICK[@]})) && WCPU_ARGS=(--rounds 2 --adds 10)
-  node bench/write_cpu.mjs "${WCPU_ARGS[@]}" --out build-bench/write_cpu.md
+  node bench/write_cpu.mjs "${WCPU_ARGS[@]}" --out build-bench/write_cpu.md --json build-bench/write_cpu.json
   if cmake --build build-bench --target json_scan_bench >/dev/null; then
     build-bench/json_scan_bench --benchmark_repetitions=5 --benchmark_report_aggregates_only=true \
       2>/dev/null | grep -E '_median' >build-bench/json_scan.txt || true
@@ -168,4 +172,35 @@ if [[ -f build-bench/resync.md ]]; then
     cat build-bench/resync.md
   } >>docs/benchmarks.md
 fi
+# The ceiling of a backlog drain: one Chroma server's own ingest rate in requests of 25, 200 and
+# 1,000 records (what a drain over 8 collections, over one, and with larger requests could reach).
+if [[ ${BENCH_PARTS:-drain} == *drain* ]]; then
+  log "drain: one Chroma server's ingest rate (bench/ingest_ceiling.mjs)"
+  ING_ARGS=()
+  ((${#QUICK[@]})) && ING_ARGS=(--records 2000)
+  {
+    echo
+    echo "## The ceiling of a backlog drain (bench/ingest_ceiling.mjs)"
+    echo
+    echo "One Chroma server ingesting 10,000 records of 384 dimensions, in requests of N records over S"
+    echo "streams (collections), commit $(git rev-parse --short HEAD), $(date -u '+%Y-%m-%d %H:%M') UTC:"
+    echo
+    node bench/ingest_ceiling.mjs "${ING_ARGS[@]}" --per 25,200,1000 --streams 1,2 | sed 's/^/    /'
+  } >build-bench/ingest.md || true
+  cat build-bench/ingest.md >>docs/benchmarks.md
+fi
+# Key ratios per commit (issue 14 item 5): one row per run, the table kept in docs/bench/.
+mkdir -p docs/bench
+{
+  echo
+  echo "## Key ratios per commit (bench/key_ratios.mjs)"
+  echo
+  echo "One row per run of bench/run.sh (docs/bench/key_ratios.md); \"–\" = part not run then. Targets"
+  echo "(issue 14): proxy ÷ HAProxy ≥ 1.1, write CPU ≤ 5 % of Chroma's, throughput ÷ dual client ≥ 0.9"
+  echo "(sustained: chroma-ha's requests over the load time plus the time its replay then needed to drain),"
+  echo "lag p99 < 50 ms at 100 writes/s, drain ≥ 5,000 entries/s. Load: 1-minute average on 2 cores."
+  echo
+  node bench/key_ratios.mjs --results "$RESULTS" --write-cpu build-bench/write_cpu.json --table docs/bench/key_ratios.md \
+    --commit "$(git rev-parse --short HEAD)"
+} >>docs/benchmarks.md
 log "wrote docs/benchmarks.md and docs/bench/*.png (raw: $RESULTS)"

@@ -1,7 +1,7 @@
 // The benchmark suite behind `bash bench/run.sh` (run that: it installs the tools, builds, starts
 // PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
 //
-//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,micro,tls]
+//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,throughput,drain,micro,tls]
 //                        [--wal-bench build-bench/wal_append_bench]
 //
 //  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
@@ -13,6 +13,10 @@
 //  5. micro   bench/wal_append_bench.cc (Google Benchmark), if built.
 //  7. tls     TLS to the instances: GET through chroma-ha to a fixed fast upstream over http vs
 //             over a local TLS front (nginx, certificates from a test CA), 64 and 1 connections.
+//  8. throughput  add of 10 and 100 at 8 connections, one collection and eight: chroma-ha with the
+//             PostgreSQL WAL vs a client that sends every add to both instances itself.
+//  9. drain   replication lag at 100 writes/s, and the drain rate of a 10,000-entry backlog of
+//             single-record adds (replica stopped, then started), one collection and eight.
 //  6. resources (RSS, CPU per 10k requests) are sampled during 1-3.
 //
 // Contenders run interleaved (A, B, C, A, B, C, ...; the order rotates each round); every run
@@ -43,6 +47,7 @@ import {
   walStatus,
 } from '../tests/e2e/harness.mjs';
 import { makePki } from '../tests/e2e/tls_front.mjs';
+import { postJson, runLoad } from './add_load.mjs';
 import { procTree } from './proc.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -56,7 +61,7 @@ const opt = (name, def) => {
 };
 const QUICK = flag('quick');
 const OUT = opt('out', path.join(os.tmpdir(), 'chroma-ha-bench.json'));
-const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,micro,tls').split(','));
+const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,throughput,drain,micro,tls').split(','));
 const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_bench'));
 const CFG = QUICK
   ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
@@ -696,45 +701,22 @@ function addBody(prefix, n, batch) {
   return `{"ids":[${ids.join(',')}],"embeddings":[${embs.join(',')}],"documents":[${ids.join(',')}]}`;
 }
 
-// `url` is one URL or a function of the worker's number (e.g. one collection per worker).
+// `url` is one URL or a function of the worker's number (e.g. one collection per worker); with
+// `dual`, every add goes to both URLs `url(w)` returns (an array), awaited together.
 async function nodeLoad(url, { conns, secs, batch, prefix, maxRequests = MAX_NODE_REQUESTS }) {
   const urlOf = typeof url === 'function' ? url : () => url;
-  const deadline = performance.now() + secs * 1000;
-  const lat = [];
-  let errors = 0;
-  let issued = 0;
-  let lastError = '';
-  async function worker(w) {
-    while (performance.now() < deadline && issued < maxRequests) {
-      const n = issued++;
-      const t0 = performance.now();
-      try {
-        const res = await fetch(urlOf(w), { method: 'POST', headers: { 'content-type': 'application/json' }, body: addBody(`${prefix}w${w}`, n, batch), signal: AbortSignal.timeout(30000) });
-        const text = await res.text();
-        if (res.status === 200 || res.status === 201) lat.push(performance.now() - t0);
-        else {
-          errors++;
-          lastError = `${res.status} ${text.slice(0, 200)}`;
-        }
-      } catch (e) {
-        errors++;
-        lastError = e.message;
-      }
-    }
-  }
-  const start = performance.now();
-  await Promise.all(Array.from({ length: conns }, (_, w) => worker(w)));
-  const elapsed = (performance.now() - start) / 1000;
-  lat.sort((a, b) => a - b);
-  return {
-    rps: lat.length / elapsed,
-    recordsPerSecond: (lat.length * batch) / elapsed,
-    p50: +percentile(lat, 50).toFixed(3),
-    p99: +percentile(lat, 99).toFixed(3),
-    requests: lat.length,
-    errors,
-    lastError: errors ? lastError : undefined,
-  };
+  const r = await runLoad({
+    conns,
+    secs,
+    maxRequests,
+    send: async (w, n) => {
+      const body = addBody(`${prefix}w${w}`, n, batch);
+      const u = urlOf(w);
+      if (Array.isArray(u)) return (await Promise.all(u.map((x) => postJson(x, body)))).every(Boolean);
+      return postJson(u, body);
+    },
+  });
+  return { ...r, recordsPerSecond: r.rps * batch, elapsed: undefined };
 }
 
 async function partWrites() {
@@ -839,12 +821,11 @@ async function replicaCollectionId(stack, name) {
 // Writes at a fixed rate through chroma-ha; ONE poller reads all outstanding ids from the replica
 // directly (one `get` at a time, every ~3 ms), so the measurement adds a constant, small read
 // load however far the replica falls behind (one poller per write would flood it).
-async function lagRun(stack, label) {
+async function lagRun(stack, label, rate = 20) {
   const name = `bench-lag-${label}-${Date.now()}`;
   const haId = await createCollectionOn(stack.ha.url, name);
   const repId = await replicaCollectionId(stack, name);
   await waitWalDrained(stack.ha, { timeoutMs: 60000, intervalMs: 100 });
-  const rate = 20;
   const total = rate * CFG.lagSecs;
   const acked = new Map(); // id -> time of the 2xx
   const lags = [];
@@ -917,11 +898,8 @@ async function lagRun(stack, label) {
 }
 
 // Writes to one collection are forwarded one at a time (WAL order), so the backlog is written
-// to BACKLOG_COLLECTIONS collections by BACKLOG_CONNS connections (bounded in count and time).
-const BACKLOG_COLLECTIONS = 16;
-const BACKLOG_CONNS = 32;
-
-async function backlogRun(stack) {
+// to `collections` collections by `conns` connections (bounded in count and time).
+async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns: BACKLOG_CONNS = 32 } = {}) {
   const stamp = Date.now();
   const urls = [];
   for (let c = 0; c < BACKLOG_COLLECTIONS; c++) {
@@ -943,6 +921,12 @@ async function backlogRun(stack) {
   const t0 = performance.now();
   await stack.replica.start();
   const replicaReady = (performance.now() - t0) / 1000;  // its heartbeat answers
+  // Where the drain's time goes: CPU of chroma-ha and of the replica's tree during the drain, and,
+  // with --perf-drain FILE, a perf profile of chroma-ha (perf.data in FILE.<collections>).
+  const drainPids = { ha: [stack.ha.pid], replica: procTree(stack.replica.pid) };
+  const drainCpu0 = Object.fromEntries(Object.entries(drainPids).map(([k, v]) => [k, cpuSeconds(v)]));
+  const perfFile = opt('perf-drain', '') && `${opt('perf-drain', '')}.${BACKLOG_COLLECTIONS}`;
+  const perf = perfFile ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' }) : null;
   const series = [];
   let firstProgress = null;
   let drained = null;
@@ -959,8 +943,16 @@ async function backlogRun(stack) {
     }
     await sleep(100);
   }
+  const drainWall = (performance.now() - t0) / 1000;
+  const drainCpu = Object.fromEntries(Object.entries(drainPids).map(([k, v]) => [k, +(cpuSeconds(v) - drainCpu0[k]).toFixed(2)]));
+  if (perf) {
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+  }
   const res = sampler.stop();
   return {
+    drainCpuSeconds: drainCpu,
+    drainWallSeconds: +drainWall.toFixed(2),
     target: CFG.backlog,
     collections: BACKLOG_COLLECTIONS,
     connections: BACKLOG_CONNS,
@@ -995,6 +987,84 @@ async function partLag(stacks) {
   log(`backlog: ${JSON.stringify({ ...out.backlog, series: undefined })}`);
   results.parts.lag = out;
   save();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 8. Write throughput against a dual-writing client (issue 14 item 3), PostgreSQL WAL
+
+// The reference is a client that sends every add to the primary and to the replica itself and
+// awaits both (what replication costs without a proxy, on the same two Chroma servers and the
+// same machine); chroma-ha (PostgreSQL WAL, fsync on) acknowledges after the WAL append and the
+// primary's answer and replays to the replica behind. Each run uses fresh collections; runs are
+// interleaved, and chroma-ha's WAL is drained before the next run (not timed).
+async function partThroughput() {
+  const pgAdmin = process.env.CHROMA_HA_TEST_DATABASE_URL;
+  if (!pgAdmin) {
+    results.notes.push('CHROMA_HA_TEST_DATABASE_URL unset: no throughput part');
+    return;
+  }
+  log('part 8: write throughput, chroma-ha (PostgreSQL WAL) vs a dual-writing client');
+  const stack = await startStack({ name: 'bench-throughput', store: 'postgres', env: HA_ENV });
+  cleanups.push(() => stack.stop());
+  const contenders = [
+    { name: 'dual client', pid: null },
+    { name: 'chroma-ha postgres', pid: stack.ha.pid },
+  ];
+  const tests = [];
+  for (const collections of [1, 8]) for (const batch of [10, 100]) tests.push({ name: `add ${batch} c8, ${collections} coll`, batch, conns: 8, collections });
+  let k = 0;
+  const out = await interleave({
+    tests,
+    contenders,
+    ref: 'dual client',
+    label: 'throughput',
+    run: async (t, c, round) => {
+      const urls = [];
+      for (let i = 0; i < t.collections; i++) {
+        const name = `bench-tp-${round}-${t.batch}-${k++}`;
+        if (c.pid) {
+          const id = await createCollectionOn(stack.ha.url, name);
+          urls.push(`${stack.ha.url}${TD}/collections/${id}/add`);
+        } else {
+          const ids = [await createCollectionOn(stack.primary.url, name), await createCollectionOn(stack.replica.url, name)];
+          urls.push([`${stack.primary.url}${TD}/collections/${ids[0]}/add`, `${stack.replica.url}${TD}/collections/${ids[1]}/add`]);
+        }
+      }
+      await waitWalDrained(stack.ha, { timeoutMs: 120000, intervalMs: 200 }); // no replay competes
+      const r = await measured(() => nodeLoad((w) => urls[w % urls.length], { conns: t.conns, secs: CFG.writeSecs, batch: t.batch, prefix: `tp${round}` }), c.pid);
+      if (c.pid) {
+        const t0 = performance.now();
+        await waitWalDrained(stack.ha, { timeoutMs: 180000, intervalMs: 200 }).catch((e) => (r.drainError = e.message.slice(0, 200)));
+        r.drainSeconds = +((performance.now() - t0) / 1000).toFixed(2);
+      }
+      return r;
+    },
+  });
+  results.parts.throughput = out;
+  save();
+  await stack.stop();
+}
+
+// ---------------------------------------------------------------------------------------------
+// 9. Replication lag at 100 writes/s and backlog drain (issue 14 item 4), PostgreSQL WAL
+
+async function partDrain() {
+  const store = process.env.CHROMA_HA_TEST_DATABASE_URL ? 'postgres' : 'sqlite';
+  log(`part 9: lag at 100 writes/s and backlog drain (${store} WAL)`);
+  const stack = await startStack({ name: `bench-drain-${store}`, store, env: HA_ENV });
+  cleanups.push(() => stack.stop());
+  const out = { store, lag100: await lagRun(stack, `${store}-100`, 100), backlog: {} };
+  const s = out.lag100;
+  log(`lag ${store} at 100/s: p50 ${s.p50} ms p99 ${s.p99} ms max ${s.max} ms (${s.measured}/${s.writes}, missed ${s.missed}, errors ${s.errors}) load ${s.loadBefore.join(' ')}`);
+  results.parts.drain = out;
+  save();
+  for (const collections of [1, 8]) {
+    const b = await backlogRun(stack, { collections, conns: 16 });
+    out.backlog[collections] = b;
+    log(`backlog ${collections} coll: ${JSON.stringify({ ...b, series: undefined, res: undefined })}`);
+    save();
+  }
+  await stack.stop();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1139,6 +1209,8 @@ async function main() {
       }
       await partLag(stacks);
     }
+    if (PARTS.has('throughput')) await partThroughput();
+    if (PARTS.has('drain')) await partDrain();
     if (PARTS.has('micro')) await partMicro();
     if (PARTS.has('tls')) await partTls(dir);
   } finally {
