@@ -4,6 +4,7 @@
 #include "resync/resync_manager.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <thread>
@@ -42,6 +43,11 @@ class ResyncManagerTest : public ::testing::Test {
         replica_("replica"),
         src_("p", primary_),
         dst_("r", replica_) {
+    // spdlog's registry is a static built on first use, inside the (uninstrumented) shared
+    // library: built here, on the test's thread, before a resync thread logs, TSan sees no
+    // race between its construction on that thread and a read on this one. (chroma-ha's main()
+    // sets logging up before it starts any thread.)
+    (void)spdlog::default_logger_raw();
     EXPECT_TRUE(store_.Open().ok());
     config_.resync_page_size = 10;
     src_.Fill(src_.Make("default_tenant", "default_database", "docs"), 25);
