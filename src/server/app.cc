@@ -322,6 +322,25 @@ Status App::StartWal() {
   };
   RegisterWalEndpoints(p.own, wal);
   RegisterResyncEndpoints(p.own, config, *p.resync, p.wal_threads);
+  // The resyncs this process runs or started (in memory: /status never waits on the store);
+  // the dashboard draws their progress.
+  p.own.AddStatusSection(
+      "resync",
+      [r = p.resync.get()] {
+        nlohmann::json out = nlohmann::json::array();
+        for (const ResyncManager::Stats& s : r->Snapshot()) {
+          out.push_back({{"instance", s.instance},
+                         {"state", s.state},
+                         {"collections_done", s.collections_done},
+                         {"collections_total", s.collections_total},
+                         {"records_done", s.records_done},
+                         {"records_total", s.records_total},
+                         {"records_recopied", s.records_recopied},
+                         {"records_per_second", s.records_per_second}});
+        }
+        return out;
+      },
+      false);
   p.snapshot->Start();
   p.leases->Start();
   p.resync->Start();  // before the sync worker: a stored running resync pauses its replay

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { ROOT, TD, http, makeClient, startStack, waitFor } from './harness.mjs';
 
 const STATUS_TOKEN = 'dash-status-4c1e8b7f';
+const ADMIN_TOKEN = 'dash-admin-93d0a2c5';
 const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 
 // Runs chromium headless with `args` + `url`; resolves {status, stdout, stderr}. Killed (by its
@@ -78,7 +79,11 @@ describe('dashboard in headless Chromium', () => {
   let stack;
 
   before(async () => {
-    stack = await startStack({ name: 'dashboard', env: { STATUS_TOKEN, VERIFY_INTERVAL: '1' }, waitHealthy: false });
+    stack = await startStack({
+      name: 'dashboard',
+      env: { STATUS_TOKEN, ADMIN_TOKEN, VERIFY_INTERVAL: '1', AUTO_RESYNC: 'false' },
+      waitHealthy: false,
+    });
     await waitFor(
       async () => {
         const r = await http(`${stack.ha.url}/status`, { headers: { authorization: `Bearer ${STATUS_TOKEN}` } });
@@ -122,6 +127,26 @@ describe('dashboard in headless Chromium', () => {
     assert.match(dom, /<polyline/, 'no chart was drawn');
     assert.match(dom, /<tr data-divergent="dash"><td>replica<\/td><td>default_tenant\/default_database\/dash<\/td><td class="num">1<\/td><td>no<\/td>/);
     assert.ok(!dom.includes(STATUS_TOKEN), 'the token is shown in the page');
+    assert.deepEqual(consoleErrors(r.stderr), [], 'the browser logged script errors');
+  });
+
+  // Runs after the test above: the resync repairs the replica, so the divergence is gone.
+  test('a resync of the replica shows in the Resync table, done at 100 %', { timeout: 120000 }, async () => {
+    const started = await http(`${stack.ha.url}/admin/instances/replica/resync`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
+    assert.equal(started.status, 202, started.text);
+    await waitFor(async () => {
+      const r = await http(`${stack.ha.url}/status`, { headers: { authorization: `Bearer ${STATUS_TOKEN}` } });
+      return r.json.resync?.some((x) => x.instance === 'replica' && x.state === 'done');
+    }, { timeoutMs: 30000, what: 'the resync done in /status' });
+    const r = await chromium(stack.dir, ['--virtual-time-budget=5000', '--dump-dom'], `${stack.ha.url}/dashboard#token=${STATUS_TOKEN}`);
+    assert.equal(r.status, 0, `chromium exited ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
+    const m = /<tr data-resync="replica" data-state="done">([\s\S]*?)<\/tr>/.exec(r.stdout);
+    assert.ok(m, `no done row for the replica's resync:\n${r.stdout.slice(0, 4000)}`);
+    assert.match(m[1], /<td class="num">3 \/ 3<\/td>/, m[1]);  // the three records of "dash"
+    assert.match(m[1], /<progress max="100" value="100">/, m[1]);
     assert.deepEqual(consoleErrors(r.stderr), [], 'the browser logged script errors');
   });
 
