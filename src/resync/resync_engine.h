@@ -94,6 +94,13 @@ class ResyncEngine {
                                              const nlohmann::json& definition, bool* created);
   Status RemoveExtraRecords(ResyncRecord& p, const ResyncCollection& c,
                             const std::string& source_id, const std::string& target_id);
+  // After the pages: copies the records the source has and the target lacks (a record deleted
+  // on the source during the copy shifts the offsets of the pages after it).
+  Status CopyMissing(ResyncRecord& p, const ResyncCollection& c, const std::string& source_id,
+                     const std::string& target_id);
+  // Every id of collection `id` on `instance`, in pages (ids only); empty if it is gone.
+  Result<std::vector<std::string>> ListIds(InstanceClient& instance, const ResyncCollection& c,
+                                           const std::string& id);
   bool Stopping() const { return stopping_.load(); }
   // An instance answered something unusable: the resync fails with `message`.
   Status Refused(std::string message) {
