@@ -79,6 +79,21 @@ void RegisterResyncEndpoints(OwnEndpoints& own, const Config& config, ResyncMana
   }
 }
 
+nlohmann::json ResyncStatusJson(const ResyncManager& manager) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ResyncManager::Stats& s : manager.Snapshot()) {
+    out.push_back({{"instance", s.instance},
+                   {"state", s.state},
+                   {"collections_done", s.collections_done},
+                   {"collections_total", s.collections_total},
+                   {"records_done", s.records_done},
+                   {"records_total", s.records_total},
+                   {"records_recopied", s.records_recopied},
+                   {"records_per_second", s.records_per_second}});
+  }
+  return out;
+}
+
 void AddResyncFamilies(const ResyncManager& manager, std::vector<prometheus::MetricFamily>* out) {
   using prometheus::MetricType;
   FamilyBuilder running("chroma_ha_resync_running", "1 while a resync of the instance is running",

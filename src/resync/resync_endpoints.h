@@ -25,6 +25,10 @@ namespace chroma_ha {
 void RegisterResyncEndpoints(OwnEndpoints& own, const Config& config, ResyncManager& manager,
                              boost::asio::thread_pool& wal_threads);
 
+// The /status "resync" section: the resyncs this process runs or started (from memory: /status
+// never waits on the store); the dashboard draws their progress.
+nlohmann::json ResyncStatusJson(const ResyncManager& manager);
+
 // chroma_ha_resync_* gauges and counters, per instance.
 void AddResyncFamilies(const ResyncManager& manager, std::vector<prometheus::MetricFamily>* out);
 

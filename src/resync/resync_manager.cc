@@ -243,6 +243,28 @@ Result<ResyncManager::Started> ResyncManager::Begin(const std::string& instance,
   return Started{true, PublicJson(p, 0)};
 }
 
+Status ResyncManager::RepairCollection(const std::string& instance, const std::string& tenant,
+                                       const std::string& database, const std::string& collection,
+                                       std::chrono::milliseconds wait) {
+  Result<Started> started =
+      RequestCollection(instance, "", tenant, database, collection, "anti_entropy");
+  if (!started.ok()) return started.status();
+  if (!started->started) {
+    return Status::Unavailable("a resync of '" + instance +
+                               "' is running; the collection is checked again next pass");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    Result<json> state = State(instance);
+    if (!state.ok()) continue;
+    const std::string now = state->value("state", "");
+    if (now == "failed") return Status::Unavailable("resync failed: " + state->value("reason", ""));
+    if (now == "done") return Status::Ok();
+  }
+  return Status::Ok();  // started and still copying
+}
+
 Result<json> ResyncManager::State(const std::string& instance) {
   const int target = IndexOf(instance);
   if (target < 0) return Status::NotFound("no instance named '" + instance + "'");

@@ -95,6 +95,13 @@ class ResyncManager {
   Result<Started> RequestCollection(const std::string& instance, const std::string& source,
                                     const std::string& tenant, const std::string& database,
                                     const std::string& collection, const std::string& trigger);
+  // A repair (AUTO_REPAIR): RequestCollection from the primary, then followed for at most
+  // `wait` (the caller's thread must not wait on a long copy). OK when it is done or still
+  // copying then (the caller checks the collection again later); kUnavailable when another
+  // resync of `instance` runs, or with the reason when it failed.
+  Status RepairCollection(const std::string& instance, const std::string& tenant,
+                          const std::string& database, const std::string& collection,
+                          std::chrono::milliseconds wait);
   // The state object (state "idle" when none ever ran). kNotFound for an unknown instance.
   Result<nlohmann::json> State(const std::string& instance);
 

@@ -19,23 +19,23 @@
 #include "collections/shared_identity.h"
 #include "metrics/metrics.h"
 #include "metrics/process_stats.h"
+#include "resync/resync_endpoints.h"
+#include "resync/resync_manager.h"
 #include "server/async_util.h"
+#include "server/causal_reads.h"
 #include "server/collection_resolver.h"
 #include "server/dashboard.h"
+#include "server/fleet_order.h"
 #include "server/identity_persister.h"
 #include "server/listener.h"
 #include "server/listener_tls.h"
 #include "server/metrics_endpoint.h"
 #include "server/own_endpoints.h"
-#include "server/causal_reads.h"
-#include "server/fleet_order.h"
 #include "server/router.h"
 #include "server/store_snapshot.h"
 #include "server/wal_endpoints.h"
 #include "server/write_path.h"
 #include "sync/collection_ids.h"
-#include "resync/resync_endpoints.h"
-#include "resync/resync_manager.h"
 #include "sync/lease_keeper.h"
 #include "sync/sync_worker.h"
 #include "upstream/blocking_client.h"
@@ -76,40 +76,10 @@ class MapCollectionIds final : public CollectionIds {
   SharedIdentity* shared_;  // null: process-local identity
 };
 
-// AUTO_REPAIR through the resync engine: the divergent collection is copied under a resync's
-// rules (replay to the instance paused, the writes that arrive meanwhile replayed after it in
-// WAL order), so a repair cannot undo a write that races it. Waits for the copy at most
-// kRepairWait (the checker's thread, and Stop(), must not wait on a long copy): still running
-// then, it counts as started, and the next pass checks the collection again.
-AntiEntropyChecker::Repair RepairByResync(ResyncManager& resync) {
-  constexpr auto kRepairWait = std::chrono::seconds(5);
-  return [&resync, kRepairWait](const std::string& instance, const std::string& tenant,
-                                const std::string& database,
-                                const std::string& collection) -> Status {
-    auto started =
-        resync.RequestCollection(instance, "", tenant, database, collection, "anti_entropy");
-    if (!started.ok()) return started.status();
-    if (!started->started) {
-      return Status::Unavailable("a resync of '" + instance +
-                                 "' is running; the collection is checked again next pass");
-    }
-    const auto deadline = std::chrono::steady_clock::now() + kRepairWait;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      auto state = resync.State(instance);
-      if (!state.ok()) continue;
-      const std::string now = state->value("state", "");
-      if (now == "failed") return Status::Unavailable("resync failed: " + state->value("reason", ""));
-      if (now == "done") return Status::Ok();
-    }
-    return Status::Ok();  // started and still copying
-  };
-}
-
 // Event-loop threads: THREADS, 0 = one per core.
 int EventLoopThreads(const Config& config) {
-  const int threads = config.threads > 0 ? config.threads
-                                         : static_cast<int>(std::thread::hardware_concurrency());
+  const int threads =
+      config.threads > 0 ? config.threads : static_cast<int>(std::thread::hardware_concurrency());
   return std::max(threads, 1);
 }
 
@@ -190,9 +160,9 @@ struct App::Parts {
   asio::thread_pool causal_thread;
   std::unique_ptr<WalStore> store;
   std::unique_ptr<WalStore> read_store;  // PostgreSQL: a second connection for reads' checks
-  std::unique_ptr<IdentityPersister> identities;  // identity-map writes (Persist)
+  std::unique_ptr<IdentityPersister> identities;    // identity-map writes (Persist)
   std::unique_ptr<SharedIdentity> shared_identity;  // PostgreSQL: the fleet's identity map
-  std::unique_ptr<StoreSnapshotCache> snapshot;   // what /wal/status and /metrics show
+  std::unique_ptr<StoreSnapshotCache> snapshot;     // what /wal/status and /metrics show
   std::unique_ptr<GroupCommitter> committer;
   UpstreamSet upstreams;
   CollectionMap map;
@@ -208,7 +178,7 @@ struct App::Parts {
   std::unique_ptr<ResyncManager> resync;  // POST /admin/instances/{name}/resync, AUTO_RESYNC
   std::unique_ptr<WritePath> writes;
   std::unique_ptr<ClientAuth> client_auth;  // null: no client auth configured
-  std::unique_ptr<CausalReads> causal;  // X-Chroma-HA-Min-Seq (with the WAL only)
+  std::unique_ptr<CausalReads> causal;      // X-Chroma-HA-Min-Seq (with the WAL only)
   std::unique_ptr<FleetOrder> fleet_order;  // PostgreSQL: WAL order across processes
   std::unique_ptr<Router> router;
   std::unique_ptr<Listener> listener;
@@ -243,11 +213,11 @@ Status App::StartWal() {
     p.resolver.ShareIdentity(*p.shared_identity, p.causal_thread);
   }
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
-                                               config.wal_queue_limit);
+                                                 config.wal_queue_limit);
   p.identities = std::make_unique<IdentityPersister>(*p.store);
   p.identities->Start();
-  p.snapshot = std::make_unique<StoreSnapshotCache>(*p.store, Parts::InstanceNames(config),
-                                                    p.clock);
+  p.snapshot =
+      std::make_unique<StoreSnapshotCache>(*p.store, Parts::InstanceNames(config), p.clock);
 
   std::vector<InstanceClient*> raw;
   for (const auto& inst : config.instances) {
@@ -286,9 +256,8 @@ Status App::StartWal() {
   resync.on_finished = [&p] { p.sync->Notify(); };
   p.resync = std::make_unique<ResyncManager>(std::move(resync));
   p.sync->SetPaused([r = p.resync.get()](const std::string& i) { return r->Resyncing(i); });
-  p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store,
-                                         *p.committer, p.wal_threads,
-                                         [&p] { p.sync->Notify(); });
+  p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store, *p.committer,
+                                         p.wal_threads, [&p] { p.sync->Notify(); });
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
   if (auto s = p.writes->Load(); !s.ok()) return s;
@@ -296,7 +265,8 @@ Status App::StartWal() {
   // before new writes of their collections are. Its recovery lease expires within a TTL: wait
   // for it (bounded). "At start" (resolve even the youngest pending entries) only where no other
   // process can be forwarding them: SQLite (one process per file), or no other member alive.
-  if (p.leases->AwaitLease(kRecoveryLease, config.lease_ttl * 4 / 3 + std::chrono::milliseconds(500))) {
+  if (p.leases->AwaitLease(kRecoveryLease,
+                           config.lease_ttl * 4 / 3 + std::chrono::milliseconds(500))) {
     spdlog::info("WAL: recovery lease held at start");
   }
   const bool sole_process = std::string(p.store->Kind()) == "sqlite" || !p.leases->OthersAlive();
@@ -322,25 +292,8 @@ Status App::StartWal() {
   };
   RegisterWalEndpoints(p.own, wal);
   RegisterResyncEndpoints(p.own, config, *p.resync, p.wal_threads);
-  // The resyncs this process runs or started (in memory: /status never waits on the store);
-  // the dashboard draws their progress.
   p.own.AddStatusSection(
-      "resync",
-      [r = p.resync.get()] {
-        nlohmann::json out = nlohmann::json::array();
-        for (const ResyncManager::Stats& s : r->Snapshot()) {
-          out.push_back({{"instance", s.instance},
-                         {"state", s.state},
-                         {"collections_done", s.collections_done},
-                         {"collections_total", s.collections_total},
-                         {"records_done", s.records_done},
-                         {"records_total", s.records_total},
-                         {"records_recopied", s.records_recopied},
-                         {"records_per_second", s.records_per_second}});
-        }
-        return out;
-      },
-      false);
+      "resync", [r = p.resync.get()] { return ResyncStatusJson(*r); }, false);
   p.snapshot->Start();
   p.leases->Start();
   p.resync->Start();  // before the sync worker: a stored running resync pauses its replay
@@ -428,8 +381,9 @@ Status App::Start() {
         p.config, p.upstreams, p.map, p.read_store ? *p.read_store : *p.store, p.causal_thread);
     p.router->SetCausalReads(p.causal.get());
     if (p.read_store) {
-      p.fleet_order = std::make_unique<FleetOrder>(
-          *p.read_store, p.causal_thread, [w = p.writes.get()](int64_t s) { return w->Carrying(s); });
+      p.fleet_order =
+          std::make_unique<FleetOrder>(*p.read_store, p.causal_thread,
+                                       [w = p.writes.get()](int64_t s) { return w->Carrying(s); });
       p.writes->SetFleetOrder(p.fleet_order.get());
       p.own.AddStatusSection(
           "fleet_order",
@@ -484,8 +438,8 @@ Status App::Start() {
   sources.alerts = &p.alerts->stats();
   sources.causal = p.causal ? &p.causal->stats() : nullptr;
   if (p.anti_entropy || p.resync) {
-    sources.extra_families = [ae = p.anti_entropy.get(), r = p.resync.get()](
-                                 std::vector<prometheus::MetricFamily>* out) {
+    sources.extra_families = [ae = p.anti_entropy.get(),
+                              r = p.resync.get()](std::vector<prometheus::MetricFamily>* out) {
       if (ae != nullptr) ae->AddFamilies(out);
       if (r != nullptr) AddResyncFamilies(*r, out);
     };
@@ -514,12 +468,21 @@ void App::StartAntiEntropy() {
   Parts& p = *parts_;
   p.anti_entropy = AntiEntropyService::Create(
       p.config, p.store.get(), p.clock,
-      p.resync ? RepairByResync(*p.resync) : AntiEntropyChecker::Repair(),
+      // AUTO_REPAIR as a one-collection resync (replay paused, later writes replayed after
+      // it in WAL order: a repair cannot undo a write that races it); the checker's thread
+      // waits for it at most 5 s. Without the WAL: verify --repair's per-collection repair.
+      p.resync ? AntiEntropyChecker::Repair([r = p.resync.get()](const std::string& instance,
+                                                                 const std::string& tenant,
+                                                                 const std::string& database,
+                                                                 const std::string& collection) {
+        return r->RepairCollection(instance, tenant, database, collection, std::chrono::seconds(5));
+      })
+               : AntiEntropyChecker::Repair(),
       [alerts = p.alerts.get()](const std::vector<Divergence>& found) {
         std::vector<AlertObservation::Divergent> divergent;
         for (const auto& d : found) {
-          divergent.push_back(
-              {d.instance, d.tenant, d.database, d.collection, d.detail, d.differences, d.repaired});
+          divergent.push_back({d.instance, d.tenant, d.database, d.collection, d.detail,
+                               d.differences, d.repaired});
         }
         alerts->ObserveDivergence(std::move(divergent));
       });

@@ -6,8 +6,8 @@
 #include <string_view>
 
 #include "proxy/id_rewrite.h"
-#include "server/async_util.h"
 #include "proxy/path_rewrite.h"
+#include "server/async_util.h"
 #include "sync/chroma_api.h"
 
 namespace chroma_ha {
@@ -62,6 +62,11 @@ boost::asio::awaitable<std::string> CollectionResolver::See(const CollectionKey&
                                                             const std::string& id) {
   if (shared_ && !id.empty()) {
     const std::string& instance = InstanceName(index);
+    // The common case, a collection this process has cached with this id, is answered here,
+    // without a hop to the store's thread (where it would queue behind causal reads' checks).
+    if (map_.IdOn(key, instance) == id) {
+      if (auto canonical = map_.CanonicalId(key)) co_return *canonical;
+    }
     // By reference (the frame outlives the call): g++ 12 mishandles temporaries with
     // destructors in co_await expressions.
     Result<std::string> canonical =
@@ -90,8 +95,7 @@ boost::asio::awaitable<void> CollectionResolver::Share(MapChange change) {
   Apply(change);
 }
 
-boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(
-    const Route& route) {
+boost::asio::awaitable<std::optional<CollectionKey>> CollectionResolver::KeyOf(const Route& route) {
   if (route.ref == CollectionRef::kName) {
     co_return CollectionKey{route.tenant, route.database, route.collection};
   }
@@ -125,15 +129,14 @@ boost::asio::awaitable<bool> CollectionResolver::Discover(const std::string& ten
     for (int page = 0; page < kMaxListPages; ++page) {
       HttpRequest list;
       list.method = "GET";
-      list.target = CollectionsPath(tenant, database) + "?limit=" +
-                    std::to_string(kListPageSize) + "&offset=" +
-                    std::to_string(page * kListPageSize);
+      list.target = CollectionsPath(tenant, database) + "?limit=" + std::to_string(kListPageSize) +
+                    "&offset=" + std::to_string(page * kListPageSize);
       auto result = co_await upstreams_.Send(index, std::move(list), config_.request_timeout);
       if (!result.ok() || result->status != 200) break;
       auto seen = FindCollections(result->body);
       for (const auto& c : seen) {
         const CollectionKey key{c.tenant, c.database, c.name};  // named: g++ 12 mishandles
-        co_await See(key, index, c.id);                          // temporaries in co_await
+        co_await See(key, index, c.id);                         // temporaries in co_await
       }
       if (static_cast<int>(seen.size()) < kListPageSize) {
         listed = true;
@@ -174,8 +177,8 @@ boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::LookUp(
 }
 
 boost::asio::awaitable<void> CollectionResolver::OnResponse(const HttpRequest& request,
-                                                          const Route& route, std::size_t index,
-                                                          HttpResponse& response) {
+                                                            const Route& route, std::size_t index,
+                                                            HttpResponse& response) {
   if (!Is2xx(response.status)) co_return;
   if (ReturnsCollections(request, route)) {
     // Shared: each collection settled with the store first; the rewrite then finds it known.
