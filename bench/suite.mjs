@@ -1,7 +1,7 @@
 // The benchmark suite behind `bash bench/run.sh` (run that: it installs the tools, builds, starts
 // PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
 //
-//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,reads,writes,lag,throughput,drain,micro,tls]
+//   node bench/suite.mjs --out FILE [--quick] [--parts proxy,proxy2,reads,writes,lag,throughput,drain,micro,tls]
 //                        [--wal-bench build-bench/wal_append_bench]
 //
 //  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
@@ -61,7 +61,7 @@ const opt = (name, def) => {
 };
 const QUICK = flag('quick');
 const OUT = opt('out', path.join(os.tmpdir(), 'chroma-ha-bench.json'));
-const PARTS = new Set(opt('parts', 'proxy,reads,writes,lag,throughput,drain,micro,tls').split(','));
+const PARTS = new Set(opt('parts', 'proxy,proxy2,reads,writes,lag,throughput,drain,micro,tls').split(','));
 const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_bench'));
 const CFG = QUICK
   ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
@@ -378,25 +378,41 @@ const nginxHttpCommon = (dir, name) => `  access_log off;
   keepalive_timeout 120s;
 `;
 
-async function partProxy(dir) {
-  log('part 1: proxy overhead');
-  const [pPrimary, pReplica, pNginx, pHaproxy] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  if (new Set([pPrimary, pReplica, pNginx, pHaproxy]).size < 4) throw new Error('port clash, run again');
-  if (FAKE_BODY.includes("'") || LISTING.includes("'") || FAKE_BODY.includes('$')) throw new Error('bad fake body');
-  const fakeConf = path.join(dir, 'fake.conf');
+// The fake upstream: nginx with one worker answering on `ports`.
+function fakeUpstreamConf(dir, name, ports) {
+  const conf = path.join(dir, `${name}.conf`);
   fs.writeFileSync(
-    fakeConf,
-    `${nginxCommon(dir, 'fake', 1)}http {
-${nginxHttpCommon(dir, 'fake')}  default_type application/json;
+    conf,
+    `${nginxCommon(dir, name, 1)}http {
+${nginxHttpCommon(dir, name)}  default_type application/json;
   server {
-    listen 127.0.0.1:${pPrimary};
-    listen 127.0.0.1:${pReplica};
-    location = /api/v2/tenants/t/databases/d/collections { return 200 '${LISTING}'; }
+${ports.map((p) => `    listen 127.0.0.1:${p};\n`).join('')}    location = /api/v2/tenants/t/databases/d/collections { return 200 '${LISTING}'; }
     location / { return 200 '${FAKE_BODY}'; }
   }
 }
 `,
   );
+  return conf;
+}
+
+// Part 1 in two set-ups: `shared`, one nginx worker answering on both the primary's and the
+// replica's port (part "proxy"), and `split`, two nginx processes of one worker each, one per
+// instance (part "proxy2"). With --alt-bin PATH a second chroma-ha binary ("chroma-ha alt") runs
+// interleaved with the first (to compare a change against its parent); --proxy-only NAMES limits
+// the contenders (e.g. haproxy,chroma-ha,chroma-ha alt).
+async function partProxy(dir, setup = 'shared') {
+  log(`part 1: proxy overhead (${setup} upstream)`);
+  dir = fs.mkdtempSync(path.join(dir, `proxy-${setup}-`));
+  const [pPrimary, pReplica, pNginx, pHaproxy] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  if (new Set([pPrimary, pReplica, pNginx, pHaproxy]).size < 4) throw new Error('port clash, run again');
+  if (FAKE_BODY.includes("'") || LISTING.includes("'") || FAKE_BODY.includes('$')) throw new Error('bad fake body');
+  const upstreams =
+    setup === 'shared'
+      ? [{ name: 'fake-nginx', ports: [pPrimary, pReplica] }]
+      : [
+          { name: 'fake-primary', ports: [pPrimary] },
+          { name: 'fake-replica', ports: [pReplica] },
+        ];
   const proxyConf = path.join(dir, 'nginx-proxy.conf');
   fs.writeFileSync(
     proxyConf,
@@ -445,7 +461,12 @@ backend replica
   server replica 127.0.0.1:${pReplica} maxconn 1000
 `,
   );
-  const fake = await startDaemon('fake-nginx', 'nginx', ['-p', dir, '-c', fakeConf, '-e', path.join(dir, 'fake-error.log')], [pPrimary, pReplica], dir);
+  const fakes = [];
+  for (const u of upstreams) {
+    const conf = fakeUpstreamConf(dir, u.name, u.ports);
+    fakes.push(await startDaemon(u.name, 'nginx', ['-p', dir, '-c', conf, '-e', path.join(dir, `${u.name}-error.log`)], u.ports, dir));
+  }
+  const fake = fakes[fakes.length - 1]; // the one answering the replica's port (where reads go)
   const ngx = await startDaemon('nginx-proxy', 'nginx', ['-p', dir, '-c', proxyConf, '-e', path.join(dir, 'nginx-proxy-error.log')], pNginx, dir);
   const hap = await startDaemon('haproxy', 'haproxy', ['-db', '-f', haConf], pHaproxy, dir);
   const ha = await startChromaHa({
@@ -456,23 +477,31 @@ backend replica
   });
   cleanups.push(() => ha.stop());
   // Diagnostic variant: an idle pool as large as the client concurrency (the default keeps 32).
-  const ha64 = await startChromaHa({
-    dir: fs.mkdtempSync(path.join(dir, 'ha64-')),
-    primaryUrl: `http://127.0.0.1:${pPrimary}`,
-    replicaUrl: `http://127.0.0.1:${pReplica}`,
-    env: { ...HA_ENV, WAL_ENABLED: 'false', CONNECTION_POOL_SIZE: '64' },
-  });
-  cleanups.push(() => ha64.stop());
   await ha.waitAllHealthy({ timeoutMs: 15000 });
-  await ha64.waitAllHealthy({ timeoutMs: 15000 });
-
   const contenders = [
     { name: 'direct', base: `http://127.0.0.1:${pReplica}`, pid: fake.pid },
     { name: 'nginx', base: `http://127.0.0.1:${pNginx}`, pid: ngx.pid },
     { name: 'haproxy', base: `http://127.0.0.1:${pHaproxy}`, pid: hap.pid },
     { name: 'chroma-ha', base: ha.url, pid: ha.pid },
-    { name: 'chroma-ha pool=64', base: ha64.url, pid: ha64.pid },
   ];
+  const altBin = opt('alt-bin', '');
+  if (altBin) {
+    const alt = await startChromaHa({
+      dir: fs.mkdtempSync(path.join(dir, 'ha-alt-')),
+      primaryUrl: `http://127.0.0.1:${pPrimary}`,
+      replicaUrl: `http://127.0.0.1:${pReplica}`,
+      env: { ...HA_ENV, WAL_ENABLED: 'false' },
+      bin: altBin,
+    });
+    cleanups.push(() => alt.stop());
+    await alt.waitAllHealthy({ timeoutMs: 15000 });
+    contenders.push({ name: 'chroma-ha alt', base: alt.url, pid: alt.pid });
+  }
+  const only = opt('proxy-only', '');
+  if (only) {
+    const keep = new Set(['direct', ...only.split(',')]);
+    contenders.splice(0, contenders.length, ...contenders.filter((c) => keep.has(c.name)));
+  }
   const postPath = `/api/v2/tenants/t/databases/d/collections/${UUID}/get`;
   const body2k = JSON.stringify({
     ids: Array.from({ length: 60 }, (_, i) => `record-id-${String(i).padStart(6, '0')}`),
@@ -514,6 +543,15 @@ backend replica
       p99Ratio: +median(a.map((r, i) => r.p99 / b[i].p99)).toFixed(3),
     };
   }
+  if (altBin) {
+    out.altVsMain = {};
+    for (const t of tests) {
+      const a = out.runs[t.name]['chroma-ha alt'];
+      const b = out.runs[t.name]['chroma-ha'];
+      out.altVsMain[t.name] = { bin: altBin, rpsRatio: +median(a.map((r, i) => r.rps / b[i].rps)).toFixed(3), p99Ratio: +median(a.map((r, i) => r.p99 / b[i].p99)).toFixed(3) };
+    }
+  }
+  out.setup = setup;
   out.bodyBytes = { response: FAKE_BODY.length, post: body.length };
   out.chromaHaIdleRssKb = idleRssKb;
   out.versions = {
@@ -522,13 +560,12 @@ backend replica
     wrk: spawnSync('wrk', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0].replace(/ \[.*/, ''),
   };
   // Profile chroma-ha if it is behind HAProxy on GET c64.
-  if (out.haVsHaproxy['GET c64'].rpsRatio < 1 || out.haVsHaproxy['POST 2KB c64'].rpsRatio < 1) {
+  if (!flag('no-profile') && out.haVsHaproxy['GET c64'].rpsRatio < 1 || out.haVsHaproxy['POST 2KB c64'].rpsRatio < 1) {
     out.profile = await profile(ha.pid, () => wrk(`${ha.url}${postPath}`, { conns: 64, secs: Math.max(4, CFG.secs), lua }), dir);
   }
   out.metrics = await grabMetrics(ha); // last: see grabMetrics
-  results.parts.proxy = out;
+  results.parts[setup === 'shared' ? 'proxy' : 'proxy2'] = out;
   save();
-  await ha64.stop();
   await ha.stop();
   await hap.stop();
   await ngx.stop();
@@ -1195,7 +1232,8 @@ async function main() {
   const dir = makeTempDir('bench');
   log(`results → ${OUT}; ${QUICK ? 'quick' : 'full'} run; load ${loadavg().join(' ')}`);
   try {
-    if (PARTS.has('proxy')) await partProxy(dir);
+    if (PARTS.has('proxy')) await partProxy(dir, 'shared');
+    if (PARTS.has('proxy2')) await partProxy(dir, 'split');
     if (PARTS.has('reads')) await partReads();
     if (PARTS.has('writes')) {
       const { stacks } = await partWrites();

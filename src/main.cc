@@ -68,7 +68,9 @@ int main(int argc, char** argv) {
   for (const auto& w : warnings) spdlog::warn("{}", w);
 
   chroma_ha::SystemClock clock;
-  boost::asio::io_context ioc;
+  // Run by this thread alone (worker 0), like the other workers: with the hint, work this thread
+  // posts to itself is queued without taking the scheduler lock.
+  boost::asio::io_context ioc(1);
   // Building the parts checks what LoadConfig cannot (e.g. an instance the upstream pool cannot
   // serve): a ConfigError there is a configuration error too, never an uncaught exception.
   std::unique_ptr<chroma_ha::App> owned;

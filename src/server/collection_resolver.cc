@@ -162,6 +162,25 @@ boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::TargetFor
   co_return Target{Target::kReady, ReplaceCollectionSegment(request.target, *id)};
 }
 
+CollectionResolver::Now CollectionResolver::TargetNow(const HttpRequest& request,
+                                                      const Route& route, std::size_t index,
+                                                      std::string* mapped) {
+  if (route.ref != CollectionRef::kId) return Now::kAsIs;
+  auto key = map_.FindById(route.collection);
+  if (!key) return Now::kAwait;
+  auto id = map_.IdOn(*key, InstanceName(index));
+  if (!id) return Now::kAwait;
+  *mapped = ReplaceCollectionSegment(request.target, *id);
+  return Now::kMapped;
+}
+
+bool CollectionResolver::WantsResponse(const HttpRequest& request, const Route& route,
+                                       const HttpResponse& response) const {
+  if (!Is2xx(response.status)) return false;
+  return ReturnsCollections(request, route) || route.write == WriteKind::kModifyCollection ||
+         route.write == WriteKind::kDeleteCollection || route.write == WriteKind::kDeleteDatabase;
+}
+
 boost::asio::awaitable<CollectionResolver::Target> CollectionResolver::LookUp(
     const CollectionKey& key, std::size_t index) {
   HttpRequest get;

@@ -46,6 +46,12 @@ class CollectionResolver {
   // answer.
   boost::asio::awaitable<Target> TargetFor(const HttpRequest& request, const Route& route,
                                            std::size_t index);
+  // What TargetFor would answer, when that is known without I/O (no coroutine: the request
+  // path calls this first). kAsIs: send request.target unchanged; kMapped: send `*mapped` (an
+  // id this process has cached); kAwait: only TargetFor can tell.
+  enum class Now { kAsIs, kMapped, kAwait };
+  Now TargetNow(const HttpRequest& request, const Route& route, std::size_t index,
+                std::string* mapped);
 
   // Remembers ids that a complete lookup round did not find (server/unknown_ids.h), so that
   // repeated requests for them do not list the database again within `options.ttl`. Off until
@@ -66,8 +72,11 @@ class CollectionResolver {
   // After instance `index` answered `response` (any status) to `request`: on 2xx, learns the
   // collection ids in the body and rewrites them to canonical ids, and applies renames,
   // deletes and resets to the map (and, shared, to the store before it returns).
-  boost::asio::awaitable<void> OnResponse(const HttpRequest& request, const Route& route, std::size_t index,
-                  HttpResponse& response);
+  boost::asio::awaitable<void> OnResponse(const HttpRequest& request, const Route& route,
+                                          std::size_t index, HttpResponse& response);
+  // False when OnResponse would do nothing (most answers): the request path skips it.
+  bool WantsResponse(const HttpRequest& request, const Route& route,
+                     const HttpResponse& response) const;
 
   CollectionMap& map() { return map_; }
 
@@ -91,7 +100,7 @@ class CollectionResolver {
   CollectionMap& map_;
   PersistFn persist_;
   std::unique_ptr<UnknownIdCache> unknown_;  // null: off
-  SharedIdentity* shared_ = nullptr;          // null: process-local identity
+  SharedIdentity* shared_ = nullptr;         // null: process-local identity
   boost::asio::thread_pool* shared_pool_ = nullptr;
 };
 

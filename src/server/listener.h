@@ -119,8 +119,6 @@ class Listener {
   std::function<void()> Unregister(Session* s);
   // Answers 503 (too many connections) on a session over the cap, reading nothing.
   boost::asio::awaitable<void> RefuseOverCapacity(Session& session);
-  // The handler's answer, or 500 JSON when it throws (*close is then set).
-  boost::asio::awaitable<HttpResponse> Answer(HttpRequest request, bool* close);
 
   std::vector<boost::asio::io_context*> workers_;
   std::size_t next_worker_ = 0;  // round robin; used by Accept() only

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <random>
 #include <string_view>
@@ -155,31 +156,39 @@ boost::asio::awaitable<HttpResponse> Router::Handle(HttpRequest request) {
                          "too many concurrent requests (MAX_CONCURRENT_REQUESTS)");
     response.headers.push_back({"retry-after", "1"});
   } else {
-    response = co_await Barrier(std::move(request), route);
+    // The barrier: a throw anywhere below is a logged 500, never a lost connection. What was
+    // being handled is named before the request moves, without an allocation (every request
+    // pays for it).
+    std::array<char, 160> what{};
+    const std::size_t what_size =
+        fmt::format_to_n(what.data(), what.size(), "{} {}", Utf8PrefixView(request.method, 32),
+                         Utf8PrefixView(PathOf(request.target), kRouteInMessage))
+            .size;
+    const std::string_view named(what.data(), std::min(what_size, what.size()));
+    bool threw = true;
+    try {
+      if (failpoints::Hit(failpoints::Point::kRequest)) {
+        response = JsonError(500, "InternalError", "failpoint request: injected error");
+      } else {
+        response = co_await Dispatch(std::move(request), route);
+      }
+      threw = false;
+    } catch (const std::exception& e) {
+      spdlog::error("{}: exception while handling the request: {}", named, e.what());
+    } catch (...) {
+      spdlog::error("{}: unknown exception while handling the request", named);
+    }
+    if (threw) {
+      ++stats_.internal_errors;
+      response = JsonError(500, "InternalError",
+                           "chroma-ha failed while handling this request (logged at error level)");
+    }
   }
   if (metrics_ != nullptr) {
     std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
     metrics_->ObserveRequest(route.cls, response.served_by, response.status, took.count());
   }
   co_return response;
-}
-
-boost::asio::awaitable<HttpResponse> Router::Barrier(HttpRequest request, const Route& route) {
-  // Named before the request moves: the log line of a throw names what was being handled.
-  const std::string what = request.method + " " + std::string(PathOf(request.target));
-  try {
-    if (failpoints::Hit(failpoints::Point::kRequest)) {
-      co_return JsonError(500, "InternalError", "failpoint request: injected error");
-    }
-    co_return co_await Dispatch(std::move(request), route);
-  } catch (const std::exception& e) {
-    spdlog::error("{}: exception while handling the request: {}", what, e.what());
-  } catch (...) {
-    spdlog::error("{}: unknown exception while handling the request", what);
-  }
-  ++stats_.internal_errors;
-  co_return JsonError(500, "InternalError",
-                      "chroma-ha failed while handling this request (logged at error level)");
 }
 
 boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const Route& route) {
@@ -206,12 +215,13 @@ boost::asio::awaitable<HttpResponse> Router::Dispatch(HttpRequest request, const
           co_return UnknownWriteRefused(request);
         }
         ++stats_.unknown_writes_forwarded;
-        spdlog::warn("unknown route {} {}: forwarded to the primary only, not logged and not "
-                     "replicated (UNKNOWN_WRITE_ROUTES=primary)",
-                     Utf8Prefix(request.method, 32),
-                     Utf8Prefix(PathOf(request.target), kRouteInMessage));
+        spdlog::warn(
+            "unknown route {} {}: forwarded to the primary only, not logged and not "
+            "replicated (UNKNOWN_WRITE_ROUTES=primary)",
+            Utf8Prefix(request.method, 32), Utf8Prefix(PathOf(request.target), kRouteInMessage));
       } else {
-        spdlog::info("unknown route {} {}: forwarded to the primary", Utf8Prefix(request.method, 32),
+        spdlog::info("unknown route {} {}: forwarded to the primary",
+                     Utf8Prefix(request.method, 32),
                      Utf8Prefix(PathOf(request.target), kRouteInMessage));
       }
       order = WriteOrder(HealthVector());
@@ -259,36 +269,44 @@ boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const 
   for (std::size_t attempt = 0; attempt < order.size(); ++attempt) {
     const std::size_t index = order[attempt];
     const bool last = attempt + 1 == order.size();
-    auto target = co_await resolver_.TargetFor(request, route, index);
-    if (target.kind == CollectionResolver::Target::kUnreachable && !last) {
-      last_error = upstreams_.Snapshot(index).name + " did not answer";
-      continue;
+    // The instance's own target: known at once for most requests (no collection id, or one
+    // this process has cached), else looked up.
+    CollectionResolver::Target target;
+    const auto now = resolver_.TargetNow(request, route, index, &target.target);
+    if (now == CollectionResolver::Now::kAsIs) target.target.clear();
+    if (now == CollectionResolver::Now::kAwait) {
+      target = co_await resolver_.TargetFor(request, route, index);
+      if (target.kind == CollectionResolver::Target::kUnreachable && !last) {
+        last_error = upstreams_.Snapshot(index).name + " did not answer";
+        continue;
+      }
+      if (target.kind == CollectionResolver::Target::kAbsent && !last) continue;
     }
-    if (target.kind == CollectionResolver::Target::kAbsent && !last) continue;
-    // Sent in place (no copy: the request stays here for the next attempt), to the instance's
-    // own target.
-    const std::string_view to = target.kind == CollectionResolver::Target::kReady
-                                    ? std::string_view(target.target)
-                                    : std::string_view(request.target);
+    // Sent in place (no copy: the request stays here for the next attempt).
+    const std::string_view to =
+        now != CollectionResolver::Now::kAsIs && target.kind == CollectionResolver::Target::kReady
+            ? std::string_view(target.target)
+            : std::string_view(request.target);
     auto result = co_await upstreams_.Relay(index, request, to, config_.request_timeout);
     if (!result.ok()) {
       last_error = upstreams_.Snapshot(index).name + ": " + result.status().message();
       continue;
     }
     if (IsGatewayError(result->status) && !last) {
-      last_error = upstreams_.Snapshot(index).name + " answered " +
-                   std::to_string(result->status);
+      last_error = upstreams_.Snapshot(index).name + " answered " + std::to_string(result->status);
       continue;
     }
     if (attempt > 0) ++stats_.read_failovers;
     HttpResponse response = std::move(result).value();
     response.served_by = static_cast<int>(index);
-    co_await resolver_.OnResponse(request, route, index, response);
+    if (resolver_.WantsResponse(request, route, response)) {
+      co_await resolver_.OnResponse(request, route, index, response);
+    }
     co_return response;
   }
   ++stats_.unavailable;
-  co_return JsonError(503, "ServiceUnavailable", "no instance could serve the request: " +
-                                                     last_error);
+  co_return JsonError(503, "ServiceUnavailable",
+                      "no instance could serve the request: " + last_error);
 }
 
 }  // namespace chroma_ha

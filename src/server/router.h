@@ -93,9 +93,6 @@ class Router final : public RequestHandler {
 
  private:
   std::vector<bool> HealthVector() const;
-  // The exception barrier: Dispatch, with any exception (a bug, failpoint `request=throw`)
-  // logged at error level and answered 500 JSON. Also where failpoint `request` is hit.
-  boost::asio::awaitable<HttpResponse> Barrier(HttpRequest request, const Route& route);
   boost::asio::awaitable<HttpResponse> Dispatch(HttpRequest request, const Route& route);
 
   const Config& config_;

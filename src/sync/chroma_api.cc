@@ -52,15 +52,19 @@ std::optional<std::string> CollectionIdOf(std::string_view body) {
   return id;
 }
 
-std::string Utf8Prefix(std::string_view s, size_t max_bytes) {
-  if (s.size() <= max_bytes) return std::string(s);
+std::string_view Utf8PrefixView(std::string_view s, size_t max_bytes) {
+  if (s.size() <= max_bytes) return s;
   size_t cut = max_bytes;
   // Back over at most three continuation bytes (10xxxxxx) to the start of the character.
   for (int i = 0; i < 3 && cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80; ++i) {
     --cut;
   }
   if ((static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) cut = max_bytes;  // not UTF-8 anyway
-  return std::string(s.substr(0, cut));
+  return s.substr(0, cut);
+}
+
+std::string Utf8Prefix(std::string_view s, size_t max_bytes) {
+  return std::string(Utf8PrefixView(s, max_bytes));
 }
 
 std::string ErrorName(const HttpResponse& response) {
@@ -82,7 +86,8 @@ std::string ErrorSummary(const HttpResponse& response) {
     auto it = doc.find("message");
     if (it != doc.end() && it->is_string()) {
       std::string message = it->get<std::string>();
-      if (message.size() > kMaxErrorMessage) message = Utf8Prefix(message, kMaxErrorMessage) + "...";
+      if (message.size() > kMaxErrorMessage)
+        message = Utf8Prefix(message, kMaxErrorMessage) + "...";
       out += ": " + message;
     }
   }

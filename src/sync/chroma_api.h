@@ -40,6 +40,8 @@ std::optional<std::string> CollectionIdOf(std::string_view body);
 // sequence (text from outside is cut for logs and status pages; a cut character would make the
 // text invalid UTF-8). Bytes that were already invalid are left as they are.
 std::string Utf8Prefix(std::string_view s, size_t max_bytes);
+// The same, as a view into `s` (no copy).
+std::string_view Utf8PrefixView(std::string_view s, size_t max_bytes);
 
 // "HTTP 400 InvalidArgumentError: <message>" (message cut to a few hundred bytes on a character
 // boundary), for block records. ErrorName() is the short form for logs: "HTTP 400 InvalidArgumentError".

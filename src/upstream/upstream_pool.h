@@ -46,6 +46,10 @@ bool IsHopByHopHeader(std::string_view name);
 // exchange ends: a burst keeps its connections for the next one.
 inline constexpr std::chrono::milliseconds kSurplusIdleTimeout{5000};
 
+// A pooled connection idle for less than this is reused without asking the kernel whether the
+// server closed it (see LooksAlive in upstream_pool.cc).
+inline constexpr std::chrono::milliseconds kPeekAfterIdle{250};
+
 // Keep-alive connections to one instance, and the HTTP exchange over them. Thread-safe: Exchange
 // may run concurrently from coroutines on any threads; each connection is used by one exchange
 // at a time. Idle connections are kept per worker (see the file comment): an exchange running on
@@ -87,11 +91,13 @@ class ConnectionPool {
                                                         std::chrono::milliseconds timeout,
                                                         std::string_view target = {});
 
-  std::size_t idle() const;            // idle connections now in the pool (all slots)
+  std::size_t idle() const;  // idle connections now in the pool (all slots)
   // Idle connections of `worker`'s slot (the shared slot when it is not one of the workers).
   std::size_t idle_on(const boost::asio::io_context* worker) const;
   int64_t connections_opened() const;  // fresh connections made so far
-  void CloseIdle();                    // closes every idle connection
+  // Exchanges sent on a pooled connection the server had closed, and retried on a fresh one.
+  int64_t stale_retries() const;
+  void CloseIdle();  // closes every idle connection
   // Closes the surplus idle connections (beyond max_idle per slot) idle for at least
   // surplus_idle_timeout. Called periodically (UpstreamSet: every health check round) and after
   // each exchange. Safe from any thread.

@@ -333,10 +333,11 @@ export class ChromaHa {
   }
 
   async start({ timeoutMs = 30000 } = {}) {
-    if (!fs.existsSync(CHROMA_HA_BIN)) {
-      throw new Error(`${CHROMA_HA_BIN} does not exist: build it first (bash scripts/build.sh)`);
+    const bin = this.bin ?? CHROMA_HA_BIN;
+    if (!fs.existsSync(bin)) {
+      throw new Error(`${bin} does not exist: build it first (bash scripts/build.sh)`);
     }
-    this.child = spawnLogged(CHROMA_HA_BIN, [], { env: this.env, logBase: this.logBase, marker: 'chroma-ha' });
+    this.child = spawnLogged(bin, [], { env: this.env, logBase: this.logBase, marker: 'chroma-ha' });
     // Ready = it listens and /health answers at all (200 or 503); health itself is checked by tests.
     await waitReady(
       this.child,
@@ -434,13 +435,15 @@ export function chromaHaEnv({ port, primaryUrl, replicaUrl, dir, env = {} }) {
   return base;
 }
 
-export async function startChromaHa({ dir, primaryUrl, replicaUrl, env = {}, port } = {}) {
+// `bin`: another chroma-ha binary than CHROMA_HA_BIN (benchmarks compare two builds).
+export async function startChromaHa({ dir, primaryUrl, replicaUrl, env = {}, port, bin } = {}) {
   const haPort = port ?? (await freePort());
   const ha = new ChromaHa({
     port: haPort,
     env: chromaHaEnv({ port: haPort, primaryUrl, replicaUrl, dir, env }),
     logBase: path.join(dir, 'chroma-ha'),
   });
+  ha.bin = bin;
   return ha.start();
 }
 

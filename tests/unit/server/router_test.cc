@@ -107,9 +107,14 @@ struct WriteCase {
 
 TEST(WriteOrderTest, Table) {
   const WriteCase kCases[] = {
-      {{true, true}, {0, 1}},     {{false, true}, {1, 0}},          {{true, false}, {0, 1}},
-      {{false, false}, {0, 1}},   {{false, true, true}, {1, 2, 0}}, {{false, false, true}, {2, 0, 1}},
-      {{true}, {0}},              {{}, {}},
+      {{true, true}, {0, 1}},
+      {{false, true}, {1, 0}},
+      {{true, false}, {0, 1}},
+      {{false, false}, {0, 1}},
+      {{false, true, true}, {1, 2, 0}},
+      {{false, false, true}, {2, 0, 1}},
+      {{true}, {0}},
+      {{}, {}},
   };
   for (const auto& c : kCases) {
     std::string label;
@@ -125,8 +130,8 @@ constexpr char kPrimaryId[] = "11111111-1111-1111-1111-111111111111";
 constexpr char kReplicaId[] = "22222222-2222-2222-2222-222222222222";
 
 std::string CollectionJson(const std::string& id, const std::string& name = "c") {
-  return json{{"id", id}, {"name", name}, {"tenant", "t"}, {"database", "d"},
-              {"metadata", nullptr}, {"dimension", 3}}
+  return json{{"id", id},        {"name", name},        {"tenant", "t"},
+              {"database", "d"}, {"metadata", nullptr}, {"dimension", 3}}
       .dump();
 }
 
@@ -300,7 +305,7 @@ TEST_F(RouterTest, UnknownReadRouteGoesToThePrimaryAndIsCounted) {
 // unlogged: the instances would diverge. It is refused by default (issue 12 item 4).
 TEST_F(RouterTest, UnknownWriteRouteIsRefused501NamingTheRouteAndNotForwarded) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"PATCH", std::string(kDb) + "/collections"},                // a new method on a known path
+      {"PATCH", std::string(kDb) + "/collections"},  // a new method on a known path
       {"POST", std::string(kDb) + "/collections/c/rewind?x=secret"},  // a newer route
       {"DELETE", "/api/v2/heartbeat"},
       {"post", "/api/v2/tenants/t/databases/d/collections/c/add"},  // methods are case-sensitive
@@ -461,9 +466,42 @@ TEST_F(RouterTest, CanonicalIdInAReadIsTranslatedToTheReplicasId) {
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.body, "7");
   ASSERT_EQ(ups_.request_count(1), 1u);
-  EXPECT_EQ(ups_.requests(1)[0].target,
-            std::string(kDb) + "/collections/" + kReplicaId + "/count");
+  EXPECT_EQ(ups_.requests(1)[0].target, std::string(kDb) + "/collections/" + kReplicaId + "/count");
   EXPECT_EQ(ups_.request_count(0), 0u);
+}
+
+// The request path asks TargetNow first and awaits TargetFor only when it says kAwait: a path
+// without a collection id, or an id this process has cached, costs no lookup.
+TEST_F(RouterTest, TargetNowAnswersWithoutALookupWhatTheCacheKnows) {
+  const std::string by_id = std::string(kDb) + "/collections/" + kPrimaryId + "/get";
+  HttpRequest get{"POST", by_id, {}, "{}"};
+  std::string mapped;
+  EXPECT_EQ(resolver_.TargetNow(get, Classify("POST", by_id), 1, &mapped),
+            CollectionResolver::Now::kAwait);  // not cached yet
+  LearnBoth();
+  EXPECT_EQ(resolver_.TargetNow(get, Classify("POST", by_id), 1, &mapped),
+            CollectionResolver::Now::kMapped);
+  EXPECT_EQ(mapped, std::string(kDb) + "/collections/" + kReplicaId + "/get");
+  HttpRequest beat{"GET", "/api/v2/heartbeat", {}, {}};
+  EXPECT_EQ(resolver_.TargetNow(beat, Classify("GET", beat.target), 1, &mapped),
+            CollectionResolver::Now::kAsIs);
+  EXPECT_EQ(ups_.request_count(0) + ups_.request_count(1), 0u);
+}
+
+// Only answers OnResponse acts on are handed to it: 2xx listings and collection objects,
+// renames and deletes.
+TEST_F(RouterTest, OnlyAnswersThatChangeIdentityGoToOnResponse) {
+  const HttpResponse ok = FakeUpstreams::Response(200, "[]");
+  const HttpResponse missing = FakeUpstreams::Response(404, "{}");
+  const std::string list = std::string(kDb) + "/collections";
+  const std::string one = list + "/" + kPrimaryId;
+  const HttpRequest listing{"GET", list, {}, {}};
+  const HttpRequest count{"GET", one + "/count", {}, {}};
+  const HttpRequest remove{"DELETE", list + "/c", {}, {}};
+  EXPECT_TRUE(resolver_.WantsResponse(listing, Classify("GET", list), ok));
+  EXPECT_FALSE(resolver_.WantsResponse(listing, Classify("GET", list), missing));
+  EXPECT_FALSE(resolver_.WantsResponse(count, Classify("GET", count.target), ok));
+  EXPECT_TRUE(resolver_.WantsResponse(remove, Classify("DELETE", remove.target), ok));
 }
 
 TEST_F(RouterTest, TranslationKeepsTheQueryString) {
@@ -481,10 +519,8 @@ TEST_F(RouterTest, FailoverTranslatesForEachInstance) {
   ServesCollection(0, kPrimaryId);
   EXPECT_EQ(Get(std::string(kDb) + "/collections/" + kPrimaryId + "/count").status, 200);
   ASSERT_EQ(ups_.request_count(0), 1u);
-  EXPECT_EQ(ups_.requests(0)[0].target,
-            std::string(kDb) + "/collections/" + kPrimaryId + "/count");
-  EXPECT_EQ(ups_.requests(1)[0].target,
-            std::string(kDb) + "/collections/" + kReplicaId + "/count");
+  EXPECT_EQ(ups_.requests(0)[0].target, std::string(kDb) + "/collections/" + kPrimaryId + "/count");
+  EXPECT_EQ(ups_.requests(1)[0].target, std::string(kDb) + "/collections/" + kReplicaId + "/count");
 }
 
 TEST_F(RouterTest, CollectionObjectsInResponsesCarryTheCanonicalId) {
@@ -517,8 +553,7 @@ TEST_F(RouterTest, UnknownIdIsDiscoveredThenTranslated) {
   // Discovery listed the database on the instances...
   auto listed = [](const std::vector<HttpRequest>& reqs) {
     for (const auto& q : reqs) {
-      if (q.method == "GET" &&
-          q.target.rfind(std::string(kDb) + "/collections?limit=", 0) == 0) {
+      if (q.method == "GET" && q.target.rfind(std::string(kDb) + "/collections?limit=", 0) == 0) {
         return true;
       }
     }

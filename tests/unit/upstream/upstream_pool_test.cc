@@ -387,8 +387,7 @@ template <typename T>
 T RunOn(net::io_context& ioc, net::awaitable<T> op) {
   std::optional<T> out;
   net::co_spawn(
-      ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(op)); },
-      net::detached);
+      ioc, [&]() -> net::awaitable<void> { out.emplace(co_await std::move(op)); }, net::detached);
   const auto deadline = steady_clock::now() + std::chrono::seconds(20);
   while (!out && steady_clock::now() < deadline) {
     ioc.restart();
@@ -444,11 +443,42 @@ TEST(ConnectionPoolTest, SurplusConnectionsStayIdleUntilTheirTimeout) {
   EXPECT_EQ(pool.connections_opened(), 3);
 }
 
+// A connection idle for less than kPeekAfterIdle is reused without asking the kernel whether
+// the server closed it (one system call less per request); a close is then found by the
+// exchange itself and retried once on a fresh connection. One idle longer is checked first.
+TEST(ConnectionPoolTest, OnlyConnectionsIdleLongerThanThePeekWindowAreCheckedFirst) {
+  FakeHttpServer server([](const FakeRequest&, int) {
+    FakeReply r = Ok();
+    r.close_after = true;  // says keep-alive, then closes
+    return r;
+  });
+  net::io_context ioc;
+  FakeClock clock;
+  ConnectionPool pool(ioc.get_executor(), Instance("127.0.0.1", server.port()), milliseconds(1000),
+                      /*max_idle=*/4, {}, &clock);
+  ASSERT_TRUE(RunOn(ioc, pool.Exchange(kGet, milliseconds(5000))).ok());
+  ASSERT_TRUE(Eventually([&] { return server.closed() == 1; }));
+  // Idle for less than the window: sent as it is, found closed, retried on a fresh one.
+  clock.Advance(kPeekAfterIdle - milliseconds(1));
+  auto r = RunOn(ioc, pool.Exchange(kGet, milliseconds(5000)));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(pool.stale_retries(), 1);
+  EXPECT_EQ(pool.connections_opened(), 2);
+  // Idle for the window: the kernel is asked first, the closed connection is never used.
+  ASSERT_TRUE(Eventually([&] { return server.closed() == 2; }));
+  clock.Advance(kPeekAfterIdle);
+  r = RunOn(ioc, pool.Exchange(kGet, milliseconds(5000)));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(pool.stale_retries(), 1);
+  EXPECT_EQ(pool.connections_opened(), 3);
+  EXPECT_EQ(server.requests(), 3);
+}
+
 TEST(ConnectionPoolTest, EachWorkerUsesItsOwnConnectionsOnItsOwnIoContext) {
   FakeHttpServer server([](const FakeRequest&, int) { return Ok(); });
   net::io_context home, w1, w2;
-  ConnectionPool pool(home.get_executor(), Instance("127.0.0.1", server.port()),
-                      milliseconds(1000), 4, {&w1, &w2});
+  ConnectionPool pool(home.get_executor(), Instance("127.0.0.1", server.port()), milliseconds(1000),
+                      4, {&w1, &w2});
   // Driving only w1 (then only w2) completes the exchange: its connection lives on that
   // worker's io_context, not on `home` or the other worker.
   ASSERT_TRUE(RunOn(w1, pool.Exchange(kGet, milliseconds(5000))).ok());
