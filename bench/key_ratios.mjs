@@ -30,15 +30,19 @@ const f2 = (x) => (Number.isFinite(x) ? x.toFixed(2) : '–');
 const loads = [];
 const noteLoad = (runs) => runs.forEach((r) => r.loadBefore && loads.push(r.loadBefore[0], r.loadAfter?.[0] ?? r.loadBefore[0]));
 
-// chroma-ha ÷ HAProxy req/s (median of per-round ratios), per proxy test at 64 connections.
+// chroma-ha ÷ HAProxy req/s (median of per-round ratios), per proxy test at 64 connections, in
+// both upstream set-ups: part "proxy" (one nginx worker for both instances, "shared") and part
+// "proxy2" (one nginx per instance, "split").
 function proxyRatios() {
-  const p = fresh('proxy');
-  if (!p?.runs) return '–';
   const cells = [];
-  for (const [test, byC] of Object.entries(p.runs)) {
-    if (!/c64/.test(test) || !byC.haproxy || !byC['chroma-ha']) continue;
-    noteLoad(byC['chroma-ha']);
-    cells.push(`${test.replace(' c64', '')} ${f2(median(byC['chroma-ha'].map((r, i) => r.rps / byC.haproxy[i]?.rps)))}`);
+  for (const [part, setup] of [['proxy', 'shared'], ['proxy2', 'split']]) {
+    const p = fresh(part);
+    if (!p?.runs) continue;
+    for (const [test, byC] of Object.entries(p.runs)) {
+      if (!/c64/.test(test) || !byC.haproxy || !byC['chroma-ha']) continue;
+      noteLoad(byC['chroma-ha']);
+      cells.push(`${setup} ${test.replace(' c64', '')} ${f2(median(byC['chroma-ha'].map((r, i) => r.rps / byC.haproxy[i]?.rps)))}`);
+    }
   }
   return cells.join(', ') || '–';
 }

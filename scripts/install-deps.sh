@@ -33,6 +33,7 @@ done
 BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config libboost1.81-dev libpqxx-dev libpq-dev nlohmann-json3-dev
   libspdlog-dev libfmt-dev prometheus-cpp-dev libgtest-dev libgmock-dev libsqlite3-dev libssl-dev
+  libjemalloc-dev
 )
 # The local run, the PostgreSQL WAL-store tests, the deployment checks and the end-to-end suite
 # (openssl: the CLI makes the test CA and certificates of tests/e2e/tls.test.mjs and bench/).

@@ -26,6 +26,7 @@
 
 #include "sync/chroma_api.h"  // Utf8Prefix
 #include "upstream/tls_client.h"
+#include "upstream/watchdog.h"
 
 namespace chroma_ha {
 
@@ -120,12 +121,17 @@ constexpr std::size_t kReadBufferBytes = 16384;
 // One connection: plain TCP (http://) or TLS over it (https://). The stream type is chosen once,
 // when the connection is made; the exchange is a template over it (no per-byte dispatch).
 struct Connection {
-  explicit Connection(const Executor& ex) : stream(std::in_place_type<Stream>, ex) {
+  explicit Connection(const Executor& ex)
+      : stream(std::in_place_type<Stream>, ex), watchdog(ex, [this] { CancelIo(); }) {
     buffer.reserve(kReadBufferBytes);
   }
   Connection(const Executor& ex, ssl::context& tls)
-      : stream(std::in_place_type<TlsStream>, ex, tls) {
+      : stream(std::in_place_type<TlsStream>, ex, tls), watchdog(ex, [this] { CancelIo(); }) {
     buffer.reserve(kReadBufferBytes);
+  }
+  void CancelIo() {
+    error_code ignored;
+    tcp().socket().cancel(ignored);
   }
   // The TCP stream (its deadline and socket), whichever the connection is.
   Stream& tcp() {
@@ -135,6 +141,10 @@ struct Connection {
   std::variant<Stream, TlsStream> stream;
   beast::flat_buffer buffer;
   std::chrono::steady_clock::time_point idle_since;  // set when it goes back to the pool
+  // The exchange deadline (the connect deadline is the stream's own): one lazily re-armed timer
+  // instead of Beast's arm and cancel around each read and write. Declared after the stream:
+  // destroyed first, so its expiry never touches a destroyed socket.
+  Watchdog watchdog;
 };
 
 // An idle connection is usable if the server has neither closed it nor sent anything unasked
@@ -170,14 +180,14 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
                                              bool head_request, milliseconds timeout,
                                              const std::string& who) {
   RoundTripResult out;
-  c.tcp().expires_after(timeout);
+  c.watchdog.Set(timeout);  // its expiry cancels the socket's operations
   const std::array<asio::const_buffer, 2> buffers{asio::buffer(head), asio::buffer(body)};
   auto [wec, written] = co_await asio::async_write(stream, buffers, kUseTuple);
   if (wec) {
-    if (wec == asio::error::operation_aborted) {  // the caller was cancelled: never retried
-      out.status = Status::Timeout(who + ": request cancelled while sending");
-    } else if (wec == beast::error::timeout) {
+    if (wec == asio::error::operation_aborted && c.watchdog.expired()) {
       out.status = Status::Timeout(who + ": sending the request timed out");
+    } else if (wec == asio::error::operation_aborted) {  // the caller was cancelled: no retry
+      out.status = Status::Timeout(who + ": request cancelled while sending");
     } else {
       out.status = Status::Unavailable(who + ": sending the request failed: " + wec.message());
       out.failed_before_answer = true;
@@ -190,11 +200,11 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
   if (head_request) parser.skip(true);
   auto [rec, read] = co_await http::async_read(stream, c.buffer, parser, kUseTuple);
   if (rec) {
-    if (rec == asio::error::operation_aborted) {
-      out.status = Status::Timeout(who + ": request cancelled while awaiting the answer");
-    } else if (rec == beast::error::timeout) {
+    if (rec == asio::error::operation_aborted && c.watchdog.expired()) {
       out.status = Status::Timeout(who + ": no complete answer within " +
                                    std::to_string(timeout.count()) + " ms");
+    } else if (rec == asio::error::operation_aborted) {
+      out.status = Status::Timeout(who + ": request cancelled while awaiting the answer");
     } else if (!parser.got_some()) {
       // The request was sent: the instance may have processed it before closing, so the
       // outcome is unknown (kTimeout), not "never reached" (kUnavailable).
@@ -208,6 +218,7 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
     }
     co_return out;
   }
+  c.watchdog.Clear();
   out.keep_alive = parser.keep_alive() && !parser.need_eof() && c.buffer.size() == 0;
   out.response = FromBeast(parser.release());
   co_return out;
@@ -304,7 +315,6 @@ struct ConnectionPool::Impl {
 
   // Back to the pool; never closed here for being one too many (see CloseExpired).
   void Release(Slot& slot, std::unique_ptr<Connection> c) {
-    c->tcp().expires_never();
     const auto now = Now();
     c->idle_since = now;
     std::lock_guard lock(slot.mu);
@@ -384,6 +394,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> ConnectionPool::Impl::Conne
     Status handshake = co_await Handshake(std::get<TlsStream>(conn->stream), timeout);
     if (!handshake.ok()) co_return handshake;
   }
+  conn->tcp().expires_never();  // exchanges keep their deadline on the connection's Watchdog
   ++opened;
   co_return std::move(conn);
 }
