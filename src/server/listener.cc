@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "upstream/upstream_pool.h"
+#include "upstream/watchdog.h"
 
 namespace chroma_ha {
 
@@ -151,7 +152,12 @@ class Listener::Session {
   using Executor = asio::io_context::executor_type;
   using TcpStream = beast::basic_stream<tcp, Executor, beast::unlimited_rate_policy>;
   explicit Session(Socket socket)
-      : stream(std::move(socket)), header_timer(stream.get_executor()) {}
+      : stream(std::move(socket)),
+        header_timer(stream.get_executor()),
+        watchdog(stream.get_executor(), [this] {
+          beast::error_code ignored;
+          stream.socket().cancel(ignored);
+        }) {}
   TcpStream stream;
   // The header deadline is kept apart from the stream's own (which closes the socket when it
   // passes) so that a late client can still be told 408.
@@ -160,6 +166,15 @@ class Listener::Session {
       header_timer;
   bool header_timed_out = false;
   std::atomic<bool> busy{false};  // a request is being handled
+  // The deadlines of every request's two common steps, waiting for the next request on a
+  // keep-alive connection (idle_timeout) and writing the answer (request_timeout): one lazily
+  // re-armed timer (upstream/watchdog.h), where the header timer and Beast's stream deadline
+  // cost a timer arm, a cancel and a cancelled handler each per request. Its expiry cancels the
+  // socket's operations; both steps then close the connection quietly, as before. The rarer
+  // steps (the rest of a header, a body, 100 Continue) keep the header timer and the stream's
+  // own deadline, which say why they ended (408).
+  Watchdog watchdog;
+  bool stream_deadline_set = false;  // the stream's own deadline is armed (rare steps)
 };
 
 // A session's registration with its listener, and its socket. Constructed first thing in
@@ -330,16 +345,19 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
     parser.body_limit(config_.max_body_bytes);
     std::optional<HttpResponse> reject;  // answered here, then the connection closes
 
-    session.stream.expires_never();
+    if (session.stream_deadline_set) {
+      session.stream.expires_never();
+      session.stream_deadline_set = false;
+    }
     if (!first && buffer.size() == 0) {
       // Idle keep-alive connection: wait up to idle_timeout for the next request to start,
       // then give its header the (shorter) header_timeout like any other.
       // Reading the first bytes here (rather than waiting for readability) saves a reactor
       // round and a system call per request; the header parser starts from them.
-      ArmTimer(shared, config_.idle_timeout);
+      session.watchdog.Set(config_.idle_timeout);
       auto [wec, got] = co_await ReadSome(
           stream, buffer.prepare(std::max(kReadBufferBytes, buffer.capacity() - buffer.size())));
-      session.header_timer.cancel();
+      session.watchdog.Clear();
       if (wec) break;  // idle too long, or closed: close quietly
       buffer.commit(got);
     }
@@ -399,6 +417,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
         // the announced size included).
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         session.stream.expires_after(config_.request_timeout);
+        session.stream_deadline_set = true;
         auto [cec, cn] = co_await asio::async_write(
             stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
         (void)cn;
@@ -406,6 +425,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
       }
       if (!bec && !parser.is_done()) {
         session.stream.expires_after(config_.request_timeout);
+        session.stream_deadline_set = true;
         auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
         (void)rn;
         bec = rec;
@@ -461,9 +481,14 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
     const std::array<asio::const_buffer, 2> out{asio::buffer(head), BodilessStatus(plain.status)
                                                                         ? asio::const_buffer()
                                                                         : asio::buffer(plain.body)};
-    session.stream.expires_after(config_.request_timeout);
+    if (session.stream_deadline_set) {  // the watchdog keeps this step's deadline
+      session.stream.expires_never();
+      session.stream_deadline_set = false;
+    }
+    session.watchdog.Set(config_.request_timeout);
     auto [wec, wn] = co_await asio::async_write(stream, out, kTuple);
     (void)wn;
+    session.watchdog.Clear();
     session.busy = false;
     if (wec || !keep_alive) break;
   }
