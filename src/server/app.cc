@@ -160,6 +160,7 @@ struct App::Parts {
   asio::thread_pool causal_thread;
   std::unique_ptr<WalStore> store;
   std::unique_ptr<WalStore> read_store;  // PostgreSQL: a second connection for reads' checks
+  std::unique_ptr<WalStore> replay_store;  // PostgreSQL: the sync worker's own connection
   std::unique_ptr<IdentityPersister> identities;    // identity-map writes (Persist)
   std::unique_ptr<SharedIdentity> shared_identity;  // PostgreSQL: the fleet's identity map
   std::unique_ptr<StoreSnapshotCache> snapshot;     // what /wal/status and /metrics show
@@ -211,6 +212,11 @@ Status App::StartWal() {
     // A fleet shares one identity map: the store's (docs/design.md "One identity for the fleet").
     p.shared_identity = std::make_unique<SharedIdentity>(*p.read_store, p.map);
     p.resolver.ShareIdentity(*p.shared_identity, p.causal_thread);
+    // Replay's page reads and marks on a connection of their own: on the shared one each waited
+    // behind the write path's commits (replication lag under a steady write rate).
+    auto replay = OpenWalStore(config);
+    if (!replay.ok()) return replay.status();
+    p.replay_store = std::move(replay).value();
   }
   p.committer = std::make_unique<GroupCommitter>(p.store.get(), config.wal_high_volume_batch_size,
                                                  config.wal_queue_limit);
@@ -229,7 +235,8 @@ Status App::StartWal() {
       p.map, [&p](const MapChange& c) { p.Persist(c); }, p.shared_identity.get());
   p.pressure =
       std::make_unique<PressureGauge>(config.wal_memory_threshold, config.wal_cpu_threshold);
-  p.sync = std::make_unique<SyncWorker>(config, *p.store, raw, *p.sync_ids, p.clock,
+  p.sync = std::make_unique<SyncWorker>(config, p.replay_store ? *p.replay_store : *p.store, raw,
+                                        *p.sync_ids, p.clock,
                                         [&p] { return p.pressure->UnderPressure(); });
   std::vector<std::string> lease_names = {kRecoveryLease};
   for (const auto& inst : config.instances) lease_names.push_back(ReplayLeaseName(inst.name));

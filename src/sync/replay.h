@@ -4,8 +4,10 @@
 // converts deletes by ids (deletion_conversion.h), sends, and says what the answer means.
 // It never touches the WAL store: the sync worker records the outcome.
 //
-// Thread-safety: one Replayer may be used by one thread at a time. The instance clients and
-// the CollectionIds must outlive it. Never throws (beyond std::bad_alloc).
+// Thread-safety: Apply may run on several threads at once (the sync worker's lanes, for
+// entries of different collections): a Replayer keeps no state of its own between calls, and
+// InstanceClient and CollectionIds are thread-safe. The instance clients and the CollectionIds
+// must outlive it. Never throws (beyond std::bad_alloc).
 #ifndef CHROMA_HA_SYNC_REPLAY_H_
 #define CHROMA_HA_SYNC_REPLAY_H_
 

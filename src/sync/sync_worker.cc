@@ -3,11 +3,15 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
+#include <iterator>
+#include <map>
 #include <utility>
 
 #include "failpoints/failpoints.h"
 #include "sync/backoff.h"
 #include "sync/coalesce.h"
+#include "sync/replay_lanes.h"
 
 namespace chroma_ha {
 namespace {
@@ -142,49 +146,139 @@ Status SyncWorker::ReplayInstance(size_t index) {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.instances[index].batch_size = page_size;
     }
-    Result<std::vector<WalEntry>> page = store_.PendingFor(name, after_seq, page_size);
+    bool more = false;
+    Result<std::vector<WalEntry>> page = ReadPage(name, after_seq, page_size, &more);
     if (!page.ok()) return StoreError("pending_for", page.status());
-    const std::vector<WalEntry>& entries = *page;
-    std::vector<bool> taken(entries.size());  // sent already, as part of an earlier group
-    for (size_t i = 0; i < entries.size(); ++i) {
-      if (stopping_ || !HoldsReplayLease(index)) break;
-      after_seq = entries[i].seq;
-      if (taken[i] || IsBlocked(round.blocked, entries[i])) continue;
-      // Later adds/upserts of the same collection, up to the next barrier or the first entry
-      // of that collection that cannot join, go in the same request.
-      std::vector<const WalEntry*> group = {&entries[i]};
-      WriteCoalescer coalescer;
-      if (coalescer.Start(entries[i])) {
-        for (size_t j = i + 1; j < entries.size(); ++j) {
-          const WalEntry& next = entries[j];
-          if (IsReplayBarrier(next)) break;
-          if (taken[j] || next.tenant != entries[i].tenant ||
-              next.database != entries[i].database || next.collection != entries[i].collection) {
-            continue;
-          }
-          if (!coalescer.Add(next)) break;
-          group.push_back(&next);
-          taken[j] = true;
-        }
-      }
-      const Status s = group.size() > 1 ? ReplayGroup(round, group, coalescer.Body())
-                                        : ReplayOne(round, entries[i]);
-      if (!s.ok()) return s;
-    }
+    if (page->empty()) break;
+    after_seq = page->back().seq;
+    std::vector<ReplayUnit> units = PlanReplay(*page);
+    if (Status s = ReplayUnits(round, units); !s.ok()) return s;
     if (Status s = MarkRun(index, round.run); !s.ok()) return s;  // before `page` goes away
-    if (stopping_ || static_cast<int>(entries.size()) < page_size) break;
+    if (stopping_ || !more) break;
   }
   return round.result;
 }
 
+Result<std::vector<WalEntry>> SyncWorker::ReadPage(const std::string& instance, int64_t after_seq,
+                                                   int chunk, bool* more) {
+  std::vector<WalEntry> page;
+  for (int reads = 1;; ++reads) {
+    Result<std::vector<WalEntry>> read = store_.PendingFor(instance, after_seq, chunk);
+    if (!read.ok()) return read.status();
+    *more = static_cast<int>(read->size()) >= chunk;
+    if (page.empty()) {
+      page = std::move(*read);
+    } else {
+      page.insert(page.end(), std::make_move_iterator(read->begin()),
+                  std::make_move_iterator(read->end()));
+    }
+    if (!*more || !PageWantsMore(page, chunk, reads)) return page;
+    after_seq = page.back().seq;
+  }
+}
+
+Status SyncWorker::ReplayUnits(Round& round, std::vector<ReplayUnit>& units) {
+  size_t next = 0;
+  while (next < units.size()) {
+    if (stopping_ || !HoldsReplayLease(round.index)) return Status::Ok();
+    if (units[next].alone) {
+      const WalEntry& entry = *units[next++].entries.front();
+      if (IsBlocked(round.blocked, entry)) continue;
+      if (Status s = ReplayOne(round, entry); !s.ok()) return s;
+      continue;
+    }
+    size_t end = next;
+    while (end < units.size() && !units[end].alone) ++end;
+    if (Status s = ReplayConcurrently(round, units, next, end); !s.ok()) return s;
+    next = end;
+  }
+  return Status::Ok();
+}
+
+Status SyncWorker::ReplayConcurrently(Round& round, std::vector<ReplayUnit>& units, size_t begin,
+                                      size_t end) {
+  // Each collection's units in order; `ready` holds the collections whose next unit may go now
+  // (none of theirs in flight), by that unit's position, so earlier units go first.
+  std::map<ReplayKey, std::deque<size_t>> queues;
+  for (size_t i = begin; i < end; ++i) queues[ReplayKeyOf(*units[i].entries.front())].push_back(i);
+  std::set<std::pair<size_t, ReplayKey>> ready;
+  for (const auto& [key, queue] : queues) ready.insert({queue.front(), key});
+  const auto requeue = [&](const ReplayKey& key) {
+    std::deque<size_t>& queue = queues[key];
+    if (!queue.empty()) ready.insert({queue.front(), key});
+  };
+
+  std::map<size_t, WalEntry> merged;  // coalesced units' requests; outlive `lanes`' jobs
+  ReplayLanes lanes(requests_in_flight_);
+  bool stop = false;                  // launch nothing more
+  Status failed;                      // a recording failed: the rest is dropped, re-sent later
+  const WalEntry* transient = nullptr;  // the first unit answered transiently
+  std::string transient_error;
+  for (;;) {
+    while (!stop && !lanes.Full() && !ready.empty()) {
+      if (stopping_ || !HoldsReplayLease(round.index)) {
+        stop = true;
+        break;
+      }
+      const auto [i, key] = *ready.begin();
+      ready.erase(ready.begin());
+      queues[key].pop_front();
+      ReplayUnit& unit = units[i];
+      if (IsBlocked(round.blocked, *unit.entries.front())) {
+        requeue(key);
+        continue;
+      }
+      const WalEntry* request = unit.entries.front();
+      if (unit.coalescer) request = &merged.emplace(i, MergedEntry(*request, unit)).first->second;
+      InstanceClient& target = round.target;
+      lanes.Launch(i, [this, request, &target] { return replayer_.Apply(*request, target); });
+    }
+    if (lanes.running() == 0) break;
+    auto [i, out] = lanes.Next();
+    if (!failed.ok()) continue;  // dropped: applied ones are re-sent (batchable) next round
+    const ReplayUnit& unit = units[i];
+    if (out.kind == ReplayOutcome::kTransient) {
+      if (transient == nullptr) {
+        transient = unit.coalescer ? &merged.at(i) : unit.entries.front();
+        transient_error = out.error;
+      }
+      stop = true;
+      continue;
+    }
+    Status s = unit.coalescer ? RecordGroup(round, unit.entries, merged.at(i), out)
+                              : RecordOne(round, *unit.entries.front(), out, /*batchable=*/true);
+    if (!s.ok()) {
+      failed = std::move(s);
+      stop = true;
+    } else if (!stop) {
+      requeue(ReplayKeyOf(*unit.entries.front()));
+    }
+  }
+  if (!failed.ok()) return failed;
+  if (transient != nullptr) return StopTransient(round, *transient, transient_error);
+  return Status::Ok();
+}
+
+WalEntry SyncWorker::MergedEntry(const WalEntry& first, const ReplayUnit& unit) {
+  // The first entry with the merged body (its own body, up to megabytes, is not copied).
+  return WalEntry{first.seq,        first.created_ms, first.tenant, first.database,
+                  first.collection, first.kind,       first.method, first.path,
+                  unit.coalescer->Body(), first.state, first.origin, first.attempts,
+                  first.last_error, first.extra};
+}
+
 Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
-  const std::string& name = round.target.name();
   const bool batchable = IsBatchableReplay(entry);
   // Anything but a batchable write is re-applied only alone: mark the run before it first.
   if (!batchable) {
     if (Status s = MarkRun(round.index, round.run); !s.ok()) return s;
   }
-  const ReplayOutcome out = replayer_.Apply(entry, round.target);
+  return RecordOne(round, entry, replayer_.Apply(entry, round.target), batchable);
+}
+
+Status SyncWorker::RecordOne(Round& round, const WalEntry& entry, const ReplayOutcome& out,
+                             bool batchable) {
+  const std::string& name = round.target.name();
   if (out.healed) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.collections_healed;
@@ -225,16 +319,9 @@ Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
   return Status::Ok();
 }
 
-Status SyncWorker::ReplayGroup(Round& round, const std::vector<const WalEntry*>& group,
-                               std::string body) {
+Status SyncWorker::RecordGroup(Round& round, const std::vector<const WalEntry*>& group,
+                               const WalEntry& merged, const ReplayOutcome& out) {
   const std::string& name = round.target.name();
-  // The first entry with the merged body (its own body, up to megabytes, is not copied).
-  const WalEntry& first = *group.front();
-  WalEntry merged{first.seq,        first.created_ms, first.tenant, first.database,
-                  first.collection, first.kind,       first.method, first.path,
-                  std::move(body),  first.state,      first.origin, first.attempts,
-                  first.last_error, first.extra};
-  const ReplayOutcome out = replayer_.Apply(merged, round.target);
   if (out.healed) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.collections_healed;
@@ -277,6 +364,9 @@ Status SyncWorker::StopTransient(Round& round, const WalEntry& entry, const std:
 
 Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
   if (run.empty()) return Status::Ok();
+  // Requests of different collections finish in any order: mark (and call back) in seq order.
+  std::sort(run.begin(), run.end(),
+            [](const WalEntry* a, const WalEntry* b) { return a->seq < b->seq; });
   const std::string& name = instances_[index]->name();
   std::vector<int64_t> seqs;
   seqs.reserve(run.size());
@@ -291,9 +381,8 @@ Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.replayed += static_cast<int64_t>(run.size());
     stats_.instances[index].consecutive_failures = 0;
-    // A run is in seq order per collection only (coalescing sends other collections' later).
-    stats_.instances[index].last_applied_seq = std::max(
-        stats_.instances[index].last_applied_seq, *std::max_element(seqs.begin(), seqs.end()));
+    stats_.instances[index].last_applied_seq =
+        std::max(stats_.instances[index].last_applied_seq, seqs.back());
   }
   if (on_applied_) {
     for (const WalEntry* e : run) on_applied_(*e, name);

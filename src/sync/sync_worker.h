@@ -15,7 +15,14 @@
 // one request (sync/coalesce.h: same records, far fewer Chroma round trips when a backlog
 // drains); entries of other collections between them are sent after it, never across a tenant
 // or database operation or a rename. If the target refuses the merged request permanently, the
-// entries are sent one by one, so only the one at fault blocks its collection.
+// entries are sent one by one, so only the one at fault blocks its collection. Pages are sized
+// per collection (sync/replay_plan.h: a page of N entries over 8 collections would cut each run
+// into requests of N/8). Batchable requests (adds, upserts, deletes by ids) of different
+// collections go up to kReplayRequestsInFlight at once (sync/replay_lanes.h), each collection's
+// one after the other in WAL order; any other entry goes alone, after everything before it has
+// been answered and before anything after it is sent. A transient answer stops the launches:
+// the requests in flight are waited for and what they applied is marked, nothing of the failed
+// collection after it is sent, and the instance backs off as below.
 //
 // Outcomes per entry and target: 2xx (or 409 on a create, 404 on a delete of a collection or
 // database) → applied. No answer, 5xx, 429 → transient: the instance backs off exponentially
@@ -35,7 +42,8 @@
 // config.wal_sync_interval (sooner when a backoff ends). RunOnce(), Retry(), Skip() block on
 // the store and the network: never call them on an event-loop thread. stats(), Notify() and
 // OnInstanceHealthy() are cheap, never block on I/O and may be called from any thread (e.g. a
-// health listener). RunOnce() calls are serialised.
+// health listener). RunOnce() calls are serialised. Replay requests run on short-lived threads
+// of their own (ReplayLanes); every store call and counter update stays on the round's thread.
 //
 // Leases (several processes on one store, docs/design.md "Fleet"): with SetLeases(), the worker
 // replays to an instance only while this process holds that instance's replay lease
@@ -51,6 +59,7 @@
 #ifndef CHROMA_HA_SYNC_SYNC_WORKER_H_
 #define CHROMA_HA_SYNC_SYNC_WORKER_H_
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -72,12 +81,15 @@
 #include "sync/collection_ids.h"
 #include "sync/lease_keeper.h"
 #include "sync/replay.h"
+#include "sync/replay_plan.h"
 #include "sync/sync_stats.h"
 
 namespace chroma_ha {
 
 // Backlog above which pages of config.wal_high_volume_batch_size are used.
 inline constexpr int64_t kHighVolumeBacklog = 1000;
+// Replay requests to one instance in flight at once (of different collections).
+inline constexpr int kReplayRequestsInFlight = 4;
 
 class SyncWorker {
  public:
@@ -98,6 +110,8 @@ class SyncWorker {
   // Set before Start() (not synchronised with a running worker).
   void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
   void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
+  // At most `n` (>= 1) replay requests to one instance at once (default kReplayRequestsInFlight).
+  void SetRequestsInFlight(int n) { requests_in_flight_ = std::max(1, n); }
   // True while replay to `instance` must wait (a resync of it is copying: src/resync/). Checked
   // where the replay lease is (before every page and request); must be cheap and thread-safe.
   void SetPaused(std::function<bool(const std::string& instance)> paused) {
@@ -142,14 +156,31 @@ class SyncWorker {
   };
 
   Status ReplayInstance(size_t index);
+  // Reads pending entries of `instance` after `after_seq`: `chunk` at a time, more while the
+  // page holds fewer than `chunk` per collection (PageWantsMore). `more`: the last read was
+  // full (the backlog goes on).
+  Result<std::vector<WalEntry>> ReadPage(const std::string& instance, int64_t after_seq, int chunk,
+                                         bool* more);
+  // Replays a page's units (sync/replay_plan.h): each unit that must go alone on its own,
+  // the units between them by ReplayConcurrently. Non-OK: stop the round, as ReplayOne.
+  Status ReplayUnits(Round& round, std::vector<ReplayUnit>& units);
+  // Units [begin, end) (none alone): up to requests_in_flight_ at once, never two of one
+  // collection, each collection's in order. A transient answer stops the launches; the requests
+  // in flight are waited for and recorded (so what they applied is marked), then StopTransient.
+  Status ReplayConcurrently(Round& round, std::vector<ReplayUnit>& units, size_t begin,
+                            size_t end);
   // Sends one entry and records the outcome. Non-OK: stop the round (transient failure, store
   // error); a permanent failure blocks the collection and returns OK.
   Status ReplayOne(Round& round, const WalEntry& entry);
-  // Sends a coalesced group (sync/coalesce.h) as one request with `body`; if the target refuses
-  // it permanently, replays its entries one by one to find the one at fault.
-  Status ReplayGroup(Round& round, const std::vector<const WalEntry*>& group, std::string body);
+  // What ReplayOne does once the answer is in (`batchable`: IsBatchableReplay(entry)).
+  Status RecordOne(Round& round, const WalEntry& entry, const ReplayOutcome& out, bool batchable);
+  // Records the outcome of a coalesced group sent as `merged`; if the target refused it
+  // permanently, replays its entries one by one to find the one at fault.
+  Status RecordGroup(Round& round, const std::vector<const WalEntry*>& group,
+                     const WalEntry& merged, const ReplayOutcome& out);
+  static WalEntry MergedEntry(const WalEntry& first, const ReplayUnit& unit);
   Status StopTransient(Round& round, const WalEntry& entry, const std::string& error);
-  // Marks `run` (applied on instance `index`, in order) in one transaction, then counts the
+  // Marks `run` (applied on instance `index`; sorted here by seq) in one transaction, then counts the
   // entries and calls on_applied_; clears `run`. On a store error nothing is counted.
   Status MarkRun(size_t index, std::vector<const WalEntry*>& run);
   int PageSize(int64_t backlog) const;
@@ -176,7 +207,8 @@ class SyncWorker {
   const Clock& clock_;
   const PressureFn under_pressure_;
   AppliedFn on_applied_;
-  Replayer replayer_;  // used under run_mu_
+  Replayer replayer_;  // used under run_mu_ (Apply by several lanes at once)
+  int requests_in_flight_ = kReplayRequestsInFlight;  // set before Start()
 
   std::mutex run_mu_;  // serialises RunOnce
 

@@ -1,8 +1,8 @@
 // A tiny simulated Chroma server for sync tests: enough of the collection routes to replay
 // against (create/get/delete/modify collection by name or id, add/upsert/update/delete/get of
 // records with a `document_id` metadata), recording the writes it applied, in order.
-// Attach() installs it as a FakeInstance's handler. Not thread-safe beyond the fake's own lock:
-// tests drive it from one thread at a time.
+// Attach() installs it as a FakeInstance's handler. Thread-safe (one mutex): a sync worker may
+// send it several requests at once.
 #ifndef CHROMA_HA_TESTS_UNIT_SYNC_SIM_CHROMA_H_
 #define CHROMA_HA_TESTS_UNIT_SYNC_SIM_CHROMA_H_
 
@@ -59,6 +59,13 @@ class SimChroma {
   std::vector<Write> writes() const {
     std::lock_guard<std::mutex> lock(mu_);
     return writes_;
+  }
+  // The next write (not a GET) whose body contains `needle` is answered `status` with `body`
+  // and not applied. Unlike a FakeInstance's queued answers, this does not depend on which of
+  // several concurrent requests arrives first.
+  void RefuseNext(std::string needle, int status, std::string body = "{}") {
+    std::lock_guard<std::mutex> lock(mu_);
+    refusals_.push_back({std::move(needle), status, std::move(body)});
   }
 
  private:
@@ -120,6 +127,12 @@ class SimChroma {
 
   Result<HttpResponse> Handle(const HttpRequest& r) {
     std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = refusals_.begin(); r.method != "GET" && it != refusals_.end(); ++it) {
+      if (r.body.find(it->needle) == std::string::npos) continue;
+      HttpResponse refused = FakeInstance::Response(it->status, it->body);
+      refusals_.erase(it);
+      return refused;
+    }
     // api v2 tenants T databases D collections [X [op]]
     const std::vector<std::string> s = Split(r.target);
     if (s.size() < 7 || s[6] != "collections") return Reply(200, json::object());
@@ -200,6 +213,12 @@ class SimChroma {
   int next_id_ = 0;
   std::map<std::string, Collection> by_name_;
   std::vector<Write> writes_;
+  struct Refusal {
+    std::string needle;
+    int status;
+    std::string body;
+  };
+  std::vector<Refusal> refusals_;
 };
 
 }  // namespace chroma_ha

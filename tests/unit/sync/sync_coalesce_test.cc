@@ -219,8 +219,8 @@ TEST_F(CoalesceTest, OnlyTheEntryAtFaultBlocksItsCollection) {
   const int64_t a1 = AppendAdd("c1", "a1");
   AppendAdd("c2", "b1");
   AppendAdd("c1", "a2");
-  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"merged"})");
-  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"a1"})");
+  replica_sim_.RefuseNext("a1", 400, R"({"error":"InvalidArgumentError","message":"merged"})");
+  replica_sim_.RefuseNext("a1", 400, R"({"error":"InvalidArgumentError","message":"a1"})");
   ASSERT_TRUE(RunOnce().ok());
   ASSERT_EQ(Blocked().size(), 1u);
   EXPECT_EQ(Blocked()[0].collection, "c1");

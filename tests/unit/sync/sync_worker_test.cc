@@ -141,7 +141,7 @@ TEST_F(SyncTest, PermanentFailureBlocksOnlyThatCollectionOnThatInstance) {
   AppendAdd("c2", "b1");
   AppendCommitted("c1", "upsert", AddBody("a2"));
   AppendCommitted("c2", "upsert", AddBody("b2"));
-  replica_.QueueResponse(400, R"({"error":"InvalidArgumentError","message":"bad dims"})");
+  replica_sim_.RefuseNext("a1", 400, R"({"error":"InvalidArgumentError","message":"bad dims"})");
   ASSERT_TRUE(RunOnce().ok());
 
   EXPECT_EQ(ReplicaAdds("c2"), (std::vector<std::string>{"b1", "b2"}));
