@@ -153,7 +153,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
       // Later adds/upserts of the same collection, up to the next barrier or the first entry
       // of that collection that cannot join, go in the same request.
       std::vector<const WalEntry*> group = {&entries[i]};
-      WriteCoalescer coalescer;
+      WriteCoalescer coalescer(kMaxCoalescedBytes, validated_);
       if (coalescer.Start(entries[i])) {
         for (size_t j = i + 1; j < entries.size(); ++j) {
           const WalEntry& next = entries[j];

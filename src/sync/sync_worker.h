@@ -73,6 +73,7 @@
 #include "sync/lease_keeper.h"
 #include "sync/replay.h"
 #include "sync/sync_stats.h"
+#include "sync/validated_bodies.h"
 
 namespace chroma_ha {
 
@@ -98,6 +99,9 @@ class SyncWorker {
   // Set before Start() (not synchronised with a running worker).
   void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
   void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
+  // Layouts of the bodies the write path validated: coalescing splits them without scanning
+  // them again (sync/validated_bodies.h). Optional; must outlive the worker.
+  void SetValidatedBodies(const ValidatedBodies* validated) { validated_ = validated; }
   // True while replay to `instance` must wait (a resync of it is copying: src/resync/). Checked
   // where the replay lease is (before every page and request); must be cheap and thread-safe.
   void SetPaused(std::function<bool(const std::string& instance)> paused) {
@@ -190,6 +194,7 @@ class SyncWorker {
   std::chrono::steady_clock::time_point store_retry_at_{};  // a round after a store error
   bool round_store_error_ = false;  // the round in progress had a store error (run_mu_ held)
   LeaseKeeper* leases_ = nullptr;   // set before Start()
+  const ValidatedBodies* validated_ = nullptr;  // set before Start()
   std::function<bool(const std::string&)> paused_;  // set before Start()
   Fence round_fence_;               // the fence of the instance being replayed (run_mu_ held)
   std::mt19937_64 rng_;
