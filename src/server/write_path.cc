@@ -172,7 +172,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
 
   // 1. Validate before anything is logged or shared.
   nlohmann::json body;
-  Footprint footprint;  // null: the whole collection
+  Footprint footprint;               // null: the whole collection
   std::optional<BodyLayout> layout;  // an add or upsert: its record columns
   if (auto invalid = ValidateWrite(request, route, &body, &footprint, &layout)) {
     co_return *invalid;

@@ -3,8 +3,8 @@
 #include <map>
 #include <set>
 #include <string_view>
-#include <vector>
 #include <utility>
+#include <vector>
 
 #include "text/json_scan.h"
 

@@ -12,7 +12,7 @@
 // at a time (SyncWorker::ReplayGroup): nothing unvalidated is ever merged into a request that
 // the instance then accepts with another meaning unless its own single body would have been.
 //
-// Bounded: the newest kDefaultCapacity seqs (a layout is a few dozen bytes); an evicted seq is
+// Bounded: the newest kDefaultCapacity seqs (a layout is a few hundred bytes); an evicted seq is
 // simply validated again. Thread-safe (the write path remembers on the event loop, the sync
 // worker reads on its own thread).
 #ifndef CHROMA_HA_SYNC_VALIDATED_BODIES_H_
@@ -34,8 +34,8 @@ namespace chroma_ha {
 // The record columns of a validated top-level JSON object.
 struct BodyLayout {
   struct Column {
-    std::string key;           // decoded: "ids", "embeddings", "metadatas", "documents", "uris"
-    std::size_t offset = 0;    // the value's span in the body
+    std::string key;         // decoded: "ids", "embeddings", "metadatas", "documents", "uris"
+    std::size_t offset = 0;  // the value's span in the body
     std::size_t length = 0;
     std::size_t elements = 0;  // an array's element count
   };

@@ -34,8 +34,8 @@ WalEntry Add(int64_t seq, const std::string& body, const std::string& kind = "ad
 
 // The layout the write path remembers (server/write_footprint.cc lists the same members).
 BodyLayout LayoutFor(const std::string& body) {
-  const JsonScan scan = ScanJson(body, {"ids", "where", "where_document", "embeddings",
-                                        "metadatas", "documents", "uris"});
+  const JsonScan scan = ScanJson(
+      body, {"ids", "where", "where_document", "embeddings", "metadatas", "documents", "uris"});
   std::optional<BodyLayout> layout = LayoutOf(body, scan);
   EXPECT_TRUE(layout.has_value()) << body;
   return layout.value_or(BodyLayout{});
