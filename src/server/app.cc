@@ -175,6 +175,9 @@ struct App::Parts {
   std::unique_ptr<MapCollectionIds> sync_ids;
   std::unique_ptr<PressureGauge> pressure;
   std::unique_ptr<LeaseKeeper> leases;  // replay and recovery leases (docs/design.md "Fleet")
+  // Bodies the write path validated, for replay coalescing (before `sync` and `writes`, which
+  // use it, so it outlives them).
+  ValidatedBodies validated;
   std::unique_ptr<SyncWorker> sync;
   std::unique_ptr<ResyncManager> resync;  // POST /admin/instances/{name}/resync, AUTO_RESYNC
   std::unique_ptr<WritePath> writes;
@@ -265,6 +268,8 @@ Status App::StartWal() {
   p.sync->SetPaused([r = p.resync.get()](const std::string& i) { return r->Resyncing(i); });
   p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store, *p.committer,
                                          p.wal_threads, [&p] { p.sync->Notify(); });
+  p.writes->SetValidatedBodies(&p.validated);
+  p.sync->SetValidatedBodies(&p.validated);
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });
   if (auto s = p.writes->Load(); !s.ok()) return s;

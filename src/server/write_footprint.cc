@@ -38,9 +38,12 @@ bool ReadIds(const JsonScan& scan, std::vector<std::string>* ids) {
 ScannedBody ScanWriteBody(std::string_view body, WriteKind kind) {
   ScannedBody out;
   // Validates without converting a number (an add of 100 × 384 holds ~40,000 of them).
-  const JsonScan scan = ScanJson(body, {"ids", "where", "where_document"});
+  // The record columns are listed too, for the layout an add or upsert leaves for replay.
+  const JsonScan scan = ScanJson(
+      body, {"ids", "where", "where_document", "embeddings", "metadatas", "documents", "uris"});
   out.valid_json = scan.valid;
   if (!scan.valid || !scan.object || scan.truncated || !IsRecordWrite(kind)) return out;
+  if (kind == WriteKind::kAdd || kind == WriteKind::kUpsert) out.layout = LayoutOf(body, scan);
   std::vector<std::string> ids;
   if (ReadIds(scan, &ids)) out.footprint = MakeFootprint(std::move(ids));
   return out;

@@ -5,10 +5,12 @@
 #ifndef CHROMA_HA_SERVER_WRITE_FOOTPRINT_H_
 #define CHROMA_HA_SERVER_WRITE_FOOTPRINT_H_
 
+#include <optional>
 #include <string_view>
 
 #include "chroma_ha/route.h"
 #include "server/sequencer.h"
+#include "sync/validated_bodies.h"
 
 namespace chroma_ha {
 
@@ -18,6 +20,9 @@ struct ScannedBody {
   // `ids` is missing, empty or holds a non-string, or a delete also has a `where` /
   // `where_document` (it may touch any record).
   Footprint footprint;
+  // An add or upsert: where its record columns are (sync/validated_bodies.h), when it is a valid
+  // object whose members could all be listed.
+  std::optional<BodyLayout> layout;
 };
 
 ScannedBody ScanWriteBody(std::string_view body, WriteKind kind);

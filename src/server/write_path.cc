@@ -41,7 +41,8 @@ std::vector<std::string> Scopes(const std::string& tenant, const std::string& da
 // shares anything (a group commit, a turn). Fills `*footprint` and, for creates and deletes,
 // `*body`; the error response otherwise.
 std::optional<HttpResponse> ValidateWrite(const HttpRequest& request, const Route& route,
-                                          nlohmann::json* body, Footprint* footprint) {
+                                          nlohmann::json* body, Footprint* footprint,
+                                          std::optional<BodyLayout>* layout) {
   for (std::string_view segment : {std::string_view(route.tenant),
                                    std::string_view(route.database),
                                    std::string_view(route.collection)}) {
@@ -64,6 +65,7 @@ std::optional<HttpResponse> ValidateWrite(const HttpRequest& request, const Rout
     ScannedBody scanned = ScanWriteBody(request.body, route.write);
     valid = scanned.valid_json;
     *footprint = std::move(scanned.footprint);
+    *layout = std::move(scanned.layout);
   }
   if (!valid) {
     return JsonError(400, "InvalidArgumentError", "request body is not valid JSON (UTF-8 encoded)");
@@ -170,8 +172,11 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
 
   // 1. Validate before anything is logged or shared.
   nlohmann::json body;
-  Footprint footprint;  // null: the whole collection
-  if (auto invalid = ValidateWrite(request, route, &body, &footprint)) co_return *invalid;
+  Footprint footprint;               // null: the whole collection
+  std::optional<BodyLayout> layout;  // an add or upsert: its record columns
+  if (auto invalid = ValidateWrite(request, route, &body, &footprint, &layout)) {
+    co_return *invalid;
+  }
 
   // 2. Name the collection: WAL entries never hold a UUID.
   std::string collection;
@@ -235,6 +240,8 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   }
   ++stats_.appended;
   request.body = std::move(append.body);
+  // Before the entry can be committed (its outcome is recorded after the forward below).
+  if (validated_ != nullptr && layout) validated_->Remember(append.seq, std::move(*layout));
 
   // 4-7. Order, forward and record in a task of its own; the client waits with deadlines.
   Write write;

@@ -74,6 +74,7 @@ struct UnresolvedEntry {
 };
 
 class FleetOrder;
+class ValidatedBodies;
 
 class WritePath {
  public:
@@ -125,6 +126,10 @@ class WritePath {
   bool Carrying(int64_t seq) const { return in_flight_->Contains(seq); }
   // Optional: WAL append latency is observed there. Set before serving.
   void SetMetrics(Metrics* metrics) { metrics_ = metrics; }
+  // Optional: the layout of every add/upsert body validated here is remembered under its seq,
+  // so that replay coalescing need not scan it again (sync/validated_bodies.h). Set before
+  // serving.
+  void SetValidatedBodies(ValidatedBodies* validated) { validated_ = validated; }
 
  private:
   struct Forwarded;
@@ -236,6 +241,7 @@ class WritePath {
   mutable WriteStats stats_;  // counters; FreshReadOrder (const) counts redirects
   Metrics* metrics_ = nullptr;
   FleetOrder* fleet_order_ = nullptr;
+  ValidatedBodies* validated_ = nullptr;
 
   mutable std::mutex mu_;
   // Per instance index: scope key ("t", "t/d", "t/d/c") -> entries still to replay there.

@@ -16,10 +16,13 @@
 #define CHROMA_HA_SYNC_COALESCE_H_
 
 #include <cstddef>
+#include <map>
 #include <memory>
 #include <string>
 
 #include "chroma_ha/wal_store.h"
+#include "sync/validated_bodies.h"
+#include "text/json_scan.h"
 
 namespace chroma_ha {
 
@@ -32,11 +35,17 @@ bool IsReplayBarrier(const WalEntry& entry);
 
 class WriteCoalescer {
  public:
-  explicit WriteCoalescer(std::size_t max_bytes = kMaxCoalescedBytes);
+  // `validated` (optional, outliving this object): layouts of bodies the write path validated,
+  // which are then not scanned again (see sync/validated_bodies.h).
+  explicit WriteCoalescer(std::size_t max_bytes = kMaxCoalescedBytes,
+                          const ValidatedBodies* validated = nullptr);
   ~WriteCoalescer();
   WriteCoalescer(const WriteCoalescer&) = delete;
   WriteCoalescer& operator=(const WriteCoalescer&) = delete;
 
+  // The group keeps views of the entries' bodies: every entry passed to Start and Add must
+  // outlive the last Body() (temporaries are refused at compile time).
+  //
   // Starts a group with `first`: false (and no group) unless it is an add or upsert whose body
   // is a JSON object of record columns (ids, embeddings, metadatas, documents, uris) with an
   // `ids` array of strings and every other column null or an array as long as `ids`.
@@ -46,6 +55,8 @@ class WriteCoalescer {
   // merged body stays under the size limit. A caller must end the group before a same-collection
   // entry that was refused.
   bool Add(const WalEntry& next);
+  bool Start(WalEntry&&) = delete;
+  bool Add(WalEntry&&) = delete;
 
   std::size_t entries() const { return entries_; }
   // The merged request body (a JSON object, columns concatenated in entry order): each entry's
@@ -55,9 +66,11 @@ class WriteCoalescer {
 
  private:
   struct State;
+  bool Columns(const WalEntry& e, std::map<std::string, JsonMember>* out) const;
   bool Accept(const WalEntry& e, bool first);
 
   const std::size_t max_bytes_;
+  const ValidatedBodies* const validated_;
   std::size_t entries_ = 0;
   std::unique_ptr<State> state_;
 };

@@ -6,7 +6,8 @@
 
 namespace chroma_ha {
 
-std::vector<ReplayUnit> PlanReplay(const std::vector<WalEntry>& page) {
+std::vector<ReplayUnit> PlanReplay(const std::vector<WalEntry>& page,
+                                   const ValidatedBodies* validated) {
   std::vector<ReplayUnit> units;
   std::vector<bool> taken(page.size());  // part of an earlier unit's coalesced group
   for (size_t i = 0; i < page.size(); ++i) {
@@ -15,7 +16,7 @@ std::vector<ReplayUnit> PlanReplay(const std::vector<WalEntry>& page) {
     ReplayUnit unit;
     unit.entries.push_back(&first);
     unit.alone = !IsBatchableReplay(first);
-    auto coalescer = std::make_unique<WriteCoalescer>();
+    auto coalescer = std::make_unique<WriteCoalescer>(kMaxCoalescedBytes, validated);
     if (coalescer->Start(first)) {
       // Later adds/upserts of the same collection, up to the next barrier or the first entry of
       // that collection that cannot join.

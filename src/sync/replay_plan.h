@@ -27,6 +27,7 @@
 
 #include "chroma_ha/wal_store.h"
 #include "sync/coalesce.h"
+#include "sync/validated_bodies.h"
 
 namespace chroma_ha {
 
@@ -45,7 +46,9 @@ struct ReplayUnit {
   bool alone = false;                         // see above
 };
 
-std::vector<ReplayUnit> PlanReplay(const std::vector<WalEntry>& page);
+// `validated` (may be null): layouts of bodies the write path validated (sync/validated_bodies.h).
+std::vector<ReplayUnit> PlanReplay(const std::vector<WalEntry>& page,
+                                   const ValidatedBodies* validated = nullptr);
 
 // After a full read of `chunk` entries: true while the page (everything read so far) should
 // grow by another read: fewer than `chunk` entries per distinct collection on average, under

@@ -77,8 +77,10 @@ Status SyncWorker::StoreError(const char* op, Status status) {
       ++stats_.fenced;
     }
     if (leases_ != nullptr) leases_->Lost(round_fence_.lease);
-    spdlog::warn("sync: {} refused: the lease {} (term {}) has ended; replay is left to its "
-                 "new holder: {}", op, round_fence_.lease, round_fence_.term, status.message());
+    spdlog::warn(
+        "sync: {} refused: the lease {} (term {}) has ended; replay is left to its "
+        "new holder: {}",
+        op, round_fence_.lease, round_fence_.term, status.message());
     return status;
   }
   round_store_error_ = true;
@@ -151,7 +153,7 @@ Status SyncWorker::ReplayInstance(size_t index) {
     if (!page.ok()) return StoreError("pending_for", page.status());
     if (page->empty()) break;
     after_seq = page->back().seq;
-    std::vector<ReplayUnit> units = PlanReplay(*page);
+    std::vector<ReplayUnit> units = PlanReplay(*page, validated_);
     if (Status s = ReplayUnits(round, units); !s.ok()) return s;
     if (Status s = MarkRun(index, round.run); !s.ok()) return s;  // before `page` goes away
     if (stopping_ || !more) break;
@@ -210,8 +212,8 @@ Status SyncWorker::ReplayConcurrently(Round& round, std::vector<ReplayUnit>& uni
 
   std::map<size_t, WalEntry> merged;  // coalesced units' requests; outlive `lanes`' jobs
   ReplayLanes lanes(requests_in_flight_);
-  bool stop = false;                  // launch nothing more
-  Status failed;                      // a recording failed: the rest is dropped, re-sent later
+  bool stop = false;                    // launch nothing more
+  Status failed;                        // a recording failed: the rest is dropped, re-sent later
   const WalEntry* transient = nullptr;  // the first unit answered transiently
   std::string transient_error;
   for (;;) {
@@ -261,9 +263,10 @@ Status SyncWorker::ReplayConcurrently(Round& round, std::vector<ReplayUnit>& uni
 
 WalEntry SyncWorker::MergedEntry(const WalEntry& first, const ReplayUnit& unit) {
   // The first entry with the merged body (its own body, up to megabytes, is not copied).
-  return WalEntry{first.seq,        first.created_ms, first.tenant, first.database,
-                  first.collection, first.kind,       first.method, first.path,
-                  unit.coalescer->Body(), first.state, first.origin, first.attempts,
+  return WalEntry{first.seq,        first.created_ms, first.tenant,
+                  first.database,   first.collection, first.kind,
+                  first.method,     first.path,       unit.coalescer->Body(),
+                  first.state,      first.origin,     first.attempts,
                   first.last_error, first.extra};
 }
 
@@ -338,8 +341,8 @@ Status SyncWorker::RecordGroup(Round& round, const std::vector<const WalEntry*>&
     return Status::Ok();
   }
   if (failpoints::Hit(failpoints::Point::kAfterReplayApply)) {
-    spdlog::debug("sync: seqs {}..{} applied on {} but not marked: failpoint",
-                  group.front()->seq, group.back()->seq, name);
+    spdlog::debug("sync: seqs {}..{} applied on {} but not marked: failpoint", group.front()->seq,
+                  group.back()->seq, name);
     return Status::Unavailable("failpoint");
   }
   spdlog::debug("sync: seqs {}..{} ({} {} entries, {}/{}/{}) applied on {} in one request",

@@ -83,6 +83,7 @@
 #include "sync/replay.h"
 #include "sync/replay_plan.h"
 #include "sync/sync_stats.h"
+#include "sync/validated_bodies.h"
 
 namespace chroma_ha {
 
@@ -112,6 +113,9 @@ class SyncWorker {
   void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
   // At most `n` (>= 1) replay requests to one instance at once (default kReplayRequestsInFlight).
   void SetRequestsInFlight(int n) { requests_in_flight_ = std::max(1, n); }
+  // Layouts of the bodies the write path validated: coalescing splits them without scanning
+  // them again (sync/validated_bodies.h). Optional; must outlive the worker.
+  void SetValidatedBodies(const ValidatedBodies* validated) { validated_ = validated; }
   // True while replay to `instance` must wait (a resync of it is copying: src/resync/). Checked
   // where the replay lease is (before every page and request); must be cheap and thread-safe.
   void SetPaused(std::function<bool(const std::string& instance)> paused) {
@@ -150,9 +154,9 @@ class SyncWorker {
   struct Round {
     size_t index;
     InstanceClient& target;
-    std::set<BlockKey> blocked;         // collections not to send to the target
-    std::vector<const WalEntry*> run;   // applied, not yet marked (points into the page)
-    Status result;                      // a store error to report, replay having gone on
+    std::set<BlockKey> blocked;        // collections not to send to the target
+    std::vector<const WalEntry*> run;  // applied, not yet marked (points into the page)
+    Status result;                     // a store error to report, replay having gone on
   };
 
   Status ReplayInstance(size_t index);
@@ -167,8 +171,7 @@ class SyncWorker {
   // Units [begin, end) (none alone): up to requests_in_flight_ at once, never two of one
   // collection, each collection's in order. A transient answer stops the launches; the requests
   // in flight are waited for and recorded (so what they applied is marked), then StopTransient.
-  Status ReplayConcurrently(Round& round, std::vector<ReplayUnit>& units, size_t begin,
-                            size_t end);
+  Status ReplayConcurrently(Round& round, std::vector<ReplayUnit>& units, size_t begin, size_t end);
   // Sends one entry and records the outcome. Non-OK: stop the round (transient failure, store
   // error); a permanent failure blocks the collection and returns OK.
   Status ReplayOne(Round& round, const WalEntry& entry);
@@ -180,8 +183,8 @@ class SyncWorker {
                      const WalEntry& merged, const ReplayOutcome& out);
   static WalEntry MergedEntry(const WalEntry& first, const ReplayUnit& unit);
   Status StopTransient(Round& round, const WalEntry& entry, const std::string& error);
-  // Marks `run` (applied on instance `index`; sorted here by seq) in one transaction, then counts the
-  // entries and calls on_applied_; clears `run`. On a store error nothing is counted.
+  // Marks `run` (applied on instance `index`; sorted here by seq) in one transaction, then counts
+  // the entries and calls on_applied_; clears `run`. On a store error nothing is counted.
   Status MarkRun(size_t index, std::vector<const WalEntry*>& run);
   int PageSize(int64_t backlog) const;
   bool BackingOff(size_t index) const;
@@ -219,11 +222,12 @@ class SyncWorker {
   std::thread thread_;
   SyncStats stats_;
   std::vector<std::chrono::steady_clock::time_point> backoff_until_;  // per instance
-  std::chrono::steady_clock::time_point store_retry_at_{};  // a round after a store error
+  std::chrono::steady_clock::time_point store_retry_at_{};            // a round after a store error
   bool round_store_error_ = false;  // the round in progress had a store error (run_mu_ held)
   LeaseKeeper* leases_ = nullptr;   // set before Start()
+  const ValidatedBodies* validated_ = nullptr;      // set before Start()
   std::function<bool(const std::string&)> paused_;  // set before Start()
-  Fence round_fence_;               // the fence of the instance being replayed (run_mu_ held)
+  Fence round_fence_;  // the fence of the instance being replayed (run_mu_ held)
   std::mt19937_64 rng_;
 };
 

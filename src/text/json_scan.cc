@@ -8,11 +8,36 @@
 
 #include "text/utf8.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace chroma_ha {
 namespace {
 
 bool IsWs(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// The end of the run of ASCII digits that starts at s[i] (s[n] is the text's end). An
+// embedding's number is mostly one run of 15-17 fraction digits: 16 bytes are compared at a
+// time where SSE2 is there (every x86-64), the first non-digit found from the mask.
+std::size_t SkipDigits(const char* s, std::size_t i, std::size_t n) {
+#if defined(__SSE2__)
+  const __m128i zero = _mm_set1_epi8('0');
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i ten = _mm_set1_epi8(static_cast<char>(10 - 128));
+  while (n - i >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    // c - '0' < 10 as unsigned bytes, compared signed with the sign bit flipped.
+    const __m128i d = _mm_xor_si128(_mm_sub_epi8(x, zero), flip);
+    const unsigned digits = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmplt_epi8(d, ten)));
+    if (digits != 0xFFFFu) return i + static_cast<std::size_t>(__builtin_ctz(~digits));
+    i += 16;
+  }
+#endif
+  while (i < n && IsDigit(s[i])) ++i;
+  return i;
+}
 
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -162,7 +187,7 @@ bool Validator::Number() {
   if (s_[i] == '0') {
     ++i;
   } else if (IsDigit(s_[i])) {
-    while (i < n && IsDigit(s_[i])) ++i;
+    i = SkipDigits(s_.data(), i, n);
   } else {
     return false;
   }
@@ -171,7 +196,7 @@ bool Validator::Number() {
   if (i < n && s_[i] == '.') {
     ++i;
     frac_begin = i;
-    while (i < n && IsDigit(s_[i])) ++i;
+    i = SkipDigits(s_.data(), i, n);
     frac_end = i;
     if (frac_end == frac_begin) return false;
   }

@@ -125,6 +125,23 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnHandPickedInputs) {
   }
 }
 
+// Digit runs are compared 16 bytes at a time: runs of every length around that width, ending
+// at every kind of byte (the neighbours of '0' and '9', a non-ASCII byte, the end of the text),
+// in every position relative to the text's end.
+TEST(JsonScanTest, LongDigitRunsHaveTheSameVerdict) {
+  const std::string ends[] = {"", ",", "]", "/", ":", "a", "e5", "E-2", ".", "\xC3\xA9", " "};
+  for (std::size_t len = 1; len <= 40; ++len) {
+    const std::string digits = std::string(len - 1, '7') + "3";
+    for (const std::string& end : ends) {
+      for (const std::string& number : {"1" + digits, "-0." + digits, digits + "." + digits}) {
+        ExpectSameVerdict(number + end);
+        ExpectSameVerdict("[" + number + end + "]");
+        ExpectSameVerdict("[" + number + end + ",1]   ");
+      }
+    }
+  }
+}
+
 TEST(JsonScanTest, DeepNestingIsValidatedWithoutRecursion) {
   const int depth = 200000;
   ExpectSameVerdict(std::string(depth, '[') + std::string(depth, ']'));

@@ -64,5 +64,23 @@ TEST(WriteFootprintTest, InvalidJsonIsReported) {
   }
 }
 
+// Adds and upserts leave the layout of their record columns for replay coalescing
+// (sync/validated_bodies.h); other writes and invalid bodies none.
+TEST(WriteFootprintTest, AddsAndUpsertsLeaveTheirLayout) {
+  const std::string add = R"({"ids":["a"],"embeddings":[[1,2]],"documents":null,"x":1})";
+  for (WriteKind k : {WriteKind::kAdd, WriteKind::kUpsert}) {
+    ScannedBody s = ScanWriteBody(add, k);
+    ASSERT_TRUE(s.layout.has_value());
+    EXPECT_EQ(s.layout->size, add.size());
+    EXPECT_EQ(s.layout->member_count, 4u);
+    ASSERT_EQ(s.layout->columns.size(), 3u);
+    EXPECT_EQ(add.substr(s.layout->columns[1].offset, s.layout->columns[1].length), "[[1,2]]");
+    EXPECT_EQ(s.layout->columns[1].elements, 1u);
+  }
+  EXPECT_FALSE(ScanWriteBody(add, WriteKind::kUpdate).layout.has_value());
+  EXPECT_FALSE(ScanWriteBody(add, WriteKind::kDelete).layout.has_value());
+  EXPECT_FALSE(ScanWriteBody(R"({"ids":["a"],)", WriteKind::kAdd).layout.has_value());
+}
+
 }  // namespace
 }  // namespace chroma_ha

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "sync/validated_bodies.h"
 #include "write_harness.h"
 
 namespace chroma_ha {
@@ -479,6 +480,34 @@ TEST_F(WritePathTest, RecoveryWithAStaleFenceWritesNoOutcomeAndStops) {
                                      Fence{"recovery", "new", now_held->term})
                   .ok());
   EXPECT_TRUE(h_.mem.Unresolved()->empty());
+}
+
+// An add's body is validated once: its layout is remembered under its seq for the replay
+// (sync/validated_bodies.h), before the entry is committed; a delete leaves none.
+TEST_F(WritePathTest, AnAddsLayoutIsRememberedForReplay) {
+  ValidatedBodies validated;
+  h_.writes.SetValidatedBodies(&validated);
+  std::size_t remembered_at_forward = 0;
+  h_.ups.SetHandler(0, [&](const HttpRequest&) -> Result<HttpResponse> {
+    remembered_at_forward = validated.size();
+    return FakeUpstreams::Response(201, "{}");
+  });
+  EXPECT_EQ(h_.Add(kP1, "a").status, 201);
+  EXPECT_EQ(remembered_at_forward, 1u);
+  auto all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  std::optional<BodyLayout> layout = validated.Find(all[0].seq);
+  ASSERT_TRUE(layout.has_value());
+  EXPECT_EQ(layout->size, all[0].body.size());
+  ASSERT_EQ(layout->columns.size(), 2u);
+  EXPECT_EQ(layout->columns[1].key, "ids");  // AddBody: {"embeddings":...,"ids":...}
+  EXPECT_EQ(all[0].body.substr(layout->columns[1].offset, layout->columns[1].length),
+            R"(["a"])");
+  EXPECT_EQ(h_.Write("POST", std::string(kDb) + "/collections/" + kP1 + "/delete",
+                     R"({"ids":["a"]})")
+                .status,
+            201);
+  EXPECT_EQ(validated.size(), 1u);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // the merged body, and the worker sending one request per collection run.
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,9 +15,11 @@ namespace {
 
 using nlohmann::json;
 
-WalEntry Write(const std::string& kind, const std::string& body,
-               const std::string& collection = "c1") {
-  WalEntry e;
+// Entries live until the test binary ends: a coalescer keeps views of their bodies.
+const WalEntry& Write(const std::string& kind, const std::string& body,
+                      const std::string& collection = "c1") {
+  static std::deque<WalEntry> entries;
+  WalEntry& e = entries.emplace_back();
   e.tenant = "t";
   e.database = "d";
   e.collection = collection;
