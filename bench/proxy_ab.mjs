@@ -17,6 +17,7 @@ import path from 'node:path';
 
 import { freePort, startChromaHa, waitFor, pidListensOn } from '../tests/e2e/harness.mjs';
 import { procTree } from './proc.mjs';
+import { UUID, fakeUpstreamConf, haproxyConf } from './proxy_conf.mjs';
 
 const argv = process.argv.slice(2);
 const opt = (n, d) => (argv.indexOf(`--${n}`) >= 0 ? argv[argv.indexOf(`--${n}`) + 1] : d);
@@ -63,33 +64,6 @@ async function daemon(name, cmd, args, ports) {
   return child;
 }
 
-const BODY = `{"nanosecond heartbeat":1727000000000000000,"ids":[["id-1","id-2","id-3"]],"documents":[["a small document","another small document","a third one"]],"metadatas":[[{"n":1},{"n":2},{"n":3}]],"include":["documents","metadatas"],"pad":"${'x'.repeat(60)}"}`;
-const UUID = '3f1c8a52-9d7e-4b1a-8c2f-5e6d7a8b9c0d';
-const LISTING = `[{"id":"${UUID}","name":"c1","tenant":"t","database":"d","metadata":null,"configuration_json":{},"dimension":null,"log_position":0,"version":0}]`;
-function nginxConf(name, ports) {
-  fs.mkdirSync(path.join(dir, `${name}-tmp`), { recursive: true });
-  const f = path.join(dir, `${name}.conf`);
-  fs.writeFileSync(f, `worker_processes 1;
-daemon off;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/${name}-tmp;
-  client_body_buffer_size 64k;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  default_type application/json;
-  server {
-${ports.map((p) => `    listen 127.0.0.1:${p};\n`).join('')}    location = /api/v2/tenants/t/databases/d/collections { return 200 '${LISTING}'; }
-    location / { return 200 '${BODY}'; }
-  }
-}
-`);
-  return f;
-}
-
 function wrk(url, conns, lua) {
   const args = ['-k', '5', String(SECS + 20), 'wrk', `-t${Math.min(2, conns)}`, `-c${conns}`, `-d${SECS}s`, '--latency'];
   if (lua) args.push('-s', lua);
@@ -104,35 +78,11 @@ function wrk(url, conns, lua) {
 
 async function setup(kind) {
   const [pp, pr, ph] = [await freePort(), await freePort(), await freePort()];
-  if (kind === 'shared') await daemon(`${kind}-fake`, 'nginx', ['-p', dir, '-c', nginxConf(`${kind}-fake`, [pp, pr])], [pp, pr]);
-  else {
-    await daemon(`${kind}-primary`, 'nginx', ['-p', dir, '-c', nginxConf(`${kind}-primary`, [pp])], [pp]);
-    await daemon(`${kind}-replica`, 'nginx', ['-p', dir, '-c', nginxConf(`${kind}-replica`, [pr])], [pr]);
-  }
+  const upstreams = kind === 'shared' ? [[`${kind}-fake`, [pp, pr]]] : [[`${kind}-primary`, [pp]], [`${kind}-replica`, [pr]]];
+  for (const [name, ports] of upstreams) await daemon(name, 'nginx', ['-p', dir, '-c', fakeUpstreamConf(dir, name, ports)], ports);
   const contenders = [];
   if (HAPROXY) {
-    const cfg = path.join(dir, `${kind}-haproxy.cfg`);
-    fs.writeFileSync(cfg, `global
-  nbthread ${os.cpus().length}
-  maxconn 8192
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  option http-keep-alive
-  http-reuse always
-frontend chroma
-  bind 127.0.0.1:${ph}
-  acl read_method method GET HEAD
-  acl read_post path_end /get /query
-  use_backend replica if read_method || read_post
-  default_backend primary
-backend primary
-  server primary 127.0.0.1:${pp} maxconn 1000
-backend replica
-  server replica 127.0.0.1:${pr} maxconn 1000
-`);
+    const cfg = haproxyConf(dir, `${kind}-haproxy`, ph, pp, pr);
     const h = await daemon(`${kind}-haproxy`, 'haproxy', ['-db', '-f', cfg], [ph]);
     contenders.push({ name: 'haproxy', url: `http://127.0.0.1:${ph}`, pid: h.pid });
   }

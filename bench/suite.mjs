@@ -49,6 +49,7 @@ import {
 import { makePki } from '../tests/e2e/tls_front.mjs';
 import { postJson, runLoad } from './add_load.mjs';
 import { procTree } from './proc.mjs';
+import { FAKE_BODY, LISTING, UUID, fakeUpstreamConf, haproxyConf, nginxCommon, nginxHttpCommon } from './proxy_conf.mjs';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -344,57 +345,6 @@ async function startDaemon(name, cmd, args, port, dir) {
 // ---------------------------------------------------------------------------------------------
 // 1. Proxy overhead
 
-const UUID = '3f1c8a52-9d7e-4b1a-8c2f-5e6d7a8b9c0d';
-const FAKE_BODY = JSON.stringify({
-  'nanosecond heartbeat': 1727000000000000000,
-  ids: [['id-1', 'id-2', 'id-3']],
-  documents: [['a small document', 'another small document', 'a third one']],
-  metadatas: [[{ n: 1 }, { n: 2 }, { n: 3 }]],
-  include: ['documents', 'metadatas'],
-  pad: 'x'.repeat(60),
-});
-const LISTING = JSON.stringify([
-  { id: UUID, name: 'c1', tenant: 't', database: 'd', metadata: null, configuration_json: {}, dimension: null, log_position: 0, version: 0 },
-]);
-
-function nginxCommon(dir, name, workers) {
-  const tmp = path.join(dir, `${name}-tmp`);
-  fs.mkdirSync(tmp, { recursive: true, mode: 0o777 });
-  fs.chmodSync(tmp, 0o777);
-  return `worker_processes ${workers};
-daemon off;
-master_process on;
-pid ${dir}/${name}.pid;
-error_log ${dir}/${name}-error.log warn;
-worker_rlimit_nofile 8192;
-events { worker_connections 4096; }
-`;
-}
-const nginxHttpCommon = (dir, name) => `  access_log off;
-  client_body_temp_path ${dir}/${name}-tmp/body;
-  proxy_temp_path ${dir}/${name}-tmp/proxy;
-  client_body_buffer_size 64k;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-`;
-
-// The fake upstream: nginx with one worker answering on `ports`.
-function fakeUpstreamConf(dir, name, ports) {
-  const conf = path.join(dir, `${name}.conf`);
-  fs.writeFileSync(
-    conf,
-    `${nginxCommon(dir, name, 1)}http {
-${nginxHttpCommon(dir, name)}  default_type application/json;
-  server {
-${ports.map((p) => `    listen 127.0.0.1:${p};\n`).join('')}    location = /api/v2/tenants/t/databases/d/collections { return 200 '${LISTING}'; }
-    location / { return 200 '${FAKE_BODY}'; }
-  }
-}
-`,
-  );
-  return conf;
-}
-
 // Part 1 in two set-ups: `shared`, one nginx worker answering on both the primary's and the
 // replica's port (part "proxy"), and `split`, two nginx processes of one worker each, one per
 // instance (part "proxy2"). With --alt-bin PATH a second chroma-ha binary ("chroma-ha alt") runs
@@ -436,31 +386,7 @@ ${nginxHttpCommon(dir, 'nginx-proxy')}  upstream primary { server 127.0.0.1:${pP
 }
 `,
   );
-  const haConf = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(
-    haConf,
-    `global
-  nbthread ${os.cpus().length}
-  maxconn 8192
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 60s
-  timeout server 60s
-  option http-keep-alive
-  http-reuse always
-frontend chroma
-  bind 127.0.0.1:${pHaproxy}
-  acl read_method method GET HEAD
-  acl read_post path_end /get /query
-  use_backend replica if read_method || read_post
-  default_backend primary
-backend primary
-  server primary 127.0.0.1:${pPrimary} maxconn 1000
-backend replica
-  server replica 127.0.0.1:${pReplica} maxconn 1000
-`,
-  );
+  const haConf = haproxyConf(dir, 'haproxy', pHaproxy, pPrimary, pReplica);
   const fakes = [];
   for (const u of upstreams) {
     const conf = fakeUpstreamConf(dir, u.name, u.ports);
