@@ -19,17 +19,7 @@ using nlohmann::json;
 const WalEntry& Write(const std::string& kind, const std::string& body,
                       const std::string& collection = "c1") {
   static std::deque<WalEntry> entries;
-  WalEntry& e = entries.emplace_back();
-  e.tenant = "t";
-  e.database = "d";
-  e.collection = collection;
-  e.kind = kind;
-  e.method = "POST";
-  e.path = "/api/v2/tenants/t/databases/d/collections/{collection}/" + kind;
-  e.body = body;
-  e.state = EntryState::kCommitted;
-  e.origin = "primary";
-  return e;
+  return entries.emplace_back(CommittedWrite(0, kind, body, collection));
 }
 
 TEST(WriteCoalescer, MergesColumnsInEntryOrder) {
@@ -200,7 +190,7 @@ TEST_F(CoalesceTest, RunsEndAtBarriersAndAtEntriesThatCannotJoin) {
   AppendAdd("c1", "a4");  // an id already in the run: ends it
   ASSERT_TRUE(RunOnce().ok());
   EXPECT_EQ(ReplicaWriteOps(), (std::vector<std::string>{"c1:add", "c2:modify", "c1:add",
-                                                          "c1:update", "c1:add", "c1:add"}));
+                                                         "c1:update", "c1:add", "c1:add"}));
   EXPECT_EQ(ReplicaAdds("c1"), (std::vector<std::string>{"a1", "a2", "a3", "a4", "a4"}));
   EXPECT_EQ(Pending("replica"), 0);
   EXPECT_EQ(worker().stats().replayed, 7);

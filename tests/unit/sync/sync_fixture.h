@@ -25,6 +25,24 @@
 
 namespace chroma_ha {
 
+// A committed write of kind `kind` (add, upsert, ...) to collection t/d/`collection`, as the
+// write path logs it: what replay pages are built from in coalescing tests.
+inline WalEntry CommittedWrite(int64_t seq, const std::string& kind, const std::string& body,
+                               const std::string& collection) {
+  WalEntry e;
+  e.seq = seq;
+  e.tenant = "t";
+  e.database = "d";
+  e.collection = collection;
+  e.kind = kind;
+  e.method = "POST";
+  e.path = "/api/v2/tenants/t/databases/d/collections/{collection}/" + kind;
+  e.body = body;
+  e.state = EntryState::kCommitted;
+  e.origin = "primary";
+  return e;
+}
+
 inline constexpr char kTenant[] = "t";
 inline constexpr char kDatabase[] = "d";
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "sync/coalesce.h"
+#include "sync_fixture.h"
 #include "text/json_scan.h"
 
 namespace chroma_ha {
@@ -18,18 +19,7 @@ namespace {
 using nlohmann::json;
 
 WalEntry Add(int64_t seq, const std::string& body, const std::string& kind = "add") {
-  WalEntry e;
-  e.seq = seq;
-  e.tenant = "t";
-  e.database = "d";
-  e.collection = "c";
-  e.kind = kind;
-  e.method = "POST";
-  e.path = "/api/v2/tenants/t/databases/d/collections/{collection}/" + kind;
-  e.body = body;
-  e.state = EntryState::kCommitted;
-  e.origin = "primary";
-  return e;
+  return CommittedWrite(seq, kind, body, "c");
 }
 
 // The layout the write path remembers (server/write_footprint.cc lists the same members).
