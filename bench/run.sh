@@ -11,7 +11,8 @@
 # free loopback ports, by PID), stops PostgreSQL, and writes docs/benchmarks.md and
 # docs/bench/*.png (bench/report.mjs). The raw results stay in build-bench/results.json.
 #
-# Environment: BENCH_PARTS=lag,micro (re-run only those parts, e.g. BENCH_PARTS=tls for the TLS
+# Environment: BENCH_PARTS=lag,micro (re-run only those parts; "proxy" and "proxy2" are the proxy
+# overhead with one nginx for both instances and with one per instance; e.g. BENCH_PARTS=tls for the TLS
 # part alone, ~20 s quick / ~1 min full; the others are kept from the previous
 # build-bench/results.json; "fleet" runs bench/fleet.mjs, 1-3 proxies on one PostgreSQL, whose
 # table is appended to docs/benchmarks.md; "write_cpu" runs bench/write_cpu.mjs, chroma-ha's CPU
@@ -30,7 +31,7 @@ QUICK=()
 for a in "$@"; do
   case $a in
     --quick) QUICK=(--quick) ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $a" >&2; exit 2 ;;
   esac
 done
@@ -98,7 +99,7 @@ fi
 RESULTS=build-bench/results.json
 log "load before: $(cat /proc/loadavg)"
 node bench/suite.mjs "${QUICK[@]}" --out "$RESULTS" --wal-bench build-bench/wal_append_bench \
-  --parts "${BENCH_PARTS:-proxy,reads,writes,lag,throughput,drain,micro,tls}" ${BENCH_PARTS:+--merge} \
+  --parts "${BENCH_PARTS:-proxy,proxy2,reads,writes,lag,throughput,drain,micro,tls}" ${BENCH_PARTS:+--merge} \
   --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src include CMakeLists.txt || echo '+dirty')" \
   --binary-date "$(date -r build/chroma-ha '+%Y-%m-%d %H:%M')"
 log "load after: $(cat /proc/loadavg)"
