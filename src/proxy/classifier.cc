@@ -13,6 +13,7 @@
 //   code points past U+10FFFF) without control bytes: tenant, database and collection names are
 //   stored as text in the WAL, which cannot hold anything else, so such a request is refused here
 //   (kInvalid, 400) before it can reach a batch of other clients' writes (DESIGN.md §7).
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -68,8 +69,8 @@ Route Make(RouteClass cls, WriteKind write = WriteKind::kNone) {
 }
 
 // Matches the segments after "/api/v2". `raw` are as received, `dec` percent-decoded.
-Route MatchApiV2(std::string_view method, const std::vector<std::string_view>& raw,
-                 const std::vector<std::string>& dec) {
+Route MatchApiV2(std::string_view method, std::span<const std::string_view> raw,
+                 std::span<const std::string> dec) {
   const std::size_t n = raw.size();
   const bool get = method == "GET", post = method == "POST";
   const bool put = method == "PUT", del = method == "DELETE";
@@ -187,10 +188,10 @@ Route Classify(std::string_view method, std::string_view target) {
   }
   if (IsOwnPath(path)) return Make(RouteClass::kOwn);
   if (!api_v2) return Route{};
-  std::vector<std::string_view> rest(raw.begin() + 2, raw.end());
-  std::vector<std::string> rest_dec(dec.begin() + 2, dec.end());
-  if (rest.empty()) return Route{};
-  return MatchApiV2(method, rest, rest_dec);
+  if (raw.size() == 2) return Route{};
+  // Views of the segments after "/api/v2" (no copies: this runs for every request).
+  return MatchApiV2(method, std::span<const std::string_view>(raw).subspan(2),
+                    std::span<const std::string>(dec).subspan(2));
 }
 
 const char* RouteClassName(RouteClass cls) {

@@ -49,6 +49,10 @@ std::optional<SegmentRange> FindCollectionSegment(std::string_view target) {
 }
 
 bool PercentDecode(std::string_view in, std::string* out) {
+  if (in.find('%') == std::string_view::npos) {  // the usual segment: nothing to decode
+    out->assign(in);
+    return true;
+  }
   out->clear();
   out->reserve(in.size());
   for (std::size_t i = 0; i < in.size(); ++i) {
