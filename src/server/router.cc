@@ -273,7 +273,6 @@ boost::asio::awaitable<HttpResponse> Router::Forward(HttpRequest request, const 
     // this process has cached), else looked up.
     CollectionResolver::Target target;
     const auto now = resolver_.TargetNow(request, route, index, &target.target);
-    if (now == CollectionResolver::Now::kAsIs) target.target.clear();
     if (now == CollectionResolver::Now::kAwait) {
       target = co_await resolver_.TargetFor(request, route, index);
       if (target.kind == CollectionResolver::Target::kUnreachable && !last) {
