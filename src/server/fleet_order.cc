@@ -18,15 +18,18 @@ FleetOrder::FleetOrder(WalStore& store, boost::asio::thread_pool& store_thread,
     : store_(store), store_thread_(store_thread), mine_(std::move(mine)) {}
 
 boost::asio::awaitable<void> FleetOrder::WaitForEarlier(std::string tenant, std::string database,
-                                                        std::string collection, int64_t seq) {
+                                                        std::string collection, int64_t seq,
+                                                        Observer observe) {
   ++stats_.checks;
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
   auto delay = std::chrono::milliseconds(2);
   for (int polls = 0;; ++polls) {
+    if (observe) observe(Step::kAsking);
     Result<std::vector<int64_t>> earlier = co_await RunBlocking(store_thread_, [&] {
       return store_.PendingBefore(tenant, database, collection, seq);
     });
     if (earlier.ok()) {
+      if (observe) observe(Step::kAnswered);
       const bool foreign = std::any_of(earlier->begin(), earlier->end(),
                                        [&](int64_t s) { return !mine_(s); });
       if (!foreign) co_return;

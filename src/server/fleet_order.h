@@ -45,11 +45,19 @@ class FleetOrder {
   FleetOrder(WalStore& store, boost::asio::thread_pool& store_thread,
              std::function<bool(int64_t)> mine);
 
+  // What the wait is doing, for a caller that bounds how long its client waits on the store
+  // itself: kAsking before each store call, kAnswered once the store answered (an error is no
+  // answer: a store that keeps failing is as silent as one that hangs).
+  enum class Step { kAsking, kAnswered };
+  using Observer = std::function<void(Step)>;
+
   // Completes once no entry of tenant/database/collection before `seq` is pending unless this
   // process carries it. Polls every few ms while one is (backing off to 20 ms), for as long as
-  // it takes: the caller's client has its own deadline.
+  // it takes: the write is in the WAL and must be forwarded in order; the caller bounds its
+  // client's wait (`observe`, if set, is told each step, on the caller's executor).
   boost::asio::awaitable<void> WaitForEarlier(std::string tenant, std::string database,
-                                              std::string collection, int64_t seq);
+                                              std::string collection, int64_t seq,
+                                              Observer observe = nullptr);
 
   const FleetOrderStats& stats() const { return stats_; }
 

@@ -178,13 +178,15 @@ void AddWalFamilies(const MetricsSources& s, const StoreSnapshot& read,
       FamilyBuilder("chroma_ha_wal_write_faults_total",
                     "Write-path faults: append_timeout (not durable within "
                     "WAL_APPEND_TIMEOUT_MS), in_doubt (commit unconfirmed: recorded rejected), "
-                    "turn_timeout (503 while queued behind an unresolved write), outcome_retry "
+                    "turn_timeout (503 while queued behind an unresolved write), order_timeout "
+                    "(503: the store did not answer the fleet-order check in time), outcome_retry "
                     "(an outcome record tried again), superseded (a pending entry rejected by "
                     "recovery because a later write of its collection was resolved)",
                     MetricType::Counter)
           .Add(static_cast<double>(w.append_timeouts.load()), {{"kind", "append_timeout"}})
           .Add(static_cast<double>(w.in_doubt.load()), {{"kind", "in_doubt"}})
           .Add(static_cast<double>(w.turn_timeouts.load()), {{"kind", "turn_timeout"}})
+          .Add(static_cast<double>(w.order_timeouts.load()), {{"kind", "order_timeout"}})
           .Add(static_cast<double>(w.outcome_retries.load()), {{"kind", "outcome_retry"}})
           .Add(static_cast<double>(w.superseded.load()), {{"kind", "superseded"}})
           .Build());

@@ -168,6 +168,7 @@ json WalStatsJson(const WalEndpointSources& s) {
           {"append_timeouts", writes.append_timeouts.load()},
           {"in_doubt", writes.in_doubt.load()},
           {"turn_timeouts", writes.turn_timeouts.load()},
+          {"order_timeouts", writes.order_timeouts.load()},
           {"outcome_retries", writes.outcome_retries.load()},
           {"superseded", writes.superseded.load()},
           {"replayed", sync.replayed},

@@ -291,8 +291,16 @@ boost::asio::awaitable<HttpResponse> WritePath::AwaitAnswer(std::shared_ptr<Writ
     if (task->phase == Phase::kDone) break;
     auto deadline = std::chrono::steady_clock::time_point::max();
     if (task->phase == Phase::kQueued) {
-      deadline = queued_deadline;
-      if (now >= deadline) {
+      if (now >= task->store_deadline) {
+        ++stats_.order_timeouts;
+        task->answered = true;
+        co_return RetryLater(
+            "the write is logged, but the write-ahead log did not answer in time when its order "
+            "among the other chroma-ha processes' writes was checked; its outcome is unknown: it "
+            "will be applied in WAL order or rejected");
+      }
+      deadline = std::min(queued_deadline, task->store_deadline);
+      if (now >= queued_deadline) {
         ++stats_.turn_timeouts;
         task->answered = true;
         co_return RetryLater(

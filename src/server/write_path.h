@@ -56,6 +56,7 @@ struct WriteStats {
   std::atomic<int64_t> append_timeouts{0};  // appends not durable within WAL_APPEND_TIMEOUT_MS
   std::atomic<int64_t> in_doubt{0};  // appends whose commit was unconfirmed: recorded rejected
   std::atomic<int64_t> turn_timeouts{0};  // answered 503 while waiting behind an earlier write
+  std::atomic<int64_t> order_timeouts{0};  // 503: the store did not answer the fleet-order check
   std::atomic<int64_t> outcome_retries{0};  // outcome records that failed and were tried again
   std::atomic<int64_t> forward_retries{0};
   std::atomic<int64_t> write_failovers{0};  // applied on a replica because the primary failed

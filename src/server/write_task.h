@@ -5,6 +5,9 @@
 // The client's waits are bounded: while the write waits for its collection's turn (an earlier
 // write of the same records is still unresolved), for REQUEST_TIMEOUT at most, then 503
 // "outcome unknown" (the write stays in the WAL and is still carried to its end in WAL order);
+// with a WAL shared by several processes, the check that no earlier write of the collection
+// from another process is pending waits on the store for WAL_APPEND_TIMEOUT_MS at most (counted
+// from the first unanswered store call), then 503 "outcome unknown" likewise;
 // forwarding is bounded by the upstream deadlines; once an instance answered, the client gets
 // that answer when the outcome is recorded or after WAL_APPEND_TIMEOUT_MS, whichever is first
 // (the outcome is then recorded in the background, in order).
@@ -48,9 +51,23 @@ struct WriteTask {
     signal.cancel();
   }
 
+  // While the write's turn depends on a store call: `asking` when one is made (the client waits
+  // for the store until `timeout` after the first call the store has not answered yet), not
+  // `asking` once the store answered.
+  void AwaitingStore(bool asking, std::chrono::milliseconds timeout) {
+    if (!asking) {
+      store_deadline = std::chrono::steady_clock::time_point::max();
+    } else if (store_deadline == std::chrono::steady_clock::time_point::max()) {
+      store_deadline = std::chrono::steady_clock::now() + timeout;
+      signal.cancel();
+    }
+  }
+
   Phase phase = Phase::kQueued;
   std::optional<HttpResponse> answer;
   std::chrono::steady_clock::time_point recording_since;
+  std::chrono::steady_clock::time_point store_deadline =
+      std::chrono::steady_clock::time_point::max();
   bool answered = false;  // the client has been answered (the task goes on alone)
   boost::asio::steady_timer signal;
 };

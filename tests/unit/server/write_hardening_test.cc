@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "failpoints/failpoints.h"
+#include "server/fleet_order.h"
 #include "write_harness.h"
 
 namespace chroma_ha {
@@ -178,11 +179,54 @@ TEST_F(WriteHardeningTest, AWriteQueuedBehindAnUnknownOutcomeIsAnsweredAtTheDead
   EXPECT_EQ(h_.writes.stats().turn_timeouts, 1);
 
   answering = true;
-  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] {
-    return StateOf(SharedBody("second")) == EntryState::kCommitted;
-  }));
+  ASSERT_TRUE(testing::RunUntil(
+      h_.ioc, [&] { return StateOf(SharedBody("second")) == EntryState::kCommitted; }));
   std::lock_guard lock(mu);
   EXPECT_EQ(applied, (std::vector<std::string>{"first", "second"}));
+}
+
+// With a WAL several processes share, a logged write is forwarded once the store says no earlier
+// write of its collection from another process is pending. A store that goes silent at that
+// check gets WAL_APPEND_TIMEOUT_MS, then the client is answered 503 "outcome unknown" (it once
+// waited for as long as the store did: 4 s in a fault test); the write is still carried, in
+// order, once the store answers.
+TEST_F(WriteHardeningTest, AFleetOrderCheckTheStoreDoesNotAnswerIsAnsweredAtTheAppendDeadline) {
+  h_.config.wal_append_timeout = milliseconds(150);
+  h_.config.request_timeout = milliseconds(15000);  // far beyond: not the deadline that answers
+  FleetOrder order(h_.gated, h_.wal_threads, [this](int64_t s) { return h_.writes.Carrying(s); });
+  h_.writes.SetFleetOrder(&order);
+  h_.gated.GatePendingBefore();
+  auto f = h_.StartAdd(kP1, "a");
+  HttpResponse r = testing::Await(h_.ioc, f);
+  ExpectJsonError(r, 503);
+  EXPECT_NE(r.body.find("did not answer in time"), std::string::npos) << r.body;
+  EXPECT_EQ(h_.writes.stats().order_timeouts, 1);
+  EXPECT_EQ(h_.gated.pending_before_entered(), 1);  // still silent: the answer did not wait
+
+  h_.gated.OpenGate();
+  ASSERT_TRUE(
+      testing::RunUntil(h_.ioc, [&] { return StateOf(AddBody("a")) == EntryState::kCommitted; }));
+  EXPECT_EQ(h_.Add(kP1, "b").status, 200);  // the store answers again: no 503
+  EXPECT_EQ(h_.writes.stats().order_timeouts, 1);
+}
+
+// A store that fails the check at once, again and again, is as silent as one that hangs: the
+// deadline runs from the first call it did not answer, not from each failed call.
+TEST_F(WriteHardeningTest, AFleetOrderCheckTheStoreKeepsFailingIsAnsweredAtTheAppendDeadline) {
+  h_.config.wal_append_timeout = milliseconds(150);
+  h_.config.request_timeout = milliseconds(15000);
+  FleetOrder order(h_.gated, h_.wal_threads, [this](int64_t s) { return h_.writes.Carrying(s); });
+  h_.writes.SetFleetOrder(&order);
+  constexpr int kFailures = 40;  // about 0.7 s of polls (backing off to 20 ms)
+  for (int n = 0; n < kFailures; ++n) h_.fault.FailNthCallOf(WalOp::kPendingBefore, n);
+  auto f = h_.StartAdd(kP1, "a");
+  HttpResponse r = testing::Await(h_.ioc, f);
+  ExpectJsonError(r, 503);
+  EXPECT_EQ(h_.writes.stats().order_timeouts, 1);
+  EXPECT_LT(order.stats().errors, kFailures) << "answered only once the store came back";
+  ASSERT_TRUE(
+      testing::RunUntil(h_.ioc, [&] { return StateOf(AddBody("a")) == EntryState::kCommitted; }));
+  EXPECT_EQ(order.stats().errors, kFailures);
 }
 
 // Item 4: an outcome the store refuses (permanently, once) keeps its outcome turn and is tried
@@ -213,9 +257,8 @@ TEST_F(WriteHardeningTest, AClientIsAnsweredWhileItsOutcomeIsStillBeingRecorded)
   EXPECT_TRUE(h_.gated.entered());
   EXPECT_EQ(StateOf(AddBody("slow-outcome")), EntryState::kPending);
   h_.gated.OpenGate();
-  ASSERT_TRUE(testing::RunUntil(h_.ioc, [&] {
-    return StateOf(AddBody("slow-outcome")) == EntryState::kCommitted;
-  }));
+  ASSERT_TRUE(testing::RunUntil(
+      h_.ioc, [&] { return StateOf(AddBody("slow-outcome")) == EntryState::kCommitted; }));
 }
 
 // Item 5: one entry no instance takes holds back only its own collection; it is listed until an

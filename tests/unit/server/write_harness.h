@@ -62,8 +62,9 @@ inline std::string SharedBody(const std::string& id) {
   return json{{"ids", {id, "shared"}}, {"embeddings", {{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}}}.dump();
 }
 
-// A WalStore that forwards to another, except that SetOutcome of one chosen seq, or every
-// Append, waits until the test opens the gate (a store that is slow or silent at that call).
+// A WalStore that forwards to another, except that SetOutcome of one chosen seq, every Append or
+// every PendingBefore waits until the test opens the gate (a store that is slow or silent at
+// that call).
 class GatedStore final : public WalStore {
  public:
   explicit GatedStore(WalStore* base) : base_(base) {}
@@ -75,6 +76,15 @@ class GatedStore final : public WalStore {
     std::lock_guard lock(mu_);
     gate_appends_ = true;
     open_ = false;
+  }
+  void GatePendingBefore() {
+    std::lock_guard lock(mu_);
+    gate_pending_before_ = true;
+    open_ = false;
+  }
+  int pending_before_entered() const {
+    std::lock_guard lock(mu_);
+    return pending_before_entered_;
   }
   int appends_entered() const {
     std::lock_guard lock(mu_);
@@ -136,6 +146,13 @@ class GatedStore final : public WalStore {
   }
   Result<std::vector<int64_t>> PendingBefore(const std::string& t, const std::string& d,
                                              const std::string& c, int64_t before) override {
+    {
+      std::unique_lock lock(mu_);
+      if (gate_pending_before_) {
+        ++pending_before_entered_;
+        cv_.wait(lock, [&] { return open_; });
+      }
+    }
     return base_->PendingBefore(t, d, c, before);
   }
   Result<WalEntry> Get(int64_t seq) override { return base_->Get(seq); }
@@ -192,6 +209,8 @@ class GatedStore final : public WalStore {
   int64_t gated_seq_ = -1;
   bool gate_appends_ = false;
   int appends_entered_ = 0;
+  bool gate_pending_before_ = false;
+  int pending_before_entered_ = 0;
   bool open_ = false;
   bool entered_ = false;
 };
