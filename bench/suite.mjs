@@ -2,6 +2,7 @@
 // PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
 //
 //   node bench/suite.mjs --out FILE [--quick] [--parts proxy,proxy2,reads,writes,lag,throughput,drain,micro,tls]
+//                        [--ha-env K=V,K=V]
 //                        [--wal-bench build-bench/wal_append_bench]
 //
 //  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
@@ -69,7 +70,14 @@ const CFG = QUICK
   : { rounds: 3, secs: 8, writeSecs: 8, records: 10000, lagSecs: 20, backlog: 10000, backlogSecs: 240, drainSecs: 240, microMin: 1, microReps: 3 };
 const DIM = 384;
 const MAX_NODE_REQUESTS = 200000; // Node-driven loads stop at this count even before their time
-const HA_ENV = { LOG_LEVEL: 'warn', HEALTH_CHECK_INTERVAL_MS: undefined, FAILURE_THRESHOLD: undefined, HEALTHY_THRESHOLD: undefined };
+// --ha-env K=V,K=V: extra chroma-ha settings for every stack (to compare settings of one binary).
+const HA_ENV = {
+  LOG_LEVEL: 'warn',
+  HEALTH_CHECK_INTERVAL_MS: undefined,
+  FAILURE_THRESHOLD: undefined,
+  HEALTHY_THRESHOLD: undefined,
+  ...Object.fromEntries(opt('ha-env', '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+};
 
 const MERGE = flag('merge') && fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : null;
 const results = {
@@ -83,7 +91,7 @@ const results = {
     kernel: os.release(),
     loadavgStart: loadavg(),
   },
-  build: { commit: opt('commit', ''), binaryDate: opt('binary-date', ''), binary: process.env.CHROMA_HA_BIN ?? 'build/chroma-ha' },
+  build: { commit: opt('commit', ''), binaryDate: opt('binary-date', ''), binary: process.env.CHROMA_HA_BIN ?? 'build/chroma-ha', haEnv: opt('ha-env', '') },
   parts: {},
   notes: [],
 };
