@@ -899,10 +899,14 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
   const perfFile = opt('perf-drain', '') && `${opt('perf-drain', '')}.${BACKLOG_COLLECTIONS}`;
   const perf = perfFile ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' }) : null;
   const series = [];
+  let healthy = null; // chroma-ha has marked the replica up again: replay can start
   let firstProgress = null;
   let drained = null;
   const deadline = t0 + CFG.drainSecs * 1000;
   while (performance.now() < deadline) {
+    if (healthy === null && (await stack.ha.instance('replica').catch(() => ({}))).healthy === true) {
+      healthy = (performance.now() - t0) / 1000;
+    }
     const s = await walStatus(stack.ha).catch(() => null);
     const pending = s ? Math.max(...(s.instances ?? []).map((i) => i.pending_entries ?? 0)) : NaN;
     const t = (performance.now() - t0) / 1000;
@@ -936,7 +940,12 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
     firstProgressSeconds: firstProgress === null ? null : +firstProgress.toFixed(2),
     drainSeconds: drained === null ? null : +drained.toFixed(2),
     drainLimitSeconds: CFG.drainSecs,
-    entriesPerSecond: drained ? +(pendingAtStart / (drained - (firstProgress ?? 0) || drained)).toFixed(1) : null,
+    replicaHealthySeconds: healthy === null ? null : +healthy.toFixed(2),
+    // From the moment chroma-ha marked the replica up (the health check's delay excluded). Until
+    // 2026-12-06 14:15 UTC this counted from the first replayed page, which left out the first
+    // page's own time: larger pages looked faster than they were.
+    entriesPerSecond: drained ? +(pendingAtStart / (drained - (healthy ?? 0) || drained)).toFixed(1) : null,
+    entriesPerSecondAfterFirstPage: drained && firstProgress !== null ? +(pendingAtStart / (drained - firstProgress)).toFixed(1) : null,
     series: series.filter((_, i) => i % 5 === 0 || i === series.length - 1),
     res,
     loadBefore: load0,

@@ -102,7 +102,8 @@ const std::vector<ConfigVariable> kVariables = {
      "Resync an instance by itself when it comes back empty while the identity map says it held "
      "collections, or its backlog is older than WAL_RETENTION_HOURS (and alert)."},
     {kWal, "RESYNC_PAGE_SIZE", "1000", "Records per page copied by a resync."},
-    {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "200", "Batch size when the backlog is large."},
+    {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "1000",
+     "Batch size when the backlog is large (replay pages per collection, group commits)."},
     {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
     {kWal, "WAL_DELETION_CONVERSION", "true",
      "Store document_ids of deletes by id; replay missing ids as deletes by document_id."},

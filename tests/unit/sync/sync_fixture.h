@@ -96,6 +96,7 @@ class SyncTest : public ::testing::Test {
                          {"replica", "http://r:2", "r", 2, false, false}};
     config_.wal_retry_delay = std::chrono::milliseconds(1000);
     config_.wal_sync_interval = std::chrono::hours(1);
+    config_.wal_high_volume_batch_size = 200;  // the page arithmetic of the tests is for 200
     primary_sim_.Attach(primary_);
     replica_sim_.Attach(replica_);
   }
