@@ -70,18 +70,18 @@ void ResyncManager::CheckAutomatic() {
                " entries) is older than WAL_RETENTION_HOURS";
     }
     if (reason.empty()) continue;
-    Result<Started> started = Request(name, "", {}, "auto: " + reason);
+    // Announced before the copy begins: a fast copy's "done" alert must not come first.
+    const std::string& from = d_.instances[source]->name();
+    Result<Started> started = Request(name, "", {}, "auto: " + reason, [&] {
+      spdlog::warn("resync {}: started automatically from {}: {}", name, from, reason);
+      Alert(name, AlertSeverity::kWarning, "Instance " + name + " is being resynced from " + from,
+            "Started automatically (AUTO_RESYNC): " + reason + ".", /*resolved=*/false);
+    });
     if (!started.ok()) {
       spdlog::warn("resync {}: automatic start failed: {}", name, started.status().ToString());
       continue;
     }
-    if (!started->started) continue;
-    ++auto_started_total_;
-    spdlog::warn("resync {}: started automatically from {}: {}", name, d_.instances[source]->name(),
-                 reason);
-    Alert(name, AlertSeverity::kWarning,
-          "Instance " + name + " is being resynced from " + d_.instances[source]->name(),
-          "Started automatically (AUTO_RESYNC): " + reason + ".", /*resolved=*/false);
+    if (started->started) ++auto_started_total_;
   }
 }
 

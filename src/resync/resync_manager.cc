@@ -182,8 +182,9 @@ void ResyncManager::Poll() {
 Result<ResyncManager::Started> ResyncManager::Request(const std::string& instance,
                                                       const std::string& source,
                                                       const std::vector<std::string>& extra_tenants,
-                                                      const std::string& trigger) {
-  return Begin(instance, source, extra_tenants, std::nullopt, trigger);
+                                                      const std::string& trigger,
+                                                      const std::function<void()>& on_started) {
+  return Begin(instance, source, extra_tenants, std::nullopt, trigger, on_started);
 }
 
 Result<ResyncManager::Started> ResyncManager::RequestCollection(
@@ -199,7 +200,8 @@ Result<ResyncManager::Started> ResyncManager::Begin(const std::string& instance,
                                                     const std::string& source,
                                                     const std::vector<std::string>& extra_tenants,
                                                     std::optional<ResyncCollection> scope,
-                                                    const std::string& trigger) {
+                                                    const std::string& trigger,
+                                                    const std::function<void()>& on_started) {
   const int target = IndexOf(instance);
   if (target < 0) return Status::NotFound("no instance named '" + instance + "'");
   std::string from = source;
@@ -239,6 +241,7 @@ Result<ResyncManager::Started> ResyncManager::Begin(const std::string& instance,
   ++started_total_;
   known_[instance] = p;
   resyncing_[target] = true;
+  if (on_started) on_started();
   if (fence) Launch(p);
   return Started{true, PublicJson(p, 0)};
 }

@@ -85,10 +85,12 @@ class ResyncManager {
 
   // Starts a resync of `instance` from `source` ("" = the primary, or the first other instance
   // when `instance` is the primary). kNotFound: unknown instance; kInvalidArgument: unknown
-  // source, source == instance; store errors as returned.
+  // source, source == instance; store errors as returned. `on_started` (optional) runs once the
+  // resync is recorded as started and before its copy begins, so what it announces (an alert)
+  // comes before anything the copy reports (its "done" alert), however fast the copy is.
   Result<Started> Request(const std::string& instance, const std::string& source,
-                          const std::vector<std::string>& extra_tenants,
-                          const std::string& trigger);
+                          const std::vector<std::string>& extra_tenants, const std::string& trigger,
+                          const std::function<void()>& on_started = nullptr);
   // The same for one collection of `instance` (e.g. a divergence found by the anti-entropy
   // checker, AUTO_REPAIR): only that collection is copied (or deleted on `instance` when the
   // source lacks it), under the same rules; it occupies the instance's resync (one at a time).
@@ -117,7 +119,8 @@ class ResyncManager {
  private:
   Result<Started> Begin(const std::string& instance, const std::string& source,
                         const std::vector<std::string>& extra_tenants,
-                        std::optional<ResyncCollection> scope, const std::string& trigger);
+                        std::optional<ResyncCollection> scope, const std::string& trigger,
+                        const std::function<void()>& on_started = nullptr);
   struct Job {
     std::unique_ptr<ResyncEngine> engine;
     std::thread thread;
