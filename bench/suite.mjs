@@ -2,7 +2,7 @@
 // PostgreSQL and writes docs/benchmarks.md). This script measures and writes a JSON file:
 //
 //   node bench/suite.mjs --out FILE [--quick] [--parts proxy,proxy2,reads,writes,lag,throughput,drain,micro,tls]
-//                        [--ha-env K=V,K=V]
+//                        [--ha-env K=V,K=V] [--drain-collections 1,8]
 //                        [--wal-bench build-bench/wal_append_bench]
 //
 //  1. proxy   proxy overhead against a fixed fast upstream (a fake nginx): direct, nginx, HAProxy,
@@ -68,6 +68,8 @@ const WAL_BENCH = opt('wal-bench', path.join(ROOT, 'build-bench', 'wal_append_be
 const CFG = QUICK
   ? { rounds: 1, secs: 3, writeSecs: 3, records: 2000, lagSecs: 5, backlog: 1000, backlogSecs: 15, drainSecs: 90, microMin: 0.3, microReps: 1 }
   : { rounds: 3, secs: 8, writeSecs: 8, records: 10000, lagSecs: 20, backlog: 10000, backlogSecs: 240, drainSecs: 240, microMin: 1, microReps: 3 };
+// --drain-collections 1,8 (default): the backlogs part drain builds; '' = the lag run only.
+const DRAIN_COLLECTIONS = opt('drain-collections', '1,8').split(',').filter(Boolean).map(Number);
 const DIM = 384;
 const MAX_NODE_REQUESTS = 200000; // Node-driven loads stop at this count even before their time
 // --ha-env K=V,K=V: extra chroma-ha settings for every stack (to compare settings of one binary).
@@ -1038,7 +1040,7 @@ async function partDrain() {
   log(`lag ${store} at 100/s: p50 ${s.p50} ms p99 ${s.p99} ms max ${s.max} ms (${s.measured}/${s.writes}, missed ${s.missed}, errors ${s.errors}) load ${s.loadBefore.join(' ')}`);
   results.parts.drain = out;
   save();
-  for (const collections of [1, 8]) {
+  for (const collections of DRAIN_COLLECTIONS) {
     const b = await backlogRun(stack, { collections, conns: 16 });
     out.backlog[collections] = b;
     log(`backlog ${collections} coll: ${JSON.stringify({ ...b, series: undefined, res: undefined })}`);
