@@ -13,13 +13,13 @@
 #include <cstdint>
 #include <mutex>
 
-#include "chroma_ha/wal_store.h"
+#include "forwarding_store.h"
 
 namespace chroma_ha {
 
-class BlockingStore final : public WalStore {
+class BlockingStore final : public ForwardingStore {
  public:
-  explicit BlockingStore(WalStore* base) : base_(base) {}
+  explicit BlockingStore(WalStore* base) : ForwardingStore(base) {}
   ~BlockingStore() override { Thaw(); }
   BlockingStore(const BlockingStore&) = delete;
   BlockingStore& operator=(const BlockingStore&) = delete;
@@ -32,61 +32,9 @@ class BlockingStore final : public WalStore {
   bool WaitForWaiting(int n, std::chrono::milliseconds deadline = std::chrono::seconds(10));
   int64_t calls() const;
 
-  const char* Kind() const override { return base_->Kind(); }
-  Status Open() override;
-  Status RegisterInstances(const std::vector<std::string>& instances) override;
-  Status Append(std::vector<WalEntry>* entries) override;
-  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error, const Fence& fence = Fence()) override;
-  Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
-                     const Fence& fence = Fence()) override;
-  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
-                          const Fence& fence = Fence()) override;
-  Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
-                                           int limit) override;
-  Result<std::vector<WalEntry>> Unresolved() override;
-  Result<int64_t> ResolvedAfter(const WalEntry& entry) override;
-  Result<std::vector<std::string>> InstancesBehind(const std::string& tenant,
-                                                   const std::string& database,
-                                                   const std::string& collection,
-                                                   int64_t up_to) override;
-  Result<std::vector<int64_t>> PendingBefore(const std::string& tenant,
-                                             const std::string& database,
-                                             const std::string& collection,
-                                             int64_t before) override;
-  Result<WalEntry> Get(int64_t seq) override;
-  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
-  Result<std::map<EntryState, int64_t>> CountByState() override;
-  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
-                        const Fence& fence = Fence()) override;
-  Status PutCollection(const CollectionIdentity& identity) override;
-  Status RemoveCollection(const std::string& tenant, const std::string& database,
-                          const std::string& name) override;
-  Result<std::vector<CollectionIdentity>> LoadCollections() override;
-  Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
-  Status Unblock(const std::string& instance, const std::string& tenant,
-                 const std::string& database, const std::string& collection,
-                 const Fence& fence = Fence()) override;
-  Result<std::vector<BlockedCollection>> ListBlocked() override;
-  Status Clear() override;
-  Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
-                             int64_t ttl_ms) override;
-  Result<Lease> RenewLease(const std::string& name, const std::string& holder, int64_t term,
-                           int64_t ttl_ms) override;
-  Status ReleaseLease(const std::string& name, const std::string& holder, int64_t term) override;
-  Result<std::vector<Lease>> ListLeases() override;
-  Status Heartbeat(const std::string& member) override;
-  Result<std::vector<Member>> ListMembers() override;
-  Result<int64_t> LastSeq() override;
-  Status PutResync(const std::string& instance, const std::string& state,
-                   const Fence& fence = Fence()) override;
-  Result<std::map<std::string, std::string>> LoadResyncs() override;
-
  private:
-  void Gate();  // counts the call; waits while frozen
+  Status Enter(WalOp /*op*/) override;  // counts the call; waits while frozen
 
-  WalStore* base_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool frozen_ = false;

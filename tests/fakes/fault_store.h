@@ -27,32 +27,20 @@
 #include <string>
 #include <vector>
 
-#include "chroma_ha/wal_store.h"
+#include "forwarding_store.h"
 
 namespace chroma_ha {
 
-// The WalStore methods, for per-method counting and faults.
-enum class WalOp {
-  kOpen, kRegisterInstances, kAppend, kSetOutcome, kSetExtra, kMarkApplied, kMarkAppliedBatch,
-  kPendingFor, kUnresolved, kGet, kBacklog, kCountByState, kPrune, kPutCollection,
-  kRemoveCollection, kLoadCollections, kBlock, kUnblock, kListBlocked, kClear, kResolvedAfter,
-  kInstancesBehind, kPendingBefore,
-  kAcquireLease, kRenewLease, kReleaseLease, kListLeases, kHeartbeat, kListMembers,
-  kLastSeq, kPutResync, kLoadResyncs,
-};
-
-const char* WalOpName(WalOp op);
-
-class FaultStore final : public WalStore {
+class FaultStore final : public ForwardingStore {
  public:
   enum class CrashMode {
-    kLost,     // the transaction never committed: nothing was stored
-    kDurable,  // it committed, but the caller never heard: entries are stored
+    kLost,            // the transaction never committed: nothing was stored
+    kDurable,         // it committed, but the caller never heard: entries are stored
     kInDoubtLost,     // kTimeout, nothing stored, seqs 0
     kInDoubtDurable,  // kTimeout, entries stored, seqs filled in
   };
 
-  explicit FaultStore(WalStore* base);                 // not owned; must outlive this
+  explicit FaultStore(WalStore* base);                  // not owned; must outlive this
   explicit FaultStore(std::unique_ptr<WalStore> base);  // owned
   FaultStore(const FaultStore&) = delete;
   FaultStore& operator=(const FaultStore&) = delete;
@@ -64,63 +52,13 @@ class FaultStore final : public WalStore {
   void CrashOnAppend(CrashMode mode);  // applies to the next Append only
   void ClearFaults();                  // disarms everything above (counters are kept)
 
-  bool fired() const;                 // an armed FailNth*/crash fault has triggered
-  int64_t calls() const;              // calls so far (all methods)
-  int64_t calls(WalOp op) const;      // calls so far of one method
-  int64_t failures() const;           // calls that were failed by this wrapper
-  WalStore* base() const { return base_; }
+  bool fired() const;             // an armed FailNth*/crash fault has triggered
+  int64_t calls() const;          // calls so far (all methods)
+  int64_t calls(WalOp op) const;  // calls so far of one method
+  int64_t failures() const;       // calls that were failed by this wrapper
 
   // --- WalStore ------------------------------------------------------------------------------
-  const char* Kind() const override { return base_->Kind(); }
-  Status Open() override;
-  Status RegisterInstances(const std::vector<std::string>& instances) override;
-  Status Append(std::vector<WalEntry>* entries) override;
-  Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error, const Fence& fence = Fence()) override;
-  Status SetExtra(int64_t seq, const std::string& extra) override;
-  Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
-                     const Fence& fence = Fence()) override;
-  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
-                          const Fence& fence = Fence()) override;
-  Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
-                                           int limit) override;
-  Result<std::vector<WalEntry>> Unresolved() override;
-  Result<int64_t> ResolvedAfter(const WalEntry& entry) override;
-  Result<std::vector<std::string>> InstancesBehind(const std::string& tenant,
-                                                   const std::string& database,
-                                                   const std::string& collection,
-                                                   int64_t up_to) override;
-  Result<std::vector<int64_t>> PendingBefore(const std::string& tenant,
-                                             const std::string& database,
-                                             const std::string& collection,
-                                             int64_t before) override;
-  Result<WalEntry> Get(int64_t seq) override;
-  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& instances) override;
-  Result<std::map<EntryState, int64_t>> CountByState() override;
-  Result<int64_t> Prune(int64_t before_ms, const std::vector<std::string>& instances,
-                        const Fence& fence = Fence()) override;
-  Status PutCollection(const CollectionIdentity& identity) override;
-  Status RemoveCollection(const std::string& tenant, const std::string& database,
-                          const std::string& name) override;
-  Result<std::vector<CollectionIdentity>> LoadCollections() override;
-  Status Block(const BlockedCollection& blocked, const Fence& fence = Fence()) override;
-  Status Unblock(const std::string& instance, const std::string& tenant,
-                 const std::string& database, const std::string& collection,
-                 const Fence& fence = Fence()) override;
-  Result<std::vector<BlockedCollection>> ListBlocked() override;
-  Status Clear() override;
-  Result<Lease> AcquireLease(const std::string& name, const std::string& holder,
-                             int64_t ttl_ms) override;
-  Result<Lease> RenewLease(const std::string& name, const std::string& holder, int64_t term,
-                           int64_t ttl_ms) override;
-  Status ReleaseLease(const std::string& name, const std::string& holder, int64_t term) override;
-  Result<std::vector<Lease>> ListLeases() override;
-  Status Heartbeat(const std::string& member) override;
-  Result<std::vector<Member>> ListMembers() override;
-  Result<int64_t> LastSeq() override;
-  Status PutResync(const std::string& instance, const std::string& state,
-                   const Fence& fence = Fence()) override;
-  Result<std::map<std::string, std::string>> LoadResyncs() override;
+  Status Append(std::vector<WalEntry>* entries) override;  // the crash modes
 
  private:
   struct NthFault {
@@ -130,10 +68,9 @@ class FaultStore final : public WalStore {
   };
 
   // Counts the call; returns the error to fail it with, or OK to pass it through.
-  Status Enter(WalOp op);
+  Status Enter(WalOp op) override;
 
   std::unique_ptr<WalStore> owned_;
-  WalStore* base_;
 
   mutable std::mutex mu_;
   int64_t calls_ = 0;

@@ -24,6 +24,7 @@
 #include "fakes/fake_instance.h"
 #include "fakes/fake_upstreams.h"
 #include "fakes/fault_store.h"
+#include "fakes/forwarding_store.h"
 #include "fakes/memory_store.h"
 #include "server/collection_resolver.h"
 #include "server/router.h"
@@ -65,9 +66,9 @@ inline std::string SharedBody(const std::string& id) {
 // A WalStore that forwards to another, except that SetOutcome of one chosen seq, every Append or
 // every PendingBefore waits until the test opens the gate (a store that is slow or silent at
 // that call).
-class GatedStore final : public WalStore {
+class GatedStore final : public ForwardingStore {
  public:
-  explicit GatedStore(WalStore* base) : base_(base) {}
+  explicit GatedStore(WalStore* base) : ForwardingStore(base) {}
   void GateSetOutcome(int64_t seq) {
     std::lock_guard lock(mu_);
     gated_seq_ = seq;
@@ -100,18 +101,6 @@ class GatedStore final : public WalStore {
     return entered_;
   }
 
-  const char* Kind() const override { return base_->Kind(); }
-  Status Open() override { return base_->Open(); }
-  Status Append(std::vector<WalEntry>* e) override {
-    {
-      std::unique_lock lock(mu_);
-      if (gate_appends_) {
-        ++appends_entered_;
-        cv_.wait(lock, [&] { return open_; });
-      }
-    }
-    return base_->Append(e);
-  }
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
                     const std::string& last_error, const Fence& fence = Fence()) override {
     {
@@ -123,87 +112,20 @@ class GatedStore final : public WalStore {
     }
     return base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
   }
-  Status SetExtra(int64_t seq, const std::string& x) override { return base_->SetExtra(seq, x); }
-  Status MarkApplied(int64_t seq, const std::string& i, bool* was_pending = nullptr,
-                     const Fence& f = Fence()) override {
-    return base_->MarkApplied(seq, i, was_pending, f);
-  }
-  Status MarkAppliedBatch(const std::vector<int64_t>& s, const std::string& i,
-                          const Fence& f = Fence()) override {
-    return base_->MarkAppliedBatch(s, i, f);
-  }
-  Status RegisterInstances(const std::vector<std::string>& i) override {
-    return base_->RegisterInstances(i);
-  }
-  Result<std::vector<WalEntry>> PendingFor(const std::string& i, int64_t a, int l) override {
-    return base_->PendingFor(i, a, l);
-  }
-  Result<std::vector<WalEntry>> Unresolved() override { return base_->Unresolved(); }
-  Result<int64_t> ResolvedAfter(const WalEntry& e) override { return base_->ResolvedAfter(e); }
-  Result<std::vector<std::string>> InstancesBehind(const std::string& t, const std::string& d,
-                                                   const std::string& c, int64_t up_to) override {
-    return base_->InstancesBehind(t, d, c, up_to);
-  }
-  Result<std::vector<int64_t>> PendingBefore(const std::string& t, const std::string& d,
-                                             const std::string& c, int64_t before) override {
-    {
-      std::unique_lock lock(mu_);
-      if (gate_pending_before_) {
-        ++pending_before_entered_;
-        cv_.wait(lock, [&] { return open_; });
-      }
-    }
-    return base_->PendingBefore(t, d, c, before);
-  }
-  Result<WalEntry> Get(int64_t seq) override { return base_->Get(seq); }
-  Result<std::vector<InstanceBacklog>> Backlog(const std::vector<std::string>& i) override {
-    return base_->Backlog(i);
-  }
-  Result<std::map<EntryState, int64_t>> CountByState() override { return base_->CountByState(); }
-  Result<int64_t> Prune(int64_t b, const std::vector<std::string>& i,
-                        const Fence& f = Fence()) override {
-    return base_->Prune(b, i, f);
-  }
-  Status PutCollection(const CollectionIdentity& c) override { return base_->PutCollection(c); }
-  Status RemoveCollection(const std::string& t, const std::string& d,
-                          const std::string& n) override {
-    return base_->RemoveCollection(t, d, n);
-  }
-  Result<std::vector<CollectionIdentity>> LoadCollections() override {
-    return base_->LoadCollections();
-  }
-  Status Block(const BlockedCollection& b, const Fence& f = Fence()) override {
-    return base_->Block(b, f);
-  }
-  Status Unblock(const std::string& i, const std::string& t, const std::string& d,
-                 const std::string& c, const Fence& f = Fence()) override {
-    return base_->Unblock(i, t, d, c, f);
-  }
-  Result<std::vector<BlockedCollection>> ListBlocked() override { return base_->ListBlocked(); }
-  Status Clear() override { return base_->Clear(); }
-  Result<Lease> AcquireLease(const std::string& n, const std::string& h, int64_t t) override {
-    return base_->AcquireLease(n, h, t);
-  }
-  Result<Lease> RenewLease(const std::string& n, const std::string& h, int64_t term,
-                           int64_t t) override {
-    return base_->RenewLease(n, h, term, t);
-  }
-  Status ReleaseLease(const std::string& n, const std::string& h, int64_t term) override {
-    return base_->ReleaseLease(n, h, term);
-  }
-  Result<std::vector<Lease>> ListLeases() override { return base_->ListLeases(); }
-  Status Heartbeat(const std::string& m) override { return base_->Heartbeat(m); }
-  Result<std::vector<Member>> ListMembers() override { return base_->ListMembers(); }
-  Result<int64_t> LastSeq() override { return base_->LastSeq(); }
-  Status PutResync(const std::string& i, const std::string& s, const Fence& f = Fence()) override {
-    return base_->PutResync(i, s, f);
-  }
-  Result<std::map<std::string, std::string>> LoadResyncs() override {
-    return base_->LoadResyncs();
-  }
 
  private:
-  WalStore* base_;
+  Status Enter(WalOp op) override {
+    std::unique_lock lock(mu_);
+    if (op == WalOp::kAppend && gate_appends_) {
+      ++appends_entered_;
+      cv_.wait(lock, [&] { return open_; });
+    } else if (op == WalOp::kPendingBefore && gate_pending_before_) {
+      ++pending_before_entered_;
+      cv_.wait(lock, [&] { return open_; });
+    }
+    return Status::Ok();
+  }
+
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int64_t gated_seq_ = -1;
