@@ -76,6 +76,7 @@ struct Config {
   std::string wal_path = "data/wal.sqlite3";  // WAL_PATH
   int wal_batch_size = 100;                   // WAL_BATCH_SIZE
   int wal_high_volume_batch_size = 1000;      // WAL_HIGH_VOLUME_BATCH_SIZE
+  int wal_replay_concurrency = 4;             // WAL_REPLAY_CONCURRENCY (requests in flight)
   std::chrono::milliseconds wal_sync_interval{10000};  // WAL_SYNC_INTERVAL (seconds)
   bool wal_deletion_conversion = true;                 // WAL_DELETION_CONVERSION
   double wal_memory_threshold = 80;  // WAL_MEMORY_THRESHOLD (percent)

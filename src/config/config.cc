@@ -142,8 +142,7 @@ void ReadClientAuth(const Env& env, Config* c) {
     } else if (s == "x-chroma-token" || s == "x_chroma_token") {
       c->auth_x_chroma_token = true;
     } else {
-      env.Fail("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", *v,
-               "is not Authorization or X-Chroma-Token");
+      env.Fail("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", *v, "is not Authorization or X-Chroma-Token");
     }
   }
   ReadInt(env, "AUTH_FAILURES_PER_MINUTE", 0, 100000, &c->auth_failures_per_minute);
@@ -321,6 +320,7 @@ Config LoadConfig(const std::map<std::string, std::string>& env_map,
   if (auto v = env.Get("WAL_PATH")) c.wal_path = *v;
   ReadInt(env, "WAL_BATCH_SIZE", 1, 100000, &c.wal_batch_size);
   ReadInt(env, "WAL_HIGH_VOLUME_BATCH_SIZE", 1, 100000, &c.wal_high_volume_batch_size);
+  ReadInt(env, "WAL_REPLAY_CONCURRENCY", 1, 64, &c.wal_replay_concurrency);
   ReadSeconds(env, "WAL_SYNC_INTERVAL", 0.01, 86400, &c.wal_sync_interval);
   ReadBool(env, "WAL_DELETION_CONVERSION", &c.wal_deletion_conversion);
   ReadDouble(env, "WAL_MEMORY_THRESHOLD", 1, 100, "is not a percentage between 1 and 100",

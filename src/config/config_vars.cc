@@ -104,6 +104,8 @@ const std::vector<ConfigVariable> kVariables = {
     {kWal, "RESYNC_PAGE_SIZE", "1000", "Records per page copied by a resync."},
     {kWal, "WAL_HIGH_VOLUME_BATCH_SIZE", "1000",
      "Batch size when the backlog is large (replay pages per collection, group commits)."},
+    {kWal, "WAL_REPLAY_CONCURRENCY", "4",
+     "Replay requests in flight to one instance, each of a different collection."},
     {kWal, "WAL_SYNC_INTERVAL", "10", "Replay timer (also retries failures), in seconds."},
     {kWal, "WAL_DELETION_CONVERSION", "true",
      "Store document_ids of deletes by id; replay missing ids as deletes by document_id."},

@@ -29,6 +29,7 @@ SyncWorker::SyncWorker(const Config& config, WalStore& store,
       clock_(clock),
       under_pressure_(std::move(under_pressure)),
       replayer_(config.wal_deletion_conversion, ids, instances_),
+      requests_in_flight_(std::max(1, config.wal_replay_concurrency)),
       backoff_until_(instances_.size()),
       rng_(std::random_device{}()) {
   for (InstanceClient* instance : instances_) {

@@ -18,7 +18,7 @@
 // entries are sent one by one, so only the one at fault blocks its collection. Pages are sized
 // per collection (sync/replay_plan.h: a page of N entries over 8 collections would cut each run
 // into requests of N/8). Batchable requests (adds, upserts, deletes by ids) of different
-// collections go up to kReplayRequestsInFlight at once (sync/replay_lanes.h), each collection's
+// collections go up to WAL_REPLAY_CONCURRENCY (4) at once (sync/replay_lanes.h), each collection's
 // one after the other in WAL order; any other entry goes alone, after everything before it has
 // been answered and before anything after it is sent. A transient answer stops the launches:
 // the requests in flight are waited for and what they applied is marked, nothing of the failed
@@ -89,8 +89,6 @@ namespace chroma_ha {
 
 // Backlog above which pages of config.wal_high_volume_batch_size are used.
 inline constexpr int64_t kHighVolumeBacklog = 1000;
-// Replay requests to one instance in flight at once (of different collections).
-inline constexpr int kReplayRequestsInFlight = 4;
 
 class SyncWorker {
  public:
@@ -111,8 +109,6 @@ class SyncWorker {
   // Set before Start() (not synchronised with a running worker).
   void SetOnApplied(AppliedFn on_applied) { on_applied_ = std::move(on_applied); }
   void SetLeases(LeaseKeeper* leases) { leases_ = leases; }
-  // At most `n` (>= 1) replay requests to one instance at once (default kReplayRequestsInFlight).
-  void SetRequestsInFlight(int n) { requests_in_flight_ = std::max(1, n); }
   // Layouts of the bodies the write path validated: coalescing splits them without scanning
   // them again (sync/validated_bodies.h). Optional; must outlive the worker.
   void SetValidatedBodies(const ValidatedBodies* validated) { validated_ = validated; }
@@ -210,8 +206,8 @@ class SyncWorker {
   const Clock& clock_;
   const PressureFn under_pressure_;
   AppliedFn on_applied_;
-  Replayer replayer_;  // used under run_mu_ (Apply by several lanes at once)
-  int requests_in_flight_ = kReplayRequestsInFlight;  // set before Start()
+  Replayer replayer_;             // used under run_mu_ (Apply by several lanes at once)
+  const int requests_in_flight_;  // WAL_REPLAY_CONCURRENCY
 
   std::mutex run_mu_;  // serialises RunOnce
 

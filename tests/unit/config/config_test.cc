@@ -92,8 +92,8 @@ const std::vector<VarCase>& VarCases() {
       {"LEASE_TTL_MS", "1200", [](auto& c) { return c.lease_ttl == milliseconds(1200); }},
       {"AUTO_RESYNC", "false", [](auto& c) { return !c.auto_resync; }},
       {"RESYNC_PAGE_SIZE", "250", [](auto& c) { return c.resync_page_size == 250; }},
-      {"VERIFY_INTERVAL", "2.5",
-       [](auto& c) { return c.verify_interval == milliseconds(2500); }},
+      {"WAL_REPLAY_CONCURRENCY", "8", [](auto& c) { return c.wal_replay_concurrency == 8; }},
+      {"VERIFY_INTERVAL", "2.5", [](auto& c) { return c.verify_interval == milliseconds(2500); }},
       {"AUTO_REPAIR", "true", [](auto& c) { return c.auto_repair; }},
       {"PRIMARY_URL", "HTTP://Primary.example.com/",
        [](auto& c) {
@@ -228,6 +228,7 @@ TEST(ConfigTest, BadValuesNameTheirVariable) {
       {"WAL_STORE_TIMEOUT_MS", "10"},
       {"LEASE_TTL_MS", "100"},
       {"RESYNC_PAGE_SIZE", "0"},
+      {"WAL_REPLAY_CONCURRENCY", "0"},
       {"VERIFY_INTERVAL", "-1"},
       {"AUTO_REPAIR", "sometimes"},
       {"PRIMARY_URL", "ftp://x"},

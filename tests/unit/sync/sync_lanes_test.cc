@@ -75,12 +75,13 @@ TEST_F(LanesTest, OneCollectionKeepsItsPageSize) {
 }
 
 // Eight collections, one add each: with the gate holding each request until 4 are out, the
-// worker must have 4 in flight (kReplayRequestsInFlight), and never more.
+// worker must have 4 in flight (WAL_REPLAY_CONCURRENCY's default), and never more.
 TEST_F(LanesTest, RequestsOfDifferentCollectionsOverlapUpToTheBound) {
   for (int c = 0; c < 8; ++c) AppendAdd("c" + std::to_string(c), "a");
-  probe_.Gate(kReplayRequestsInFlight, 8);
+  ASSERT_EQ(config_.wal_replay_concurrency, 4);
+  probe_.Gate(4, 8);
   ASSERT_TRUE(ProbedWorker().RunOnce().ok());
-  EXPECT_EQ(probe_.max_in_flight(), kReplayRequestsInFlight);
+  EXPECT_EQ(probe_.max_in_flight(), 4);
   EXPECT_EQ(probe_.gate_timeouts(), 0);
   EXPECT_EQ(Pending("replica"), 0);
   EXPECT_EQ(applied_.size(), 8u);
@@ -89,9 +90,8 @@ TEST_F(LanesTest, RequestsOfDifferentCollectionsOverlapUpToTheBound) {
 TEST_F(LanesTest, TheBoundIsConfigurable) {
   for (int c = 0; c < 8; ++c) AppendAdd("c" + std::to_string(c), "a");
   probe_.Gate(2, 8);
-  SyncWorker& worker = ProbedWorker();
-  worker.SetRequestsInFlight(2);
-  ASSERT_TRUE(worker.RunOnce().ok());
+  config_.wal_replay_concurrency = 2;  // WAL_REPLAY_CONCURRENCY
+  ASSERT_TRUE(ProbedWorker().RunOnce().ok());
   EXPECT_EQ(probe_.max_in_flight(), 2);
   EXPECT_EQ(Pending("replica"), 0);
 }
