@@ -1,4 +1,4 @@
-// /proc helpers shared by the benchmarks.
+// /proc and environment helpers shared by the benchmarks.
 
 import fs from 'node:fs';
 
@@ -24,4 +24,14 @@ export function procTree(pid) {
     stack.push(...(children.get(p) ?? []));
   }
   return out;
+}
+
+// "K=V,K2=V2" (a value may hold '='; empty text: none) as an environment object.
+export function envList(text) {
+  return Object.fromEntries(
+    (text ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  );
 }

@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { freePort, startChromaHa, waitFor, pidListensOn } from '../tests/e2e/harness.mjs';
-import { procTree } from './proc.mjs';
+import { envList, procTree } from './proc.mjs';
 import { UUID, fakeUpstreamConf, haproxyConf } from './proxy_conf.mjs';
 
 const argv = process.argv.slice(2);
@@ -30,7 +30,7 @@ const HAPROXY = !argv.includes('--no-haproxy');
 const variants = all('variant').map((v) => {
   const [name, rest] = [v.slice(0, v.indexOf('=')), v.slice(v.indexOf('=') + 1)];
   const [bin, envText] = [rest.split(':')[0], rest.split(':').slice(1).join(':')];
-  const env = Object.fromEntries(envText ? envText.split(',').map((kv) => kv.split('=')) : []);
+  const env = envList(envText);
   return { name, bin: path.resolve(bin), env };
 });
 if (variants.length === 0) throw new Error('give at least one --variant name=bin[:K=V,...]');

@@ -49,7 +49,7 @@ import {
 } from '../tests/e2e/harness.mjs';
 import { makePki } from '../tests/e2e/tls_front.mjs';
 import { postJson, runLoad } from './add_load.mjs';
-import { procTree } from './proc.mjs';
+import { envList, procTree } from './proc.mjs';
 import { FAKE_BODY, LISTING, UUID, fakeUpstreamConf, haproxyConf, nginxCommon, nginxHttpCommon } from './proxy_conf.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ const HA_ENV = {
   HEALTH_CHECK_INTERVAL_MS: undefined,
   FAILURE_THRESHOLD: undefined,
   HEALTHY_THRESHOLD: undefined,
-  ...Object.fromEntries(opt('ha-env', '').split(',').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+  ...envList(opt('ha-env', '')),
 };
 
 const MERGE = flag('merge') && fs.existsSync(OUT) ? JSON.parse(fs.readFileSync(OUT, 'utf8')) : null;

@@ -18,7 +18,7 @@ import os from 'node:os';
 
 import { TD, startStack, waitWalDrained, walStats } from '../tests/e2e/harness.mjs';
 import { createCollection, median } from './add_load.mjs';
-import { procTree } from './proc.mjs';
+import { envList, procTree } from './proc.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -132,12 +132,7 @@ async function round(stack, id, r, perfFile) {
 }
 
 // --ha-env K=V,K2=V2: extra environment for chroma-ha (e.g. GLIBC_TUNABLES for an experiment).
-const haEnv = Object.fromEntries(
-  (args['ha-env'] ?? '')
-    .split(',')
-    .filter(Boolean)
-    .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-);
+const haEnv = envList(args['ha-env']);
 
 async function main() {
   const stack = await startStack({

@@ -36,13 +36,14 @@ boost::asio::awaitable<void> WritePath::Carry(std::shared_ptr<WriteTask> task, W
   // ... and, with a WAL shared by several processes, every earlier entry of the collection
   // that another process appended has been resolved.
   if (fleet_order_ != nullptr) {
-    const FleetOrder::Observer observe = [task, timeout = config_.wal_append_timeout](
+    // `task` outlives the wait (this frame holds it); a pointer and a duration fit in the
+    // std::function without an allocation per write. The wait returns only after an answer.
+    const FleetOrder::Observer observe = [t = task.get(), timeout = config_.wal_append_timeout](
                                              FleetOrder::Step step) {
-      task->AwaitingStore(step == FleetOrder::Step::kAsking, timeout);
+      t->AwaitingStore(step == FleetOrder::Step::kAsking, timeout);
     };
     co_await fleet_order_->WaitForEarlier(write.route.tenant, write.route.database,
                                           write.collection, write.seq, observe);
-    task->AwaitingStore(false, {});
   }
   task->Advance(Phase::kForwarding);
   const bool fp_no_forward = failpoints::Hit(failpoints::Point::kAfterWalCommit);

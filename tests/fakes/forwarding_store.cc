@@ -3,72 +3,42 @@
 namespace chroma_ha {
 
 const char* WalOpName(WalOp op) {
+  // clang-format off
   switch (op) {
-    case WalOp::kOpen:
-      return "Open";
-    case WalOp::kRegisterInstances:
-      return "RegisterInstances";
-    case WalOp::kAppend:
-      return "Append";
-    case WalOp::kSetOutcome:
-      return "SetOutcome";
-    case WalOp::kSetExtra:
-      return "SetExtra";
-    case WalOp::kMarkApplied:
-      return "MarkApplied";
-    case WalOp::kMarkAppliedBatch:
-      return "MarkAppliedBatch";
-    case WalOp::kPendingFor:
-      return "PendingFor";
-    case WalOp::kUnresolved:
-      return "Unresolved";
-    case WalOp::kGet:
-      return "Get";
-    case WalOp::kBacklog:
-      return "Backlog";
-    case WalOp::kCountByState:
-      return "CountByState";
-    case WalOp::kPrune:
-      return "Prune";
-    case WalOp::kPutCollection:
-      return "PutCollection";
-    case WalOp::kRemoveCollection:
-      return "RemoveCollection";
-    case WalOp::kLoadCollections:
-      return "LoadCollections";
-    case WalOp::kBlock:
-      return "Block";
-    case WalOp::kUnblock:
-      return "Unblock";
-    case WalOp::kListBlocked:
-      return "ListBlocked";
-    case WalOp::kClear:
-      return "Clear";
-    case WalOp::kResolvedAfter:
-      return "ResolvedAfter";
-    case WalOp::kInstancesBehind:
-      return "InstancesBehind";
-    case WalOp::kPendingBefore:
-      return "PendingBefore";
-    case WalOp::kAcquireLease:
-      return "AcquireLease";
-    case WalOp::kRenewLease:
-      return "RenewLease";
-    case WalOp::kReleaseLease:
-      return "ReleaseLease";
-    case WalOp::kListLeases:
-      return "ListLeases";
-    case WalOp::kHeartbeat:
-      return "Heartbeat";
-    case WalOp::kListMembers:
-      return "ListMembers";
-    case WalOp::kLastSeq:
-      return "LastSeq";
-    case WalOp::kPutResync:
-      return "PutResync";
-    case WalOp::kLoadResyncs:
-      return "LoadResyncs";
+    case WalOp::kOpen: return "Open";
+    case WalOp::kRegisterInstances: return "RegisterInstances";
+    case WalOp::kAppend: return "Append";
+    case WalOp::kSetOutcome: return "SetOutcome";
+    case WalOp::kSetExtra: return "SetExtra";
+    case WalOp::kMarkApplied: return "MarkApplied";
+    case WalOp::kMarkAppliedBatch: return "MarkAppliedBatch";
+    case WalOp::kPendingFor: return "PendingFor";
+    case WalOp::kUnresolved: return "Unresolved";
+    case WalOp::kGet: return "Get";
+    case WalOp::kBacklog: return "Backlog";
+    case WalOp::kCountByState: return "CountByState";
+    case WalOp::kPrune: return "Prune";
+    case WalOp::kPutCollection: return "PutCollection";
+    case WalOp::kRemoveCollection: return "RemoveCollection";
+    case WalOp::kLoadCollections: return "LoadCollections";
+    case WalOp::kBlock: return "Block";
+    case WalOp::kUnblock: return "Unblock";
+    case WalOp::kListBlocked: return "ListBlocked";
+    case WalOp::kClear: return "Clear";
+    case WalOp::kResolvedAfter: return "ResolvedAfter";
+    case WalOp::kInstancesBehind: return "InstancesBehind";
+    case WalOp::kPendingBefore: return "PendingBefore";
+    case WalOp::kAcquireLease: return "AcquireLease";
+    case WalOp::kRenewLease: return "RenewLease";
+    case WalOp::kReleaseLease: return "ReleaseLease";
+    case WalOp::kListLeases: return "ListLeases";
+    case WalOp::kHeartbeat: return "Heartbeat";
+    case WalOp::kListMembers: return "ListMembers";
+    case WalOp::kLastSeq: return "LastSeq";
+    case WalOp::kPutResync: return "PutResync";
+    case WalOp::kLoadResyncs: return "LoadResyncs";
   }
+  // clang-format on
   return "Unknown";
 }
 
