@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -135,12 +136,31 @@ auto ReadSome(Stream& stream, asio::mutable_buffer into) {
   }
 }
 
+// Reads exactly `into`'s size, with no deadline of its own (as ReadSome).
+template <typename Stream>
+auto ReadExactly(Stream& stream, asio::mutable_buffer into) {
+  if constexpr (std::is_same_v<Stream, beast::basic_stream<tcp, asio::io_context::executor_type,
+                                                           beast::unlimited_rate_policy>>) {
+    return asio::async_read(stream.socket(), into, kTuple);
+  } else {
+    return asio::async_read(stream, into, kTuple);
+  }
+}
+
 // True when the request asks for `100 Continue` before it sends its body (HTTP/1.1 only).
 bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
   const auto& req = parser.get();
   if (req.version() < 11) return false;
   auto it = req.find(http::field::expect);
   return it != req.end() && beast::iequals(it->value(), "100-continue");
+}
+
+// The bytes of a body of announced length still to read, when that is enough to be worth
+// reading past the parser; else 0 (chunked bodies, small rests).
+std::size_t DirectBodyRest(const http::request_parser<http::string_body>& parser) {
+  if (parser.chunked()) return 0;
+  const auto rest = parser.content_length_remaining();
+  return rest && *rest > kReadBufferBytes ? static_cast<std::size_t>(*rest) : 0;
 }
 
 }  // namespace
@@ -171,8 +191,8 @@ class Listener::Session {
   // re-armed timer (upstream/watchdog.h), where the header timer and Beast's stream deadline
   // cost a timer arm, a cancel and a cancelled handler each per request. Its expiry cancels the
   // socket's operations; both steps then close the connection quietly, as before. The rarer
-  // steps (the rest of a header, a body, 100 Continue) keep the header timer and the stream's
-  // own deadline, which say why they ended (408).
+  // steps keep their own: the rest of a header and a body the header timer, which says why they
+  // ended (408); 100 Continue the stream's deadline.
   Watchdog watchdog;
   bool stream_deadline_set = false;  // the stream's own deadline is armed (rare steps)
 };
@@ -424,11 +444,32 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
         if (cec) break;
       }
       if (!bec && !parser.is_done()) {
-        session.stream.expires_after(config_.request_timeout);
-        session.stream_deadline_set = true;
-        auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
-        (void)rn;
-        bec = rec;
+        // The body's deadline is the session's timer, which cancels the read: the stream's own
+        // would close the socket, and the client would never see its 408.
+        if (session.stream_deadline_set) {
+          session.stream.expires_never();
+          session.stream_deadline_set = false;
+        }
+        ArmTimer(shared, config_.request_timeout);
+        if (const auto rest = buffer.size() == 0 ? DirectBodyRest(parser) : 0; rest != 0) {
+          // A large body of announced length goes straight from the socket into the message's
+          // body, up to 64 KB per read, instead of through the 8 KB buffer and a copy (its
+          // bytes are all the parser has left to see: none are checked there).
+          std::string& body = parser.get().body();
+          const std::size_t have = body.size();
+          body.resize(have + rest);
+          auto [rec, rn] = co_await ReadExactly(stream, asio::buffer(body.data() + have, rest));
+          (void)rn;
+          bec = rec;
+        } else {
+          auto [rec, rn] = co_await http::async_read(stream, buffer, parser, kTuple);
+          (void)rn;
+          bec = rec;
+        }
+        session.header_timer.cancel();
+        if (bec == asio::error::operation_aborted && session.header_timed_out) {
+          bec = beast::error::timeout;
+        }
       }
       if (bec == http::error::body_limit) {
         reject = JsonError(

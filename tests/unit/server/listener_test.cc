@@ -193,6 +193,61 @@ TEST_F(ListenerTest, BufferedRequestsWithBodiesAreParsedInPlace) {
   EXPECT_EQ(handler_.calls, 3);
 }
 
+// A body larger than the read buffer is read straight into the request (past the parser): it
+// must arrive whole however the client splits it, and the next request on the connection must
+// not lose a byte to that read.
+TEST_F(ListenerTest, LargeBodyInPiecesArrivesWholeAndThePipelinedRequestAfterItToo) {
+  config_.max_body_bytes = 4 << 20;
+  Start();
+  std::string body(1 << 20, '\0');
+  for (std::size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>('a' + i % 23);
+  Client c(listener_->port());
+  ASSERT_TRUE(c.connected());
+  // The header with the first 100 bytes, then the rest in three writes, the last of which also
+  // carries a whole second request.
+  c.Send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body.substr(0, 100));
+  c.Send(body.substr(100, 300000));
+  c.Send(body.substr(300100, 500000));
+  c.Send(body.substr(800100) + "POST /next HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+  Reply big = c.Read();
+  EXPECT_EQ(big.status, 200);
+  ASSERT_EQ(big.body.size(), std::string("echo POST /big ").size() + body.size());
+  EXPECT_TRUE(big.body == "echo POST /big " + body);
+  Reply next = c.Read();
+  EXPECT_EQ(next.status, 200);
+  EXPECT_EQ(next.body, "echo POST /next abc");
+  EXPECT_EQ(handler_.calls, 2);
+}
+
+TEST_F(ListenerTest, LargeBodyThatStopsHalfwayIs408WithinTheRequestTimeout) {
+  config_.max_body_bytes = 4 << 20;
+  config_.request_timeout = std::chrono::milliseconds(300);
+  Start();
+  Client c(listener_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" +
+         std::string(400000, 'x'));  // and nothing more
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_NE(r.body.find("request body not received in time"), std::string::npos) << r.body;
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handler_.calls, 0);
+}
+
+TEST_F(ListenerTest, SmallBodyThatStopsHalfwayIs408WithinTheRequestTimeout) {
+  config_.request_timeout = std::chrono::milliseconds(300);
+  Start();
+  Client c(listener_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send("POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nab");
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 408);
+  EXPECT_NE(r.body.find("request body not received in time"), std::string::npos) << r.body;
+  EXPECT_TRUE(c.Closed());
+  EXPECT_EQ(handler_.calls, 0);
+}
+
 TEST_F(ListenerTest, ChunkedBodyWithinTheLimitIsAccepted) {
   Start();
   auto [r, closed] = Exchange(
