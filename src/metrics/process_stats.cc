@@ -145,10 +145,17 @@ ProcessStats ReadProcessStats(const CgroupPaths& paths) {
 }
 
 bool PressureGauge::UnderPressure() {
+  const auto now = [] {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  };
+  {
+    std::lock_guard lock(mu_);
+    if (last_cpu_seconds_ >= 0 && now() - last_ns_ < min_interval_ns_) return last_verdict_;
+  }
   ProcessStats s = ReadProcessStats(paths_);
-  int64_t now_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                       std::chrono::steady_clock::now().time_since_epoch())
-                       .count();
+  const int64_t now_ns = now();
   std::lock_guard lock(mu_);
   if (s.memory_limit_bytes > 0) {
     last_memory_percent_ =
@@ -160,7 +167,8 @@ bool PressureGauge::UnderPressure() {
   }
   last_cpu_seconds_ = s.cpu_seconds;
   last_ns_ = now_ns;
-  return last_memory_percent_ > memory_percent_ || last_cpu_percent_ > cpu_percent_;
+  last_verdict_ = last_memory_percent_ > memory_percent_ || last_cpu_percent_ > cpu_percent_;
+  return last_verdict_;
 }
 
 }  // namespace chroma_ha

@@ -4,6 +4,7 @@
 #ifndef CHROMA_HA_METRICS_PROCESS_STATS_H_
 #define CHROMA_HA_METRICS_PROCESS_STATS_H_
 
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -41,11 +42,20 @@ ProcessStats ReadProcessStats(const CgroupPaths& paths = {});
 
 // Tells whether memory or CPU use is above WAL_MEMORY_THRESHOLD / WAL_CPU_THRESHOLD (percent).
 // Memory is resident memory as a percentage of ProcessStats::memory_limit_bytes (the container's
-// limit when there is one); CPU is measured between calls (percent of one core); thread-safe.
+// limit when there is one); CPU is measured between readings (percent of one core);
+// thread-safe. A reading younger than `min_interval` is reused: the sync worker asks before each
+// replay page (many times a second while it drains), and reading /proc that often cost about 3 %
+// of the write path's CPU (bench/analysis.md) and measured CPU over a few milliseconds, where
+// the kernel's 10 ms accounting tick makes the percentage noise.
 class PressureGauge {
  public:
-  PressureGauge(double memory_percent, double cpu_percent, CgroupPaths paths = {})
-      : memory_percent_(memory_percent), cpu_percent_(cpu_percent), paths_(std::move(paths)) {}
+  static constexpr std::chrono::milliseconds kMinInterval{1000};
+  PressureGauge(double memory_percent, double cpu_percent, CgroupPaths paths = {},
+                std::chrono::milliseconds min_interval = kMinInterval)
+      : memory_percent_(memory_percent),
+        cpu_percent_(cpu_percent),
+        paths_(std::move(paths)),
+        min_interval_ns_(std::chrono::nanoseconds(min_interval).count()) {}
   bool UnderPressure();
   double last_memory_percent() const { return last_memory_percent_; }
   double last_cpu_percent() const { return last_cpu_percent_; }
@@ -54,11 +64,13 @@ class PressureGauge {
   const double memory_percent_;
   const double cpu_percent_;
   const CgroupPaths paths_;
+  const int64_t min_interval_ns_;
   std::mutex mu_;
   double last_cpu_seconds_ = -1;
   int64_t last_ns_ = 0;
   double last_memory_percent_ = 0;
   double last_cpu_percent_ = 0;
+  bool last_verdict_ = false;
 };
 
 }  // namespace chroma_ha

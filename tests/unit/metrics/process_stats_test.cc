@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -125,7 +126,7 @@ TEST_F(CgroupDir, PressureGaugeMeasuresResidentMemoryAgainstTheCgroupLimit) {
   // A limit of twice this process's resident memory: about 50 % used. Against the machine's RAM
   // the same process is far below 40 %, so the gauge must be reading the cgroup file.
   Write("cgroup/memory.max", std::to_string(rss * 2) + "\n");
-  PressureGauge limited(40, 100000, paths_);
+  PressureGauge limited(40, 100000, paths_, std::chrono::milliseconds(0));
   EXPECT_TRUE(limited.UnderPressure());
   EXPECT_GT(limited.last_memory_percent(), 40);
   EXPECT_LT(limited.last_memory_percent(), 80);
@@ -133,6 +134,20 @@ TEST_F(CgroupDir, PressureGaugeMeasuresResidentMemoryAgainstTheCgroupLimit) {
   Write("cgroup/memory.max", "max\n");
   EXPECT_FALSE(limited.UnderPressure());
   EXPECT_LT(limited.last_memory_percent(), 40);
+}
+
+TEST_F(CgroupDir, PressureGaugeReusesAReadingYoungerThanItsInterval) {
+  Write("self_cgroup", "0::/\n");
+  const int64_t rss = ReadProcessStats(paths_).resident_bytes;
+  ASSERT_GT(rss, 0);
+  Write("cgroup/memory.max", std::to_string(rss * 2) + "\n");
+  PressureGauge gauge(40, 100000, paths_, std::chrono::hours(1));
+  EXPECT_TRUE(gauge.UnderPressure());
+  const double percent = gauge.last_memory_percent();
+  // The limit is lifted, but the first reading is younger than the interval: not read again.
+  Write("cgroup/memory.max", "max\n");
+  EXPECT_TRUE(gauge.UnderPressure());
+  EXPECT_EQ(gauge.last_memory_percent(), percent);
 }
 
 }  // namespace
