@@ -247,7 +247,9 @@ class WalStore {
   virtual Result<std::vector<WalEntry>> PendingFor(const std::string& instance, int64_t after_seq,
                                                    int limit) = 0;
 
-  // Entries still kPending, in seq order (crash recovery).
+  // Entries still kPending, in seq order (crash recovery), without their bodies (`body` is
+  // empty; Get reads one): recovery looks at every pending entry each WAL_SYNC_INTERVAL, those in
+  // flight included, and sends only the few it resolves.
   virtual Result<std::vector<WalEntry>> Unresolved() = 0;
 
   // The smallest seq greater than entry.seq of an entry with the same tenant, database and

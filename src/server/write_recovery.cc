@@ -137,10 +137,16 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
     spdlog::warn("WAL recovery: entry {} ({}) rejected: {}", e.seq, e.kind, why);
     return Status::Ok();
   }
+  // Unresolved() lists entries without their bodies: read this one's.
+  Result<WalEntry> whole = store_.Get(e.seq);
+  if (!whole.ok()) {
+    // Gone (pruned or removed by an admin since the listing): nothing left to resolve.
+    return whole.status().code() == StatusCode::kNotFound ? Status::Ok() : whole.status();
+  }
   HttpRequest req;
   req.method = e.method;
   req.headers.push_back({"content-type", "application/json"});
-  req.body = e.body;
+  req.body = std::move(whole->body);
   std::string error = "no instance is configured";
   for (std::size_t i = 0; i < clients.size(); ++i) {
     const std::string& name = config_.instances[i].name;

@@ -122,7 +122,9 @@ inline constexpr Prepared kSelectPendingFor = {
     "WHERE t.instance = $1::text AND t.seq > $2 ORDER BY t.seq LIMIT $3"};
 inline constexpr Prepared kSelectUnresolved = {
     "unresolved",
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE state = 0 ORDER BY seq"};
+    "SELECT seq, created_ms, tenant, database_name, collection, kind, method, path, "
+    "''::bytea, state, origin, attempts, last_error, extra FROM wal_entries WHERE state = 0 "
+    "ORDER BY seq"};
 inline constexpr Prepared kSelectEntry = {
     "get_entry", "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = $1"};
 inline constexpr Prepared kSelectBacklog = {

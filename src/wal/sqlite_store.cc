@@ -45,8 +45,11 @@ constexpr const char* kDeleteTodo = "DELETE FROM wal_todo WHERE instance = ? AND
 constexpr const char* kSelectPendingFor =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_todo t JOIN" CHROMA_HA_ENTRIES "AND e.seq = t.seq "
     "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
+// Without the bodies (an empty blob in their place).
 constexpr const char* kSelectUnresolved =
-    "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM" CHROMA_HA_ENTRIES "WHERE e.state = 0 ORDER BY e.seq";
+    "SELECT e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, "
+    "e.path, x'', e.state, e.origin, e.attempts, e.last_error, e.extra FROM wal_entries e "
+    "WHERE e.state = 0 ORDER BY e.seq";
 // ?1 seq, ?2 tenant, ?3 database, ?4 collection.
 constexpr const char* kSelectResolvedAfter =
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "

@@ -219,6 +219,24 @@ TEST_P(WalStoreConformance, UnresolvedListsPendingEntriesInSeqOrder) {
   EXPECT_EQ(Seqs(*r), (std::vector<int64_t>{a, c}));
 }
 
+TEST_P(WalStoreConformance, UnresolvedListsEntriesWithoutTheirBodies) {
+  const int64_t a = Append("c");
+  Result<std::vector<WalEntry>> r = store_->Unresolved();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 1u);
+  const WalEntry whole = MustGet(a);
+  ASSERT_FALSE(whole.body.empty());
+  const WalEntry& head = (*r)[0];
+  EXPECT_TRUE(head.body.empty());
+  EXPECT_EQ(head.seq, a);
+  EXPECT_EQ(head.collection, whole.collection);
+  EXPECT_EQ(head.kind, whole.kind);
+  EXPECT_EQ(head.method, whole.method);
+  EXPECT_EQ(head.path, whole.path);
+  EXPECT_EQ(head.created_ms, whole.created_ms);
+  EXPECT_EQ(head.state, EntryState::kPending);
+}
+
 TEST_P(WalStoreConformance, BacklogCountsAndOldest) {
   const int64_t a = Append("c", 1000);
   const int64_t b = Append("c", 3000);

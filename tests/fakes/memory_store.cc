@@ -143,7 +143,10 @@ Result<std::vector<WalEntry>> MemoryWalStore::Unresolved() {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<WalEntry> out;
   for (const auto& [seq, e] : entries_) {
-    if (e.state == EntryState::kPending) out.push_back(e);
+    if (e.state == EntryState::kPending) {
+      out.push_back(e);
+      out.back().body.clear();  // as the real stores: no bodies (WalStore::Unresolved)
+    }
   }
   return out;
 }
