@@ -216,7 +216,7 @@ Result<HttpResponse> Replayer::SendWithId(const WalEntry& entry, InstanceClient&
   if (deletion_conversion_ && entry.kind == "delete" && !entry.extra.empty()) {
     plan = PlanDeletionConversion(entry.body, entry.extra);
   }
-  if (!plan) return target.Send(JsonRequest(entry.method, path, entry.body));
+  if (!plan) return target.SendWithBody(JsonRequest(entry.method, path, ""), entry.body);
 
   const std::string collection = CollectionPath(entry.tenant, entry.database, id);
   Result<HttpResponse> existing =

@@ -54,15 +54,21 @@ Result<HttpResponse> BlockingInstanceClient::Send(const HttpRequest& request) {
   return SendWithTimeout(request, impl_->request_timeout);
 }
 
+Result<HttpResponse> BlockingInstanceClient::SendWithBody(const HttpRequest& request,
+                                                          const std::string& body) {
+  return SendWithTimeout(request, impl_->request_timeout, &body);
+}
+
 Result<HttpResponse> BlockingInstanceClient::SendWithTimeout(const HttpRequest& request,
-                                                             std::chrono::milliseconds timeout) {
+                                                             std::chrono::milliseconds timeout,
+                                                             const std::string* body) {
   try {
     // co_spawn needs a default-constructible value: wrap the Result in an optional.
     using Answer = std::optional<Result<HttpResponse>>;
     auto future = asio::co_spawn(
         impl_->ioc,
         [&]() -> asio::awaitable<Answer> {
-          co_return co_await impl_->pool.Exchange(request, timeout);
+          co_return co_await impl_->pool.Exchange(request, timeout, {}, body);
         },
         asio::use_future);
     return *future.get();

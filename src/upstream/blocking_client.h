@@ -34,9 +34,13 @@ class BlockingInstanceClient final : public InstanceClient {
   // See InstanceClient::Send. Thread-safe; blocks the caller at most about
   // connect_timeout + request_timeout. Never call it from the client's own I/O thread.
   Result<HttpResponse> Send(const HttpRequest& request) override;
-  // The same with a per-call `timeout` instead of `request_timeout`.
+  // `body` is sent in place, not copied.
+  Result<HttpResponse> SendWithBody(const HttpRequest& request, const std::string& body) override;
+  // The same with a per-call `timeout` instead of `request_timeout`, and `*body` (if not null)
+  // as the body.
   Result<HttpResponse> SendWithTimeout(const HttpRequest& request,
-                                       std::chrono::milliseconds timeout);
+                                       std::chrono::milliseconds timeout,
+                                       const std::string* body = nullptr);
 
   std::size_t idle_connections() const;
   int64_t connections_opened() const;

@@ -74,7 +74,8 @@ std::string HostHeader(const InstanceConfig& instance) {
 // The request head (request line, end-to-end headers, Host, Content-Length), serialised the way
 // Beast would: headers in their order, Host and then Content-Length last. Content-Length is sent
 // when there is a body, and for POST, PUT and OPTIONS even when it is empty.
-std::string RequestHead(const HttpRequest& in, std::string_view target, const std::string& host) {
+std::string RequestHead(const HttpRequest& in, std::string_view target, const std::string& host,
+                        const std::string& body) {
   const std::string_view connection = FindHeader(in.headers, "connection").value_or("");
   std::size_t size = in.method.size() + target.size() + host.size() + 64;
   for (const Header& h : in.headers) size += h.name.size() + h.value.size() + 4;
@@ -88,8 +89,8 @@ std::string RequestHead(const HttpRequest& in, std::string_view target, const st
     head.append(h.name).append(": ").append(h.value).append("\r\n");
   }
   head.append("Host: ").append(host).append("\r\n");
-  if (!in.body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "OPTIONS") {
-    head.append("Content-Length: ").append(std::to_string(in.body.size())).append("\r\n");
+  if (!body.empty() || in.method == "POST" || in.method == "PUT" || in.method == "OPTIONS") {
+    head.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n");
   }
   head.append("\r\n");
   return head;
@@ -458,11 +459,14 @@ ConnectionPool::~ConnectionPool() = default;
 
 asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(const HttpRequest& request,
                                                                milliseconds timeout,
-                                                               std::string_view target) {
+                                                               std::string_view target,
+                                                               const std::string* body) {
   Impl& im = *impl_;
   Impl::Slot& slot = im.SlotFor(co_await asio::this_coro::executor);
-  const std::string head = RequestHead(
-      request, target.empty() ? std::string_view(request.target) : target, im.host_header);
+  const std::string& payload = body != nullptr ? *body : request.body;
+  const std::string head =
+      RequestHead(request, target.empty() ? std::string_view(request.target) : target,
+                  im.host_header, payload);
   const bool head_request = request.method == "HEAD";
   for (int attempt = 0;; ++attempt) {
     // The retry after a stale pooled connection always uses a fresh one.
@@ -483,7 +487,7 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(const HttpRequest
       conn = std::move(connected).value();
     }
     RoundTripResult out =
-        co_await RoundTrip(*conn, head, request.body, head_request, timeout, im.who);
+        co_await RoundTrip(*conn, head, payload, head_request, timeout, im.who);
     if (out.response) {
       if (out.keep_alive) im.Release(slot, std::move(conn));
       co_return std::move(*out.response);

@@ -86,10 +86,12 @@ class ConnectionPool {
   // whole answer. Connecting takes at most min(connect_timeout, timeout); writing the request
   // and reading the answer at most `timeout`. Any HTTP status is an OK Result.
   // `request` is read in place (not copied) and must stay alive until the call completes; it
-  // is sent to `target` (empty: request.target).
+  // is sent to `target` (empty: request.target), with `*body` as its body (null:
+  // request.body), which must stay alive as long.
   boost::asio::awaitable<Result<HttpResponse>> Exchange(const HttpRequest& request,
                                                         std::chrono::milliseconds timeout,
-                                                        std::string_view target = {});
+                                                        std::string_view target = {},
+                                                        const std::string* body = nullptr);
 
   std::size_t idle() const;  // idle connections now in the pool (all slots)
   // Idle connections of `worker`'s slot (the shared slot when it is not one of the workers).
