@@ -39,6 +39,66 @@ std::size_t SkipDigits(const char* s, std::size_t i, std::size_t n) {
   return i;
 }
 
+#if defined(__SSE2__)
+// Byte classes of 64 bytes of text, one bit per byte (bit k: s[k]).
+struct Classes64 {
+  uint64_t digit = 0, zero = 0, dot = 0, minus = 0, comma = 0, space = 0;
+};
+
+Classes64 Classify64(const char* s) {
+  const __m128i zero = _mm_set1_epi8('0');
+  const __m128i flip = _mm_set1_epi8(static_cast<char>(0x80));
+  const __m128i ten = _mm_set1_epi8(static_cast<char>(10 - 128));
+  Classes64 k;
+  for (int j = 0; j < 4; ++j) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * j));
+    const auto bits = [j](__m128i eq) {
+      return static_cast<uint64_t>(static_cast<unsigned>(_mm_movemask_epi8(eq))) << (16 * j);
+    };
+    k.digit |= bits(_mm_cmplt_epi8(_mm_xor_si128(_mm_sub_epi8(x, zero), flip), ten));
+    k.zero |= bits(_mm_cmpeq_epi8(x, zero));
+    k.dot |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')));
+    k.minus |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+    k.comma |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(',')));
+    k.space |= bits(_mm_cmpeq_epi8(x, _mm_set1_epi8(' ')));
+  }
+  return k;
+}
+
+// From a number's first byte inside an array: how many of the next 64 bytes are numbers without
+// exponent, each followed by ',' or ', ', up to and including the last such comma, when they
+// all are valid JSON numbers (-?(0|[1-9][0-9]*)(\.[0-9]+)?, below 1e64: finite); else 0 (the
+// caller scans them one by one, which decides). An embedding is mostly such runs.
+std::size_t NumberBlock(const char* s) {
+  const Classes64 k = Classify64(s);
+  const uint64_t number = k.digit | k.dot | k.minus;
+  const uint64_t known = number | k.comma | k.space;
+  // Up to the first other byte, and within that up to the last comma.
+  const uint64_t before_other = ~known == 0 ? ~uint64_t{0} : (uint64_t{1} << __builtin_ctzll(~known)) - 1;
+  const uint64_t commas = k.comma & before_other;
+  if (commas == 0) return 0;
+  const int end = 64 - __builtin_clzll(commas);  // one past the last comma
+  const uint64_t in = end == 64 ? ~uint64_t{0} : (uint64_t{1} << end) - 1;
+  const uint64_t d = k.digit & in, dot = k.dot & in, minus = k.minus & in, comma = k.comma & in,
+                 space = k.space & in, n = number & in;
+  const uint64_t starts = n & ~(n << 1);  // first byte of each number (bit 0 is one)
+  uint64_t bad = 0;
+  bad |= space & ~(comma << 1);                      // a space only right after a comma
+  bad |= comma & ~(n << 1);                          // a comma right after a number
+  bad |= (comma << 1) & in & ~(n | space);           // then a number, or a space
+  bad |= (space << 1) & in & ~n;                     // and a number after that space
+  bad |= starts & ~uint64_t{1} & ~((comma | space) << 1);  // numbers start after separators
+  bad |= minus & ~starts;                            // '-' only first
+  bad |= (minus << 1) & in & ~d;                     // and a digit after it
+  bad |= dot & ~(d << 1);                            // a digit before '.'
+  bad |= (dot << 1) & in & ~d;                       // and after it
+  bad |= ((d + ((dot << 1) & d)) & ~d) & dot;        // one '.' per number: none after its digits
+  const uint64_t int_starts = (starts & ~minus) | ((starts & minus) << 1);
+  bad |= ((int_starts & k.zero) << 1) & d;           // no leading zero
+  return bad == 0 ? static_cast<std::size_t>(end) : 0;
+}
+#endif
+
 int HexValue(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -294,6 +354,18 @@ JsonScan Validator::Run() {
     }
     if (next == Next::kValue) {
       SkipWs();
+#if defined(__SSE2__)
+      // Deep inside an array (an embedding's numbers), 64 bytes of numbers at a time: none of
+      // the bookkeeping below, which is about the top-level members, applies there.
+      if (stack_.size() >= 3 && stack_.back() == '[') {
+        std::size_t took = 0;
+        while (s_.size() - i_ >= 64 && (IsDigit(s_[i_]) || s_[i_] == '-') &&
+               (took = NumberBlock(s_.data() + i_)) != 0) {
+          i_ += took;
+          SkipWs();
+        }
+      }
+#endif
       if (stack_.size() == 1 && TopObject()) value_begin = i_;
       if (keeping_ && stack_.size() == 2 && stack_[1] == '[' && TopObject() && i_ < s_.size()) {
         JsonMember& m = out_.members.back();
