@@ -18,6 +18,37 @@ void ExpectSameVerdict(const std::string& s) {
   EXPECT_EQ(ScanJson(s).valid, Nlohmann(s)) << "input: " << testing::PrintToString(s);
 }
 
+// A deterministic pseudo-random sequence (an LCG), for the mutation tests.
+class Draws {
+ public:
+  explicit Draws(uint64_t seed) : state_(seed) {}
+  uint32_t Next() {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<uint32_t>(state_ >> 33);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// `edits` replaced, inserted or deleted bytes, drawn from `alphabet`.
+void Mutate(std::string* s, int edits, const std::string& alphabet, Draws& draws) {
+  for (int e = 0; e < edits; ++e) {
+    const std::size_t pos = draws.Next() % (s->size() + 1);
+    const char c = alphabet[draws.Next() % alphabet.size()];
+    switch (draws.Next() % 3) {
+      case 0:
+        if (pos < s->size()) (*s)[pos] = c;
+        break;
+      case 1:
+        s->insert(pos, 1, c);
+        break;
+      default:
+        if (pos < s->size()) s->erase(pos, 1);
+    }
+  }
+}
+
 TEST(JsonScanTest, SameVerdictAsNlohmannOnHandPickedInputs) {
   const std::vector<std::string> inputs = {
       "",
@@ -160,29 +191,11 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedBodies) {
       "\"metadatas\":[{\"k\":true,\"n\":null},{\"s\":\"\xc3\xa9\\n\"}],\"documents\":null}";
   const std::string alphabet = std::string("{}[]\":,\\/ \t\n0123456789-+.eEtrufalsnbu") +
                                "\xc3\xa9\xed\xa0\x80\xff\x01" + std::string(1, '\0');
-  uint64_t state = 0x9e3779b97f4a7c15ULL;
-  auto next = [&state] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<uint32_t>(state >> 33);
-  };
+  Draws draws(0x9e3779b97f4a7c15ULL);
   int valid = 0;
   for (int round = 0; round < 40000; ++round) {
     std::string s = seed;
-    const int edits = 1 + next() % 3;
-    for (int e = 0; e < edits; ++e) {
-      const std::size_t pos = next() % (s.size() + 1);
-      const char c = alphabet[next() % alphabet.size()];
-      switch (next() % 3) {
-        case 0:
-          if (pos < s.size()) s[pos] = c;
-          break;
-        case 1:
-          s.insert(pos, 1, c);
-          break;
-        default:
-          if (pos < s.size()) s.erase(pos, 1);
-      }
-    }
+    Mutate(&s, 1 + static_cast<int>(draws.Next() % 3), alphabet, draws);
     const bool ours = ScanJson(s).valid;
     ASSERT_EQ(ours, Nlohmann(s)) << "input: " << testing::PrintToString(s);
     valid += ours;
@@ -194,40 +207,22 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedBodies) {
 // numbers in the forms clients write (",", ", ", signs, fractions, zeros, exponents), mutated
 // with the bytes that matter to numbers, at every offset relative to a 64-byte block.
 TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedNumberArrays) {
-  uint64_t state = 0x2545f4914f6cdd1dULL;
-  auto next = [&state] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<uint32_t>(state >> 33);
-  };
+  Draws draws(0x2545f4914f6cdd1dULL);
   const char* const forms[] = {"0.25", "-0.125", "0", "-0", "12", "3.0e2", "1E-3", "-7.5",
                                "0.0001", "123456789.5", "-1", "10"};
   const std::string alphabet = "0123456789-.,  eE+]\"\n\t";
   int valid = 0;
   for (int round = 0; round < 40000; ++round) {
     std::string numbers;
-    const int count = 20 + static_cast<int>(next() % 40);
-    const char* separator = next() % 2 == 0 ? "," : ", ";
+    const int count = 20 + static_cast<int>(draws.Next() % 40);
+    const char* separator = draws.Next() % 2 == 0 ? "," : ", ";
     for (int i = 0; i < count; ++i) {
       if (i > 0) numbers += separator;
-      numbers += forms[next() % std::size(forms)];
+      numbers += forms[draws.Next() % std::size(forms)];
     }
-    std::string s = "{\"ids\":[\"a\"],\"embeddings\":[" + std::string(next() % 64, ' ') +
+    std::string s = "{\"ids\":[\"a\"],\"embeddings\":[" + std::string(draws.Next() % 64, ' ') +
                     "[" + numbers + "],[" + numbers + "]]}";
-    const int edits = round % 5 == 0 ? 0 : 1 + static_cast<int>(next() % 3);
-    for (int e = 0; e < edits; ++e) {
-      const std::size_t pos = next() % (s.size() + 1);
-      const char c = alphabet[next() % alphabet.size()];
-      switch (next() % 3) {
-        case 0:
-          if (pos < s.size()) s[pos] = c;
-          break;
-        case 1:
-          s.insert(pos, 1, c);
-          break;
-        default:
-          if (pos < s.size()) s.erase(pos, 1);
-      }
-    }
+    Mutate(&s, round % 5 == 0 ? 0 : 1 + static_cast<int>(draws.Next() % 3), alphabet, draws);
     const bool ours = ScanJson(s).valid;
     ASSERT_EQ(ours, Nlohmann(s)) << "input: " << testing::PrintToString(s);
     valid += ours;
