@@ -100,6 +100,61 @@ TEST(WalMigration, SqliteVersion1IsBackfilledOnRegistration) {
   std::filesystem::remove_all(pattern);
 }
 
+// The page size of the database file at `path`, read by a connection of its own.
+int64_t PageSizeOf(const std::string& path) {
+  sqlite3* db = nullptr;
+  int64_t size = -1;
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      size = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return size;
+}
+
+// A new file gets 16 KiB pages (a 0.8 MB body in 50 WAL frames, not 200); a file made with
+// SQLite's default 4 KiB pages, by an older build, keeps them and works as before.
+TEST(WalMigration, SqliteNewFilesGet16KiBPagesAndOlderFilesKeepTheirs) {
+  std::string pattern =
+      (std::filesystem::temp_directory_path() / "chroma-ha-pages-XXXXXX").string();
+  ASSERT_NE(mkdtemp(pattern.data()), nullptr);
+  const std::string fresh = pattern + "/fresh.sqlite3";
+  ASSERT_TRUE(SqliteWalStore(fresh).Open().ok());
+  EXPECT_EQ(PageSizeOf(fresh), 16384);
+
+  const std::string older = pattern + "/older.sqlite3";
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(older.c_str(), &db), SQLITE_OK);
+    const int rc = sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
+                                "CREATE TABLE made_by_an_older_build (x INTEGER);",
+                                nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK);
+  }
+  {
+    SqliteWalStore store(older);
+    ASSERT_TRUE(store.Open().ok());
+    ASSERT_TRUE(store.RegisterInstances({"primary", "replica"}).ok());
+    std::vector<WalEntry> batch(1);
+    batch[0].tenant = "t";
+    batch[0].kind = "add";
+    batch[0].method = "POST";
+    batch[0].path = "p";
+    batch[0].body = std::string(100000, 'b');
+    ASSERT_TRUE(store.Append(&batch).ok());
+    Result<WalEntry> got = store.Get(batch[0].seq);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->body, batch[0].body);
+  }
+  EXPECT_EQ(PageSizeOf(older), 4096);
+  std::filesystem::remove_all(pattern);
+}
+
 TEST(WalMigration, PostgresVersion1IsBackfilledOnRegistration) {
   const char* env = TestDatabaseUrlOrNull();
   if (env == nullptr) return;  // no database configured (and none required)
