@@ -74,7 +74,8 @@ std::size_t NumberBlock(const char* s) {
   const uint64_t number = k.digit | k.dot | k.minus;
   const uint64_t known = number | k.comma | k.space;
   // Up to the first other byte, and within that up to the last comma.
-  const uint64_t before_other = ~known == 0 ? ~uint64_t{0} : (uint64_t{1} << __builtin_ctzll(~known)) - 1;
+  const uint64_t before_other =
+      ~known == 0 ? ~uint64_t{0} : (uint64_t{1} << __builtin_ctzll(~known)) - 1;
   const uint64_t commas = k.comma & before_other;
   if (commas == 0) return 0;
   const int end = 64 - __builtin_clzll(commas);  // one past the last comma
@@ -83,18 +84,18 @@ std::size_t NumberBlock(const char* s) {
                  space = k.space & in, n = number & in;
   const uint64_t starts = n & ~(n << 1);  // first byte of each number (bit 0 is one)
   uint64_t bad = 0;
-  bad |= space & ~(comma << 1);                      // a space only right after a comma
-  bad |= comma & ~(n << 1);                          // a comma right after a number
-  bad |= (comma << 1) & in & ~(n | space);           // then a number, or a space
-  bad |= (space << 1) & in & ~n;                     // and a number after that space
+  bad |= space & ~(comma << 1);                            // a space only right after a comma
+  bad |= comma & ~(n << 1);                                // a comma right after a number
+  bad |= (comma << 1) & in & ~(n | space);                 // then a number, or a space
+  bad |= (space << 1) & in & ~n;                           // and a number after that space
   bad |= starts & ~uint64_t{1} & ~((comma | space) << 1);  // numbers start after separators
-  bad |= minus & ~starts;                            // '-' only first
-  bad |= (minus << 1) & in & ~d;                     // and a digit after it
-  bad |= dot & ~(d << 1);                            // a digit before '.'
-  bad |= (dot << 1) & in & ~d;                       // and after it
-  bad |= ((d + ((dot << 1) & d)) & ~d) & dot;        // one '.' per number: none after its digits
+  bad |= minus & ~starts;                                  // '-' only first
+  bad |= (minus << 1) & in & ~d;                           // and a digit after it
+  bad |= dot & ~(d << 1);                                  // a digit before '.'
+  bad |= (dot << 1) & in & ~d;                             // and after it
+  bad |= ((d + ((dot << 1) & d)) & ~d) & dot;  // one '.' per number: none after its digits
   const uint64_t int_starts = (starts & ~minus) | ((starts & minus) << 1);
-  bad |= ((int_starts & k.zero) << 1) & d;           // no leading zero
+  bad |= ((int_starts & k.zero) << 1) & d;  // no leading zero
   return bad == 0 ? static_cast<std::size_t>(end) : 0;
 }
 #endif

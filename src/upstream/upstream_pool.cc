@@ -464,9 +464,8 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(const HttpRequest
   Impl& im = *impl_;
   Impl::Slot& slot = im.SlotFor(co_await asio::this_coro::executor);
   const std::string& payload = body != nullptr ? *body : request.body;
-  const std::string head =
-      RequestHead(request, target.empty() ? std::string_view(request.target) : target,
-                  im.host_header, payload);
+  const std::string head = RequestHead(
+      request, target.empty() ? std::string_view(request.target) : target, im.host_header, payload);
   const bool head_request = request.method == "HEAD";
   for (int attempt = 0;; ++attempt) {
     // The retry after a stale pooled connection always uses a fresh one.
@@ -486,8 +485,7 @@ asio::awaitable<Result<HttpResponse>> ConnectionPool::Exchange(const HttpRequest
       }
       conn = std::move(connected).value();
     }
-    RoundTripResult out =
-        co_await RoundTrip(*conn, head, payload, head_request, timeout, im.who);
+    RoundTripResult out = co_await RoundTrip(*conn, head, payload, head_request, timeout, im.who);
     if (out.response) {
       if (out.keep_alive) im.Release(slot, std::move(conn));
       co_return std::move(*out.response);

@@ -208,8 +208,8 @@ TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedBodies) {
 // with the bytes that matter to numbers, at every offset relative to a 64-byte block.
 TEST(JsonScanTest, SameVerdictAsNlohmannOnMutatedNumberArrays) {
   Draws draws(0x2545f4914f6cdd1dULL);
-  const char* const forms[] = {"0.25", "-0.125", "0", "-0", "12", "3.0e2", "1E-3", "-7.5",
-                               "0.0001", "123456789.5", "-1", "10"};
+  const char* const forms[] = {"0.25", "-0.125", "0",      "-0",          "12", "3.0e2",
+                               "1E-3", "-7.5",   "0.0001", "123456789.5", "-1", "10"};
   const std::string alphabet = "0123456789-.,  eE+]\"\n\t";
   int valid = 0;
   for (int round = 0; round < 40000; ++round) {

@@ -130,7 +130,8 @@ TEST(WalMigration, SqliteNewFilesGet16KiBPagesAndOlderFilesKeepTheirs) {
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open(older.c_str(), &db), SQLITE_OK);
-    const int rc = sqlite3_exec(db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
+    const int rc = sqlite3_exec(db,
+                                "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; "
                                 "CREATE TABLE made_by_an_older_build (x INTEGER);",
                                 nullptr, nullptr, nullptr);
     sqlite3_close(db);
