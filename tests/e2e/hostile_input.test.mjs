@@ -9,7 +9,19 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ChromaClient } from 'chromadb';
-import { TD, http, makeClient, requestCounts, sleep, startStack, waitWalDrained, walStats } from './harness.mjs';
+import {
+  TD,
+  freePort,
+  http,
+  makeClient,
+  makeTempDir,
+  requestCounts,
+  sleep,
+  startChromaHa,
+  startStack,
+  waitWalDrained,
+  walStats,
+} from './harness.mjs';
 import { assertJsonError, parseResponse } from './raw_http.mjs';
 
 const MAX_BODY_BYTES = 200 * 1024; // room for a batch of max_batch_size + 1 small records
@@ -663,4 +675,48 @@ describe('hostile auth headers', () => {
     const logs = fs.readFileSync(stack.ha.stderrPath, 'utf8') + fs.readFileSync(stack.ha.stdoutPath, 'utf8');
     assert.ok(!logs.includes(TOKEN), 'the token was logged');
   });
+});
+
+// A body that stops halfway (a silent client, not a closed one): 408 within REQUEST_TIMEOUT, as
+// for a header, nothing logged or forwarded. The instances are never reached, so none runs here
+// (their URLs point at free ports nothing listens on).
+describe('a request body that stops halfway', () => {
+  const REQUEST_TIMEOUT_S = 1;
+  let ha;
+  let port;
+
+  before(async () => {
+    ha = await startChromaHa({
+      dir: makeTempDir('hostile-body-stall'),
+      primaryUrl: `http://127.0.0.1:${await freePort()}`,
+      replicaUrl: `http://127.0.0.1:${await freePort()}`,
+      env: { REQUEST_TIMEOUT: String(REQUEST_TIMEOUT_S) },
+    });
+    port = ha.port;
+  });
+
+  after(async () => {
+    await ha?.stop();
+  });
+
+  const cases = [
+    // Large: read past the parser, straight into the request (src/server/listener.cc).
+    ['a large body', `Content-Length: 1000000\r\n\r\n${'x'.repeat(400000)}`],
+    // Small and chunked: read through the parser.
+    ['a chunked body', 'Transfer-Encoding: chunked\r\n\r\n5\r\nab'],
+  ];
+  for (const [what, rest] of cases) {
+    test(`${what} that stops halfway: 408 within REQUEST_TIMEOUT, and close`, async () => {
+      const before = (await walStats(ha)).appended;
+      const t0 = Date.now();
+      const res = await raw(port, POST_HEAD(`${TD}/collections/00000000-0000-0000-0000-000000000001/add`, rest));
+      const elapsed = Date.now() - t0;
+      assertRejected(res, 408, what);
+      assert.match(res.json.message, /request body not received in time/, show(res));
+      assert.ok(elapsed >= REQUEST_TIMEOUT_S * 1000 - 50, `${what}: answered after ${elapsed} ms, before the timeout`);
+      assert.equal((await walStats(ha)).appended, before, `${what}: nothing appended`);
+      assert.ok([200, 503].includes((await http(`${ha.url}/health`)).status), `${what}: /health answers`);
+      assert.ok(ha.alive());
+    });
+  }
 });
