@@ -142,7 +142,8 @@ void ReadClientAuth(const Env& env, Config* c) {
     } else if (s == "x-chroma-token" || s == "x_chroma_token") {
       c->auth_x_chroma_token = true;
     } else {
-      env.Fail("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", *v, "is not Authorization or X-Chroma-Token");
+      env.Fail("CHROMA_AUTH_TOKEN_TRANSPORT_HEADER", *v,
+               "is not Authorization or X-Chroma-Token");
     }
   }
   ReadInt(env, "AUTH_FAILURES_PER_MINUTE", 0, 100000, &c->auth_failures_per_minute);

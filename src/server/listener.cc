@@ -19,7 +19,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "upstream/upstream_pool.h"
+#include "server/http_wire.h"
 #include "upstream/watchdog.h"
 
 namespace chroma_ha {
@@ -36,131 +36,29 @@ constexpr std::size_t kReadBufferBytes = 8192;
 
 namespace {
 
-// Checks Beast leaves to us: request smuggling vectors and control bytes (DESIGN.md §7).
-// Returns an empty string when the header is acceptable, else why it is not.
-std::string CheckHeader(const http::request_parser<http::string_body>& parser) {
-  const auto& req = parser.get();
-  int content_lengths = 0;
-  int transfer_encodings = 0;
-  for (const auto& f : req) {
-    if (f.name() == http::field::content_length) ++content_lengths;
-    if (f.name() == http::field::transfer_encoding) ++transfer_encodings;
-    for (unsigned char c : f.value()) {
-      if (c == 0 || c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) {
-        return "control character in a header value";
-      }
-    }
+// The stream the body and the next request are read from, with no deadline of its own (the
+// caller's timer cancels the read): the socket itself for plain HTTP (no timer bookkeeping of
+// Beast's stream), the TLS stream otherwise.
+template <typename Stream>
+auto& WithoutDeadline(Stream& stream) {
+  if constexpr (std::is_same_v<Stream, beast::basic_stream<tcp, asio::io_context::executor_type,
+                                                           beast::unlimited_rate_policy>>) {
+    return stream.socket();
+  } else {
+    return stream;
   }
-  if (content_lengths > 1) return "more than one Content-Length header";
-  if (auto cl = req.find(http::field::content_length);
-      cl != req.end() && cl->value().find(',') != beast::string_view::npos) {
-    return "a list in Content-Length";  // "n, n" is a duplicate Content-Length too
-  }
-  if (content_lengths > 0 && transfer_encodings > 0) {
-    return "both Content-Length and Transfer-Encoding";
-  }
-  if (transfer_encodings > 1) return "more than one Transfer-Encoding header";
-  if (transfer_encodings == 1 && !parser.chunked()) {
-    return "Transfer-Encoding other than chunked";
-  }
-  for (unsigned char c : req.target()) {
-    if (c <= 0x20 || c == 0x7f) return "control character in the request target";
-  }
-  return "";
 }
 
-HttpRequest ToPlain(http::request<http::string_body>&& req) {
-  HttpRequest out;
-  out.method = std::string(req.method_string());
-  out.target = std::string(req.target());
-  for (const auto& f : req) {
-    if (IsHopByHopHeader(f.name_string())) continue;
-    out.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  }
-  out.body = std::move(req.body());
-  return out;
-}
-
-bool SameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
-// 1xx, 204 and 304 answers carry no body and no Content-Length.
-bool BodilessStatus(int status) { return status / 100 == 1 || status == 204 || status == 304; }
-
-// The response head, written directly (no Beast message: no per-header allocation) the way
-// Beast's keep_alive() and prepare_payload() would: the handler's headers in their order (minus
-// those chroma-ha sets itself), then Server, Connection when the default must be overridden, and
-// Content-Length.
-std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_alive) {
-  std::size_t size = 128;
-  for (const Header& h : plain.headers) size += h.name.size() + h.value.size() + 4;
-  std::string head;
-  head.reserve(size);
-  head.append("HTTP/").append(std::to_string(version / 10)).append(".");
-  head.append(std::to_string(version % 10)).append(" ");
-  head.append(std::to_string(plain.status)).append(" ");
-  const beast::string_view reason = http::obsolete_reason(static_cast<http::status>(plain.status));
-  head.append(reason.data(), reason.size()).append("\r\n");
-  for (const Header& h : plain.headers) {
-    if (SameName(h.name, "content-length") || SameName(h.name, "server") ||
-        SameName(h.name, "connection") || SameName(h.name, "transfer-encoding")) {
-      continue;
-    }
-    head.append(h.name).append(": ").append(h.value).append("\r\n");
-  }
-  head.append("Server: chroma-ha\r\n");
-  if (version >= 11 && !keep_alive) head.append("Connection: close\r\n");
-  if (version < 11 && keep_alive) head.append("Connection: keep-alive\r\n");
-  if (!BodilessStatus(plain.status)) {
-    head.append("Content-Length: ").append(std::to_string(plain.body.size())).append("\r\n");
-  }
-  head.append("\r\n");
-  return head;
-}
-
-// Reads what has arrived, with no deadline of its own (the caller's timer cancels it): straight
-// from the socket for plain HTTP (no timer bookkeeping of the stream), through TLS otherwise.
+// Reads what has arrived.
 template <typename Stream>
 auto ReadSome(Stream& stream, asio::mutable_buffer into) {
-  if constexpr (std::is_same_v<Stream, beast::basic_stream<tcp, asio::io_context::executor_type,
-                                                           beast::unlimited_rate_policy>>) {
-    return stream.socket().async_read_some(into, kTuple);
-  } else {
-    return stream.async_read_some(into, kTuple);
-  }
+  return WithoutDeadline(stream).async_read_some(into, kTuple);
 }
 
-// Reads exactly `into`'s size, with no deadline of its own (as ReadSome).
+// Reads exactly `into`'s size.
 template <typename Stream>
 auto ReadExactly(Stream& stream, asio::mutable_buffer into) {
-  if constexpr (std::is_same_v<Stream, beast::basic_stream<tcp, asio::io_context::executor_type,
-                                                           beast::unlimited_rate_policy>>) {
-    return asio::async_read(stream.socket(), into, kTuple);
-  } else {
-    return asio::async_read(stream, into, kTuple);
-  }
-}
-
-// True when the request asks for `100 Continue` before it sends its body (HTTP/1.1 only).
-bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
-  const auto& req = parser.get();
-  if (req.version() < 11) return false;
-  auto it = req.find(http::field::expect);
-  return it != req.end() && beast::iequals(it->value(), "100-continue");
-}
-
-// The bytes of a body of announced length still to read, when that is enough to be worth
-// reading past the parser; else 0 (chunked bodies, small rests).
-std::size_t DirectBodyRest(const http::request_parser<http::string_body>& parser) {
-  if (parser.chunked()) return 0;
-  const auto rest = parser.content_length_remaining();
-  return rest && *rest > kReadBufferBytes ? static_cast<std::size_t>(*rest) : 0;
+  return asio::async_read(WithoutDeadline(stream), into, kTuple);
 }
 
 }  // namespace
@@ -451,7 +349,8 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
           session.stream_deadline_set = false;
         }
         ArmTimer(shared, config_.request_timeout);
-        if (const auto rest = buffer.size() == 0 ? DirectBodyRest(parser) : 0; rest != 0) {
+        if (const auto rest = buffer.size() == 0 ? DirectBodyRest(parser, kReadBufferBytes) : 0;
+            rest != 0) {
           // A large body of announced length goes straight from the socket into the message's
           // body, up to 64 KB per read, instead of through the 8 KB buffer and a copy (its
           // bytes are all the parser has left to see: none are checked there).

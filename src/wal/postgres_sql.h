@@ -19,9 +19,11 @@ inline constexpr int64_t kAppendLockKey = 0x6368726f6d610002;
 inline constexpr int64_t kInstancesLockKey = 0x6368726f6d610003;
 
 // ---- Prepared statements (name, SQL) ------------------------------------------------------
-#define CHROMA_HA_ENTRY_COLUMNS                                                           \
-  "seq, created_ms, tenant, database_name, collection, kind, method, path, body, state, " \
+// WITH(x): `x` in the body's place.
+#define CHROMA_HA_ENTRY_COLUMNS_WITH(body)                                                  \
+  "seq, created_ms, tenant, database_name, collection, kind, method, path, " body ", state, " \
   "origin, attempts, last_error, extra"
+#define CHROMA_HA_ENTRY_COLUMNS CHROMA_HA_ENTRY_COLUMNS_WITH("body")
 #define CHROMA_HA_E_ENTRY_COLUMNS                                                          \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
   "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
@@ -122,9 +124,8 @@ inline constexpr Prepared kSelectPendingFor = {
     "WHERE t.instance = $1::text AND t.seq > $2 ORDER BY t.seq LIMIT $3"};
 inline constexpr Prepared kSelectUnresolved = {
     "unresolved",
-    "SELECT seq, created_ms, tenant, database_name, collection, kind, method, path, "
-    "''::bytea, state, origin, attempts, last_error, extra FROM wal_entries WHERE state = 0 "
-    "ORDER BY seq"};
+    "SELECT " CHROMA_HA_ENTRY_COLUMNS_WITH(
+        "''::bytea") " FROM wal_entries WHERE state = 0 ORDER BY seq"};
 inline constexpr Prepared kSelectEntry = {
     "get_entry", "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_entries WHERE seq = $1"};
 inline constexpr Prepared kSelectBacklog = {

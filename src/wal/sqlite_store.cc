@@ -15,10 +15,12 @@ namespace chroma_ha {
 namespace {
 
 // ---- Statements ---------------------------------------------------------------------------
-// Entries with their bodies (wal_bodies, schema version 5), `e` and `b`.
-#define CHROMA_HA_ENTRY_COLUMNS                                                              \
+// Entries with their bodies (wal_bodies, schema version 5), `e` and `b`; WITH(x): `x` in the
+// body's place.
+#define CHROMA_HA_ENTRY_COLUMNS_WITH(body)                                                   \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
-  "b.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
+  body ", e.state, e.origin, e.attempts, e.last_error, e.extra"
+#define CHROMA_HA_ENTRY_COLUMNS CHROMA_HA_ENTRY_COLUMNS_WITH("b.body")
 #define CHROMA_HA_ENTRIES " wal_entries e JOIN wal_bodies b ON b.seq = e.seq "
 
 constexpr const char* kInsertEntry =
@@ -46,10 +48,8 @@ constexpr const char* kSelectPendingFor =
     "SELECT " CHROMA_HA_ENTRY_COLUMNS " FROM wal_todo t JOIN" CHROMA_HA_ENTRIES "AND e.seq = t.seq "
     "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
 // Without the bodies (an empty blob in their place).
-constexpr const char* kSelectUnresolved =
-    "SELECT e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, "
-    "e.path, x'', e.state, e.origin, e.attempts, e.last_error, e.extra FROM wal_entries e "
-    "WHERE e.state = 0 ORDER BY e.seq";
+constexpr const char* kSelectUnresolved = "SELECT " CHROMA_HA_ENTRY_COLUMNS_WITH(
+    "x''") " FROM wal_entries e WHERE e.state = 0 ORDER BY e.seq";
 // ?1 seq, ?2 tenant, ?3 database, ?4 collection.
 constexpr const char* kSelectResolvedAfter =
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "
