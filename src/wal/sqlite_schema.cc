@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "wal/sqlite_bodies.h"
 #include "wal/sqlite_file_lock.h"
 #include "wal/sqlite_statement.h"
 #include "wal/sqlite_store.h"
@@ -109,13 +110,22 @@ CREATE TABLE wal_bodies (
 INSERT INTO wal_bodies (seq, body) SELECT seq, body FROM wal_entries;
 ALTER TABLE wal_entries DROP COLUMN body;
 )sql",
+    // 6: large bodies in files of their own (wal/sqlite_bodies.h): where, for a row whose body
+    // is there (its `body` then empty); NULL for a body in the row.
+    R"sql(
+ALTER TABLE wal_bodies ADD COLUMN file_segment INTEGER;
+ALTER TABLE wal_bodies ADD COLUMN file_offset INTEGER;
+ALTER TABLE wal_bodies ADD COLUMN file_length INTEGER;
+CREATE INDEX wal_bodies_by_segment ON wal_bodies (file_segment) WHERE file_segment IS NOT NULL;
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 
 // page_size: 16 KiB for a new database (SQLite's default is 4 KiB; an existing file keeps its
-// own): a 0.8 MB add body is 50 pages instead of 200, so 50 WAL frames to write and checkpoint
-// instead of 200, while a commit's B-tree pages stay small (64 KiB pages rewrote too much per
-// commit). About 9 % less CPU per add (bench/analysis.md, write-path CPU).
+// own): a body under 64 KiB (larger ones go to the body files, wal/sqlite_bodies.h) is 4 pages
+// or fewer, while a commit's B-tree pages stay small (64 KiB pages rewrote too much per commit).
+// Measured when 0.8 MB bodies were still in the database: about 9 % less CPU per add than 4 KiB
+// (bench/analysis.md, write-path CPU).
 // cache_size: 16 MiB of pages (SQLite's default is 2 MiB): the bodies an add appended are
 // usually still cached when the sync worker reads them back for replay a moment later, instead
 // of being read again from the file. Durability is untouched: synchronous = FULL, every commit
@@ -261,6 +271,7 @@ Status SqliteWalStore::OpenLocked() {
     Result<std::shared_ptr<SqliteFileLock>> lock = SqliteFileLock::Acquire(path_, &sole_opener_);
     if (!lock.ok()) return lock.status();
     file_lock_ = std::move(lock).value();
+    bodies_ = BodyFiles::For(path_);
   }
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(path_.c_str(), &db,

@@ -46,6 +46,7 @@ class SqliteWalStore::Stmt {
   int Step() { return bind_rc_ != SQLITE_OK ? bind_rc_ : sqlite3_step(s_); }
 
   int64_t ColumnInt(int i) const { return sqlite3_column_int64(s_, i); }
+  bool ColumnIsNull(int i) const { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
   std::string ColumnBytes(int i) const {
     const void* p = sqlite3_column_blob(s_, i);
     const int n = sqlite3_column_bytes(s_, i);

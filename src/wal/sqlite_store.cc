@@ -8,6 +8,7 @@
 #include <tuple>
 #include <utility>
 
+#include "wal/sqlite_bodies.h"
 #include "wal/sqlite_statement.h"
 #include "wal/text_check.h"
 
@@ -15,12 +16,14 @@ namespace chroma_ha {
 namespace {
 
 // ---- Statements ---------------------------------------------------------------------------
-// Entries with their bodies (wal_bodies, schema version 5), `e` and `b`; WITH(x): `x` in the
-// body's place.
-#define CHROMA_HA_ENTRY_COLUMNS_WITH(body)                                                   \
-  "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
-  body ", e.state, e.origin, e.attempts, e.last_error, e.extra"
-#define CHROMA_HA_ENTRY_COLUMNS CHROMA_HA_ENTRY_COLUMNS_WITH("b.body")
+// Entries with their bodies (wal_bodies, schema version 5), `e` and `b`; WITH(x, r): `x` in the
+// body's place, `r` in the place of its file reference (schema version 6: segment, offset and
+// length, NULL for a body in the row).
+#define CHROMA_HA_ENTRY_COLUMNS_WITH(body, ref)                                                   \
+  "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " body \
+  ", e.state, e.origin, e.attempts, e.last_error, e.extra, " ref
+#define CHROMA_HA_ENTRY_COLUMNS \
+  CHROMA_HA_ENTRY_COLUMNS_WITH("b.body", "b.file_segment, b.file_offset, b.file_length")
 #define CHROMA_HA_ENTRIES " wal_entries e JOIN wal_bodies b ON b.seq = e.seq "
 
 constexpr const char* kInsertEntry =
@@ -28,6 +31,11 @@ constexpr const char* kInsertEntry =
     "state, origin, attempts, last_error, extra) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kInsertBody = "INSERT INTO wal_bodies (seq, body) VALUES (?, ?)";
+constexpr const char* kInsertBodyRef =
+    "INSERT INTO wal_bodies (seq, body, file_segment, file_offset, file_length) "
+    "VALUES (?, x'', ?, ?, ?)";
+constexpr const char* kOldestBodySegment =
+    "SELECT MIN(file_segment) FROM wal_bodies WHERE file_segment IS NOT NULL";
 constexpr const char* kUpdateOutcome =
     "UPDATE wal_entries SET state = ?, origin = ?, attempts = ?, last_error = ? WHERE seq = ?";
 constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq = ?";
@@ -49,7 +57,7 @@ constexpr const char* kSelectPendingFor =
     "WHERE t.instance = ?1 AND t.seq > ?2 ORDER BY t.seq LIMIT ?3";
 // Without the bodies (an empty blob in their place).
 constexpr const char* kSelectUnresolved = "SELECT " CHROMA_HA_ENTRY_COLUMNS_WITH(
-    "x''") " FROM wal_entries e WHERE e.state = 0 ORDER BY e.seq";
+    "x''", "NULL, NULL, NULL") " FROM wal_entries e WHERE e.state = 0 ORDER BY e.seq";
 // ?1 seq, ?2 tenant, ?3 database, ?4 collection.
 constexpr const char* kSelectResolvedAfter =
     "SELECT COALESCE(MIN(seq), 0) FROM wal_entries WHERE state IN (1, 2) AND seq > ?1 "
@@ -134,6 +142,7 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
   const int64_t now = NowMillis();
   std::vector<int64_t> seqs;
   seqs.reserve(entries->size());
+  bool external = false;  // a body went to the body files: they are synced before the commit
   for (const WalEntry& e : *entries) {
     {
       Result<sqlite3_stmt*> raw = PrepareLocked(kInsertEntry);
@@ -147,13 +156,7 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
       if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
       seqs.push_back(sqlite3_last_insert_rowid(db_));
     }
-    {
-      Result<sqlite3_stmt*> raw = PrepareLocked(kInsertBody);
-      CHROMA_HA_OR_ROLLBACK(raw.status());
-      Stmt stmt(*raw);
-      const int rc = stmt.Int(seqs.back()).Blob(e.body).Step();
-      if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
-    }
+    CHROMA_HA_OR_ROLLBACK(InsertBodyLocked(seqs.back(), e.body, &external));
     if (e.state == EntryState::kCommitted && !e.origin.empty()) {
       Result<sqlite3_stmt*> raw = PrepareLocked(kInsertApplied);
       CHROMA_HA_OR_ROLLBACK(raw.status());
@@ -165,6 +168,7 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
       CHROMA_HA_OR_ROLLBACK(InsertTodoLocked(seqs.back(), e.origin));
     }
   }
+  if (external) CHROMA_HA_OR_ROLLBACK(bodies_->Sync());
   CHROMA_HA_COMMIT();
   for (size_t i = 0; i < entries->size(); ++i) {
     WalEntry& e = (*entries)[i];
@@ -173,6 +177,33 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
     e.last_error = SanitizeText(e.last_error);
   }
   return Status::Ok();
+}
+
+// A body from BodyFiles::kMinExternalBytes on goes to the body files, the row then holds where
+// (*external set); a shorter one into the row.
+Status SqliteWalStore::InsertBodyLocked(int64_t seq, const std::string& body, bool* external) {
+  if (bodies_ == nullptr || body.size() < BodyFiles::kMinExternalBytes) {
+    CHROMA_HA_PREPARE(stmt, kInsertBody);
+    const int rc = stmt.Int(seq).Blob(body).Step();
+    return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "append");
+  }
+  Result<BodyRef> ref = bodies_->Append(body);
+  if (!ref.ok()) return ref.status();
+  *external = true;
+  CHROMA_HA_PREPARE(stmt, kInsertBodyRef);
+  const int rc = stmt.Int(seq).Int(ref->segment).Int(ref->offset).Int(ref->length).Step();
+  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "append");
+}
+
+Result<int64_t> SqliteWalStore::UnreferencedBelowLocked() {
+  if (bodies_ == nullptr) return int64_t{0};
+  // Read first: an append of another store on this file (inside its own transaction, so not
+  // now) goes to this segment or a newer one.
+  const int64_t newest = bodies_->Newest();
+  CHROMA_HA_PREPARE(stmt, kOldestBodySegment);
+  const int rc = stmt.Step();
+  if (rc != SQLITE_ROW) return ErrorLocked(rc, "find unreferenced body files");
+  return stmt.ColumnIsNull(0) ? newest : std::min(newest, stmt.ColumnInt(0));
 }
 
 Result<bool> SqliteWalStore::EntryExistsLocked(int64_t seq) {
@@ -294,6 +325,16 @@ Result<std::vector<WalEntry>> SqliteWalStore::QueryEntriesLocked(Stmt& stmt) {
     e.attempts = static_cast<int>(stmt.ColumnInt(11));
     e.last_error = stmt.ColumnBytes(12);
     e.extra = stmt.ColumnBytes(13);
+    if (!stmt.ColumnIsNull(14)) {
+      if (bodies_ == nullptr) return Status::Internal("sqlite store used before Open()");
+      const BodyRef ref{stmt.ColumnInt(14), stmt.ColumnInt(15), stmt.ColumnInt(16)};
+      if (Status s = bodies_->Read(ref, &e.body); !s.ok()) {
+        return s.code() == StatusCode::kCorruption
+                   ? Status::Corruption("body of WAL entry " + std::to_string(e.seq) + ": " +
+                                        s.message())
+                   : s;
+      }
+    }
     out.push_back(std::move(e));
   }
   if (rc != SQLITE_DONE) return ErrorLocked(rc, "read entries");
@@ -404,7 +445,13 @@ Result<int64_t> SqliteWalStore::Prune(int64_t before_ms, const std::vector<std::
     if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "prune"));
     pruned = sqlite3_changes(db_);
   }
+  Result<int64_t> below = UnreferencedBelowLocked();
+  CHROMA_HA_OR_ROLLBACK(below.status());
   CHROMA_HA_COMMIT();
+  // A segment that cannot be deleted now is tried again by the next Prune (the error says why).
+  if (Result<int> dropped = bodies_ ? bodies_->DropBelow(*below) : 0; !dropped.ok()) {
+    return dropped.status();
+  }
   return pruned;
 }
 
@@ -546,7 +593,12 @@ Status SqliteWalStore::Clear() {
   if (db_ == nullptr) return Status::Internal("sqlite store used before Open()");
   if (Status s = BeginLocked(); !s.ok()) return s;
   CHROMA_HA_OR_ROLLBACK(ExecLocked(kClear));
+  Result<int64_t> below = UnreferencedBelowLocked();
+  CHROMA_HA_OR_ROLLBACK(below.status());
   CHROMA_HA_COMMIT();
+  if (Result<int> dropped = bodies_ ? bodies_->DropBelow(*below) : 0; !dropped.ok()) {
+    return dropped.status();
+  }
   return Status::Ok();
 }
 

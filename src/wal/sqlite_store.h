@@ -4,7 +4,8 @@
 // The database runs in WAL journal mode with synchronous=FULL, so an Append that returned OK
 // survives a power loss. Several store objects of ONE process may open the same file; writers
 // then wait up to the busy timeout (kUnavailable after it). Prepared statements are cached for
-// the life of the connection. Bodies are BLOBs, byte-exact.
+// the life of the connection. Bodies are byte-exact: BLOBs in the database, or, from
+// BodyFiles::kMinExternalBytes on, in append-only files next to it (wal/sqlite_bodies.h).
 //
 // The schema is versioned (table `schema_version`); Open() applies missing migrations in one
 // transaction and refuses (kInternal) a database written by a newer build.
@@ -34,6 +35,7 @@ struct sqlite3_stmt;
 
 namespace chroma_ha {
 
+class BodyFiles;
 class SqliteFileLock;
 
 class SqliteWalStore final : public WalStore {
@@ -110,6 +112,10 @@ class SqliteWalStore final : public WalStore {
   Result<bool> EntryExistsLocked(int64_t seq);
   Result<std::vector<WalEntry>> QueryEntriesLocked(Stmt& stmt);
   Status InsertTodoLocked(int64_t seq, const std::string& origin);
+  Status InsertBodyLocked(int64_t seq, const std::string& body, bool* external);
+  // Inside a transaction that deleted rows: below which segment the body files are unreferenced
+  // (BodyFiles::DropBelow after the commit).
+  Result<int64_t> UnreferencedBelowLocked();
   Status MarkAppliedImpl(const std::vector<int64_t>& seqs, const std::string& instance,
                          int64_t* todo_removed, const Fence& fence);
   // Leases (sqlite_leases.cc). The store's clock: the process's (one process per file).
@@ -122,6 +128,7 @@ class SqliteWalStore final : public WalStore {
   const std::string path_;
   std::mutex mu_;
   std::shared_ptr<SqliteFileLock> file_lock_;  // held from Open() to destruction
+  std::shared_ptr<BodyFiles> bodies_;          // large bodies (wal/sqlite_bodies.h); from Open()
   bool sole_opener_ = false;  // Open() took the file lock from the OS (see Open)
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address

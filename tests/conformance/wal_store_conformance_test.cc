@@ -96,10 +96,15 @@ TEST_P(WalStoreConformance, BodiesAreByteExact) {
     EXPECT_TRUE(got.body == bodies[i]) << "body " << i;
   }
   Commit(batch[2].seq, "primary");
+  Commit(batch[6].seq, "primary");  // large: the SQLite store keeps it in a file of its own
   Result<std::vector<WalEntry>> pending = store_->PendingFor("replica", 0, 10);
   ASSERT_TRUE(pending.ok()) << pending.status().ToString();
-  ASSERT_EQ(pending->size(), 1u);
+  ASSERT_EQ(pending->size(), 2u);
   EXPECT_TRUE((*pending)[0].body == bodies[2]);
+  EXPECT_TRUE((*pending)[1].body == bodies[6]);
+  Reopen();
+  EXPECT_TRUE(MustGet(batch[6].seq).body == bodies[6]);
+  EXPECT_TRUE(MustGet(batch[5].seq).body == bodies[5]);
 }
 
 TEST_P(WalStoreConformance, BatchIsAllOrNothing) {

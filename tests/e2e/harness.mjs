@@ -469,7 +469,7 @@ export async function startStack({ name = 'stack', env = {}, waitHealthy = true,
     await stack.ha?.stop();
     await Promise.all([stack.primary?.destroy(), stack.replica?.destroy()]);
     for (const f of fs.existsSync(dir) ? fs.readdirSync(dir) : []) {
-      if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(dir, f), { force: true });
+      if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(dir, f), { force: true, recursive: true });
     }
     if (ownDatabase) {
       try {

@@ -205,7 +205,7 @@ export class Scenario {
     this.pg?.destroy();
     if (!keep) {
       for (const f of fs.existsSync(this.dir) ? fs.readdirSync(this.dir) : []) {
-        if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(this.dir, f), { force: true });
+        if (f.startsWith('wal.sqlite3')) fs.rmSync(path.join(this.dir, f), { force: true, recursive: true });
       }
     }
   }
