@@ -41,16 +41,17 @@ bool HasControl(std::string_view s) {
   return false;
 }
 
-std::vector<std::string_view> SplitPath(std::string_view path) {
-  std::vector<std::string_view> out;
+// The segments of `path` into *out (cleared first).
+void SplitPath(std::string_view path, std::vector<std::string_view>* out) {
+  out->clear();
   std::size_t pos = 1;  // path[0] == '/'
   while (true) {
     std::size_t end = path.find('/', pos);
     if (end == std::string_view::npos) {
-      out.push_back(path.substr(pos));
-      return out;
+      out->push_back(path.substr(pos));
+      return;
     }
-    out.push_back(path.substr(pos, end - pos));
+    out->push_back(path.substr(pos, end - pos));
     pos = end + 1;
   }
 }
@@ -172,9 +173,13 @@ Route Classify(std::string_view method, std::string_view target) {
     if (c == '#') return Invalid("fragment in request target");
   }
   const std::string_view path = target.substr(0, target.find('?'));
-  const std::vector<std::string_view> raw = SplitPath(path);
+  // Scratch of this thread, reused by each of its requests (no allocation once warm): the
+  // segments as received, and decoded (only the first raw.size() of `dec` are this request's).
+  thread_local std::vector<std::string_view> raw;
+  thread_local std::vector<std::string> dec;
+  SplitPath(path, &raw);
   const bool api_v2 = raw.size() >= 2 && raw[0] == "api" && raw[1] == "v2";
-  std::vector<std::string> dec(raw.size());
+  if (dec.size() < raw.size()) dec.resize(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (!PercentDecode(raw[i], &dec[i])) return Invalid("invalid percent-encoding in path");
     if (dec[i] == "." || dec[i] == "..") return Invalid("dot-segment in path");
@@ -191,7 +196,7 @@ Route Classify(std::string_view method, std::string_view target) {
   if (raw.size() == 2) return Route{};
   // Views of the segments after "/api/v2" (no copies: this runs for every request).
   return MatchApiV2(method, std::span<const std::string_view>(raw).subspan(2),
-                    std::span<const std::string>(dec).subspan(2));
+                    std::span<const std::string>(dec.data(), raw.size()).subspan(2));
 }
 
 const char* RouteClassName(RouteClass cls) {
