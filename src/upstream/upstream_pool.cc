@@ -24,6 +24,7 @@
 #include <utility>
 #include <variant>
 
+#include "upstream/response_parser.h"
 #include "upstream/tls_client.h"
 #include "upstream/watchdog.h"
 
@@ -49,23 +50,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
                                             [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-// Header names listed in a Connection header are hop-by-hop for that message too (RFC 9110 7.6.1).
-bool ListedIn(std::string_view connection, std::string_view name) {
-  while (!connection.empty()) {
-    size_t comma = connection.find(',');
-    if (EqualsIgnoreCase(Trim(connection.substr(0, comma)), name)) return true;
-    if (comma == std::string_view::npos) break;
-    connection.remove_prefix(comma + 1);
-  }
-  return false;
-}
-
 std::string HostHeader(const InstanceConfig& instance) {
   const bool v6 = instance.host.find(':') != std::string::npos;
   return (v6 ? "[" + instance.host + "]" : instance.host) + ":" + std::to_string(instance.port);
@@ -83,7 +67,8 @@ std::string RequestHead(const HttpRequest& in, std::string_view target, const st
   head.reserve(size);
   head.append(in.method).append(" ").append(target).append(" HTTP/1.1\r\n");
   for (const Header& h : in.headers) {
-    if (IsHopByHopHeader(h.name) || (!connection.empty() && ListedIn(connection, h.name))) {
+    if (IsHopByHopHeader(h.name) ||
+        (!connection.empty() && ListedInConnection(connection, h.name))) {
       continue;
     }
     head.append(h.name).append(": ").append(h.value).append("\r\n");
@@ -94,20 +79,6 @@ std::string RequestHead(const HttpRequest& in, std::string_view target, const st
   }
   head.append("\r\n");
   return head;
-}
-
-HttpResponse FromBeast(http::response<http::string_body> res) {
-  HttpResponse out;
-  out.status = static_cast<int>(res.result_int());
-  const std::string_view connection = res[http::field::connection];
-  out.headers.reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
-  for (const auto& field : res) {
-    const std::string_view name = field.name_string();
-    if (IsHopByHopHeader(name) || (!connection.empty() && ListedIn(connection, name))) continue;
-    out.headers.push_back({std::string(name), std::string(field.value())});
-  }
-  out.body = std::move(res.body());
-  return out;
 }
 
 // Concrete executor types: no type-erased executor copies inside Beast's composed operations.
@@ -194,7 +165,7 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
     }
     co_return out;
   }
-  http::response_parser<http::string_body> parser;
+  ResponseParser parser;
   parser.header_limit(kMaxUpstreamHeaderBytes);
   parser.body_limit(kMaxUpstreamBodyBytes);
   if (head_request) parser.skip(true);
@@ -220,7 +191,7 @@ asio::awaitable<RoundTripResult> RoundTripOn(AnyStream& stream, Connection& c,
   }
   c.watchdog.Clear();
   out.keep_alive = parser.keep_alive() && !parser.need_eof() && c.buffer.size() == 0;
-  out.response = FromBeast(parser.release());
+  out.response = parser.release();
   co_return out;
 }
 
