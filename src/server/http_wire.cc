@@ -1,5 +1,8 @@
 #include "server/http_wire.h"
 
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <boost/beast/http/status.hpp>
 #include <string_view>
 
 #include "upstream/upstream_pool.h"
@@ -23,47 +26,52 @@ bool SameName(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string CheckHeader(const http::request_parser<http::string_body>& parser) {
-  const auto& req = parser.get();
-  int content_lengths = 0;
-  int transfer_encodings = 0;
-  for (const auto& f : req) {
-    if (f.name() == http::field::content_length) ++content_lengths;
-    if (f.name() == http::field::transfer_encoding) ++transfer_encodings;
-    for (unsigned char c : f.value()) {
-      if (c == 0 || c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) {
-        return "control character in a header value";
-      }
+void RequestParser::on_request_impl(http::verb, string_view method, string_view target, int version,
+                                    error_code&) {
+  request_.method.assign(method.data(), method.size());
+  request_.target.assign(target.data(), target.size());
+  version_ = version;
+  request_.headers.reserve(8);  // one allocation for a usual request's headers
+}
+
+void RequestParser::on_field_impl(field name, string_view name_string, string_view value,
+                                  error_code&) {
+  if (name == field::content_length) {
+    ++content_lengths_;
+    if (value.find(',') != string_view::npos) content_length_list_ = true;
+  }
+  if (name == field::transfer_encoding) ++transfer_encodings_;
+  if (name == field::expect && !expect_seen_) {
+    expect_seen_ = true;
+    expect_continue_ = beast::iequals(value, "100-continue");
+  }
+  for (unsigned char c : value) {
+    if (c == 0 || c == '\r' || c == '\n' || (c < 0x20 && c != '\t') || c == 0x7f) {
+      control_in_value_ = true;
     }
   }
-  if (content_lengths > 1) return "more than one Content-Length header";
-  if (auto cl = req.find(http::field::content_length);
-      cl != req.end() && cl->value().find(',') != beast::string_view::npos) {
+  const std::string_view n(name_string.data(), name_string.size());
+  if (IsHopByHopHeader(n)) return;
+  request_.headers.push_back({std::string(n), std::string(value.data(), value.size())});
+}
+
+std::string CheckHeader(const RequestParser& parser) {
+  if (parser.control_in_value_) return "control character in a header value";
+  if (parser.content_lengths_ > 1) return "more than one Content-Length header";
+  if (parser.content_length_list_) {
     return "a list in Content-Length";  // "n, n" is a duplicate Content-Length too
   }
-  if (content_lengths > 0 && transfer_encodings > 0) {
+  if (parser.content_lengths_ > 0 && parser.transfer_encodings_ > 0) {
     return "both Content-Length and Transfer-Encoding";
   }
-  if (transfer_encodings > 1) return "more than one Transfer-Encoding header";
-  if (transfer_encodings == 1 && !parser.chunked()) {
+  if (parser.transfer_encodings_ > 1) return "more than one Transfer-Encoding header";
+  if (parser.transfer_encodings_ == 1 && !parser.chunked()) {
     return "Transfer-Encoding other than chunked";
   }
-  for (unsigned char c : req.target()) {
+  for (unsigned char c : parser.request_.target) {
     if (c <= 0x20 || c == 0x7f) return "control character in the request target";
   }
   return "";
-}
-
-HttpRequest ToPlain(http::request<http::string_body>&& req) {
-  HttpRequest out;
-  out.method = std::string(req.method_string());
-  out.target = std::string(req.target());
-  for (const auto& f : req) {
-    if (IsHopByHopHeader(f.name_string())) continue;
-    out.headers.push_back({std::string(f.name_string()), std::string(f.value())});
-  }
-  out.body = std::move(req.body());
-  return out;
 }
 
 bool BodilessStatus(int status) { return status / 100 == 1 || status == 204 || status == 304; }
@@ -95,15 +103,11 @@ std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_
   return head;
 }
 
-bool ExpectsContinue(const http::request_parser<http::string_body>& parser) {
-  const auto& req = parser.get();
-  if (req.version() < 11) return false;
-  auto it = req.find(http::field::expect);
-  return it != req.end() && beast::iequals(it->value(), "100-continue");
+bool ExpectsContinue(const RequestParser& parser) {
+  return parser.version_ >= 11 && parser.expect_continue_;
 }
 
-std::size_t DirectBodyRest(const http::request_parser<http::string_body>& parser,
-                           std::size_t more_than) {
+std::size_t DirectBodyRest(const http::basic_parser<true>& parser, std::size_t more_than) {
   if (parser.chunked()) return 0;
   const auto rest = parser.content_length_remaining();
   return rest && *rest > more_than ? static_cast<std::size_t>(*rest) : 0;

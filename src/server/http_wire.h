@@ -1,10 +1,10 @@
 // The HTTP/1.1 wire format of the client side, apart from the connection handling
-// (server/listener.cc): what a request's header must pass beyond Beast's own checks, the plain
-// request handed to the router, and the head of an answer.
+// (server/listener.cc): the request parser, what a request's header must pass beyond Beast's
+// own checks, and the head of an answer.
 #ifndef CHROMA_HA_SERVER_HTTP_WIRE_H_
 #define CHROMA_HA_SERVER_HTTP_WIRE_H_
 
-#include <boost/beast/http.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <cstddef>
 #include <string>
 
@@ -12,13 +12,62 @@
 
 namespace chroma_ha {
 
+// A client's request parsed straight into the HttpRequest the router takes: Beast's parser
+// (basic_parser: framing, chunked bodies, limits, keep-alive) with our own callbacks, instead of
+// http::request_parser's message (a node per header field, then copied into the HttpRequest;
+// bench/analysis.md, "Proxy path"). Hop-by-hop headers are left out as they are parsed; what
+// CheckHeader and ExpectsContinue need of them is noted on the way. One parser per request.
+class RequestParser final : public boost::beast::http::basic_parser<true> {
+ public:
+  RequestParser() = default;
+
+  // The request so far (its body complete once is_done()).
+  HttpRequest& get() { return request_; }
+  HttpRequest release() { return std::move(request_); }
+  // 10 for HTTP/1.0, 11 for HTTP/1.1 (11 until the request line is parsed).
+  unsigned version() const { return static_cast<unsigned>(version_); }
+
+ private:
+  friend std::string CheckHeader(const RequestParser& parser);
+  friend bool ExpectsContinue(const RequestParser& parser);
+  using error_code = boost::beast::error_code;
+  using string_view = boost::beast::string_view;
+  using field = boost::beast::http::field;
+
+  void on_request_impl(boost::beast::http::verb, string_view method, string_view target,
+                       int version, error_code&) override;
+  void on_response_impl(int, string_view, int, error_code&) override {}
+  void on_field_impl(field name, string_view name_string, string_view value, error_code&) override;
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
+                         error_code&) override {
+    // Beast has already refused a length over the body limit.
+    if (content_length) request_.body.reserve(static_cast<std::size_t>(*content_length));
+  }
+  std::size_t on_body_impl(string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
+    request_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+
+  HttpRequest request_;
+  int version_ = 11;
+  int content_lengths_ = 0;
+  int transfer_encodings_ = 0;
+  bool content_length_list_ = false;  // a Content-Length value with a comma
+  bool control_in_value_ = false;     // a header value with a control byte
+  bool expect_continue_ = false;      // the first Expect header is "100-continue"
+  bool expect_seen_ = false;
+};
+
 // Checks Beast leaves to us: request smuggling vectors and control bytes (DESIGN.md §7).
 // Returns an empty string when the header is acceptable, else why it is not.
-std::string CheckHeader(
-    const boost::beast::http::request_parser<boost::beast::http::string_body>& parser);
-
-// The request as the router takes it: hop-by-hop headers dropped, the body moved.
-HttpRequest ToPlain(boost::beast::http::request<boost::beast::http::string_body>&& req);
+std::string CheckHeader(const RequestParser& parser);
 
 // 1xx, 204 and 304 answers carry no body and no Content-Length.
 bool BodilessStatus(int status);
@@ -30,14 +79,12 @@ bool BodilessStatus(int status);
 std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_alive);
 
 // True when the request asks for `100 Continue` before it sends its body (HTTP/1.1 only).
-bool ExpectsContinue(
-    const boost::beast::http::request_parser<boost::beast::http::string_body>& parser);
+bool ExpectsContinue(const RequestParser& parser);
 
 // The bytes of a body of announced length still to read, when there are more than `more_than`
 // (worth reading past the parser); else 0 (chunked bodies, small rests).
-std::size_t DirectBodyRest(
-    const boost::beast::http::request_parser<boost::beast::http::string_body>& parser,
-    std::size_t more_than);
+std::size_t DirectBodyRest(const boost::beast::http::basic_parser<true>& parser,
+                           std::size_t more_than);
 
 }  // namespace chroma_ha
 

@@ -258,7 +258,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
   bool first = true;
   for (;;) {
     if (stopping_) break;
-    http::request_parser<http::string_body> parser;
+    RequestParser parser;
     parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
     parser.body_limit(config_.max_body_bytes);
     std::optional<HttpResponse> reject;  // answered here, then the connection closes
@@ -354,7 +354,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
           // A large body of announced length goes straight from the socket into the message's
           // body, up to 64 KB per read, instead of through the 8 KB buffer and a copy (its
           // bytes are all the parser has left to see: none are checked there).
-          std::string& body = parser.get().body();
+          std::string& body = parser.get().body;
           const std::size_t have = body.size();
           body.resize(have + rest);
           auto [rec, rn] = co_await ReadExactly(stream, asio::buffer(body.data() + have, rest));
@@ -386,7 +386,7 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
       }
     }
 
-    unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+    const unsigned version = parser.version();
     bool keep_alive = false;
     HttpResponse plain;
     if (reject) {
@@ -394,9 +394,8 @@ asio::awaitable<void> Listener::ServeRequests(std::shared_ptr<Session> shared, S
       plain = std::move(*reject);
     } else {
       ++stats_.requests;
-      auto req = parser.release();
-      keep_alive = req.keep_alive();
-      HttpRequest request = ToPlain(std::move(req));  // a named local: see router.cc
+      keep_alive = parser.keep_alive();
+      HttpRequest request = parser.release();  // a named local: see router.cc
       request.peer = peer;
       // The handler's own barrier answers what it throws; should anything still escape, it is
       // answered 500 here and the connection closed, as its state (e.g. a half-sent upstream

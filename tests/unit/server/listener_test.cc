@@ -45,6 +45,8 @@ class EchoHandler final : public RequestHandler {
     {
       std::lock_guard lock(mu_);
       thread_of_[request.target] = std::this_thread::get_id();
+      last_headers_.clear();
+      for (const Header& h : request.headers) last_headers_ += h.name + ": " + h.value + "\n";
     }
     if (request.target == "/slow") {
       auto executor = co_await asio::this_coro::executor;
@@ -78,10 +80,17 @@ class EchoHandler final : public RequestHandler {
     return thread_of_[target];
   }
 
+  // The headers the last request reached the handler with, one "name: value" line each.
+  std::string LastHeaders() {
+    std::lock_guard lock(mu_);
+    return last_headers_;
+  }
+
   std::atomic<int> calls{0};
   std::atomic<bool> slow_started{false};
 
  private:
+  std::string last_headers_;                          // guarded by mu_
   std::map<std::string, std::thread::id> thread_of_;  // guarded by mu_
   std::mutex mu_;
   std::shared_ptr<asio::steady_timer> slow_;
@@ -164,6 +173,31 @@ TEST_F(ListenerTest, KeepAliveServesTwoRequestsOnOneConnection) {
   EXPECT_EQ(two.body, "echo POST /b hello");
   EXPECT_EQ(listener_->stats().connections_accepted, 1);
   EXPECT_EQ(listener_->stats().requests, 2);
+}
+
+// The handler gets the end-to-end headers as sent (names, case, order, values, repeats), the
+// method, target and body; the hop-by-hop ones (Host, Connection, Keep-Alive, TE,
+// Transfer-Encoding, Content-Length, Expect, Proxy-*) are left out.
+TEST_F(ListenerTest, TheHandlerGetsTheEndToEndHeadersInTheirOrder) {
+  Start();
+  Client c(listener_->port());
+  ASSERT_TRUE(c.connected());
+  c.Send(
+      "PATCH /p?q=1 HTTP/1.1\r\nHost: x\r\nX-Chroma-Token: abc\r\nconnection: keep-alive\r\n"
+      "Content-Type: application/json\r\nKeep-Alive: 5\r\nTE: trailers\r\n"
+      "Proxy-Authorization: p\r\nx-multi: 1\r\nTransfer-Encoding: chunked\r\n"
+      "X-Multi: 2\r\nUser-Agent:  spaced value\r\n\r\n"
+      "2\r\n{}\r\n0\r\n\r\n");
+  Reply r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "echo PATCH /p?q=1 {}");
+  EXPECT_EQ(handler_.LastHeaders(),
+            "X-Chroma-Token: abc\nContent-Type: application/json\nx-multi: 1\nX-Multi: 2\n"
+            "User-Agent: spaced value\n");
+  // The next request on the connection starts with none of the first one's headers.
+  c.Send("GET /next HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n\r\n");
+  EXPECT_EQ(c.Read().body, "echo GET /next ");
+  EXPECT_EQ(handler_.LastHeaders(), "Accept: */*\n");
 }
 
 TEST_F(ListenerTest, PipelinedRequestsAreAnsweredInOrder) {
