@@ -17,11 +17,33 @@ bool IsUnreserved(unsigned char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-std::string Splice(std::string_view target, SegmentRange range, std::string_view replacement) {
+// `in` percent-encoded (everything but RFC 3986 unreserved characters) at the end of *out.
+void AppendPercentEncoded(std::string_view in, std::string* out) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  for (char ch : in) {
+    auto c = static_cast<unsigned char>(ch);
+    if (IsUnreserved(c)) {
+      out->push_back(ch);
+    } else {
+      out->push_back('%');
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 0xf]);
+    }
+  }
+}
+
+// `target` with the segment at `range` replaced by `replacement`, percent-encoded when `encode`.
+// One allocation (for a replacement without characters to encode, the usual id).
+std::string Splice(std::string_view target, SegmentRange range, std::string_view replacement,
+                   bool encode) {
   std::string out;
   out.reserve(target.size() - range.length + replacement.size());
   out.append(target.substr(0, range.offset));
-  out.append(replacement);
+  if (encode) {
+    AppendPercentEncoded(replacement, &out);
+  } else {
+    out.append(replacement);
+  }
   out.append(target.substr(range.offset + range.length));
   return out;
 }
@@ -71,32 +93,22 @@ bool PercentDecode(std::string_view in, std::string* out) {
 }
 
 std::string PercentEncodeSegment(std::string_view in) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   out.reserve(in.size());
-  for (char ch : in) {
-    auto c = static_cast<unsigned char>(ch);
-    if (IsUnreserved(c)) {
-      out.push_back(ch);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
+  AppendPercentEncoded(in, &out);
   return out;
 }
 
 std::string ReplaceCollectionSegment(std::string_view target, std::string_view new_segment) {
   auto range = FindCollectionSegment(target);
   if (!range) return std::string(target);
-  return Splice(target, *range, PercentEncodeSegment(new_segment));
+  return Splice(target, *range, new_segment, /*encode=*/true);
 }
 
 std::string CollectionPathTemplate(std::string_view target) {
   auto range = FindCollectionSegment(target);
   if (!range) return std::string(target);
-  return Splice(target, *range, kCollectionPlaceholder);
+  return Splice(target, *range, kCollectionPlaceholder, /*encode=*/false);
 }
 
 std::string ExpandCollectionTemplate(std::string_view tmpl, std::string_view id) {
@@ -104,7 +116,7 @@ std::string ExpandCollectionTemplate(std::string_view tmpl, std::string_view id)
   if (!range || tmpl.substr(range->offset, range->length) != kCollectionPlaceholder) {
     return std::string(tmpl);
   }
-  return Splice(tmpl, *range, PercentEncodeSegment(id));
+  return Splice(tmpl, *range, id, /*encode=*/true);
 }
 
 }  // namespace chroma_ha

@@ -45,10 +45,18 @@ HttpResponse UnknownWriteRefused(const HttpRequest& request) {
                        "(not logged, not replicated).");
 }
 
-// Healthy instances first (keeping their order), then the unhealthy ones.
+// Healthy instances first (keeping their order), then the unhealthy ones. In place: a list of
+// a few instances, where std::stable_partition would allocate a buffer per request.
 std::vector<std::size_t> HealthyFirst(std::vector<std::size_t> order,
                                       const std::vector<bool>& healthy) {
-  std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return healthy[i]; });
+  std::size_t kept = 0;
+  for (std::size_t j = 0; j < order.size(); ++j) {
+    if (!healthy[order[j]]) continue;
+    std::rotate(order.begin() + static_cast<std::ptrdiff_t>(kept),
+                order.begin() + static_cast<std::ptrdiff_t>(j),
+                order.begin() + static_cast<std::ptrdiff_t>(j) + 1);
+    ++kept;
+  }
   return order;
 }
 

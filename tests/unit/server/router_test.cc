@@ -113,6 +113,7 @@ TEST(WriteOrderTest, Table) {
       {{false, false}, {0, 1}},
       {{false, true, true}, {1, 2, 0}},
       {{false, false, true}, {2, 0, 1}},
+      {{false, true, false, true}, {1, 3, 0, 2}},  // both halves keep their order
       {{true}, {0}},
       {{}, {}},
   };
