@@ -28,10 +28,10 @@ bool SameName(std::string_view a, std::string_view b) {
 
 void RequestParser::on_request_impl(http::verb, string_view method, string_view target, int version,
                                     error_code&) {
-  request_.method.assign(method.data(), method.size());
-  request_.target.assign(target.data(), target.size());
+  message_.method.assign(method.data(), method.size());
+  message_.target.assign(target.data(), target.size());
   version_ = version;
-  request_.headers.reserve(8);  // one allocation for a usual request's headers
+  message_.headers.reserve(8);  // one allocation for a usual request's headers
 }
 
 void RequestParser::on_field_impl(field name, string_view name_string, string_view value,
@@ -52,7 +52,7 @@ void RequestParser::on_field_impl(field name, string_view name_string, string_vi
   }
   const std::string_view n(name_string.data(), name_string.size());
   if (IsHopByHopHeader(n)) return;
-  request_.headers.push_back({std::string(n), std::string(value.data(), value.size())});
+  message_.headers.push_back({std::string(n), std::string(value.data(), value.size())});
 }
 
 std::string CheckHeader(const RequestParser& parser) {
@@ -68,7 +68,7 @@ std::string CheckHeader(const RequestParser& parser) {
   if (parser.transfer_encodings_ == 1 && !parser.chunked()) {
     return "Transfer-Encoding other than chunked";
   }
-  for (unsigned char c : parser.request_.target) {
+  for (unsigned char c : parser.message_.target) {
     if (c <= 0x20 || c == 0x7f) return "control character in the request target";
   }
   return "";

@@ -9,53 +9,28 @@
 #include <string>
 
 #include "chroma_ha/http_message.h"
+#include "upstream/plain_parser.h"
 
 namespace chroma_ha {
 
-// A client's request parsed straight into the HttpRequest the router takes: Beast's parser
-// (basic_parser: framing, chunked bodies, limits, keep-alive) with our own callbacks, instead of
-// http::request_parser's message (a node per header field, then copied into the HttpRequest;
-// bench/analysis.md, "Proxy path"). Hop-by-hop headers are left out as they are parsed; what
+// A client's request parsed straight into the HttpRequest the router takes
+// (upstream/plain_parser.h). Hop-by-hop headers are left out as they are parsed; what
 // CheckHeader and ExpectsContinue need of them is noted on the way. One parser per request.
-class RequestParser final : public boost::beast::http::basic_parser<true> {
+class RequestParser final : public PlainParser<true, HttpRequest> {
  public:
-  RequestParser() = default;
-
-  // The request so far (its body complete once is_done()).
-  HttpRequest& get() { return request_; }
-  HttpRequest release() { return std::move(request_); }
   // 10 for HTTP/1.0, 11 for HTTP/1.1 (11 until the request line is parsed).
   unsigned version() const { return static_cast<unsigned>(version_); }
 
  private:
   friend std::string CheckHeader(const RequestParser& parser);
   friend bool ExpectsContinue(const RequestParser& parser);
-  using error_code = boost::beast::error_code;
-  using string_view = boost::beast::string_view;
-  using field = boost::beast::http::field;
 
   void on_request_impl(boost::beast::http::verb, string_view method, string_view target,
                        int version, error_code&) override;
   void on_response_impl(int, string_view, int, error_code&) override {}
   void on_field_impl(field name, string_view name_string, string_view value, error_code&) override;
   void on_header_impl(error_code&) override {}
-  void on_body_init_impl(const boost::optional<std::uint64_t>& content_length,
-                         error_code&) override {
-    // Beast has already refused a length over the body limit.
-    if (content_length) request_.body.reserve(static_cast<std::size_t>(*content_length));
-  }
-  std::size_t on_body_impl(string_view body, error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
-    request_.body.append(body.data(), body.size());
-    return body.size();
-  }
-  void on_finish_impl(error_code&) override {}
 
-  HttpRequest request_;
   int version_ = 11;
   int content_lengths_ = 0;
   int transfer_encodings_ = 0;

@@ -42,13 +42,13 @@ void ResponseParser::on_field_impl(field name, string_view name_string, string_v
     }
     return;
   }
-  response_.headers.push_back({std::string(n), std::string(value.data(), value.size())});
+  message_.headers.push_back({std::string(n), std::string(value.data(), value.size())});
 }
 
 void ResponseParser::on_header_impl(error_code&) {
   if (connection_.empty()) return;
   // A name the Connection header lists may have come before it: dropped now that it is known.
-  std::erase_if(response_.headers,
+  std::erase_if(message_.headers,
                 [&](const Header& h) { return ListedInConnection(connection_, h.name); });
 }
 

@@ -10,18 +10,14 @@
 #include <filesystem>
 #include <utility>
 
+#include "wal/process_registry.h"
+
 namespace chroma_ha {
 namespace {
 
-struct Registry {
-  std::mutex mu;
-  // Bodies directory -> the BodyFiles of this process (and the pid that made it: a forked
-  // child must not share its parent's descriptors' state).
-  std::map<std::string, std::pair<pid_t, std::weak_ptr<BodyFiles>>> open;
-};
-
-Registry& TheRegistry() {
-  static Registry* registry = new Registry();  // never destroyed: used by static stores too
+ProcessRegistry<BodyFiles>& TheRegistry() {
+  // Never destroyed: used by static stores too. Keyed by the bodies directory.
+  static auto* registry = new ProcessRegistry<BodyFiles>();
   return *registry;
 }
 
@@ -53,22 +49,18 @@ std::shared_ptr<BodyFiles> BodyFiles::For(const std::string& db_path, int64_t se
   std::error_code ec;
   const std::filesystem::path canonical = std::filesystem::weakly_canonical(db_path, ec);
   const std::string dir = (ec ? std::filesystem::path(db_path) : canonical).string() + ".bodies";
-  Registry& registry = TheRegistry();
-  std::lock_guard lock(registry.mu);
-  auto& [pid, weak] = registry.open[dir];
-  std::shared_ptr<BodyFiles> files = pid == getpid() ? weak.lock() : nullptr;
-  if (files == nullptr) {
-    files = std::make_shared<BodyFiles>(dir, segment_bytes);
-    pid = getpid();
-    weak = files;
-  }
-  return files;
+  Result<std::shared_ptr<BodyFiles>> files =
+      TheRegistry().Get(dir, [&]() -> Result<std::shared_ptr<BodyFiles>> {
+        return std::make_shared<BodyFiles>(dir, segment_bytes);
+      });
+  return std::move(files).value();  // making one cannot fail
 }
 
 BodyFiles::BodyFiles(std::string dir, int64_t segment_bytes)
     : dir_(std::move(dir)), segment_bytes_(segment_bytes) {}
 
 BodyFiles::~BodyFiles() {
+  TheRegistry().Forget(dir_);
   for (const auto& [segment, fd] : fds_) ::close(fd);
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "unit/wal/group_commit_fixture.h"  // Entry()
 #include "wal/sqlite_store.h"
 
 namespace chroma_ha {
@@ -39,20 +40,19 @@ class SqliteBodiesTest : public ::testing::Test {
     return store;
   }
 
+  static WalEntry Entry(const std::string& body, EntryState state = EntryState::kCommitted,
+                        int64_t created_ms = 0) {
+    WalEntry e = group_commit_test::Entry(body);
+    e.state = state;
+    e.origin = state == EntryState::kPending ? "" : "primary";
+    e.created_ms = created_ms;
+    return e;
+  }
+
   // Appends one entry with `body`; its seq.
   static int64_t Append(WalStore& store, std::string body,
                         EntryState state = EntryState::kCommitted, int64_t created_ms = 0) {
-    std::vector<WalEntry> batch(1);
-    batch[0].tenant = "t";
-    batch[0].database = "d";
-    batch[0].collection = "c";
-    batch[0].kind = "add";
-    batch[0].method = "POST";
-    batch[0].path = "/api/v2/tenants/t/databases/d/collections/c/add";
-    batch[0].body = std::move(body);
-    batch[0].state = state;
-    batch[0].origin = state == EntryState::kPending ? "" : "primary";
-    batch[0].created_ms = created_ms;
+    std::vector<WalEntry> batch = {Entry(body, state, created_ms)};
     const Status s = store.Append(&batch);
     EXPECT_TRUE(s.ok()) << s.ToString();
     return batch[0].seq;
@@ -233,15 +233,7 @@ TEST_F(SqliteBodiesTest, AMissingOrCutBodyFileIsCorruptionNeverAnEmptyBody) {
 TEST_F(SqliteBodiesTest, ABodyThatCannotBeWrittenFailsTheAppendAndRecordsNothing) {
   std::ofstream(bodies_dir_) << "not a directory";  // where the directory would go
   auto store = OpenStore();
-  std::vector<WalEntry> batch(2);
-  for (WalEntry& e : batch) {
-    e.tenant = "t";
-    e.kind = "add";
-    e.method = "POST";
-    e.path = "p";
-  }
-  batch[0].body = "small, first in the batch";
-  batch[1].body = Bytes(100000, 8);
+  std::vector<WalEntry> batch = {Entry("small, first in the batch"), Entry(Bytes(100000, 8))};
   const Status s = store->Append(&batch);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
