@@ -36,9 +36,20 @@ void ResponseParser::on_field_impl(field name, string_view name_string, string_v
                                    error_code&) {
   const std::string_view n(name_string.data(), name_string.size());
   if (IsHopByHopHeader(n)) {
-    if (name == field::connection) {
-      if (!connection_.empty()) connection_.push_back(',');
-      connection_.append(value.data(), value.size());
+    if (name != field::connection) return;
+    // The names it lists, but for the usual options ("keep-alive", "close"): those name no
+    // header left to drop (Keep-Alive is hop-by-hop anyway), and most answers carry only one.
+    std::string_view rest(value.data(), value.size());
+    while (!rest.empty()) {
+      const std::size_t comma = rest.find(',');
+      const std::string_view token = Trim(rest.substr(0, comma));
+      if (!token.empty() && !EqualsIgnoreCase(token, "keep-alive") &&
+          !EqualsIgnoreCase(token, "close")) {
+        if (!connection_.empty()) connection_.push_back(',');
+        connection_.append(token);
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
     }
     return;
   }

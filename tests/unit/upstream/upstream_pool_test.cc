@@ -263,7 +263,7 @@ TEST_F(UpstreamSetTest, HopByHopHeadersAreStrippedBothWays) {
                  {"Proxy-Thing", "x"},
                  {"Upgrade", "h2c"},
                  {"X-Early-Private", "listed below"},  // before the Connection header naming it
-                 {"Connection", "X-Private, x-early-private"},
+                 {"Connection", "keep-alive, X-Private,x-early-private"},
                  {"X-Private", "secret"}};
     return r;
   });
