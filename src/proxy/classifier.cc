@@ -71,7 +71,7 @@ Route Make(RouteClass cls, WriteKind write = WriteKind::kNone) {
 
 // Matches the segments after "/api/v2". `raw` are as received, `dec` percent-decoded.
 Route MatchApiV2(std::string_view method, std::span<const std::string_view> raw,
-                 std::span<const std::string> dec) {
+                 std::span<const std::string_view> dec) {
   const std::size_t n = raw.size();
   const bool get = method == "GET", post = method == "POST";
   const bool put = method == "PUT", del = method == "DELETE";
@@ -174,20 +174,31 @@ Route Classify(std::string_view method, std::string_view target) {
   }
   const std::string_view path = target.substr(0, target.find('?'));
   // Scratch of this thread, reused by each of its requests (no allocation once warm): the
-  // segments as received, and decoded (only the first raw.size() of `dec` are this request's).
+  // segments as received, decoded ones (views of `raw`, or of `decoded` for a segment with a
+  // '%'), and the decoded bytes (only the first raw.size() of each are this request's).
   thread_local std::vector<std::string_view> raw;
-  thread_local std::vector<std::string> dec;
+  thread_local std::vector<std::string_view> dec;
+  thread_local std::vector<std::string> decoded;
   SplitPath(path, &raw);
   const bool api_v2 = raw.size() >= 2 && raw[0] == "api" && raw[1] == "v2";
-  if (dec.size() < raw.size()) dec.resize(raw.size());
+  dec.resize(raw.size());
+  if (decoded.size() < raw.size()) decoded.resize(raw.size());
   for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (!PercentDecode(raw[i], &dec[i])) return Invalid("invalid percent-encoding in path");
+    // Without a '%' a segment is its own decoding, and the target's check above already
+    // excluded control bytes (and a '/' ends it).
+    const bool encoded = raw[i].find('%') != std::string_view::npos;
+    if (encoded) {
+      if (!PercentDecode(raw[i], &decoded[i])) return Invalid("invalid percent-encoding in path");
+      dec[i] = decoded[i];
+    } else {
+      dec[i] = raw[i];
+    }
     if (dec[i] == "." || dec[i] == "..") return Invalid("dot-segment in path");
-    if (HasControl(dec[i])) return Invalid("encoded control character in path");
+    if (encoded && HasControl(dec[i])) return Invalid("encoded control character in path");
     if (!api_v2) continue;
     if (!IsUtf8(dec[i])) return Invalid("path segment is not valid UTF-8");
     if (raw[i].empty() && i + 1 != raw.size()) return Invalid("empty segment in path");
-    if (dec[i].find('/') != std::string::npos) {
+    if (encoded && dec[i].find('/') != std::string_view::npos) {
       return Invalid("encoded slash (%2F) in a path segment");
     }
   }
@@ -196,7 +207,7 @@ Route Classify(std::string_view method, std::string_view target) {
   if (raw.size() == 2) return Route{};
   // Views of the segments after "/api/v2" (no copies: this runs for every request).
   return MatchApiV2(method, std::span<const std::string_view>(raw).subspan(2),
-                    std::span<const std::string>(dec.data(), raw.size()).subspan(2));
+                    std::span<const std::string_view>(dec).subspan(2));
 }
 
 const char* RouteClassName(RouteClass cls) {
