@@ -12,20 +12,6 @@ namespace chroma_ha {
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-namespace {
-
-// `a` equals the lower-case name `b`, ignoring ASCII case.
-bool SameName(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    const char x = (a[i] >= 'A' && a[i] <= 'Z') ? static_cast<char>(a[i] - 'A' + 'a') : a[i];
-    if (x != b[i]) return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 void RequestParser::on_request_impl(http::verb, string_view method, string_view target, int version,
                                     error_code&) {
   message_.method.assign(method.data(), method.size());
@@ -87,8 +73,8 @@ std::string ResponseHead(const HttpResponse& plain, unsigned version, bool keep_
   const beast::string_view reason = http::obsolete_reason(static_cast<http::status>(plain.status));
   head.append(reason.data(), reason.size()).append("\r\n");
   for (const Header& h : plain.headers) {
-    if (SameName(h.name, "content-length") || SameName(h.name, "server") ||
-        SameName(h.name, "connection") || SameName(h.name, "transfer-encoding")) {
+    if (beast::iequals(h.name, "content-length") || beast::iequals(h.name, "server") ||
+        beast::iequals(h.name, "connection") || beast::iequals(h.name, "transfer-encoding")) {
       continue;
     }
     head.append(h.name).append(": ").append(h.value).append("\r\n");

@@ -1,18 +1,14 @@
 #include "upstream/response_parser.h"
 
-#include <algorithm>
+#include <boost/beast/core/string.hpp>
 
 #include "upstream/upstream_pool.h"
 
 namespace chroma_ha {
+
+namespace beast = boost::beast;
+
 namespace {
-
-char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return Lower(x) == Lower(y); });
-}
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -20,16 +16,23 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Calls visit(token) for each trimmed element of a comma-separated list until it returns true;
+// true when one did.
+template <typename Visit>
+bool AnyToken(std::string_view list, Visit visit) {
+  while (!list.empty()) {
+    const std::size_t comma = list.find(',');
+    if (visit(Trim(list.substr(0, comma)))) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
 }  // namespace
 
 bool ListedInConnection(std::string_view connection, std::string_view name) {
-  while (!connection.empty()) {
-    const std::size_t comma = connection.find(',');
-    if (EqualsIgnoreCase(Trim(connection.substr(0, comma)), name)) return true;
-    if (comma == std::string_view::npos) break;
-    connection.remove_prefix(comma + 1);
-  }
-  return false;
+  return AnyToken(connection, [&](std::string_view token) { return beast::iequals(token, name); });
 }
 
 void ResponseParser::on_field_impl(field name, string_view name_string, string_view value,
@@ -39,18 +42,14 @@ void ResponseParser::on_field_impl(field name, string_view name_string, string_v
     if (name != field::connection) return;
     // The names it lists, but for the usual options ("keep-alive", "close"): those name no
     // header left to drop (Keep-Alive is hop-by-hop anyway), and most answers carry only one.
-    std::string_view rest(value.data(), value.size());
-    while (!rest.empty()) {
-      const std::size_t comma = rest.find(',');
-      const std::string_view token = Trim(rest.substr(0, comma));
-      if (!token.empty() && !EqualsIgnoreCase(token, "keep-alive") &&
-          !EqualsIgnoreCase(token, "close")) {
+    AnyToken(std::string_view(value.data(), value.size()), [&](std::string_view token) {
+      if (!token.empty() && !beast::iequals(token, "keep-alive") &&
+          !beast::iequals(token, "close")) {
         if (!connection_.empty()) connection_.push_back(',');
         connection_.append(token);
       }
-      if (comma == std::string_view::npos) break;
-      rest.remove_prefix(comma + 1);
-    }
+      return false;
+    });
     return;
   }
   message_.headers.push_back({std::string(n), std::string(value.data(), value.size())});

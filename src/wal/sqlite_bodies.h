@@ -79,8 +79,6 @@ class BodyFiles {
   // Deletes the segments numbered below `below`, never the newest. Returns how many.
   Result<int> DropBelow(int64_t below);
 
-  const std::string& dir() const { return dir_; }
-
  private:
   Status LoadLocked();  // lists the directory once: the newest segment and its size
   Result<int> FdLocked(int64_t segment, bool create);

@@ -1,5 +1,5 @@
 // SqliteWalStore, part 2: the queries. The connection, schema and migrations are in
-// sqlite_schema.cc.
+// sqlite_schema.cc; where bodies go, in sqlite_store_bodies.cc.
 #include "wal/sqlite_store.h"
 
 #include <sqlite3.h>
@@ -30,12 +30,6 @@ constexpr const char* kInsertEntry =
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
     "state, origin, attempts, last_error, extra) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-constexpr const char* kInsertBody = "INSERT INTO wal_bodies (seq, body) VALUES (?, ?)";
-constexpr const char* kInsertBodyRef =
-    "INSERT INTO wal_bodies (seq, body, file_segment, file_offset, file_length) "
-    "VALUES (?, x'', ?, ?, ?)";
-constexpr const char* kOldestBodySegment =
-    "SELECT MIN(file_segment) FROM wal_bodies WHERE file_segment IS NOT NULL";
 constexpr const char* kUpdateOutcome =
     "UPDATE wal_entries SET state = ?, origin = ?, attempts = ?, last_error = ? WHERE seq = ?";
 constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq = ?";
@@ -179,33 +173,6 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
   return Status::Ok();
 }
 
-// A body from BodyFiles::kMinExternalBytes on goes to the body files, the row then holds where
-// (*external set); a shorter one into the row.
-Status SqliteWalStore::InsertBodyLocked(int64_t seq, const std::string& body, bool* external) {
-  if (bodies_ == nullptr || body.size() < BodyFiles::kMinExternalBytes) {
-    CHROMA_HA_PREPARE(stmt, kInsertBody);
-    const int rc = stmt.Int(seq).Blob(body).Step();
-    return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "append");
-  }
-  Result<BodyRef> ref = bodies_->Append(body);
-  if (!ref.ok()) return ref.status();
-  *external = true;
-  CHROMA_HA_PREPARE(stmt, kInsertBodyRef);
-  const int rc = stmt.Int(seq).Int(ref->segment).Int(ref->offset).Int(ref->length).Step();
-  return rc == SQLITE_DONE ? Status::Ok() : ErrorLocked(rc, "append");
-}
-
-Result<int64_t> SqliteWalStore::UnreferencedBelowLocked() {
-  if (bodies_ == nullptr) return int64_t{0};
-  // Read first: an append of another store on this file (inside its own transaction, so not
-  // now) goes to this segment or a newer one.
-  const int64_t newest = bodies_->Newest();
-  CHROMA_HA_PREPARE(stmt, kOldestBodySegment);
-  const int rc = stmt.Step();
-  if (rc != SQLITE_ROW) return ErrorLocked(rc, "find unreferenced body files");
-  return stmt.ColumnIsNull(0) ? newest : std::min(newest, stmt.ColumnInt(0));
-}
-
 Result<bool> SqliteWalStore::EntryExistsLocked(int64_t seq) {
   CHROMA_HA_PREPARE(stmt, kEntryExists);
   const int rc = stmt.Int(seq).Step();
@@ -325,15 +292,9 @@ Result<std::vector<WalEntry>> SqliteWalStore::QueryEntriesLocked(Stmt& stmt) {
     e.attempts = static_cast<int>(stmt.ColumnInt(11));
     e.last_error = stmt.ColumnBytes(12);
     e.extra = stmt.ColumnBytes(13);
-    if (!stmt.ColumnIsNull(14)) {
-      if (bodies_ == nullptr) return Status::Internal("sqlite store used before Open()");
+    if (!stmt.ColumnIsNull(14)) {  // in the body files
       const BodyRef ref{stmt.ColumnInt(14), stmt.ColumnInt(15), stmt.ColumnInt(16)};
-      if (Status s = bodies_->Read(ref, &e.body); !s.ok()) {
-        return s.code() == StatusCode::kCorruption
-                   ? Status::Corruption("body of WAL entry " + std::to_string(e.seq) + ": " +
-                                        s.message())
-                   : s;
-      }
+      if (Status s = ReadBodyLocked(e.seq, ref, &e.body); !s.ok()) return s;
     }
     out.push_back(std::move(e));
   }
@@ -445,13 +406,7 @@ Result<int64_t> SqliteWalStore::Prune(int64_t before_ms, const std::vector<std::
     if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "prune"));
     pruned = sqlite3_changes(db_);
   }
-  Result<int64_t> below = UnreferencedBelowLocked();
-  CHROMA_HA_OR_ROLLBACK(below.status());
-  CHROMA_HA_COMMIT();
-  // A segment that cannot be deleted now is tried again by the next Prune (the error says why).
-  if (Result<int> dropped = bodies_ ? bodies_->DropBelow(*below) : 0; !dropped.ok()) {
-    return dropped.status();
-  }
+  if (Status s = CommitDroppingBodyFilesLocked(); !s.ok()) return s;
   return pruned;
 }
 
@@ -593,13 +548,7 @@ Status SqliteWalStore::Clear() {
   if (db_ == nullptr) return Status::Internal("sqlite store used before Open()");
   if (Status s = BeginLocked(); !s.ok()) return s;
   CHROMA_HA_OR_ROLLBACK(ExecLocked(kClear));
-  Result<int64_t> below = UnreferencedBelowLocked();
-  CHROMA_HA_OR_ROLLBACK(below.status());
-  CHROMA_HA_COMMIT();
-  if (Result<int> dropped = bodies_ ? bodies_->DropBelow(*below) : 0; !dropped.ok()) {
-    return dropped.status();
-  }
-  return Status::Ok();
+  return CommitDroppingBodyFilesLocked();
 }
 
 }  // namespace chroma_ha

@@ -15,8 +15,8 @@
 // an unknown seq, kInternal otherwise. Nothing throws.
 //
 // Implementation: sqlite_schema.cc (connection, schema and migrations, instance registration),
-// sqlite_store.cc (queries), sqlite_leases.cc (leases, fences, members), sqlite_statement.h
-// (their shared statement helper).
+// sqlite_store.cc (queries), sqlite_store_bodies.cc (where bodies go), sqlite_leases.cc
+// (leases, fences, members), sqlite_statement.h (their shared statement helper).
 #ifndef CHROMA_HA_WAL_SQLITE_STORE_H_
 #define CHROMA_HA_WAL_SQLITE_STORE_H_
 
@@ -36,6 +36,7 @@ struct sqlite3_stmt;
 namespace chroma_ha {
 
 class BodyFiles;
+struct BodyRef;
 class SqliteFileLock;
 
 class SqliteWalStore final : public WalStore {
@@ -112,10 +113,12 @@ class SqliteWalStore final : public WalStore {
   Result<bool> EntryExistsLocked(int64_t seq);
   Result<std::vector<WalEntry>> QueryEntriesLocked(Stmt& stmt);
   Status InsertTodoLocked(int64_t seq, const std::string& origin);
+  // Bodies (sqlite_store_bodies.cc). A body of BodyFiles::kMinExternalBytes or more goes to
+  // the body files and the row holds where (*external then set), a shorter one into the row.
   Status InsertBodyLocked(int64_t seq, const std::string& body, bool* external);
-  // Inside a transaction that deleted rows: below which segment the body files are unreferenced
-  // (BodyFiles::DropBelow after the commit).
-  Result<int64_t> UnreferencedBelowLocked();
+  Status ReadBodyLocked(int64_t seq, const BodyRef& ref, std::string* body);
+  // Commits a transaction that deleted rows, then deletes the body files no row refers to.
+  Status CommitDroppingBodyFilesLocked();
   Status MarkAppliedImpl(const std::vector<int64_t>& seqs, const std::string& instance,
                          int64_t* todo_removed, const Fence& fence);
   // Leases (sqlite_leases.cc). The store's clock: the process's (one process per file).
@@ -128,7 +131,8 @@ class SqliteWalStore final : public WalStore {
   const std::string path_;
   std::mutex mu_;
   std::shared_ptr<SqliteFileLock> file_lock_;  // held from Open() to destruction
-  std::shared_ptr<BodyFiles> bodies_;          // large bodies (wal/sqlite_bodies.h); from Open()
+  std::shared_ptr<BodyFiles> bodies_;  // large bodies (wal/sqlite_bodies.h); set with the lock
+                                       // by Open(), before the database is opened
   bool sole_opener_ = false;  // Open() took the file lock from the OS (see Open)
   sqlite3* db_ = nullptr;
   std::map<const char*, sqlite3_stmt*> statements_;  // keyed by the SQL constant's address
