@@ -21,6 +21,40 @@ export async function createCollection(base, name) {
   return res.json.id;
 }
 
+// Deterministic uniform numbers in [0, 1) from `seed`.
+export function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+// A random vector of `dim` components in [-1, 1], three decimals.
+export const randomVector = (r, dim = 384) =>
+  Array.from({ length: dim }, () => Math.round((r() * 2 - 1) * 1000) / 1000);
+
+// The records bench/suite.mjs writes (parts writes, lag, throughput, drain): record k of a run
+// has one of 1,000 random 384-d vectors, EMBEDDINGS[k % 1000], and its id as its document. They
+// cost a Chroma server about twice the CPU per record of addBody's below, whose vectors repeat
+// every 97 records: a ceiling measured for the drain must use these (bench/ingest_ceiling.mjs).
+export const EMBEDDINGS = (() => {
+  const r = rng(99);
+  return Array.from({ length: 1000 }, () => JSON.stringify(randomVector(r)));
+})();
+
+// The body of add number `n` of `batch` such records: records n*batch .. n*batch+batch-1, so
+// single-record adds 0..k-1 coalesced in order are exactly recordsBody(prefix', 0, k).
+export function recordsBody(prefix, n, batch) {
+  const ids = [];
+  const embs = [];
+  for (let i = 0; i < batch; i++) {
+    ids.push(`"${prefix}-${n}-${i}"`);
+    embs.push(EMBEDDINGS[(n * batch + i) % EMBEDDINGS.length]);
+  }
+  return `{"ids":[${ids.join(',')}],"embeddings":[${embs.join(',')}],"documents":[${ids.join(',')}]}`;
+}
+
 export function addBody(prefix, n, batch, dim) {
   const ids = [];
   const embeddings = [];

@@ -1,6 +1,25 @@
 // /proc and environment helpers shared by the benchmarks.
 
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+// CPU seconds (utime + stime, /proc/PID/stat fields 14 and 15) the processes have used; an exited
+// one counts 0.
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const p of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // exited
+    }
+  }
+  return ticks / CLK_TCK;
+}
 
 // `pid` and its descendants (nginx workers; the `chroma` launcher may run the server as a child).
 export function procTree(pid) {

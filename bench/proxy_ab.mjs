@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 
 import { freePort, startChromaHa, waitFor, pidListensOn } from '../tests/e2e/harness.mjs';
-import { envList, procTree } from './proc.mjs';
+import { cpuSeconds, envList, procTree } from './proc.mjs';
 import { UUID, fakeUpstreamConf, haproxyConf } from './proxy_conf.mjs';
 
 const argv = process.argv.slice(2);
@@ -42,16 +42,7 @@ const median = (xs) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
 };
-const CLK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-const cpu = (pid) =>
-  procTree(pid).reduce((t, p) => {
-    try {
-      const f = fs.readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
-      return t + (Number(f[11]) + Number(f[12])) / CLK;
-    } catch {
-      return t;
-    }
-  }, 0);
+const cpu = (pid) => cpuSeconds(procTree(pid));
 
 async function daemon(name, cmd, args, ports) {
   const out = fs.openSync(path.join(dir, `${name}.log`), 'a');

@@ -48,8 +48,8 @@ import {
   walStatus,
 } from '../tests/e2e/harness.mjs';
 import { makePki } from '../tests/e2e/tls_front.mjs';
-import { postJson, runLoad } from './add_load.mjs';
-import { envList, procTree } from './proc.mjs';
+import { EMBEDDINGS, postJson, randomVector, recordsBody, rng, runLoad } from './add_load.mjs';
+import { cpuSeconds, envList, procTree } from './proc.mjs';
 import { FAKE_BODY, LISTING, UUID, fakeUpstreamConf, haproxyConf, nginxCommon, nginxHttpCommon } from './proxy_conf.mjs';
 
 // ---------------------------------------------------------------------------------------------
@@ -135,20 +135,6 @@ function percentile(sorted, p) {
 }
 
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-function cpuSeconds(pids) {
-  let ticks = 0;
-  for (const p of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
-    } catch {
-      // exited
-    }
-  }
-  return ticks / CLK_TCK;
-}
 function rssKb(pids) {
   let kb = 0;
   for (const p of pids) {
@@ -550,14 +536,7 @@ async function profile(pid, load, dir) {
 // ---------------------------------------------------------------------------------------------
 // 2. Real Chroma reads
 
-function rng(seed) {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-const vec = (r) => Array.from({ length: DIM }, () => Math.round((r() * 2 - 1) * 1000) / 1000);
+const vec = (r) => randomVector(r, DIM);
 
 async function createCollectionOn(base, name) {
   const res = await http(`${base}${TD}/collections`, {
@@ -659,20 +638,7 @@ async function requestCountsSafe(ha) {
 // ---------------------------------------------------------------------------------------------
 // 3. Writes (the approach of bench/writes.mjs: Node fetch workers, unique ids, fresh collection)
 
-const EMB = (() => {
-  const r = rng(99);
-  return Array.from({ length: 1000 }, () => JSON.stringify(vec(r)));
-})();
-
-function addBody(prefix, n, batch) {
-  const ids = [];
-  const embs = [];
-  for (let i = 0; i < batch; i++) {
-    ids.push(`"${prefix}-${n}-${i}"`);
-    embs.push(EMB[(n * batch + i) % EMB.length]);
-  }
-  return `{"ids":[${ids.join(',')}],"embeddings":[${embs.join(',')}],"documents":[${ids.join(',')}]}`;
-}
+const addBody = recordsBody; // the records of every write part (bench/add_load.mjs)
 
 // `url` is one URL or a function of the worker's number (e.g. one collection per worker); with
 // `dual`, every add goes to both URLs `url(w)` returns (an array), awaited together.
@@ -840,7 +806,7 @@ async function lagRun(stack, label, rate = 20) {
     inflight.push(
       (async () => {
         const id = `lag-${n}`;
-        const body = `{"ids":["${id}"],"embeddings":[${EMB[n % EMB.length]}],"documents":["${id}"]}`;
+        const body = `{"ids":["${id}"],"embeddings":[${EMBEDDINGS[n % EMBEDDINGS.length]}],"documents":["${id}"]}`;
         const res = await http(`${stack.ha.url}${TD}/collections/${haId}/add`, { method: 'POST', headers: { 'content-type': 'application/json' }, body, timeoutMs: 30000 }).catch(() => null);
         if (!res || (res.status !== 200 && res.status !== 201)) errors++;
         else acked.set(id, performance.now());
@@ -896,7 +862,7 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
   const replicaReady = (performance.now() - t0) / 1000;  // its heartbeat answers
   // Where the drain's time goes: CPU of chroma-ha and of the replica's tree during the drain, and,
   // with --perf-drain FILE, a perf profile of chroma-ha (perf.data in FILE.<collections>).
-  const drainPids = { ha: [stack.ha.pid], replica: procTree(stack.replica.pid) };
+  const drainPids = { ha: [stack.ha.pid], replica: procTree(stack.replica.pid), primary: procTree(stack.primary.pid) };
   const drainCpu0 = Object.fromEntries(Object.entries(drainPids).map(([k, v]) => [k, cpuSeconds(v)]));
   const perfFile = opt('perf-drain', '') && `${opt('perf-drain', '')}.${BACKLOG_COLLECTIONS}`;
   const perf = perfFile ? spawn('perf', ['record', '-F', '499', '-g', '-p', String(stack.ha.pid), '-o', perfFile], { stdio: 'ignore' }) : null;

@@ -18,7 +18,7 @@ import os from 'node:os';
 
 import { TD, startStack, waitWalDrained, walStats } from '../tests/e2e/harness.mjs';
 import { createCollection, median } from './add_load.mjs';
-import { envList, procTree } from './proc.mjs';
+import { cpuSeconds, envList, procTree } from './proc.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => {
@@ -32,27 +32,13 @@ const CONNS = Number(args.conns ?? 4);
 const BATCH = Number(args.batch ?? 100);
 const DIM = Number(args.dim ?? 384);
 
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
 function loadavg() {
   return fs.readFileSync('/proc/loadavg', 'utf8').trim().split(/\s+/).slice(0, 3).map(Number);
 }
 
 
 // utime + stime of the processes, in ms.
-function cpuMs(pids) {
-  let ticks = 0;
-  for (const p of pids) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // fields 14, 15
-    } catch {
-      // exited
-    }
-  }
-  return (ticks * 1000) / CLK_TCK;
-}
+const cpuMs = (pids) => cpuSeconds(pids) * 1000;
 
 // Deterministic pseudo-random floats, spelled as JavaScript spells them (≈ 18 characters).
 function rng(seed) {
