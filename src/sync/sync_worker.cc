@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <future>
 #include <iterator>
 #include <map>
 #include <utility>
@@ -140,7 +141,19 @@ Status SyncWorker::ReplayInstance(size_t index) {
     backlog = b->front().entries;
   }
 
-  Round round{index, target, std::move(blocked), {}, {}};
+  Round round{index, target, std::move(blocked), {}, {}, {}, {}, {}};
+  Status s = ReplayPages(round, backlog);
+  // Whatever stopped the pages, the mark behind is collected (it may have been stored).
+  Status behind = FinishBehind(round);
+  if (!s.ok()) return s;
+  if (!behind.ok()) return behind;
+  return round.result;
+}
+
+Status SyncWorker::ReplayPages(Round& round, int64_t backlog) {
+  const size_t index = round.index;
+  const std::string& name = round.target.name();
+  std::future<PageRead> next;  // the page after this one, read while this one is replayed
   int64_t after_seq = 0;
   while (!stopping_) {
     if (!HoldsReplayLease(index)) break;
@@ -149,17 +162,49 @@ Status SyncWorker::ReplayInstance(size_t index) {
       std::lock_guard<std::mutex> lock(mu_);
       stats_.instances[index].batch_size = page_size;
     }
-    bool more = false;
-    Result<std::vector<WalEntry>> page = ReadPage(name, after_seq, page_size, &more);
-    if (!page.ok()) return StoreError("pending_for", page.status());
-    if (page->empty()) break;
-    after_seq = page->back().seq;
-    std::vector<ReplayUnit> units = PlanReplay(*page, validated_);
+    const auto reading = std::chrono::steady_clock::now();
+    PageRead read;
+    if (next.valid()) {
+      read = next.get();
+    } else {
+      read.page = ReadPage(name, after_seq, page_size, &read.more);
+    }
+    if (!read.page.ok()) return StoreError("pending_for", read.page.status());
+    std::vector<WalEntry>& page = *read.page;
+    if (page.empty()) break;
+    const int64_t first_seq = page.front().seq;
+    after_seq = page.back().seq;
+    const size_t entries = page.size();
+    if (read.more) {
+      next = std::async(std::launch::async, [this, &name, after_seq, page_size] {
+        PageRead r;
+        r.page = ReadPage(name, after_seq, page_size, &r.more);
+        return r;
+      });
+    }
+    const auto replaying = std::chrono::steady_clock::now();
+    std::vector<ReplayUnit> units = PlanReplay(page, validated_);
     if (Status s = ReplayUnits(round, units); !s.ok()) return s;
-    if (Status s = MarkRun(index, round.run); !s.ok()) return s;  // before `page` goes away
-    if (stopping_ || !more) break;
+    const auto marking = std::chrono::steady_clock::now();
+    const bool behind = next.valid() && !stopping_;
+    if (behind) {
+      // Another page follows: it goes out while this one's mark commits.
+      if (Status s = FinishBehind(round); !s.ok()) return s;
+      MarkBehind(round, std::move(page));
+    } else if (Status s = MarkRun(round); !s.ok()) {  // before `page` goes away
+      return s;
+    }
+    // Where a drain's time goes: the store steps left between the instance's requests.
+    using Ms = std::chrono::duration<double, std::milli>;
+    spdlog::debug(
+        "sync: page of {} entries (seqs {}..{}) to {}: {:.1f} ms replaying, {:.1f} ms "
+        "waiting for the store",
+        entries, first_seq, after_seq, name, Ms(marking - replaying).count(),
+        Ms(replaying - reading + (std::chrono::steady_clock::now() - marking)).count());
+    if (behind) continue;
+    if (stopping_ || !read.more) break;
   }
-  return round.result;
+  return Status::Ok();
 }
 
 Result<std::vector<WalEntry>> SyncWorker::ReadPage(const std::string& instance, int64_t after_seq,
@@ -275,7 +320,7 @@ Status SyncWorker::ReplayOne(Round& round, const WalEntry& entry) {
   const bool batchable = IsBatchableReplay(entry);
   // Anything but a batchable write is re-applied only alone: mark the run before it first.
   if (!batchable) {
-    if (Status s = MarkRun(round.index, round.run); !s.ok()) return s;
+    if (Status s = MarkRun(round); !s.ok()) return s;
   }
   return RecordOne(round, entry, replayer_.Apply(entry, round.target), batchable);
 }
@@ -319,7 +364,7 @@ Status SyncWorker::RecordOne(Round& round, const WalEntry& entry, const ReplayOu
     ++stats_.conversions;
   }
   round.run.push_back(&entry);
-  if (!batchable) return MarkRun(round.index, round.run);
+  if (!batchable) return MarkRun(round);
   return Status::Ok();
 }
 
@@ -360,18 +405,23 @@ Status SyncWorker::RecordGroup(Round& round, const std::vector<const WalEntry*>&
 Status SyncWorker::StopTransient(Round& round, const WalEntry& entry, const std::string& error) {
   const std::string& name = round.target.name();
   spdlog::debug("sync: seq {} ({}) to {}: transient: {}", entry.seq, entry.kind, name, error);
-  if (Status s = MarkRun(round.index, round.run); !s.ok()) return s;
+  if (Status s = MarkRun(round); !s.ok()) return s;
   RecordTransient(round.index, error);  // after MarkRun, which ends the failure streak
   return Status::Unavailable("replay to " + name + " stopped at seq " + std::to_string(entry.seq) +
                              ": " + error);
 }
 
-Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
+Status SyncWorker::MarkRun(Round& round) {
+  std::vector<const WalEntry*>& run = round.run;
+  if (Status s = FinishBehind(round); !s.ok()) {
+    run.clear();  // re-sent by the retry, after the run behind
+    return s;
+  }
   if (run.empty()) return Status::Ok();
   // Requests of different collections finish in any order: mark (and call back) in seq order.
   std::sort(run.begin(), run.end(),
             [](const WalEntry* a, const WalEntry* b) { return a->seq < b->seq; });
-  const std::string& name = instances_[index]->name();
+  const std::string& name = round.target.name();
   std::vector<int64_t> seqs;
   seqs.reserve(run.size());
   for (const WalEntry* e : run) seqs.push_back(e->seq);
@@ -381,18 +431,59 @@ Status SyncWorker::MarkRun(size_t index, std::vector<const WalEntry*>& run) {
     run.clear();
     return StoreError("mark_applied_batch", std::move(s));
   }
+  CountMarked(round.index, run);
+  run.clear();
+  return Status::Ok();
+}
+
+void SyncWorker::MarkBehind(Round& round, std::vector<WalEntry> page) {
+  std::vector<const WalEntry*>& run = round.run;
+  std::sort(run.begin(), run.end(),
+            [](const WalEntry* a, const WalEntry* b) { return a->seq < b->seq; });
+  // Moving the page keeps its entries where they are, so the run still points into it.
+  round.behind_page = std::move(page);
+  for (WalEntry& e : round.behind_page) std::string().swap(e.body);  // only the keys are needed
+  round.behind_run = std::move(run);
+  run.clear();
+  if (round.behind_run.empty()) return;
+  std::vector<int64_t> seqs;
+  seqs.reserve(round.behind_run.size());
+  for (const WalEntry* e : round.behind_run) seqs.push_back(e->seq);
+  round.behind_mark = std::async(
+      std::launch::async,
+      [this, seqs = std::move(seqs), &name = round.target.name(), fence = round_fence_] {
+        return store_.MarkAppliedBatch(seqs, name, fence);  // a throw is rethrown by get()
+      });
+}
+
+Status SyncWorker::FinishBehind(Round& round) {
+  if (!round.behind_mark.valid()) return Status::Ok();
+  Status s = round.behind_mark.get();
+  std::vector<const WalEntry*> run = std::move(round.behind_run);
+  round.behind_run.clear();
+  if (!s.ok()) {
+    spdlog::warn("sync: seqs {}..{} applied on {} but not marked (re-sent by the retry)",
+                 run.front()->seq, run.back()->seq, round.target.name());
+    round.behind_page.clear();
+    return StoreError("mark_applied_batch", std::move(s));
+  }
+  CountMarked(round.index, run);
+  round.behind_page.clear();
+  return Status::Ok();
+}
+
+void SyncWorker::CountMarked(size_t index, const std::vector<const WalEntry*>& run) {
+  const std::string& name = instances_[index]->name();
   {
     std::lock_guard<std::mutex> lock(mu_);
     stats_.replayed += static_cast<int64_t>(run.size());
     stats_.instances[index].consecutive_failures = 0;
     stats_.instances[index].last_applied_seq =
-        std::max(stats_.instances[index].last_applied_seq, seqs.back());
+        std::max(stats_.instances[index].last_applied_seq, run.back()->seq);
   }
   if (on_applied_) {
     for (const WalEntry* e : run) on_applied_(*e, name);
   }
-  run.clear();
-  return Status::Ok();
 }
 
 bool SyncWorker::BackingOff(size_t index) const {
