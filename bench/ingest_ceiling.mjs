@@ -6,7 +6,7 @@
 // (Before 2026-12-07 this used addBody's records, whose vectors repeat every 97 records and cost
 // Chroma half the CPU: it reported 4,700-6,600 records/s where the drain's records allow 3,900.)
 //
-//   node bench/ingest_ceiling.mjs [--records 10000] [--per 200,1000] [--streams 1,2]
+//   node bench/ingest_ceiling.mjs [--records 10000] [--per 200,1000] [--streams 1,8]
 //
 // Starts its own Chroma server (loopback, stopped at the end); bounded by --records per case.
 import fs from 'node:fs';
@@ -23,7 +23,7 @@ const opt = (name, def) => {
 };
 const RECORDS = Number(opt('records', 10000));
 const PERS = opt('per', '200,1000').split(',').map(Number);
-const STREAMS = opt('streams', '1,2').split(',').map(Number);
+const STREAMS = opt('streams', '1,8').split(',').map(Number);
 const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const server = await startChroma({ dir: makeTempDir('bench-ingest'), name: 'ingest' });
