@@ -8,7 +8,9 @@
 //        --variant 'base=/path/chroma-ha' --variant 'new=build/chroma-ha:LD_PRELOAD=/x.so,THREADS=2'
 //
 // Prints, per set-up and test, the median req/s, p99 and CPU µs per request of each contender,
-// and each variant's median per-round ratio to HAProxy (and to the first variant). Every process
+// how busy the busiest nginx was (% of one core: near 100, its one worker is the ceiling and no
+// proxy can go faster), and each variant's median per-round ratio to HAProxy (and to the first
+// variant). Every process
 // listens on 127.0.0.1 (free ports) and is stopped by PID; every load is one bounded wrk run.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -67,10 +69,13 @@ function wrk(url, conns, lua) {
   return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(o)?.[1] ?? NaN), requests: Number(/(\d+) requests in/.exec(o)?.[1] ?? 0), p99 };
 }
 
+let upstreamPids = []; // the nginx master processes of the set-up (their workers are children)
+
 async function setup(kind) {
   const [pp, pr, ph] = [await freePort(), await freePort(), await freePort()];
   const upstreams = kind === 'shared' ? [[`${kind}-fake`, [pp, pr]]] : [[`${kind}-primary`, [pp]], [`${kind}-replica`, [pr]]];
-  for (const [name, ports] of upstreams) await daemon(name, 'nginx', ['-p', dir, '-c', fakeUpstreamConf(dir, name, ports)], ports);
+  upstreamPids = [];
+  for (const [name, ports] of upstreams) upstreamPids.push((await daemon(name, 'nginx', ['-p', dir, '-c', fakeUpstreamConf(dir, name, ports)], ports)).pid);
   const contenders = [];
   if (HAPROXY) {
     const cfg = haproxyConf(dir, `${kind}-haproxy`, ph, pp, pr);
@@ -113,8 +118,13 @@ try {
         for (let i = 0; i < contenders.length; i++) {
           const c = contenders[(i + round) % contenders.length];
           const cpu0 = cpu(c.pid);
+          const nginx0 = upstreamPids.map(cpu);
+          const t0 = performance.now();
           const r = wrk(`${c.url}${TEST[t].path}`, TEST[t].conns, TEST[t].lua);
+          const wall = (performance.now() - t0) / 1000;
           r.cpuUs = ((cpu(c.pid) - cpu0) / r.requests) * 1e6;
+          // The busiest nginx (one worker each) in % of one core: near 100, it is the ceiling.
+          r.nginxBusy = Math.max(...upstreamPids.map((p, k) => ((cpu(p) - nginx0[k]) / wall) * 100));
           r.load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
           runs[c.name].push(r);
         }
@@ -123,7 +133,7 @@ try {
       const rows = contenders.map((c) => {
         const rs = runs[c.name];
         const ratio = (other) => (runs[other] ? median(rs.map((r, i) => r.rps / runs[other][i].rps)).toFixed(3) : '–');
-        return { contender: c.name, rps: Math.round(median(rs.map((r) => r.rps))), p99ms: median(rs.map((r) => r.p99)), cpuUsPerReq: +median(rs.map((r) => r.cpuUs)).toFixed(2), vsHaproxy: ratio('haproxy'), vsFirst: ratio(ref), load: rs.map((r) => r.load).join(' ') };
+        return { contender: c.name, rps: Math.round(median(rs.map((r) => r.rps))), p99ms: median(rs.map((r) => r.p99)), cpuUsPerReq: +median(rs.map((r) => r.cpuUs)).toFixed(2), nginxBusyPct: Math.round(median(rs.map((r) => r.nginxBusy))), vsHaproxy: ratio('haproxy'), vsFirst: ratio(ref), load: rs.map((r) => r.load).join(' ') };
       });
       report[`${kind} ${t}`] = rows;
       log(`${kind} ${t}`);
