@@ -5,6 +5,10 @@
 // at once.
 #include <gtest/gtest.h>
 
+#include <condition_variable>
+#include <mutex>
+
+#include "fakes/forwarding_store.h"
 #include "sync/lease_keeper.h"
 #include "sync_fixture.h"
 
@@ -30,6 +34,31 @@ class HookedInstance final : public InstanceClient {
  private:
   InstanceClient& base_;
   std::function<void()> hook_;
+};
+
+// Counts the marks that have returned, so a test can wait for one (a mark may commit on a thread
+// of its own while a backlog drains).
+class MarkCountingStore final : public ForwardingStore {
+ public:
+  explicit MarkCountingStore(WalStore* base) : ForwardingStore(base) {}
+  Status MarkAppliedBatch(const std::vector<int64_t>& seqs, const std::string& instance,
+                          const Fence& fence) override {
+    Status s = ForwardingStore::MarkAppliedBatch(seqs, instance, fence);
+    std::lock_guard<std::mutex> lock(mu_);
+    ++returned_;
+    cv_.notify_all();
+    return s;
+  }
+  // Waits (real time, with a deadline) until `n` marks have returned; false on the deadline.
+  bool WaitForMarks(int n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(5), [&] { return returned_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int returned_ = 0;
 };
 
 class SyncLeaseTest : public SyncTest {
@@ -112,6 +141,47 @@ TEST_F(SyncLeaseTest, AHolderPausedPastItsLeaseMarksNothingAndTheNewHolderReplay
   auto wb = WorkerWith(*b);
   ASSERT_TRUE(wb->RunOnce().ok());
   EXPECT_EQ(Pending("replica"), 0);
+}
+
+// The same while a backlog drains (pages of 100, each marked behind the next page's request):
+// A loses its lease while page 2 is out, once page 1's mark has been stored. Page 2's mark,
+// committing behind, is refused by its fence; A sends nothing more, and B replays from page 2.
+TEST_F(SyncLeaseTest, AMarkBehindRefusedByItsFenceCountsNothingAndTheNewHolderGoesOn) {
+  auto a = Keeper("a");
+  a->Tick();
+  for (int i = 0; i < 250; ++i) AppendAdd("c1", "r" + std::to_string(i));
+  MarkCountingStore marks(&memory_);
+  auto b = Keeper("b");
+  int requests = 0;
+  bool marked_in_time = true;
+  HookedInstance pausing(replica_, [&] {
+    if (++requests != 2) return;
+    marked_in_time = marks.WaitForMarks(1);  // page 1's mark, committing beside this request
+    clock_.Advance(kTtl);
+    b->Tick();
+  });
+  SyncWorker wa(config_, marks, {&primary_, &pausing}, ids_, clock_);
+  wa.SetLeases(a.get());
+  wa.SetOnApplied([this](const WalEntry& e, const std::string& instance) {
+    applied_.push_back({e.seq, instance});
+  });
+  (void)wa.RunOnce();
+  EXPECT_TRUE(marked_in_time);
+  EXPECT_EQ(requests, 2);              // nothing after the lease was lost
+  EXPECT_EQ(Pending("replica"), 150);  // page 1 marked, page 2 refused
+  EXPECT_EQ(wa.stats().fenced, 1);
+  EXPECT_TRUE(wa.stats().store_errors.empty());
+  EXPECT_EQ(wa.stats().replayed, 100);
+  ASSERT_EQ(applied_.size(), 100u);  // page 1's callbacks only, in seq order
+  for (size_t i = 0; i < applied_.size(); ++i) EXPECT_EQ(applied_[i].first, int64_t(i) + 1);
+  EXPECT_FALSE(a->Holding(kReplicaLease).has_value());
+
+  auto wb = WorkerWith(*b);
+  ASSERT_TRUE(wb->RunOnce().ok());
+  EXPECT_EQ(Pending("replica"), 0);
+  EXPECT_EQ(ReplicaAddsOf("r200"), 1u);  // page 3: sent by B only
+  EXPECT_EQ(ReplicaAddsOf("r100"), 2u);  // page 2: by A (refused mark) and again by B
+  EXPECT_EQ(ReplicaAddsOf("r0"), 1u);    // page 1: marked by A
 }
 
 TEST_F(SyncLeaseTest, TwoWorkersOnOneStoreReplayEachEntryOnce) {
