@@ -7,8 +7,9 @@
 // with one WalStore::MarkAppliedBatch (one transaction) at the end of the page, or before
 // anything else happens (another kind of entry, a failure, Stop). Every other entry is marked on
 // its own right after it is applied, with the run before it marked first. So a crash re-applies
-// at most one run of such writes, in order, after itself (harmless: see MarkAppliedBatch in
-// wal_store.h), or the one other entry in flight. The applied callback runs only after the mark
+// at most one run of such writes (two pages' runs while a backlog drains: see Drains below), in
+// order, after itself (harmless: see MarkAppliedBatch in wal_store.h), or the one other entry in
+// flight. The applied callback runs only after the mark
 // is durable (the write path's failback rule counts on it).
 //
 // Requests: a run of adds (or upserts) of one collection within a page goes to the target as
