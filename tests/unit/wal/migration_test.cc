@@ -187,5 +187,47 @@ TEST(WalMigration, PostgresVersion1IsBackfilledOnRegistration) {
   w.commit();
 }
 
+// Migration 5: new bodies are compressed with lz4 (the test server, Debian's PostgreSQL 15, has
+// it), and a database migrated from version 1 gets it too.
+TEST(WalMigration, PostgresBodiesAreCompressedWithLz4) {
+  const char* env = TestDatabaseUrlOrNull();
+  if (env == nullptr) return;  // no database configured (and none required)
+  const std::string url = env;
+  const std::string schema = "lz4_" + std::to_string(getpid());
+  const char sep = url.find('?') == std::string::npos ? '?' : '&';
+  const std::string store_url = url + sep + "options=-csearch_path%3D" + schema;
+  {
+    pqxx::connection c(url);
+    pqxx::work w(c);
+    w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
+    w.exec("CREATE SCHEMA " + schema);
+    w.commit();
+  }
+  PostgresWalStore store(store_url);
+  ASSERT_TRUE(store.Open().ok());
+  WalEntry e;
+  e.tenant = "t";
+  e.database = "d";
+  e.collection = "c";
+  e.kind = "add";
+  e.method = "POST";
+  e.path = "p";
+  e.body = "{\"ids\":[" + std::string(20000, ' ') + "]}";  // compressible, past TOAST's 2 KB
+  e.state = EntryState::kCommitted;
+  e.origin = "primary";
+  std::vector<WalEntry> entries{e};
+  ASSERT_TRUE(store.Append(&entries).ok());
+  Result<WalEntry> back = store.Get(entries[0].seq);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->body, e.body);
+  pqxx::connection c(url);
+  pqxx::work w(c);
+  w.exec("SET search_path TO " + schema);
+  EXPECT_EQ(w.exec1("SELECT pg_column_compression(body) FROM wal_entries")[0].as<std::string>(),
+            "lz4");
+  w.exec("DROP SCHEMA " + schema + " CASCADE");
+  w.commit();
+}
+
 }  // namespace
 }  // namespace chroma_ha
