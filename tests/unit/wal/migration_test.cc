@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "fakes/test_database.h"
+#include "group_commit_fixture.h"
 #include "wal/postgres_store.h"
 #include "wal/sqlite_store.h"
 
@@ -39,6 +40,27 @@ constexpr const char* kOldEntries =
     "(1005, 't', 'd', 'c', 'add', 'POST', 'p', 'b', 0, '', 0, '', ''); "
     "INSERT INTO wal_applied (seq, instance) VALUES (1, 'primary'), (2, 'primary'), "
     "(2, 'replica'), (3, 'replica');";
+
+// A schema of its own in the test database for one test, dropped at the end; the store's URL
+// puts it first on the search path.
+struct ScratchSchema {
+  ScratchSchema(const std::string& admin_url, const std::string& prefix)
+      : url(admin_url), name(prefix + std::to_string(getpid())) {
+    const char sep = url.find('?') == std::string::npos ? '?' : '&';
+    store_url = url + sep + "options=-csearch_path%3D" + name;
+    Exec("DROP SCHEMA IF EXISTS " + name + " CASCADE; CREATE SCHEMA " + name);
+  }
+  ~ScratchSchema() { Exec("DROP SCHEMA " + name + " CASCADE"); }
+  // Runs `sql` in one transaction with the schema on the search path.
+  void Exec(const std::string& sql) {
+    pqxx::connection c(url);
+    pqxx::work w(c);
+    w.exec("SET search_path TO " + name + ", public");
+    w.exec(sql);
+    w.commit();
+  }
+  std::string url, name, store_url;
+};
 
 std::vector<int64_t> PendingSeqs(WalStore& store, const std::string& instance) {
   std::vector<int64_t> out;
@@ -159,74 +181,34 @@ TEST(WalMigration, SqliteNewFilesGet16KiBPagesAndOlderFilesKeepTheirs) {
 TEST(WalMigration, PostgresVersion1IsBackfilledOnRegistration) {
   const char* env = TestDatabaseUrlOrNull();
   if (env == nullptr) return;  // no database configured (and none required)
-  const std::string url = env;
-  const std::string schema = "migration_" + std::to_string(getpid());
-  const char sep = url.find('?') == std::string::npos ? '?' : '&';
-  const std::string store_url = url + sep + "options=-csearch_path%3D" + schema;
-  {
-    pqxx::connection c(url);
-    pqxx::work w(c);
-    w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
-    w.exec("CREATE SCHEMA " + schema);
-    w.commit();
-  }
-  ASSERT_TRUE(PostgresWalStore(store_url).Open().ok());
-  {
-    pqxx::connection c(url);
-    pqxx::work w(c);
-    w.exec("SET search_path TO " + schema);
-    w.exec(kToVersion1);
-    // seq is an identity column: the rows get 1..5 in this fresh schema.
-    w.exec(kOldEntries);
-    w.commit();
-  }
-  ExpectMigratedBacklog([&] { return std::make_unique<PostgresWalStore>(store_url); });
-  pqxx::connection c(url);
-  pqxx::work w(c);
-  w.exec("DROP SCHEMA " + schema + " CASCADE");
-  w.commit();
+  ScratchSchema schema(env, "migration_");
+  ASSERT_TRUE(PostgresWalStore(schema.store_url).Open().ok());
+  // seq is an identity column: the rows get 1..5 in this fresh schema.
+  schema.Exec(std::string(kToVersion1) + kOldEntries);
+  ExpectMigratedBacklog([&] { return std::make_unique<PostgresWalStore>(schema.store_url); });
 }
 
 // Migration 5: new bodies are compressed with lz4 (the test server, Debian's PostgreSQL 15, has
-// it), and a database migrated from version 1 gets it too.
+// it), and read back as they were written.
 TEST(WalMigration, PostgresBodiesAreCompressedWithLz4) {
   const char* env = TestDatabaseUrlOrNull();
   if (env == nullptr) return;  // no database configured (and none required)
-  const std::string url = env;
-  const std::string schema = "lz4_" + std::to_string(getpid());
-  const char sep = url.find('?') == std::string::npos ? '?' : '&';
-  const std::string store_url = url + sep + "options=-csearch_path%3D" + schema;
-  {
-    pqxx::connection c(url);
-    pqxx::work w(c);
-    w.exec("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
-    w.exec("CREATE SCHEMA " + schema);
-    w.commit();
-  }
-  PostgresWalStore store(store_url);
+  ScratchSchema schema(env, "lz4_");
+  PostgresWalStore store(schema.store_url);
   ASSERT_TRUE(store.Open().ok());
-  WalEntry e;
-  e.tenant = "t";
-  e.database = "d";
-  e.collection = "c";
-  e.kind = "add";
-  e.method = "POST";
-  e.path = "p";
-  e.body = "{\"ids\":[" + std::string(20000, ' ') + "]}";  // compressible, past TOAST's 2 KB
-  e.state = EntryState::kCommitted;
-  e.origin = "primary";
-  std::vector<WalEntry> entries{e};
+  const std::string body = "{\"ids\":[" + std::string(20000, ' ') + "]}";  // past TOAST's 2 KB
+  std::vector<WalEntry> entries{group_commit_test::Entry(body)};
+  entries[0].state = EntryState::kCommitted;
+  entries[0].origin = "primary";
   ASSERT_TRUE(store.Append(&entries).ok());
   Result<WalEntry> back = store.Get(entries[0].seq);
   ASSERT_TRUE(back.ok());
-  EXPECT_EQ(back->body, e.body);
-  pqxx::connection c(url);
+  EXPECT_EQ(back->body, body);
+  pqxx::connection c(schema.url);
   pqxx::work w(c);
-  w.exec("SET search_path TO " + schema);
+  w.exec("SET search_path TO " + schema.name);
   EXPECT_EQ(w.exec1("SELECT pg_column_compression(body) FROM wal_entries")[0].as<std::string>(),
             "lz4");
-  w.exec("DROP SCHEMA " + schema + " CASCADE");
-  w.commit();
 }
 
 }  // namespace
