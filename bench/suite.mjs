@@ -636,9 +636,8 @@ async function requestCountsSafe(ha) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 3. Writes (the approach of bench/writes.mjs: Node fetch workers, unique ids, fresh collection)
-
-const addBody = recordsBody; // the records of every write part (bench/add_load.mjs)
+// 3. Writes (the approach of bench/writes.mjs: Node fetch workers, unique ids, fresh collection;
+// the records of bench/add_load.mjs recordsBody)
 
 // `url` is one URL or a function of the worker's number (e.g. one collection per worker); with
 // `dual`, every add goes to both URLs `url(w)` returns (an array), awaited together.
@@ -649,7 +648,7 @@ async function nodeLoad(url, { conns, secs, batch, prefix, maxRequests = MAX_NOD
     secs,
     maxRequests,
     send: async (w, n) => {
-      const body = addBody(`${prefix}w${w}`, n, batch);
+      const body = recordsBody(`${prefix}w${w}`, n, batch);
       const u = urlOf(w);
       if (Array.isArray(u)) return (await Promise.all(u.map((x) => postJson(x, body)))).every(Boolean);
       return postJson(u, body);

@@ -163,12 +163,7 @@ Status SyncWorker::ReplayPages(Round& round, int64_t backlog) {
       stats_.instances[index].batch_size = page_size;
     }
     const auto reading = std::chrono::steady_clock::now();
-    PageRead read;
-    if (next.valid()) {
-      read = next.get();
-    } else {
-      read.page = ReadPage(name, after_seq, page_size, &read.more);
-    }
+    PageRead read = next.valid() ? next.get() : ReadPage(name, after_seq, page_size);
     if (!read.page.ok()) return StoreError("pending_for", read.page.status());
     std::vector<WalEntry>& page = *read.page;
     if (page.empty()) break;
@@ -177,9 +172,7 @@ Status SyncWorker::ReplayPages(Round& round, int64_t backlog) {
     const size_t entries = page.size();
     if (read.more) {
       next = std::async(std::launch::async, [this, &name, after_seq, page_size] {
-        PageRead r;
-        r.page = ReadPage(name, after_seq, page_size, &r.more);
-        return r;
+        return ReadPage(name, after_seq, page_size);
       });
     }
     const auto replaying = std::chrono::steady_clock::now();
@@ -207,20 +200,21 @@ Status SyncWorker::ReplayPages(Round& round, int64_t backlog) {
   return Status::Ok();
 }
 
-Result<std::vector<WalEntry>> SyncWorker::ReadPage(const std::string& instance, int64_t after_seq,
-                                                   int chunk, bool* more) {
-  std::vector<WalEntry> page;
+SyncWorker::PageRead SyncWorker::ReadPage(const std::string& instance, int64_t after_seq,
+                                          int chunk) const {
+  PageRead out;
+  std::vector<WalEntry>& page = *out.page;
   for (int reads = 1;; ++reads) {
     Result<std::vector<WalEntry>> read = store_.PendingFor(instance, after_seq, chunk);
-    if (!read.ok()) return read.status();
-    *more = static_cast<int>(read->size()) >= chunk;
+    if (!read.ok()) return {read.status(), false};
+    out.more = static_cast<int>(read->size()) >= chunk;
     if (page.empty()) {
       page = std::move(*read);
     } else {
       page.insert(page.end(), std::make_move_iterator(read->begin()),
                   std::make_move_iterator(read->end()));
     }
-    if (!*more || !PageWantsMore(page, chunk, reads)) return page;
+    if (!out.more || !PageWantsMore(page, chunk, reads)) return out;
     after_seq = page.back().seq;
   }
 }
@@ -409,81 +403,6 @@ Status SyncWorker::StopTransient(Round& round, const WalEntry& entry, const std:
   RecordTransient(round.index, error);  // after MarkRun, which ends the failure streak
   return Status::Unavailable("replay to " + name + " stopped at seq " + std::to_string(entry.seq) +
                              ": " + error);
-}
-
-Status SyncWorker::MarkRun(Round& round) {
-  std::vector<const WalEntry*>& run = round.run;
-  if (Status s = FinishBehind(round); !s.ok()) {
-    run.clear();  // re-sent by the retry, after the run behind
-    return s;
-  }
-  if (run.empty()) return Status::Ok();
-  // Requests of different collections finish in any order: mark (and call back) in seq order.
-  std::sort(run.begin(), run.end(),
-            [](const WalEntry* a, const WalEntry* b) { return a->seq < b->seq; });
-  const std::string& name = round.target.name();
-  std::vector<int64_t> seqs;
-  seqs.reserve(run.size());
-  for (const WalEntry* e : run) seqs.push_back(e->seq);
-  if (Status s = store_.MarkAppliedBatch(seqs, name, round_fence_); !s.ok()) {
-    spdlog::warn("sync: seqs {}..{} applied on {} but not marked (re-sent by the retry)",
-                 seqs.front(), seqs.back(), name);
-    run.clear();
-    return StoreError("mark_applied_batch", std::move(s));
-  }
-  CountMarked(round.index, run);
-  run.clear();
-  return Status::Ok();
-}
-
-void SyncWorker::MarkBehind(Round& round, std::vector<WalEntry> page) {
-  std::vector<const WalEntry*>& run = round.run;
-  std::sort(run.begin(), run.end(),
-            [](const WalEntry* a, const WalEntry* b) { return a->seq < b->seq; });
-  // Moving the page keeps its entries where they are, so the run still points into it.
-  round.behind_page = std::move(page);
-  for (WalEntry& e : round.behind_page) std::string().swap(e.body);  // only the keys are needed
-  round.behind_run = std::move(run);
-  run.clear();
-  if (round.behind_run.empty()) return;
-  std::vector<int64_t> seqs;
-  seqs.reserve(round.behind_run.size());
-  for (const WalEntry* e : round.behind_run) seqs.push_back(e->seq);
-  round.behind_mark = std::async(
-      std::launch::async,
-      [this, seqs = std::move(seqs), &name = round.target.name(), fence = round_fence_] {
-        return store_.MarkAppliedBatch(seqs, name, fence);  // a throw is rethrown by get()
-      });
-}
-
-Status SyncWorker::FinishBehind(Round& round) {
-  if (!round.behind_mark.valid()) return Status::Ok();
-  Status s = round.behind_mark.get();
-  std::vector<const WalEntry*> run = std::move(round.behind_run);
-  round.behind_run.clear();
-  if (!s.ok()) {
-    spdlog::warn("sync: seqs {}..{} applied on {} but not marked (re-sent by the retry)",
-                 run.front()->seq, run.back()->seq, round.target.name());
-    round.behind_page.clear();
-    return StoreError("mark_applied_batch", std::move(s));
-  }
-  CountMarked(round.index, run);
-  round.behind_page.clear();
-  return Status::Ok();
-}
-
-void SyncWorker::CountMarked(size_t index, const std::vector<const WalEntry*>& run) {
-  const std::string& name = instances_[index]->name();
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stats_.replayed += static_cast<int64_t>(run.size());
-    stats_.instances[index].consecutive_failures = 0;
-    stats_.instances[index].last_applied_seq =
-        std::max(stats_.instances[index].last_applied_seq, run.back()->seq);
-  }
-  if (on_applied_) {
-    for (const WalEntry* e : run) on_applied_(*e, name);
-  }
 }
 
 bool SyncWorker::BackingOff(size_t index) const {

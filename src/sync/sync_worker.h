@@ -66,6 +66,9 @@
 //
 // Ownership: the config, store, instance clients, CollectionIds, clock and lease keeper are not
 // owned and must outlive the worker. The destructor calls Stop().
+//
+// Implementation: sync_worker.cc (rounds, pages, requests, operator actions, the thread),
+// sync_worker_marks.cc (marks, now or behind the next page).
 #ifndef CHROMA_HA_SYNC_SYNC_WORKER_H_
 #define CHROMA_HA_SYNC_SYNC_WORKER_H_
 
@@ -181,9 +184,8 @@ class SyncWorker {
   Status FinishBehind(Round& round);
   // Reads pending entries of `instance` after `after_seq`: `chunk` at a time, more while the
   // page holds fewer than `chunk` per collection (PageWantsMore). `more`: the last read was
-  // full (the backlog goes on).
-  Result<std::vector<WalEntry>> ReadPage(const std::string& instance, int64_t after_seq, int chunk,
-                                         bool* more);
+  // full (the backlog goes on). Store calls only: also run on a thread of its own (Drains).
+  PageRead ReadPage(const std::string& instance, int64_t after_seq, int chunk) const;
   // Replays a page's units (sync/replay_plan.h): each unit that must go alone on its own,
   // the units between them by ReplayConcurrently. Non-OK: stop the round, as ReplayOne.
   Status ReplayUnits(Round& round, std::vector<ReplayUnit>& units);
@@ -208,8 +210,10 @@ class SyncWorker {
   // Starts the mark of the round's run on another thread (FinishBehind collects it); the page
   // the run points into becomes the round's behind_page.
   void MarkBehind(Round& round, std::vector<WalEntry> page);
-  // What a stored mark of `run` (in seq order) changes here: counters and on_applied_.
-  void CountMarked(size_t index, const std::vector<const WalEntry*>& run);
+  // The outcome `stored` of marking `run` (in seq order): counted and called back (on_applied_)
+  // when stored, a store error otherwise; clears `run`. (sync_worker_marks.cc, with the three
+  // above.)
+  Status Recorded(Round& round, std::vector<const WalEntry*>& run, Status stored);
   int PageSize(int64_t backlog) const;
   bool BackingOff(size_t index) const;
   void RecordTransient(size_t index, const std::string& error);

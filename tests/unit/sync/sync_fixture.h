@@ -107,11 +107,15 @@ class SyncTest : public ::testing::Test {
     auto worker = std::make_unique<SyncWorker>(config_, store(),
                                                std::vector<InstanceClient*>{&primary_, &replica_},
                                                ids_, clock_, [this] { return pressure_; });
-    worker->SetOnApplied([this](const WalEntry& e, const std::string& instance) {
+    RecordApplied(*worker);
+    return worker;
+  }
+  // Records the worker's applied callbacks in applied_.
+  void RecordApplied(SyncWorker& worker) {
+    worker.SetOnApplied([this](const WalEntry& e, const std::string& instance) {
       std::lock_guard<std::mutex> lock(applied_mu_);
       applied_.push_back({e.seq, instance});
     });
-    return worker;
   }
   SyncWorker& worker() {
     if (!worker_) worker_ = NewWorker();

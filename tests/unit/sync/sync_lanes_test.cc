@@ -30,10 +30,7 @@ class LanesTest : public SyncTest {
   SyncWorker& ProbedWorker() {
     probed_ = std::make_unique<SyncWorker>(
         config_, store(), std::vector<InstanceClient*>{&primary_, &probe_}, ids_, clock_);
-    probed_->SetOnApplied([this](const WalEntry& e, const std::string& instance) {
-      std::lock_guard<std::mutex> lock(applied_mu_);
-      applied_.push_back({e.seq, instance});
-    });
+    RecordApplied(*probed_);
     return *probed_;
   }
   // Records per add/upsert request the replica applied.

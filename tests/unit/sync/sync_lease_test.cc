@@ -120,9 +120,7 @@ TEST_F(SyncLeaseTest, AHolderPausedPastItsLeaseMarksNothingAndTheNewHolderReplay
   });
   SyncWorker wa_worker(config_, memory_, {&primary_, &pausing}, ids_, clock_);
   wa_worker.SetLeases(a.get());
-  wa_worker.SetOnApplied([this](const WalEntry& e, const std::string& instance) {
-    applied_.push_back({e.seq, instance});
-  });
+  RecordApplied(wa_worker);
   SyncWorker* wa = &wa_worker;
   (void)wa->RunOnce();
   EXPECT_EQ(ReplicaAddsOf("x"), 1u);               // the request went out before the pause
@@ -162,9 +160,7 @@ TEST_F(SyncLeaseTest, AMarkBehindRefusedByItsFenceCountsNothingAndTheNewHolderGo
   });
   SyncWorker wa(config_, marks, {&primary_, &pausing}, ids_, clock_);
   wa.SetLeases(a.get());
-  wa.SetOnApplied([this](const WalEntry& e, const std::string& instance) {
-    applied_.push_back({e.seq, instance});
-  });
+  RecordApplied(wa);
   (void)wa.RunOnce();
   EXPECT_TRUE(marked_in_time);
   EXPECT_EQ(requests, 2);              // nothing after the lease was lost

@@ -111,10 +111,7 @@ class PipelineTest : public SyncTest {
     meeting_worker_ = std::make_unique<SyncWorker>(
         config_, meeting_store_, std::vector<InstanceClient*>{&primary_, &meeting_replica_}, ids_,
         clock_);
-    meeting_worker_->SetOnApplied([this](const WalEntry& e, const std::string& instance) {
-      std::lock_guard<std::mutex> lock(applied_mu_);
-      applied_.push_back({e.seq, instance});
-    });
+    RecordApplied(*meeting_worker_);
     return *meeting_worker_;
   }
   void AppendAdds(int n) {
