@@ -1034,6 +1034,7 @@ async function partMicro() {
   const r = await runProcess(
     WAL_BENCH,
     [
+      '--benchmark_filter=WalAppend',  // WalRead (the drain's page read) is run by hand
       `--benchmark_min_time=${CFG.microMin}`,
       `--benchmark_repetitions=${CFG.microReps}`,
       '--benchmark_enable_random_interleaving=true',

@@ -1,22 +1,30 @@
-// WAL append micro-benchmark: appends per second and per-append latency for 1, 8 and 64
+// WAL micro-benchmarks. WalAppend: appends per second and per-append latency for 1, 8 and 64
 // concurrent appenders through GroupCommitter (src/wal/group_commit.h) on SqliteWalStore and
 // PostgresWalStore. Each benchmark thread is one appender: it enqueues one entry (an `add` of a
 // ~2 KB body, like a client write) and waits for its durable commit, as a request handler does.
 //
-//   build-bench/wal_append_bench [--benchmark_...]
+//   build-bench/wal_append_bench [--benchmark_filter=WalAppend|WalRead] [--benchmark_...]
 //
 // SQLite: a fresh file under $BENCH_WAL_DIR (default /tmp). PostgreSQL: $BENCH_WAL_DATABASE_URL
-// (a database this benchmark may fill); without it the PostgreSQL benchmarks are skipped.
+// (a database this benchmark may fill, and empty: WalRead clears it); without it the PostgreSQL
+// benchmarks are skipped.
 // Counters: appends_per_s (all appenders together), p50_us / p99_us (per-thread percentiles,
 // averaged over the threads), batch_mean (entries per store Append, from GroupCommitter::stats).
+//
+// WalRead/<store>: the sync worker's read of a drain page (PendingFor in chunks of 1,000 until
+// 8,000 entries, as over eight collections), of single-record adds like bench/suite.mjs's drain
+// (one 384-d vector each, about 2.6 KB). Counters: entries_per_s, MB_per_s of bodies. Run by
+// hand (bench/suite.mjs part micro runs WalAppend only).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -142,6 +150,71 @@ void BM_Append(benchmark::State& state, const std::string& kind) {
   }
 }
 
+// A drain record's body: one id, one random 384-d vector with three decimals, the id as document.
+std::string DrainBody(int n, std::mt19937& rng) {
+  const std::string id = "\"bl-" + std::to_string(n) + "\"";
+  std::string s = "{\"ids\":[" + id + "],\"embeddings\":[[";
+  std::uniform_int_distribution<int> milli(-1000, 1000);
+  char number[16];
+  for (int d = 0; d < 384; ++d) {
+    if (d > 0) s += ',';
+    std::snprintf(number, sizeof number, "%.3f", milli(rng) / 1000.0);
+    s += number;
+  }
+  return s + "]],\"documents\":[" + id + "]}";
+}
+
+void BM_Read(benchmark::State& state, const std::string& kind) {
+  constexpr int kEntries = 8000;
+  constexpr int kChunk = 1000;
+  if (!OpenStore(kind) || !g_store->Clear().ok() ||
+      !g_store->RegisterInstances({"primary", "replica"}).ok()) {
+    state.SkipWithError(("store not available: " + g_error).c_str());
+    CloseStore();
+    return;
+  }
+  std::mt19937 rng(7);
+  size_t body_bytes = 0;
+  for (int n = 0; n < kEntries;) {  // appended as the server does, a batch at a time
+    std::vector<WalEntry> batch;
+    for (; n < kEntries && batch.size() < kMaxBatch; ++n) {
+      WalEntry e = MakeEntry();
+      e.body = DrainBody(n, rng);
+      e.state = chroma_ha::EntryState::kCommitted;
+      e.origin = "primary";
+      body_bytes += e.body.size();
+      batch.push_back(std::move(e));
+    }
+    if (Status s = g_store->Append(&batch); !s.ok()) {
+      state.SkipWithError(("append failed: " + s.ToString()).c_str());
+      CloseStore();
+      return;
+    }
+  }
+  int64_t read = 0;
+  for (auto _ : state) {
+    int64_t after = 0;
+    for (int got = 0; got < kEntries;) {
+      chroma_ha::Result<std::vector<WalEntry>> page = g_store->PendingFor("replica", after, kChunk);
+      if (!page.ok() || page->empty()) {
+        state.SkipWithError("PendingFor failed or came back short");
+        break;
+      }
+      got += static_cast<int>(page->size());
+      after = page->back().seq;
+      benchmark::DoNotOptimize(page->back().body.data());
+    }
+    read += kEntries;
+  }
+  state.counters["entries_per_s"] =
+      benchmark::Counter(static_cast<double>(read), benchmark::Counter::kIsRate);
+  state.counters["MB_per_s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * static_cast<double>(body_bytes) / 1e6,
+      benchmark::Counter::kIsRate);
+  (void)g_store->Clear();
+  CloseStore();
+}
+
 void Register() {
   for (const char* kind : {"sqlite", "postgres"}) {
     for (int threads : {1, 8, 64}) {
@@ -151,6 +224,10 @@ void Register() {
           ->UseRealTime()
           ->Unit(benchmark::kMicrosecond);
     }
+    benchmark::RegisterBenchmark((std::string("WalRead/") + kind).c_str(),
+                                 [kind](benchmark::State& s) { BM_Read(s, kind); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
 }
 
