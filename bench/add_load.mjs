@@ -102,3 +102,37 @@ export async function postJson(url, body, timeoutMs = 30000) {
   if (res.status === 200 || res.status === 201) return true;
   throw new Error(`${res.status} ${text.slice(0, 200)}`);
 }
+
+// What one Chroma server at `base` ingests when sent the drain's shape of work (bench/suite.mjs
+// part drain; bench/ingest_ceiling.mjs): `records` of the suite's records (recordsBody) spread
+// evenly over `streams` fresh collections, each collection's share in requests of at most `per`
+// records, all collections at once (one request in flight per collection). A drain replaying
+// that backlog to this server cannot be faster. `cpu()`: CPU seconds of the server (optional),
+// read around the requests only. Returns records/s, seconds, and the server's CPU per 1,000 records.
+export async function ingestCeiling(base, { records, per, streams, name, cpu = null }) {
+  const share = Math.ceil(records / streams);
+  const plans = [];
+  for (let s = 0; s < streams; s++) {
+    const url = `${base}${TD}/collections/${await createCollection(base, `${name}-${s}`)}/add`;
+    const bodies = [];
+    for (let sent = 0, n = 0; sent < share; sent += per, n++) {
+      bodies.push(recordsBody(`${name}-${s}`, n, Math.min(per, share - sent)));
+    }
+    plans.push({ url, bodies });
+  }
+  const cpu0 = cpu ? cpu() : 0;
+  const t0 = performance.now();
+  await Promise.all(plans.map(async ({ url, bodies }) => {
+    for (const body of bodies) await postJson(url, body, 120000);
+  }));
+  const seconds = (performance.now() - t0) / 1000;
+  const total = share * streams;
+  return {
+    records: total,
+    per,
+    streams,
+    seconds: +seconds.toFixed(2),
+    recordsPerSecond: +(total / seconds).toFixed(1),
+    cpuMsPerThousand: cpu ? +(((cpu() - cpu0) * 1e6) / total).toFixed(0) : null,
+  };
+}

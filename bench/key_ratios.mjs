@@ -71,7 +71,9 @@ function lagAndDrain() {
   if (lag) noteLoad([lag]);
   const drains = Object.entries(d.backlog ?? {}).map(([n, b]) => {
     noteLoad([b]);
-    return `${n} coll ${b.entriesPerSecond ? Math.round(b.entriesPerSecond) : 'not drained'}`;
+    if (!b.entriesPerSecond) return `${n} coll not drained`;
+    const c = b.replicaCeiling?.recordsPerSecond;  // measured since 2026-12-07
+    return `${n} coll ${Math.round(b.entriesPerSecond)}${c ? ` (${f2(b.ofCeiling)} of ${Math.round(c)})` : ''}`;
   });
   return [lag ? `${lag.p99.toFixed(0)} ms (${d.store})` : '–', drains.join(', ') || '–'];
 }
@@ -89,7 +91,7 @@ const tp = throughputRatios();
 const [lag, drain] = lagAndDrain();
 const cpu = writeCpu();
 const header = [
-  '| commit | date (UTC) | load (1 min, range) | proxy ÷ HAProxy (c64) | write CPU ÷ Chroma | throughput ÷ dual client: req/s (sustained) | lag p99 at 100/s | drain (entries/s) |',
+  '| commit | date (UTC) | load (1 min, range) | proxy ÷ HAProxy (c64) | write CPU ÷ Chroma | throughput ÷ dual client: req/s (sustained) | lag p99 at 100/s | drain (entries/s; share of the replica's own rate) |',
   '|---|---|---|---|---:|---|---:|---|',
 ];
 const row = `| ${opt('commit', results.build?.commit ?? '?')}${results.quick ? ' (quick run)' : ''} | ${results.started.slice(0, 16).replace('T', ' ')} | ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'} | ${proxy} | ${cpu} | ${tp} | ${lag} | ${drain} |`;

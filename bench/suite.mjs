@@ -48,7 +48,7 @@ import {
   walStatus,
 } from '../tests/e2e/harness.mjs';
 import { makePki } from '../tests/e2e/tls_front.mjs';
-import { EMBEDDINGS, postJson, randomVector, recordsBody, rng, runLoad } from './add_load.mjs';
+import { EMBEDDINGS, ingestCeiling, postJson, randomVector, recordsBody, rng, runLoad } from './add_load.mjs';
 import { cpuSeconds, envList, procTree } from './proc.mjs';
 import { FAKE_BODY, LISTING, UUID, fakeUpstreamConf, haproxyConf, nginxCommon, nginxHttpCommon } from './proxy_conf.mjs';
 
@@ -892,6 +892,18 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
     await new Promise((r) => perf.once('exit', r));
   }
   const res = sampler.stop();
+  // The replica's own ceiling for this backlog's shape (its records spread over as many fresh
+  // collections, in requests of a drain page's size per collection): the drain's share of it
+  // compares across machines, where entries/s alone follow the machine.
+  let ceiling = null;
+  const entriesPerSecond = drained ? pendingAtStart / (drained - (healthy ?? 0) || drained) : null;
+  if (drained) {
+    const per = Number(HA_ENV.WAL_HIGH_VOLUME_BATCH_SIZE ?? 1000);
+    const pids = procTree(stack.replica.pid);
+    ceiling = await ingestCeiling(stack.replica.url, { records: pendingAtStart, per, streams: BACKLOG_COLLECTIONS, name: `bench-ceiling-${stamp}`, cpu: () => cpuSeconds(pids) })
+      .catch((e) => ({ error: e.message.slice(0, 200) }));
+    log(`backlog ${BACKLOG_COLLECTIONS} coll: drained at ${entriesPerSecond.toFixed(0)} entries/s; the replica alone ingests the same records at ${ceiling.recordsPerSecond ?? ceiling.error}/s`);
+  }
   return {
     drainCpuSeconds: drainCpu,
     drainWallSeconds: +drainWall.toFixed(2),
@@ -911,7 +923,9 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
     // From the moment chroma-ha marked the replica up (the health check's delay excluded). Until
     // 2026-12-06 14:15 UTC this counted from the first replayed page, which left out the first
     // page's own time: larger pages looked faster than they were.
-    entriesPerSecond: drained ? +(pendingAtStart / (drained - (healthy ?? 0) || drained)).toFixed(1) : null,
+    entriesPerSecond: entriesPerSecond === null ? null : +entriesPerSecond.toFixed(1),
+    replicaCeiling: ceiling,
+    ofCeiling: entriesPerSecond && ceiling?.recordsPerSecond ? +(entriesPerSecond / ceiling.recordsPerSecond).toFixed(3) : null,
     entriesPerSecondAfterFirstPage: drained && firstProgress !== null ? +(pendingAtStart / (drained - firstProgress)).toFixed(1) : null,
     series: series.filter((_, i) => i % 5 === 0 || i === series.length - 1),
     res,
