@@ -835,6 +835,17 @@ async function lagRun(stack, label, rate = 20) {
   };
 }
 
+// Until `pids` use under 5 % of a core over half a second (at most `timeoutMs`; then goes on).
+async function waitIdle(pids, timeoutMs = 30000) {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const c0 = cpuSeconds(pids);
+    await sleep(500);
+    if (cpuSeconds(pids) - c0 < 0.025) return true;
+  }
+  return false;
+}
+
 // Writes to one collection are forwarded one at a time (WAL order), so the backlog is written
 // to `collections` collections by `conns` connections (bounded in count and time).
 async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns: BACKLOG_CONNS = 32 } = {}) {
@@ -896,10 +907,14 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
   // collections, in requests of a drain page's size per collection): the drain's share of it
   // compares across machines, where entries/s alone follow the machine.
   let ceiling = null;
+  let replicaIdleSeconds = null;  // how long the replica stayed busy after the drain (null: > 30 s)
   const entriesPerSecond = drained ? pendingAtStart / (drained - (healthy ?? 0) || drained) : null;
   if (drained) {
     const per = Number(HA_ENV.WAL_HIGH_VOLUME_BATCH_SIZE ?? 1000);
     const pids = procTree(stack.replica.pid);
+    const idle0 = performance.now();
+    const idle = await waitIdle(pids);  // what the drain left it to do (Chroma indexes after it answers)
+    replicaIdleSeconds = idle ? +((performance.now() - idle0) / 1000).toFixed(1) : null;
     ceiling = await ingestCeiling(stack.replica.url, { records: pendingAtStart, per, streams: BACKLOG_COLLECTIONS, name: `bench-ceiling-${stamp}`, cpu: () => cpuSeconds(pids) })
       .catch((e) => ({ error: e.message.slice(0, 200) }));
     log(`backlog ${BACKLOG_COLLECTIONS} coll: drained at ${entriesPerSecond.toFixed(0)} entries/s; the replica alone ingests the same records at ${ceiling.recordsPerSecond ?? ceiling.error}/s`);
@@ -925,6 +940,7 @@ async function backlogRun(stack, { collections: BACKLOG_COLLECTIONS = 16, conns:
     // page's own time: larger pages looked faster than they were.
     entriesPerSecond: entriesPerSecond === null ? null : +entriesPerSecond.toFixed(1),
     replicaCeiling: ceiling,
+    replicaIdleSeconds,
     ofCeiling: entriesPerSecond && ceiling?.recordsPerSecond ? +(entriesPerSecond / ceiling.recordsPerSecond).toFixed(3) : null,
     entriesPerSecondAfterFirstPage: drained && firstProgress !== null ? +(pendingAtStart / (drained - firstProgress)).toFixed(1) : null,
     series: series.filter((_, i) => i % 5 === 0 || i === series.length - 1),
