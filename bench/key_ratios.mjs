@@ -91,7 +91,7 @@ const tp = throughputRatios();
 const [lag, drain] = lagAndDrain();
 const cpu = writeCpu();
 const header = [
-  '| commit | date (UTC) | load (1 min, range) | proxy ÷ HAProxy (c64) | write CPU ÷ Chroma | throughput ÷ dual client: req/s (sustained) | lag p99 at 100/s | drain (entries/s; share of the replica's own rate) |',
+  '| commit | date (UTC) | load (1 min, range) | proxy ÷ HAProxy (c64) | write CPU ÷ Chroma | throughput ÷ dual client: req/s (sustained) | lag p99 at 100/s | drain (entries/s; share of the replica\'s own rate) |',
   '|---|---|---|---|---:|---|---:|---|',
 ];
 const row = `| ${opt('commit', results.build?.commit ?? '?')}${results.quick ? ' (quick run)' : ''} | ${results.started.slice(0, 16).replace('T', ' ')} | ${loads.length ? `${Math.min(...loads)}–${Math.max(...loads)}` : '–'} | ${proxy} | ${cpu} | ${tp} | ${lag} | ${drain} |`;
