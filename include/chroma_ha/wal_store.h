@@ -211,9 +211,14 @@ class WalStore {
 
   // Records the forward's outcome: state, origin instance, attempts and last error. With
   // kCommitted the entry is also marked applied on `origin`.
-  virtual Status SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                            int attempts, const std::string& last_error,
-                            const Fence& fence = Fence()) = 0;
+  // With `written` not null, the outcome is recorded only while the entry is still kPending, in
+  // the same transaction as the check, and *written says whether it was: recovery resolves
+  // entries whose writer (another process, or one slower than recovery's minimum age) may be
+  // recording their outcome at the same moment, and the outcome recorded first stands (the
+  // writer's is the instance's own answer to the forward it acknowledged).
+  virtual Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
+                            const std::string& last_error, const Fence& fence = Fence(),
+                            bool* written = nullptr) = 0;
 
   // Stores kind-specific data (e.g. resolved document_ids) on an entry.
   virtual Status SetExtra(int64_t seq, const std::string& extra) = 0;

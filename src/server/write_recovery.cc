@@ -129,10 +129,13 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
     const std::string why = "in doubt: a later write of its collection (seq " +
                             std::to_string(*later) +
                             ") was already resolved; never applied after it";
-    if (Status s = store_.SetOutcome(e.seq, EntryState::kRejected, "", e.attempts, why, fence);
+    bool written = false;  // only while still pending: its writer may have recorded it since
+    if (Status s =
+            store_.SetOutcome(e.seq, EntryState::kRejected, "", e.attempts, why, fence, &written);
         !s.ok()) {
       return s;
     }
+    if (!written) return ResolvedMeanwhile(e);
     ++stats_.superseded;
     spdlog::warn("WAL recovery: entry {} ({}) rejected: {}", e.seq, e.kind, why);
     return Status::Ok();
@@ -169,9 +172,12 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
       continue;
     }
     EntryState state = Is2xx(result->status) ? EntryState::kCommitted : EntryState::kRejected;
-    if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, "", fence); !s.ok()) {
+    bool written = false;
+    if (auto s = store_.SetOutcome(e.seq, state, name, e.attempts + 1, "", fence, &written);
+        !s.ok()) {
       return s;
     }
+    if (!written) return ResolvedMeanwhile(e);
     if (state == EntryState::kCommitted) CountOthers(e, name, +1);
     ++stats_.recovered;
     spdlog::info("recovered WAL entry {} ({}): {} on {}", e.seq, e.kind, EntryStateName(state),
@@ -179,6 +185,14 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
     return Status::Ok();
   }
   return Status::Unavailable(error);
+}
+
+Status WritePath::ResolvedMeanwhile(const WalEntry& e) {
+  // Its writer recorded the outcome after the listing (a process slower than kRecoveryMinAgeMs,
+  // not a dead one): that outcome is the instance's answer to the forward the client was given.
+  spdlog::info("WAL recovery: entry {} ({}) was resolved by its writer meanwhile; left as it is",
+               e.seq, e.kind);
+  return Status::Ok();
 }
 
 std::optional<std::string> WritePath::IdOn(const WalEntry& e, std::size_t index,

@@ -73,6 +73,9 @@ inline constexpr Prepared kInsertApplied = {
 // applied and gives every other registered instance (not marked applied) a todo row; any other
 // state removes the entry's todo rows. (All parts see one snapshot, so the todo rows deleted
 // and inserted never overlap: a commit deletes only the origin's.)
+// $1 seq: locks the entry's row until the transaction ends (SetOutcome with `written`).
+inline constexpr Prepared kLockEntryState = {
+    "lock_entry_state", "SELECT state FROM wal_entries WHERE seq = $1 FOR UPDATE"};
 inline constexpr Prepared kSetOutcome = {
     "set_outcome",
     "WITH u AS (UPDATE wal_entries SET state = $1::smallint, origin = $2::text, attempts = $3, "
@@ -254,18 +257,17 @@ inline constexpr const char* kClear =
     "DELETE FROM wal_collections; DELETE FROM wal_blocked";
 
 inline constexpr Prepared kAllPrepared[] = {
-    kLockCommits,      kLockInstances,     kInsertInstance,      kSelectInstances,
-    kBackfillTodo,     kInsertTodo,
-    kLockAppends,      kInsertEntry,       kInsertApplied,       kSetOutcome,
-    kSetExtra,         kMarkApplied,       kSelectPendingFor,    kSelectUnresolved,
-    kSelectEntry,      kSelectResolvedAfter, kSelectBacklog,     kCountByState,        kPrune,
-    kSelectInstancesBehind, kSelectPendingBefore,
-    kDeleteCollection, kInsertCollection,  kInsertCollectionId,  kSelectCollections,
-    kSelectCollectionIds, kInsertCollectionIfAbsent, kUpsertCollectionId, kSelectCollection,
-    kSelectIdsOfCollection, kFindCollectionById, kUpsertBlocked,  kDeleteBlocked,       kSelectBlocked,
-    kCheckFence,       kAcquireLease,      kSelectLease,         kSelectLeases,
-    kRenewLease,       kReleaseLease,      kHeartbeat,           kForgetMembers,
-    kSelectMembers,
+    kLockCommits,           kLockInstances,       kInsertInstance,        kSelectInstances,
+    kBackfillTodo,          kInsertTodo,          kLockAppends,           kInsertEntry,
+    kInsertApplied,         kSetOutcome,          kLockEntryState,        kSetExtra,
+    kMarkApplied,           kSelectPendingFor,    kSelectUnresolved,      kSelectEntry,
+    kSelectResolvedAfter,   kSelectBacklog,       kCountByState,          kPrune,
+    kSelectInstancesBehind, kSelectPendingBefore, kDeleteCollection,      kInsertCollection,
+    kInsertCollectionId,    kSelectCollections,   kSelectCollectionIds,   kInsertCollectionIfAbsent,
+    kUpsertCollectionId,    kSelectCollection,    kSelectIdsOfCollection, kFindCollectionById,
+    kUpsertBlocked,         kDeleteBlocked,       kSelectBlocked,         kCheckFence,
+    kAcquireLease,          kSelectLease,         kSelectLeases,          kRenewLease,
+    kReleaseLease,          kHeartbeat,           kForgetMembers,         kSelectMembers,
 };
 
 }  // namespace chroma_ha

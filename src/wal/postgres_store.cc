@@ -106,15 +106,22 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                    int attempts, const std::string& last_error,
-                                    const Fence& fence) {
+                                    int attempts, const std::string& last_error, const Fence& fence,
+                                    bool* written) {
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   int64_t updated = 0;
   bool fenced = false;
+  bool pending = true;
   Status s = Run("set outcome", [&](pqxx::connection_base& c) {
+    pending = true;  // (the lambda may run again on a new connection)
     pqxx::work w(c);
     if ((fenced = !FenceHolds(w, fence))) return;  // rolled back
-    w.exec_prepared(kLockCommits.name, kInstancesLockKey);
+    w.exec_prepared(kLockCommits.name, kInstancesLockKey);  // first, as every outcome takes it
+    if (written != nullptr) {  // only while still pending: the row stays locked until the commit
+      const pqxx::result r = w.exec_prepared(kLockEntryState.name, seq);
+      if (r.empty()) return;  // updated == 0: not found
+      if (!(pending = r[0][0].as<int>() == static_cast<int>(EntryState::kPending))) return;
+    }
     updated = w.exec_prepared1(kSetOutcome.name, static_cast<int>(state), origin, attempts,
                                SanitizeText(last_error), seq)[0]
                   .as<int64_t>();
@@ -122,6 +129,8 @@ Status PostgresWalStore::SetOutcome(int64_t seq, EntryState state, const std::st
   });
   if (!s.ok()) return s;
   if (fenced) return lease_rules::Lost(fence.lease, fence.holder, fence.term);
+  if (written != nullptr) *written = pending && updated != 0;
+  if (!pending) return Status::Ok();
   return updated == 0 ? Status::NotFound(NotFoundMessage(seq)) : Status::Ok();
 }
 

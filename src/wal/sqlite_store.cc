@@ -34,6 +34,7 @@ constexpr const char* kUpdateOutcome =
     "UPDATE wal_entries SET state = ?, origin = ?, attempts = ?, last_error = ? WHERE seq = ?";
 constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq = ?";
 constexpr const char* kEntryExists = "SELECT 1 FROM wal_entries WHERE seq = ?";
+constexpr const char* kEntryState = "SELECT state FROM wal_entries WHERE seq = ?";
 constexpr const char* kInsertApplied =
     "INSERT OR IGNORE INTO wal_applied (seq, instance) VALUES (?, ?)";
 // ?1 seq (just committed), ?2 origin: every registered instance but the origin and those
@@ -182,12 +183,25 @@ Result<bool> SqliteWalStore::EntryExistsLocked(int64_t seq) {
 }
 
 Status SqliteWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                  int attempts, const std::string& last_error,
-                                  const Fence& fence) {
+                                  int attempts, const std::string& last_error, const Fence& fence,
+                                  bool* written) {
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (Status s = BeginLocked(); !s.ok()) return s;
   CHROMA_HA_OR_ROLLBACK(FenceLocked(fence));
+  if (written != nullptr) {  // only while still pending (BEGIN IMMEDIATE: no writer in between)
+    Result<sqlite3_stmt*> raw = PrepareLocked(kEntryState);
+    CHROMA_HA_OR_ROLLBACK(raw.status());
+    Stmt stmt(*raw);
+    const int rc = stmt.Int(seq).Step();
+    if (rc == SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(Status::NotFound(NotFoundMessage(seq)));
+    if (rc != SQLITE_ROW) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "set outcome"));
+    *written = sqlite3_column_int(*raw, 0) == static_cast<int>(EntryState::kPending);
+    if (!*written) {
+      RollbackLocked();
+      return Status::Ok();
+    }
+  }
   {
     Result<sqlite3_stmt*> raw = PrepareLocked(kUpdateOutcome);
     CHROMA_HA_OR_ROLLBACK(raw.status());

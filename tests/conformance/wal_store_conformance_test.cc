@@ -162,6 +162,28 @@ TEST_P(WalStoreConformance, RejectedEntriesAreNeverReplayed) {
   EXPECT_EQ(MustGet(a).last_error, "400 bad");
 }
 
+// SetOutcome with `written` (recovery's): only while the entry is still pending, so an outcome
+// its writer recorded first stands.
+TEST_P(WalStoreConformance, SetOutcomeOnlyWhilePendingLeavesARecordedOutcome) {
+  const int64_t a = Append("c");
+  const int64_t b = Append("c");
+  Commit(a, "primary");  // the writer's
+  bool written = true;
+  ASSERT_OK(store_->SetOutcome(a, EntryState::kRejected, "", 3, "superseded", Fence(), &written));
+  EXPECT_FALSE(written);
+  EXPECT_EQ(MustGet(a).state, EntryState::kCommitted);
+  EXPECT_EQ(MustGet(a).origin, "primary");
+  EXPECT_EQ(MustGet(a).attempts, 1);
+  EXPECT_EQ(Pending("replica"), std::vector<int64_t>{a});
+  ASSERT_OK(store_->SetOutcome(b, EntryState::kCommitted, "replica", 2, "", Fence(), &written));
+  EXPECT_TRUE(written);  // still pending: recorded as without `written`
+  EXPECT_EQ(MustGet(b).state, EntryState::kCommitted);
+  EXPECT_EQ(Pending("primary"), std::vector<int64_t>{b});
+  EXPECT_EQ(
+      store_->SetOutcome(b + 1000, EntryState::kRejected, "", 1, "", Fence(), &written).code(),
+      StatusCode::kNotFound);
+}
+
 TEST_P(WalStoreConformance, PendingForIsInSeqOrderWithAfterSeqAndLimit) {
   std::vector<int64_t> seqs;
   for (int i = 0; i < 6; ++i) seqs.push_back(Append(i % 2 ? "odd" : "even"));

@@ -58,10 +58,10 @@ Status ForwardingStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status ForwardingStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                   int attempts, const std::string& last_error,
-                                   const Fence& fence) {
+                                   int attempts, const std::string& last_error, const Fence& fence,
+                                   bool* written) {
   if (Status s = Enter(WalOp::kSetOutcome); !s.ok()) return s;
-  return base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
+  return base_->SetOutcome(seq, state, origin, attempts, last_error, fence, written);
 }
 
 Status ForwardingStore::SetExtra(int64_t seq, const std::string& extra) {

@@ -67,14 +67,18 @@ Status MemoryWalStore::Append(std::vector<WalEntry>* entries) {
 }
 
 Status MemoryWalStore::SetOutcome(int64_t seq, EntryState state, const std::string& origin,
-                                  int attempts, const std::string& last_error,
-                                  const Fence& fence) {
+                                  int attempts, const std::string& last_error, const Fence& fence,
+                                  bool* written) {
   if (!ValidState(state)) return InvalidState();
   if (Status s = CheckText("origin", origin); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   if (Status s = FenceLocked(fence); !s.ok()) return s;
   auto it = entries_.find(seq);
   if (it == entries_.end()) return Status::NotFound(NotFoundMessage(seq));
+  if (written != nullptr) {
+    *written = it->second.state == EntryState::kPending;
+    if (!*written) return Status::Ok();
+  }
   it->second.state = state;
   it->second.origin = origin;
   it->second.attempts = attempts;

@@ -36,7 +36,8 @@ class MemoryWalStore final : public WalStore {
   Status RegisterInstances(const std::vector<std::string>& instances) override;
   Status Append(std::vector<WalEntry>* entries) override;
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error, const Fence& fence = Fence()) override;
+                    const std::string& last_error, const Fence& fence = Fence(),
+                    bool* written = nullptr) override;
   Status SetExtra(int64_t seq, const std::string& extra) override;
   Status MarkApplied(int64_t seq, const std::string& instance, bool* was_pending = nullptr,
                      const Fence& fence = Fence()) override;

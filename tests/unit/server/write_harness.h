@@ -12,6 +12,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -65,7 +66,8 @@ inline std::string SharedBody(const std::string& id) {
 
 // A WalStore that forwards to another, except that SetOutcome of one chosen seq, every Append or
 // every PendingBefore waits until the test opens the gate (a store that is slow or silent at
-// that call).
+// that call), and that a hook may run once before the next call of one method (another process
+// writing to the store at that moment).
 class GatedStore final : public ForwardingStore {
  public:
   explicit GatedStore(WalStore* base) : ForwardingStore(base) {}
@@ -100,9 +102,16 @@ class GatedStore final : public ForwardingStore {
     std::lock_guard lock(mu_);
     return entered_;
   }
+  // Runs `hook` before the next call of `op` goes on (once; on the caller's thread).
+  void BeforeNext(WalOp op, std::function<void()> hook) {
+    std::lock_guard lock(mu_);
+    hook_op_ = op;
+    hook_ = std::move(hook);
+  }
 
   Status SetOutcome(int64_t seq, EntryState state, const std::string& origin, int attempts,
-                    const std::string& last_error, const Fence& fence = Fence()) override {
+                    const std::string& last_error, const Fence& fence = Fence(),
+                    bool* written = nullptr) override {
     {
       std::unique_lock lock(mu_);
       if (seq == gated_seq_) {
@@ -110,11 +119,17 @@ class GatedStore final : public ForwardingStore {
         cv_.wait(lock, [&] { return open_; });
       }
     }
-    return base_->SetOutcome(seq, state, origin, attempts, last_error, fence);
+    return base_->SetOutcome(seq, state, origin, attempts, last_error, fence, written);
   }
 
  private:
   Status Enter(WalOp op) override {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mu_);
+      if (hook_ && op == hook_op_) hook.swap(hook_);
+    }
+    if (hook) hook();
     std::unique_lock lock(mu_);
     if (op == WalOp::kAppend && gate_appends_) {
       ++appends_entered_;
@@ -135,6 +150,8 @@ class GatedStore final : public ForwardingStore {
   int pending_before_entered_ = 0;
   bool open_ = false;
   bool entered_ = false;
+  WalOp hook_op_ = WalOp::kAppend;
+  std::function<void()> hook_;
 };
 
 // Everything a WritePath needs, built in dependency order.

@@ -452,6 +452,51 @@ TEST_F(WritePathTest, RecoveryReSendsPendingEntriesInSeqOrder) {
   EXPECT_EQ(replay, (std::vector<std::string>{"first", "second"}));
 }
 
+// In a fleet, recovery resolves every pending entry older than kRecoveryMinAgeMs, and a live
+// process slower than that may still be carrying one: its client may even have been answered
+// (after WAL_APPEND_TIMEOUT_MS, the outcome recorded in the background). When that writer
+// records the outcomes of the collection's entries while recovery works through its listing,
+// recovery leaves them as recorded. It used to see the second one resolved, record the first
+// rejected as "superseded" over the writer's committed outcome, and so never replay an
+// acknowledged write to the other instances (tests/e2e/fleet.test.mjs lost one on a slow
+// machine).
+TEST_F(WritePathTest, RecoveryLeavesTheOutcomesALiveWriterRecordedMeanwhile) {
+  std::vector<WalEntry> entries(2);
+  for (int i = 0; i < 2; ++i) {
+    entries[i].tenant = "t";
+    entries[i].database = "d";
+    entries[i].collection = "c";
+    entries[i].kind = "add";
+    entries[i].method = "POST";
+    entries[i].path = std::string(kDb) + "/collections/{collection}/add";
+    entries[i].body = AddBody(i == 0 ? "first" : "second");
+  }
+  ASSERT_TRUE(h_.mem.Append(&entries).ok());
+  // The writer, after recovery listed both entries as pending: both answered by the primary,
+  // their outcomes recorded in seq order.
+  h_.gated.BeforeNext(WalOp::kResolvedAfter, [&] {
+    for (const WalEntry& e : entries) {
+      ASSERT_TRUE(h_.mem.SetOutcome(e.seq, EntryState::kCommitted, "primary", 1, "").ok());
+    }
+  });
+  FakeInstance primary("primary");
+  FakeInstance replica("replica");
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}, /*at_start=*/true).ok());
+  for (const WalEntry& e : entries) {
+    Result<WalEntry> now = h_.mem.Get(e.seq);
+    ASSERT_TRUE(now.ok());
+    EXPECT_EQ(now->state, EntryState::kCommitted) << "seq " << e.seq;
+    EXPECT_EQ(now->origin, "primary") << "seq " << e.seq;
+  }
+  EXPECT_EQ(h_.writes.stats().superseded, 0);
+  EXPECT_EQ(h_.writes.stats().recovered, 0);
+  std::vector<std::string> replay;
+  for (const auto& e : h_.PendingFor("replica")) {
+    replay.push_back(json::parse(e.body)["ids"][0].get<std::string>());
+  }
+  EXPECT_EQ(replay, (std::vector<std::string>{"first", "second"}));
+}
+
 // Recovery under the recovery lease (docs/design.md "Fleet"): a former holder's outcomes are
 // refused by the store, and its pass stops at the first refusal; the current holder resolves.
 TEST_F(WritePathTest, RecoveryWithAStaleFenceWritesNoOutcomeAndStops) {
