@@ -19,6 +19,23 @@ using json = nlohmann::json;
 
 class WritePathTest : public ::testing::Test {
  protected:
+  // Two adds of collection t/d/c ("first", "second") appended straight to the store and left
+  // pending, as a crash (or a writer still carrying them) leaves them.
+  std::vector<WalEntry> AppendPendingAdds() {
+    std::vector<WalEntry> entries(2);
+    for (int i = 0; i < 2; ++i) {
+      entries[i].tenant = "t";
+      entries[i].database = "d";
+      entries[i].collection = "c";
+      entries[i].kind = "add";
+      entries[i].method = "POST";
+      entries[i].path = std::string(kDb) + "/collections/{collection}/add";
+      entries[i].body = AddBody(i == 0 ? "first" : "second");
+    }
+    EXPECT_TRUE(h_.mem.Append(&entries).ok());
+    return entries;
+  }
+
   Harness h_;
 };
 
@@ -426,17 +443,7 @@ TEST_F(WritePathTest, NextWriteIsForwardedWhileThePreviousOutcomeIsRecordedAndCo
 // leaves both entries pending: recovery at start re-sends them in seq order and commits both
 // (applying a collection's suffix again in order leaves the same records).
 TEST_F(WritePathTest, RecoveryReSendsPendingEntriesInSeqOrder) {
-  std::vector<WalEntry> entries(2);
-  for (int i = 0; i < 2; ++i) {
-    entries[i].tenant = "t";
-    entries[i].database = "d";
-    entries[i].collection = "c";
-    entries[i].kind = "add";
-    entries[i].method = "POST";
-    entries[i].path = std::string(kDb) + "/collections/{collection}/add";
-    entries[i].body = AddBody(i == 0 ? "first" : "second");
-  }
-  ASSERT_TRUE(h_.mem.Append(&entries).ok());
+  std::vector<WalEntry> entries = AppendPendingAdds();
   FakeInstance primary("primary");
   FakeInstance replica("replica");
   ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}, /*at_start=*/true).ok());
@@ -461,17 +468,7 @@ TEST_F(WritePathTest, RecoveryReSendsPendingEntriesInSeqOrder) {
 // acknowledged write to the other instances (tests/e2e/fleet.test.mjs lost one on a slow
 // machine).
 TEST_F(WritePathTest, RecoveryLeavesTheOutcomesALiveWriterRecordedMeanwhile) {
-  std::vector<WalEntry> entries(2);
-  for (int i = 0; i < 2; ++i) {
-    entries[i].tenant = "t";
-    entries[i].database = "d";
-    entries[i].collection = "c";
-    entries[i].kind = "add";
-    entries[i].method = "POST";
-    entries[i].path = std::string(kDb) + "/collections/{collection}/add";
-    entries[i].body = AddBody(i == 0 ? "first" : "second");
-  }
-  ASSERT_TRUE(h_.mem.Append(&entries).ok());
+  std::vector<WalEntry> entries = AppendPendingAdds();
   // The writer, after recovery listed both entries as pending: both answered by the primary,
   // their outcomes recorded in seq order.
   h_.gated.BeforeNext(WalOp::kResolvedAfter, [&] {
@@ -500,17 +497,7 @@ TEST_F(WritePathTest, RecoveryLeavesTheOutcomesALiveWriterRecordedMeanwhile) {
 // Recovery under the recovery lease (docs/design.md "Fleet"): a former holder's outcomes are
 // refused by the store, and its pass stops at the first refusal; the current holder resolves.
 TEST_F(WritePathTest, RecoveryWithAStaleFenceWritesNoOutcomeAndStops) {
-  std::vector<WalEntry> entries(2);
-  for (int i = 0; i < 2; ++i) {
-    entries[i].tenant = "t";
-    entries[i].database = "d";
-    entries[i].collection = "c";
-    entries[i].kind = "add";
-    entries[i].method = "POST";
-    entries[i].path = std::string(kDb) + "/collections/{collection}/add";
-    entries[i].body = AddBody(i == 0 ? "first" : "second");
-  }
-  ASSERT_TRUE(h_.mem.Append(&entries).ok());
+  std::vector<WalEntry> entries = AppendPendingAdds();
   Result<Lease> now_held = h_.mem.AcquireLease("recovery", "new", 60'000);
   ASSERT_TRUE(now_held.ok());
   FakeInstance primary("primary");
