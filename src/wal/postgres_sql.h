@@ -69,13 +69,13 @@ inline constexpr Prepared kInsertEntry = {
 inline constexpr Prepared kInsertApplied = {
     "insert_applied",
     "INSERT INTO wal_applied (seq, instance) VALUES ($1, $2) ON CONFLICT DO NOTHING"};
+// $1 seq: locks the entry's row until the transaction ends (SetOutcome with `written`).
+inline constexpr Prepared kLockEntryState = {
+    "lock_entry_state", "SELECT state FROM wal_entries WHERE seq = $1 FOR UPDATE"};
 // Returns one row with the number of entries updated (0 or 1). A commit marks the origin
 // applied and gives every other registered instance (not marked applied) a todo row; any other
 // state removes the entry's todo rows. (All parts see one snapshot, so the todo rows deleted
 // and inserted never overlap: a commit deletes only the origin's.)
-// $1 seq: locks the entry's row until the transaction ends (SetOutcome with `written`).
-inline constexpr Prepared kLockEntryState = {
-    "lock_entry_state", "SELECT state FROM wal_entries WHERE seq = $1 FOR UPDATE"};
 inline constexpr Prepared kSetOutcome = {
     "set_outcome",
     "WITH u AS (UPDATE wal_entries SET state = $1::smallint, origin = $2::text, attempts = $3, "
