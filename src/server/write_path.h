@@ -221,8 +221,6 @@ class WritePath {
   // Recovery of one pending entry: resolved (OK), or why not.
   Status ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients,
                     const Fence& fence);
-  // ResolveOne's end when the entry's writer recorded its outcome first (logged; OK).
-  static Status ResolvedMeanwhile(const WalEntry& e);
   std::optional<std::string> IdOn(const WalEntry& e, std::size_t index, InstanceClient& client);
 
   const Config& config_;

@@ -44,6 +44,15 @@ std::vector<std::string> EntryScopes(const WalEntry& e) {
   return scopes;
 }
 
+// ResolveOne's end when the entry's writer recorded its outcome after the listing (a process
+// slower than kRecoveryMinAgeMs, not a dead one): that outcome is the instance's answer to the
+// forward the client was given, and stands.
+Status ResolvedMeanwhile(const WalEntry& e) {
+  spdlog::info("WAL recovery: entry {} ({}) was resolved by its writer meanwhile; left as it is",
+               e.seq, e.kind);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status WritePath::Load() {
@@ -185,14 +194,6 @@ Status WritePath::ResolveOne(const WalEntry& e, const std::vector<InstanceClient
     return Status::Ok();
   }
   return Status::Unavailable(error);
-}
-
-Status WritePath::ResolvedMeanwhile(const WalEntry& e) {
-  // Its writer recorded the outcome after the listing (a process slower than kRecoveryMinAgeMs,
-  // not a dead one): that outcome is the instance's answer to the forward the client was given.
-  spdlog::info("WAL recovery: entry {} ({}) was resolved by its writer meanwhile; left as it is",
-               e.seq, e.kind);
-  return Status::Ok();
 }
 
 std::optional<std::string> WritePath::IdOn(const WalEntry& e, std::size_t index,
