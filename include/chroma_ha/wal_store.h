@@ -31,6 +31,9 @@
 // | last_error  | last error text (diagnostics; never a secret)                              |
 // | extra       | JSON text, kind-specific: for "delete" by ids, the resolved                |
 // |             | {"document_ids": {"<id>": "<document_id>", ...}} from the origin instance  |
+// | writer      | member id of the process that appended it (LeaseKeeper::MakeMemberId()),   |
+// |             | "" when not known (entries of older builds): recovery leaves a pending     |
+// |             | entry to a writer that is still heartbeating (Member below)                |
 //
 // Replay rule: an entry is sent to instance I iff state == kCommitted, I != origin, and it is
 // not yet marked applied on I. Entries are replayed in seq order per collection.
@@ -113,6 +116,7 @@ struct WalEntry {
   int attempts = 0;
   std::string last_error;
   std::string extra;
+  std::string writer;  // member id of the appending process; "" when not known
 };
 
 // A collection's identity across instances (DESIGN.md §4).

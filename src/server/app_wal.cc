@@ -81,6 +81,7 @@ Status App::StartWal() {
   p.writes = std::make_unique<WritePath>(config, p.upstreams, p.resolver, *p.store, *p.committer,
                                          p.wal_threads, [&p] { p.sync->Notify(); });
   p.writes->SetValidatedBodies(&p.validated);
+  p.writes->SetMember(p.leases->member(), config.lease_ttl);
   p.sync->SetValidatedBodies(&p.validated);
   p.sync->SetOnApplied(
       [&p](const WalEntry& e, const std::string& instance) { p.writes->OnApplied(e, instance); });

@@ -205,6 +205,7 @@ boost::asio::awaitable<HttpResponse> WritePath::Handle(HttpRequest request, cons
   entry.database = route.database;
   entry.collection = collection;
   entry.kind = WriteKindName(route.write);
+  entry.writer = member_;
   entry.method = request.method;
   entry.path = route.ref == CollectionRef::kId ? CollectionPathTemplate(request.target)
                                                : request.target;

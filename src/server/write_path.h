@@ -20,12 +20,13 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
 #include <memory>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -105,7 +106,8 @@ class WritePath {
   // resolved holds back only the later entries of its own collection and is listed by
   // Unresolved() until it is. `clients` are index-aligned with config.instances. `at_start`:
   // nothing is in flight yet, so every kPending entry is resolved (later, entries younger than
-  // 2 s are left to the writer that is forwarding them). `fence`: the recovery lease's, when
+  // 2 s, and those of another member that is still alive, see SetMember, are left to the writer
+  // that is forwarding them). `fence`: the recovery lease's, when
   // several processes share the store (every outcome is written under it; once it has ended
   // the pass stops with kFailedPrecondition).
   Status ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start = false,
@@ -123,6 +125,15 @@ class WritePath {
   // the earlier entries of its collection that other processes appended (server/fleet_order.h)
   // before it is forwarded. Set before serving.
   void SetFleetOrder(FleetOrder* order) { fleet_order_ = order; }
+  // This process's member id (LeaseKeeper::member()), recorded as every entry's writer, and
+  // how long a member stays alive without a heartbeat (the lease TTL). Recovery leaves a pending
+  // entry whose writer is another member that heartbeated within `live_for` (by the store's
+  // clock) to that writer: it may be forwarding it now, however long that takes. Set before
+  // serving; unset, entries have no writer and recovery goes by their age alone.
+  void SetMember(std::string member, std::chrono::milliseconds live_for) {
+    member_ = std::move(member);
+    member_live_for_ = live_for;
+  }
   // True while this process carries entry `seq` (appended here, outcome not recorded yet).
   bool Carrying(int64_t seq) const { return in_flight_->Contains(seq); }
   // Optional: WAL append latency is observed there. Set before serving.
@@ -243,6 +254,8 @@ class WritePath {
   Metrics* metrics_ = nullptr;
   FleetOrder* fleet_order_ = nullptr;
   ValidatedBodies* validated_ = nullptr;
+  std::string member_;                            // SetMember
+  std::chrono::milliseconds member_live_for_{0};  // SetMember
 
   mutable std::mutex mu_;
   // Per instance index: scope key ("t", "t/d", "t/d/c") -> entries still to replay there.

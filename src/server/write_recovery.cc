@@ -13,6 +13,7 @@
 // holder that was paused past its lease writes none (docs/design.md "Fleet").
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 
@@ -42,6 +43,26 @@ std::vector<std::string> EntryScopes(const WalEntry& e) {
   scopes.push_back(e.tenant + "/" + e.database);
   if (!e.collection.empty()) scopes.push_back(scopes.back() + "/" + e.collection);
   return scopes;
+}
+
+// The writers of `pending`, other than `self`, that heartbeated within `live_for` by the
+// store's clock: each carries its own entries (its forward may take longer than
+// kRecoveryMinAgeMs), and recovery leaves them to it. Asks the store only when some entry has
+// another writer.
+Result<std::set<std::string>> LiveWriters(WalStore& store, const std::vector<WalEntry>& pending,
+                                          const std::string& self,
+                                          std::chrono::milliseconds live_for) {
+  std::set<std::string> live;
+  const bool others = std::any_of(pending.begin(), pending.end(), [&](const WalEntry& e) {
+    return !e.writer.empty() && e.writer != self;
+  });
+  if (!others) return live;
+  auto members = store.ListMembers();
+  if (!members.ok()) return members.status();
+  for (const Member& m : *members) {
+    if (m.member != self && m.now_ms - m.last_seen_ms <= live_for.count()) live.insert(m.member);
+  }
+  return live;
 }
 
 // ResolveOne's end when the entry's writer recorded its outcome after the listing (a process
@@ -81,6 +102,14 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
   // the append's callback runs): leave young entries to their writer.
   const int64_t now = NowMs();
   const int64_t young = now - (at_start ? 0 : kRecoveryMinAgeMs);
+  // At start nothing of this process is in flight and no other member is alive (the caller's
+  // rule), so a writer's heartbeat there is a dead run's last one.
+  std::set<std::string> live_writers;
+  if (!at_start) {
+    auto live = LiveWriters(store_, *pending, member_, member_live_for_);
+    if (!live.ok()) return live.status();
+    live_writers = std::move(live).value();
+  }
   // Scopes with an earlier entry left unresolved in this round: their later entries (and those
   // of the collections inside them) wait; every other collection goes on.
   std::set<std::string> held;
@@ -96,7 +125,7 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
     still_pending.insert(e.seq);
     const auto scopes = EntryScopes(e);
     if (scopes.empty() || is_held(scopes)) continue;
-    if (e.created_ms > young || in_flight_->Contains(e.seq)) {
+    if (e.created_ms > young || in_flight_->Contains(e.seq) || live_writers.count(e.writer) != 0) {
       held.insert(scopes.back());
       continue;
     }

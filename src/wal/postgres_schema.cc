@@ -115,6 +115,12 @@ EXCEPTION WHEN OTHERS THEN
   RAISE WARNING 'chroma-ha: wal_entries.body keeps its compression: %', SQLERRM;
 END $$;
 )sql",
+    // 6: the member id of the process that appended each entry (WalEntry::writer): recovery
+    // leaves a pending entry to its writer while that process heartbeats. '' for older entries.
+    // A constant default adds the column without rewriting the table.
+    R"sql(
+ALTER TABLE wal_entries ADD COLUMN writer TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

@@ -20,13 +20,14 @@ inline constexpr int64_t kInstancesLockKey = 0x6368726f6d610003;
 
 // ---- Prepared statements (name, SQL) ------------------------------------------------------
 // WITH(x): `x` in the body's place.
-#define CHROMA_HA_ENTRY_COLUMNS_WITH(body)                                                  \
-  "seq, created_ms, tenant, database_name, collection, kind, method, path, " body ", state, " \
-  "origin, attempts, last_error, extra"
+#define CHROMA_HA_ENTRY_COLUMNS_WITH(body)                                        \
+  "seq, created_ms, tenant, database_name, collection, kind, method, path, " body \
+  ", state, "                                                                     \
+  "origin, attempts, last_error, extra, writer"
 #define CHROMA_HA_ENTRY_COLUMNS CHROMA_HA_ENTRY_COLUMNS_WITH("body")
-#define CHROMA_HA_E_ENTRY_COLUMNS                                                          \
+#define CHROMA_HA_E_ENTRY_COLUMNS                                                            \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " \
-  "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra"
+  "e.body, e.state, e.origin, e.attempts, e.last_error, e.extra, e.writer"
 
 struct Prepared {
   const char* name;
@@ -64,8 +65,8 @@ inline constexpr Prepared kInsertTodo = {
 inline constexpr Prepared kInsertEntry = {
     "insert_entry",
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
-    "body, state, origin, attempts, last_error, extra) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq"};
+    "body, state, origin, attempts, last_error, extra, writer) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq"};
 inline constexpr Prepared kInsertApplied = {
     "insert_applied",
     "INSERT INTO wal_applied (seq, instance) VALUES ($1, $2) ON CONFLICT DO NOTHING"};

@@ -55,6 +55,7 @@ WalEntry ReadEntry(const pqxx::row& r) {
   e.attempts = r[11].as<int>();
   e.last_error = Bytes(r[12]);
   e.extra = Bytes(r[13]);
+  e.writer = Bytes(r[14]);
   return e;
 }
 
@@ -77,10 +78,11 @@ Status PostgresWalStore::Append(std::vector<WalEntry>* entries) {
     pqxx::work w(c);
     w.exec_prepared(kLockAppends.name, kAppendLockKey, kInstancesLockKey);
     for (const WalEntry& e : *entries) {
-      const pqxx::row r = w.exec_prepared1(
-          kInsertEntry.name, e.created_ms != 0 ? e.created_ms : now, e.tenant, e.database,
-          e.collection, e.kind, e.method, e.path, pqxx::binarystring(e.body),
-          static_cast<int>(e.state), e.origin, e.attempts, SanitizeText(e.last_error), e.extra);
+      const pqxx::row r =
+          w.exec_prepared1(kInsertEntry.name, e.created_ms != 0 ? e.created_ms : now, e.tenant,
+                           e.database, e.collection, e.kind, e.method, e.path,
+                           pqxx::binarystring(e.body), static_cast<int>(e.state), e.origin,
+                           e.attempts, SanitizeText(e.last_error), e.extra, e.writer);
       seqs.push_back(r[0].as<int64_t>());
       if (e.state == EntryState::kCommitted && !e.origin.empty()) {
         w.exec_prepared(kInsertApplied.name, seqs.back(), e.origin);

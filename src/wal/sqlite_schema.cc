@@ -118,6 +118,11 @@ ALTER TABLE wal_bodies ADD COLUMN file_offset INTEGER;
 ALTER TABLE wal_bodies ADD COLUMN file_length INTEGER;
 CREATE INDEX wal_bodies_by_segment ON wal_bodies (file_segment) WHERE file_segment IS NOT NULL;
 )sql",
+    // 7: the member id of the process that appended each entry (WalEntry::writer); '' for
+    // older entries.
+    R"sql(
+ALTER TABLE wal_entries ADD COLUMN writer TEXT NOT NULL DEFAULT '';
+)sql",
 };
 constexpr int kSchemaVersion = static_cast<int>(std::size(kMigrations));
 

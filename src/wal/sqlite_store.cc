@@ -21,15 +21,15 @@ namespace {
 // length, NULL for a body in the row).
 #define CHROMA_HA_ENTRY_COLUMNS_WITH(body, ref)                                                   \
   "e.seq, e.created_ms, e.tenant, e.database_name, e.collection, e.kind, e.method, e.path, " body \
-  ", e.state, e.origin, e.attempts, e.last_error, e.extra, " ref
+  ", e.state, e.origin, e.attempts, e.last_error, e.extra, e.writer, " ref
 #define CHROMA_HA_ENTRY_COLUMNS \
   CHROMA_HA_ENTRY_COLUMNS_WITH("b.body", "b.file_segment, b.file_offset, b.file_length")
 #define CHROMA_HA_ENTRIES " wal_entries e JOIN wal_bodies b ON b.seq = e.seq "
 
 constexpr const char* kInsertEntry =
     "INSERT INTO wal_entries (created_ms, tenant, database_name, collection, kind, method, path, "
-    "state, origin, attempts, last_error, extra) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "state, origin, attempts, last_error, extra, writer) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr const char* kUpdateOutcome =
     "UPDATE wal_entries SET state = ?, origin = ?, attempts = ?, last_error = ? WHERE seq = ?";
 constexpr const char* kUpdateExtra = "UPDATE wal_entries SET extra = ? WHERE seq = ?";
@@ -144,9 +144,18 @@ Status SqliteWalStore::Append(std::vector<WalEntry>* entries) {
       CHROMA_HA_OR_ROLLBACK(raw.status());
       Stmt stmt(*raw);
       stmt.Int(e.created_ms != 0 ? e.created_ms : now)
-          .Text(e.tenant).Text(e.database).Text(e.collection).Text(e.kind).Text(e.method)
-          .Text(e.path).Int(static_cast<int>(e.state)).Text(e.origin)
-          .Int(e.attempts).Text(SanitizeText(e.last_error)).Text(e.extra);
+          .Text(e.tenant)
+          .Text(e.database)
+          .Text(e.collection)
+          .Text(e.kind)
+          .Text(e.method)
+          .Text(e.path)
+          .Int(static_cast<int>(e.state))
+          .Text(e.origin)
+          .Int(e.attempts)
+          .Text(SanitizeText(e.last_error))
+          .Text(e.extra)
+          .Text(e.writer);
       const int rc = stmt.Step();
       if (rc != SQLITE_DONE) CHROMA_HA_OR_ROLLBACK(ErrorLocked(rc, "append"));
       seqs.push_back(sqlite3_last_insert_rowid(db_));
@@ -306,8 +315,9 @@ Result<std::vector<WalEntry>> SqliteWalStore::QueryEntriesLocked(Stmt& stmt) {
     e.attempts = static_cast<int>(stmt.ColumnInt(11));
     e.last_error = stmt.ColumnBytes(12);
     e.extra = stmt.ColumnBytes(13);
-    if (!stmt.ColumnIsNull(14)) {  // in the body files
-      const BodyRef ref{stmt.ColumnInt(14), stmt.ColumnInt(15), stmt.ColumnInt(16)};
+    e.writer = stmt.ColumnBytes(14);
+    if (!stmt.ColumnIsNull(15)) {  // in the body files
+      const BodyRef ref{stmt.ColumnInt(15), stmt.ColumnInt(16), stmt.ColumnInt(17)};
       if (Status s = ReadBodyLocked(e.seq, ref, &e.body); !s.ok()) return s;
     }
     out.push_back(std::move(e));

@@ -20,7 +20,7 @@ Status CheckEntries(const std::vector<WalEntry>& entries) {
     const std::pair<const char*, const std::string*> fields[] = {
         {"tenant", &e.tenant}, {"database", &e.database}, {"collection", &e.collection},
         {"kind", &e.kind},     {"method", &e.method},     {"path", &e.path},
-        {"origin", &e.origin}, {"extra", &e.extra},
+        {"origin", &e.origin}, {"extra", &e.extra},       {"writer", &e.writer},
     };
     for (const auto& [name, value] : fields) {
       if (Status s = CheckText(name, *value); !s.ok()) return s;

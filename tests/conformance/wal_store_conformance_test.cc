@@ -54,6 +54,7 @@ TEST_P(WalStoreConformance, EveryFieldRoundTrips) {
   e.attempts = 3;
   e.last_error = "timeout ü";
   e.extra = R"({"document_ids":{"x":"doc-1"}})";
+  e.writer = "host-1:4242:0badcafe";
   const int64_t seq = Append(e);
   const WalEntry got = MustGet(seq);
   EXPECT_EQ(got.seq, seq);
@@ -70,6 +71,7 @@ TEST_P(WalStoreConformance, EveryFieldRoundTrips) {
   EXPECT_EQ(got.attempts, 3);
   EXPECT_EQ(got.last_error, "timeout ü");
   EXPECT_EQ(got.extra, e.extra);
+  EXPECT_EQ(got.writer, "host-1:4242:0badcafe");
 }
 
 TEST_P(WalStoreConformance, BodiesAreByteExact) {
@@ -247,7 +249,9 @@ TEST_P(WalStoreConformance, UnresolvedListsPendingEntriesInSeqOrder) {
 }
 
 TEST_P(WalStoreConformance, UnresolvedListsEntriesWithoutTheirBodies) {
-  const int64_t a = Append("c");
+  WalEntry entry = Entry("c");
+  entry.writer = "host-2:7:12345678";  // recovery needs it to leave a live writer's entries
+  const int64_t a = Append(entry);
   Result<std::vector<WalEntry>> r = store_->Unresolved();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   ASSERT_EQ(r->size(), 1u);
@@ -262,6 +266,7 @@ TEST_P(WalStoreConformance, UnresolvedListsEntriesWithoutTheirBodies) {
   EXPECT_EQ(head.path, whole.path);
   EXPECT_EQ(head.created_ms, whole.created_ms);
   EXPECT_EQ(head.state, EntryState::kPending);
+  EXPECT_EQ(head.writer, "host-2:7:12345678");
 }
 
 TEST_P(WalStoreConformance, BacklogCountsAndOldest) {

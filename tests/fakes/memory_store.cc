@@ -398,6 +398,13 @@ Result<std::vector<Member>> MemoryWalStore::ListMembers() {
   return out;
 }
 
+void MemoryWalStore::SetLastSeen(const std::string& member, int64_t unix_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Member& m = members_[member];
+  if (m.member.empty()) m = {member, unix_ms, unix_ms, 0};
+  m.last_seen_ms = unix_ms;
+}
+
 Result<int64_t> MemoryWalStore::LastSeq() {
   std::lock_guard<std::mutex> lock(mu_);
   return entries_.empty() ? int64_t{0} : entries_.rbegin()->first;

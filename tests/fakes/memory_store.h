@@ -86,6 +86,8 @@ class MemoryWalStore final : public WalStore {
   // Test helpers (not part of WalStore).
   size_t size() const;               // number of entries held
   std::vector<WalEntry> All() const;  // every entry, in seq order
+  // Test only: `member`'s last heartbeat as if it had been at `unix_ms` (a member gone silent).
+  void SetLastSeen(const std::string& member, int64_t unix_ms);
 
  private:
   using CollectionKey = std::tuple<std::string, std::string, std::string>;

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -20,10 +21,14 @@ using json = nlohmann::json;
 class WritePathTest : public ::testing::Test {
  protected:
   // Two adds of collection t/d/c ("first", "second") appended straight to the store and left
-  // pending, as a crash (or a writer still carrying them) leaves them.
-  std::vector<WalEntry> AppendPendingAdds() {
+  // pending, as a crash (or a writer still carrying them) leaves them; by `writer` (a member
+  // id), `age` ago (0: now).
+  std::vector<WalEntry> AppendPendingAdds(const std::string& writer = "",
+                                          std::chrono::milliseconds age = {}) {
     std::vector<WalEntry> entries(2);
     for (int i = 0; i < 2; ++i) {
+      entries[i].writer = writer;
+      if (age.count() != 0) entries[i].created_ms = UnixNow() - age.count();
       entries[i].tenant = "t";
       entries[i].database = "d";
       entries[i].collection = "c";
@@ -34,6 +39,12 @@ class WritePathTest : public ::testing::Test {
     }
     EXPECT_TRUE(h_.mem.Append(&entries).ok());
     return entries;
+  }
+
+  static int64_t UnixNow() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
   }
 
   Harness h_;
@@ -492,6 +503,64 @@ TEST_F(WritePathTest, RecoveryLeavesTheOutcomesALiveWriterRecordedMeanwhile) {
     replay.push_back(json::parse(e.body)["ids"][0].get<std::string>());
   }
   EXPECT_EQ(replay, (std::vector<std::string>{"first", "second"}));
+}
+
+// Every entry records the member that appended it, so that recovery can tell whose it is.
+TEST_F(WritePathTest, EntriesRecordTheMemberThatAppendedThem) {
+  h_.writes.SetMember("host:1:aaaaaaaa", std::chrono::milliseconds(2000));
+  EXPECT_EQ(h_.Add(kP1, "a").status, 200);
+  const std::vector<WalEntry> all = h_.mem.All();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].writer, "host:1:aaaaaaaa");
+}
+
+// In a fleet, another process's forward can outlast kRecoveryMinAgeMs (a slow primary). If
+// recovery sent its entry too, the later writes of the collection (which wait for it to be
+// resolved) could be forwarded before the slow original lands, which would then undo them on
+// that instance. So an entry whose writer still heartbeats is left to it, however old; once the
+// writer has been silent for the lease TTL it is resolved like a crashed one.
+TEST_F(WritePathTest, RecoveryLeavesALiveMembersEntriesToItAndResolvesThemOnceItIsSilent) {
+  h_.writes.SetMember("host:1:aaaaaaaa", std::chrono::milliseconds(2000));
+  ASSERT_TRUE(h_.mem.Heartbeat("host:2:bbbbbbbb").ok());
+  std::vector<WalEntry> entries =
+      AppendPendingAdds("host:2:bbbbbbbb", std::chrono::milliseconds(10'000));
+  FakeInstance primary("primary");
+  FakeInstance replica("replica");
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}).ok());
+  EXPECT_EQ(primary.request_count(), 0u);
+  EXPECT_EQ(h_.mem.Unresolved()->size(), 2u);
+  EXPECT_TRUE(h_.writes.Unresolved().empty()) << "carried by a live writer: not a problem";
+
+  h_.mem.SetLastSeen("host:2:bbbbbbbb", UnixNow() - 2'500);  // silent for longer than the TTL
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}).ok());
+  ASSERT_EQ(primary.request_count(), 2u);
+  EXPECT_EQ(primary.requests()[0].body, AddBody("first"));
+  EXPECT_EQ(primary.requests()[1].body, AddBody("second"));
+  EXPECT_TRUE(h_.mem.Unresolved()->empty());
+  EXPECT_EQ(h_.writes.stats().recovered, 2);
+}
+
+// A writer that is no member at all (a run forgotten by the store, or the store's only
+// record of it gone) is dead; an entry without a writer (an older build's) goes by its age
+// alone; and at start, when no other process is alive, a writer's last heartbeat is a dead
+// run's: all of them are resolved.
+TEST_F(WritePathTest, RecoveryResolvesTheEntriesOfUnknownWritersAndAtStart) {
+  h_.writes.SetMember("host:1:aaaaaaaa", std::chrono::milliseconds(2000));
+  AppendPendingAdds("host:3:cccccccc", std::chrono::milliseconds(10'000));
+  FakeInstance primary("primary");
+  FakeInstance replica("replica");
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}).ok());
+  EXPECT_EQ(primary.request_count(), 2u);
+
+  AppendPendingAdds("", std::chrono::milliseconds(10'000));
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}).ok());
+  EXPECT_EQ(primary.request_count(), 4u);
+
+  ASSERT_TRUE(h_.mem.Heartbeat("host:4:dddddddd").ok());
+  AppendPendingAdds("host:4:dddddddd");
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}, /*at_start=*/true).ok());
+  EXPECT_EQ(primary.request_count(), 6u);
+  EXPECT_TRUE(h_.mem.Unresolved()->empty());
 }
 
 // Recovery under the recovery lease (docs/design.md "Fleet"): a former holder's outcomes are
