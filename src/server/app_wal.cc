@@ -140,11 +140,13 @@ asio::awaitable<void> App::Maintenance() {
     if (ec || p.stopped) break;
     // Recovery and pruning: only in the holder of the recovery lease, under its fence.
     const std::optional<Fence> fence = p.leases->Holding(kRecoveryLease);
-    if (fence) {
-      Status s = co_await RunBlocking(
-          p.recovery_thread, [&] { return p.writes->ResolveUnresolved(raw, false, *fence); });
-      if (!s.ok()) spdlog::warn("WAL recovery: {}", s.ToString());
-    }
+    // Elsewhere: only this process's own entries that it no longer carries (the holder leaves a
+    // live member's entries to it).
+    Status s = co_await RunBlocking(p.recovery_thread, [&] {
+      return fence ? p.writes->ResolveUnresolved(raw, false, *fence)
+                   : p.writes->ResolveOwnUnresolved(raw);
+    });
+    if (!s.ok()) spdlog::warn("WAL recovery: {}", s.ToString());
     const int64_t now = p.clock.UnixMillis();
     if (fence && now - last_prune_ms > 60'000) {
       last_prune_ms = now;

@@ -112,6 +112,12 @@ class WritePath {
   // the pass stops with kFailedPrecondition).
   Status ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start = false,
                            const Fence& fence = Fence());
+  // The same for this process's own entries only (writer == SetMember's id), unfenced, in a
+  // process that does not hold the recovery lease: an entry it appended and no longer carries
+  // (its task ended without an outcome) is its own to resolve, since the lease holder leaves a
+  // live member's entries to it. Entries of other writers hold back the later entries of their
+  // collection, as in the full pass.
+  Status ResolveOwnUnresolved(const std::vector<InstanceClient*>& clients);
   // Pending entries recovery has failed to resolve so far, oldest first.
   std::vector<UnresolvedEntry> Unresolved() const;
   // Admin: records pending entry `seq` as rejected (never forwarded or replayed). kInvalidArgument
@@ -229,6 +235,9 @@ class WritePath {
   void CountBacklog(const WalEntry& entry, const std::string& instance, int delta);
   void CountOthers(const WalEntry& counted, const std::string& origin, int delta);
   std::size_t IndexOf(const std::string& instance) const;
+  // ResolveUnresolved and ResolveOwnUnresolved.
+  Status Resolve(const std::vector<InstanceClient*>& clients, bool at_start, const Fence& fence,
+                 bool own_only);
   // Recovery of one pending entry: resolved (OK), or why not.
   Status ResolveOne(const WalEntry& e, const std::vector<InstanceClient*>& clients,
                     const Fence& fence);

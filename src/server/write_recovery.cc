@@ -96,6 +96,16 @@ Status WritePath::Load() {
 
 Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients, bool at_start,
                                     const Fence& fence) {
+  return Resolve(clients, at_start, fence, /*own_only=*/false);
+}
+
+Status WritePath::ResolveOwnUnresolved(const std::vector<InstanceClient*>& clients) {
+  if (member_.empty()) return Status::Ok();  // entries have no writer: the lease holder's work
+  return Resolve(clients, /*at_start=*/false, Fence(), /*own_only=*/true);
+}
+
+Status WritePath::Resolve(const std::vector<InstanceClient*>& clients, bool at_start,
+                          const Fence& fence, bool own_only) {
   auto pending = store_.Unresolved();
   if (!pending.ok()) return pending.status();
   // An entry appended this instant may not be marked in flight yet (the store commits before
@@ -105,7 +115,7 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
   // At start nothing of this process is in flight and no other member is alive (the caller's
   // rule), so a writer's heartbeat there is a dead run's last one.
   std::set<std::string> live_writers;
-  if (!at_start) {
+  if (!at_start && !own_only) {
     auto live = LiveWriters(store_, *pending, member_, member_live_for_);
     if (!live.ok()) return live.status();
     live_writers = std::move(live).value();
@@ -125,7 +135,8 @@ Status WritePath::ResolveUnresolved(const std::vector<InstanceClient*>& clients,
     still_pending.insert(e.seq);
     const auto scopes = EntryScopes(e);
     if (scopes.empty() || is_held(scopes)) continue;
-    if (e.created_ms > young || in_flight_->Contains(e.seq) || live_writers.count(e.writer) != 0) {
+    if (e.created_ms > young || in_flight_->Contains(e.seq) || live_writers.count(e.writer) != 0 ||
+        (own_only && e.writer != member_)) {
       held.insert(scopes.back());
       continue;
     }

@@ -563,6 +563,30 @@ TEST_F(WritePathTest, RecoveryResolvesTheEntriesOfUnknownWritersAndAtStart) {
   EXPECT_TRUE(h_.mem.Unresolved()->empty());
 }
 
+// Since the lease holder leaves a live member's entries to it, every process resolves its own
+// entries that it no longer carries (ResolveOwnUnresolved, every WAL_SYNC_INTERVAL where the
+// recovery lease is not held). Only its own: another writer's entries, dead or alive, are the
+// holder's or their writer's, and they hold back the later entries of their collection.
+TEST_F(WritePathTest, AProcessResolvesItsOwnEntriesOnlyAndInCollectionOrder) {
+  h_.writes.SetMember("host:1:aaaaaaaa", std::chrono::milliseconds(2000));
+  FakeInstance primary("primary");
+  FakeInstance replica("replica");
+  AppendPendingAdds("host:1:aaaaaaaa", std::chrono::milliseconds(10'000));
+  ASSERT_TRUE(h_.writes.ResolveOwnUnresolved({&primary, &replica}).ok());
+  EXPECT_EQ(primary.request_count(), 2u);
+  EXPECT_TRUE(h_.mem.Unresolved()->empty());
+
+  AppendPendingAdds("host:2:bbbbbbbb", std::chrono::milliseconds(10'000));  // a dead writer's
+  AppendPendingAdds("host:1:aaaaaaaa", std::chrono::milliseconds(10'000));  // after them
+  ASSERT_TRUE(h_.writes.ResolveOwnUnresolved({&primary, &replica}).ok());
+  EXPECT_EQ(primary.request_count(), 2u) << "sent another's entry, or its own after it";
+  EXPECT_EQ(h_.mem.Unresolved()->size(), 4u);
+
+  ASSERT_TRUE(h_.writes.ResolveUnresolved({&primary, &replica}).ok());  // the lease holder's pass
+  EXPECT_EQ(primary.request_count(), 6u);
+  EXPECT_TRUE(h_.mem.Unresolved()->empty());
+}
+
 // Recovery under the recovery lease (docs/design.md "Fleet"): a former holder's outcomes are
 // refused by the store, and its pass stops at the first refusal; the current holder resolves.
 TEST_F(WritePathTest, RecoveryWithAStaleFenceWritesNoOutcomeAndStops) {
