@@ -181,6 +181,7 @@ struct Member {
   int64_t first_seen_ms = 0;  // store clock
   int64_t last_seen_ms = 0;   // store clock
   int64_t now_ms = 0;         // the store's clock when this was read
+  int64_t silent_ms() const { return now_ms - last_seen_ms; }  // since its last heartbeat
 };
 
 // Member rows not heartbeated for this long are deleted (a bounded table).

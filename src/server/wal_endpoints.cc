@@ -113,7 +113,7 @@ void AddLeaseFields(const LeaseKeeper::View& view, json& body) {
   }
   json members = json::array();
   for (const Member& m : view.members) {
-    const int64_t age = m.now_ms - m.last_seen_ms;
+    const int64_t age = m.silent_ms();
     members.push_back({{"member", m.member},
                        {"first_seen_ms", m.first_seen_ms},
                        {"last_seen_ms", m.last_seen_ms},

@@ -60,7 +60,7 @@ Result<std::set<std::string>> LiveWriters(WalStore& store, const std::vector<Wal
   auto members = store.ListMembers();
   if (!members.ok()) return members.status();
   for (const Member& m : *members) {
-    if (m.member != self && m.now_ms - m.last_seen_ms <= live_for.count()) live.insert(m.member);
+    if (m.member != self && m.silent_ms() <= live_for.count()) live.insert(m.member);
   }
   return live;
 }
